@@ -1,0 +1,174 @@
+"""Input models: one prompt group per JSONL line, as saved by a trainer or written by hand.
+
+Every model forbids unknown fields, so a typo in a field name is an error with its path rather than a
+silently ignored value.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
+
+from reward.clean import prepare_output, sanitize
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Step(Strict):
+    """One terminal command the subagent ran."""
+
+    command: str
+    exit_code: int | None = None
+    output: str = ""
+
+
+class Trajectory(Strict):
+    steps: list[Step] = Field(default_factory=list)
+    final_answer: str = ""
+
+
+class TrajectoryReference(Trajectory):
+    """A reference given as a raw trajectory: condensed into a plan once, then cached."""
+
+
+class PlanReference(Strict):
+    """A reference given as a ready Execution Plan (for example a line written by `reward plans`)."""
+
+    plan: str = Field(min_length=1)
+    id: str | None = None
+
+
+def _reference_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "plan" if "plan" in value else "trajectory"
+    return "plan" if isinstance(value, PlanReference) else "trajectory"
+
+
+Reference = Annotated[
+    Annotated[PlanReference, Tag("plan")] | Annotated[TrajectoryReference, Tag("trajectory")],
+    Discriminator(_reference_kind),
+]
+
+
+class Rollout(Trajectory):
+    id: str | None = None
+    # Trainers know the exact token count of a rollout; without it we count offline (see penalties).
+    num_tokens: int | None = Field(default=None, ge=0)
+
+
+class Group(Strict):
+    group_id: str = Field(min_length=1)
+    query: str
+    reference: Reference
+    rollouts: list[Rollout] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ids(self) -> Group:
+        seen: set[str] = set()
+        for i, rollout in enumerate(self.rollouts):
+            if rollout.id is None:
+                rollout.id = str(i)
+            if rollout.id in seen:
+                raise ValueError(f"duplicate rollout id {rollout.id!r}")
+            seen.add(rollout.id)
+        return self
+
+
+class RefLine(Trajectory):
+    """One line of a `reward plans` input file: a reference trajectory with its id and query."""
+
+    id: str = Field(min_length=1)
+    query: str
+
+
+@dataclass(frozen=True)
+class LineError:
+    """A malformed input line: reported with its number and the failing field paths."""
+
+    lineno: int
+    problems: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"line {self.lineno}: " + "; ".join(self.problems)
+
+
+def format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "<line>"
+
+
+def _drop_union_tag(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    # A discriminated union puts its tag right after the field name; it means nothing to the user.
+    if len(loc) >= 2 and loc[0] == "reference" and loc[1] in ("plan", "trajectory"):
+        return (loc[0], *loc[2:])
+    return loc
+
+
+def validation_problems(err: ValidationError) -> tuple[str, ...]:
+    return tuple(
+        f"{format_loc(_drop_union_tag(tuple(e['loc'])))}: {e['msg']}" for e in err.errors(include_url=False)
+    )
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_line(model: type[M], line: str, lineno: int) -> M | LineError:
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return LineError(lineno, (f"invalid JSON: {exc.msg} at column {exc.colno}",))
+    if not isinstance(data, dict):
+        return LineError(lineno, (f"expected a JSON object, got {type(data).__name__}",))
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        return LineError(lineno, validation_problems(exc))
+
+
+# --- What the condensing judge sees ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShownStep:
+    command: str
+    exit_code: int | None
+    output: str
+
+
+@dataclass(frozen=True)
+class CondenseInput:
+    """The canonical cleaned trajectory: exactly what the condensing prompt shows, and what its cache
+    key hashes, so two rollouts that differ only in cut or invisible bytes share one plan."""
+
+    query: str
+    steps: tuple[ShownStep, ...]
+    final_answer: str
+
+    def canonical(self) -> dict[str, Any]:
+        return {
+            "query": self.query,
+            "steps": [[s.command, s.exit_code, s.output] for s in self.steps],
+            "final_answer": self.final_answer,
+        }
+
+
+def condense_input(query: str, trajectory: Trajectory, head: int, tail: int) -> CondenseInput:
+    return CondenseInput(
+        query=sanitize(query),
+        steps=tuple(
+            ShownStep(sanitize(s.command), s.exit_code, prepare_output(s.output, head, tail))
+            for s in trajectory.steps
+        ),
+        final_answer=sanitize(trajectory.final_answer),
+    )
