@@ -138,10 +138,6 @@ class Rubric(BaseModel):
     def name(self) -> str:
         return self.spec.name
 
-    def graded_reward_range(self) -> tuple[float, float]:
-        a, k = self.spec.alpha, self.spec.reward_scale
-        return (k * (1 - a) * -1.0, k * ((1 - a) + a))
-
 
 def data_root() -> Path:
     """Where the built-in rubrics and templates are: inside an installed wheel, or the source tree."""

@@ -1,0 +1,292 @@
+"""A fake OpenAI-compatible judge: a real HTTP server for tests, dry runs and benchmarks.
+
+- condensing calls (no `response_format`) get an EXECUTION PLAN built from the prompt's commands, exit
+  codes and final answer;
+- grading calls get a verdict that conforms to the JSON schema sent, with scores derived from the
+  plans in the prompt (matching outcomes score well) and a hash of the prompt, so the same prompt always
+  gets the same reply;
+- every call is counted and recorded; replies can be scripted (bad JSON, HTTP errors, delays, refusals).
+
+Its replies carry `system_fingerprint = "reward-fake-judge"`, and results computed from them are marked
+`judge.fake = true`: they are not real judgements.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import socket
+import threading
+import time
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from reward.judge import FAKE_FINGERPRINT
+
+FAKE_MODEL = "reward-fake-judge"
+_CMD = re.compile(r"^### Command \d+: `(.*)`\s*\n+Exit Code: (\S+)", re.MULTILINE)
+
+
+def _section(text: str, title: str) -> str:
+    m = re.search(rf"^## {re.escape(title)}[^\n]*\n(.*?)(?=^## |\Z)", text, re.DOTALL | re.MULTILINE)
+    return m.group(1).strip() if m else ""
+
+
+def _digest(*parts: str) -> int:
+    return int.from_bytes(hashlib.sha256("\0".join(parts).encode()).digest()[:8], "big")
+
+
+def fake_plan(prompt: str) -> str:
+    commands = _CMD.findall(prompt)
+    final_answer = _section(prompt, "Final Answer Returned to Parent Agent")
+    codes = [c for _, c in commands]
+    if not commands:
+        outcome = "failure. No command was run."
+    elif all(c == "0" for c in codes):
+        outcome = "success. Every command exited 0."
+    elif codes[-1] == "0":
+        outcome = "partial. Some commands failed before the last one succeeded."
+    else:
+        outcome = f"failure. The last command exited {codes[-1]}."
+    lines = [
+        "EXECUTION PLAN (written by the reward fake judge: not a real judgement)",
+        "",
+        f"Task Outcome: {outcome}",
+        "",
+        "Commands Executed:",
+        *[f"- `{cmd}` (exit code {code})" for cmd, code in commands],
+        "",
+        "Key Findings:",
+        *[
+            f"- {ln.strip()[:160]}"
+            for ln in prompt.splitlines()
+            if re.search(r"error|fail|passed|warning|tests? run", ln, re.IGNORECASE)
+            and not ln.startswith(("#", "You ", "Key Findings", "Error Recovery"))
+        ][:6],
+        "",
+        f"Error Recovery: {'retried after failures' if '0' in codes[1:] and codes[0] != '0' else 'none'}.",
+        "",
+        f"Final State: final answer of {len(final_answer)} characters returned to the parent agent.",
+    ]
+    return "\n".join(lines)
+
+
+def _outcome(plan: str) -> str:
+    m = re.search(r"Task Outcome:\s*(\w+)", plan)
+    return m.group(1).lower() if m else ""
+
+
+def fake_verdict(prompt: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A verdict conforming to `schema`: high scores when the candidate's outcome matches the
+    reference's, a final-answer score that grows with its detail, and prompt-hash jitter."""
+    reference = _section(prompt, "Reference Execution Plan")
+    candidate = _section(prompt, "Candidate Execution Plan")
+    final_answer = _section(prompt, "Candidate Final Answer")
+    match = _outcome(reference) == _outcome(candidate) and _outcome(candidate) != ""
+    detail = min(1.0, len(final_answer) / 400)
+    props: dict[str, Any] = schema.get("properties", {})
+    out: dict[str, Any] = {}
+    for name, prop in props.items():
+        if prop.get("type") == "integer":
+            allowed = prop.get("enum") or list(range(prop.get("minimum", 0), prop.get("maximum", 10) + 1))
+            lo, hi = min(allowed), max(allowed)
+            jitter = (_digest(prompt, name) % 1000) / 1000 * 0.3
+            if name.startswith(("hallucinated", "missed", "wrong", "unnecessary")):
+                quality = (0.1 if match else 0.6) + jitter
+            elif name.startswith(("detail", "factual", "informativeness")):
+                quality = 0.2 + 0.5 * detail + jitter
+            else:
+                quality = (0.65 if match else 0.25) + jitter
+            out[name] = max(lo, min(hi, lo + round(quality * (hi - lo))))
+        elif prop.get("type") == "string":
+            out[name] = "fake judge: outcome matches the reference" if match else "fake judge: outcome differs"
+        elif prop.get("type") == "number":
+            out[name] = 0.5
+        elif prop.get("type") == "boolean":
+            out[name] = match
+    return out
+
+
+class FakeJudgeState:
+    """Call counts, recorded prompts and scripted replies; shared by the server thread and tests."""
+
+    def __init__(self, latency: float = 0.0) -> None:
+        self.latency = latency
+        self.lock = threading.Lock()
+        self.calls: list[dict[str, Any]] = []
+        self.script: list[dict[str, Any]] = []
+        self.record = True
+
+    def reset(self) -> None:
+        with self.lock:
+            self.calls.clear()
+            self.script.clear()
+
+    def counts(self) -> dict[str, int]:
+        with self.lock:
+            out = {"total": len(self.calls), "condense": 0, "grade": 0}
+            for c in self.calls:
+                out[c["kind"]] += 1
+            return out
+
+    def next_scripted(self, kind: str) -> dict[str, Any] | None:
+        with self.lock:
+            for i, entry in enumerate(self.script):
+                if entry.get("kind") in (None, kind):
+                    return self.script.pop(i)
+        return None
+
+
+def _completion(content: str | None, refusal: str | None, prompt: str, finish: str = "stop") -> dict[str, Any]:
+    text = content or ""
+    return {
+        "id": f"chatcmpl-fake-{_digest(prompt, text) % 10**12}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": FAKE_MODEL,
+        "system_fingerprint": FAKE_FINGERPRINT,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content, "refusal": refusal},
+                "finish_reason": finish,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": len(prompt) // 4 + 1,
+            "completion_tokens": len(text) // 4 + 1,
+            "total_tokens": len(prompt) // 4 + len(text) // 4 + 2,
+        },
+    }
+
+
+def create_app(state: FakeJudgeState) -> FastAPI:
+    app = FastAPI(title="reward fake judge", docs_url=None, redoc_url=None)
+
+    @app.post("/v1/chat/completions")
+    @app.post("/chat/completions")
+    async def chat(request: Request) -> JSONResponse:
+        body = await request.json()
+        messages = body.get("messages") or []
+        prompt = "\n".join(str(m.get("content") or "") for m in messages)
+        rf = body.get("response_format") or {}
+        schema = (rf.get("json_schema") or {}).get("schema") or rf.get("schema")
+        kind = "grade" if schema else "condense"
+        with state.lock:
+            state.calls.append(
+                {"kind": kind, "messages": messages if state.record else None, "response_format": rf or None}
+            )
+        if state.latency:
+            await asyncio.sleep(state.latency)
+        scripted = state.next_scripted(kind)
+        if scripted is not None:
+            if scripted.get("delay"):
+                await asyncio.sleep(float(scripted["delay"]))
+            status = int(scripted.get("status", 200))
+            if status != 200:
+                return JSONResponse(
+                    {"error": {"message": scripted.get("message", f"fake error {status}"), "type": "fake"}},
+                    status_code=status,
+                    headers=scripted.get("headers") or {},
+                )
+            return JSONResponse(
+                _completion(
+                    scripted.get("content"),
+                    scripted.get("refusal"),
+                    prompt,
+                    scripted.get("finish_reason", "stop"),
+                )
+            )
+        if kind == "grade":
+            content = json.dumps(fake_verdict(prompt, schema))
+        else:
+            content = fake_plan(prompt)
+        return JSONResponse(_completion(content, None, prompt))
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": FAKE_MODEL, "object": "model", "owned_by": "reward"}]}
+
+    @app.get("/_stats")
+    async def stats() -> dict[str, int]:
+        return state.counts()
+
+    @app.get("/_calls")
+    async def calls() -> list[dict[str, Any]]:
+        with state.lock:
+            return list(state.calls)
+
+    @app.post("/_script")
+    async def script(request: Request) -> dict[str, int]:
+        entries = await request.json()
+        with state.lock:
+            state.script.extend(entries if isinstance(entries, list) else [entries])
+            return {"queued": len(state.script)}
+
+    @app.post("/_reset")
+    async def reset() -> dict[str, bool]:
+        state.reset()
+        return {"ok": True}
+
+    return app
+
+
+class FakeJudge:
+    """Run the fake judge in a background thread: `with FakeJudge() as fj: fj.api_base ...`."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0) -> None:
+        self.state = FakeJudgeState(latency=latency)
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, port))
+        self.host, self.port = self._sock.getsockname()[:2]
+        config = uvicorn.Config(
+            create_app(self.state), log_level="warning", lifespan="off", access_log=False, backlog=2048
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
+
+    @property
+    def api_base(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def start(self) -> FakeJudge:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the fake judge did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=5)
+        self._sock.close()
+
+    def __enter__(self) -> FakeJudge:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # conveniences for tests
+    def counts(self) -> dict[str, int]:
+        return self.state.counts()
+
+    def script(self, *entries: dict[str, Any]) -> None:
+        with self.state.lock:
+            self.state.script.extend(entries)
+
+    def reset(self) -> None:
+        self.state.reset()
+
+
+def serve(host: str, port: int, latency: float) -> None:
+    """Run the fake judge in the foreground (the `reward fake-judge` command)."""
+    uvicorn.run(create_app(FakeJudgeState(latency=latency)), host=host, port=port, log_level="warning")

@@ -1,0 +1,224 @@
+"""The judge client: every judge call goes through litellm's Router, the project's only network seam.
+
+Two failure loops, each in one place:
+- transport errors (429 honouring Retry-After, 5xx, timeouts, connection errors) are retried by the
+  Router (`num_retries`); the provider SDK's own retries are switched off so they do not stack;
+- invalid content (a verdict that fails validation, an empty reply, a refusal) is re-asked with the
+  validation error by tenacity in `ask`.
+Whatever is left becomes a JudgeError with a category; callers turn it into a per-rollout error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
+
+from reward.llm import litellm
+
+FAKE_FINGERPRINT = "reward-fake-judge"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CallSettings:
+    model: str
+    temperature: float
+    max_tokens: int
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    condense: CallSettings
+    grade: CallSettings
+    api_base: str | None = None
+    api_key: str | None = None
+    timeout_s: float = 120.0
+    num_retries: int = 3
+    max_reasks: int = 2
+    concurrency: int = 64
+
+
+@dataclass
+class Usage:
+    calls: Counter[str] = field(default_factory=Counter)  # per role: condense / grade
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    cost_known: bool = True
+    fake: bool = False
+
+    def add(self, other: Usage) -> None:
+        self.calls.update(other.calls)
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.cost += other.cost
+        self.cost_known &= other.cost_known
+        self.fake |= other.fake
+
+
+class JudgeError(Exception):
+    def __init__(self, category: str, message: str) -> None:
+        super().__init__(f"{category}: {message}")
+        self.category = category
+        self.message = message
+
+
+class InvalidReply(JudgeError):
+    """Content that can be re-asked: the caller's validator raises it with the reason."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    content: str
+    fake: bool
+
+
+# Order matters: subclasses before their bases (ContextWindowExceededError is a BadRequestError...).
+_CATEGORIES: list[tuple[type[BaseException], str]] = [
+    (litellm.Timeout, "judge_timeout"),
+    (litellm.RateLimitError, "judge_rate_limited"),
+    (litellm.ContextWindowExceededError, "judge_context_window"),
+    (litellm.ContentPolicyViolationError, "judge_refusal"),
+    (litellm.AuthenticationError, "judge_auth"),
+    (litellm.PermissionDeniedError, "judge_auth"),
+    (litellm.NotFoundError, "judge_bad_request"),
+    (litellm.BadRequestError, "judge_bad_request"),
+    (litellm.UnprocessableEntityError, "judge_bad_request"),
+    (litellm.ServiceUnavailableError, "judge_unavailable"),
+    (litellm.InternalServerError, "judge_unavailable"),
+    (litellm.APIConnectionError, "judge_unavailable"),
+    (litellm.APIError, "judge_unavailable"),
+]
+
+
+def categorize(exc: BaseException) -> str:
+    for cls, category in _CATEGORIES:
+        if isinstance(exc, cls):
+            return category
+    if isinstance(exc, asyncio.TimeoutError):
+        return "judge_timeout"
+    return "judge_error"
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class JudgeClient:
+    def __init__(self, settings: JudgeSettings) -> None:
+        self.settings = settings
+        self.usage = Usage()
+
+        def deployment(role: str, call: CallSettings) -> dict[str, Any]:
+            params: dict[str, Any] = {
+                "model": call.model,
+                "timeout": settings.timeout_s,
+                "max_retries": 0,  # the SDK's own retries would stack on the Router's
+            }
+            if settings.api_base:
+                params["api_base"] = settings.api_base
+            if settings.api_key:
+                params["api_key"] = settings.api_key
+            return {"model_name": role, "litellm_params": params}
+
+        self.router = litellm.Router(
+            model_list=[deployment("condense", settings.condense), deployment("grade", settings.grade)],
+            num_retries=settings.num_retries,
+            timeout=settings.timeout_s,
+        )
+        self._semaphore: asyncio.Semaphore | None = None
+
+    @property
+    def semaphore(self) -> asyncio.Semaphore:
+        # Created on first use so it binds to the running event loop; shared by every request.
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.settings.concurrency)
+        return self._semaphore
+
+    def call_settings(self, role: str) -> CallSettings:
+        return self.settings.condense if role == "condense" else self.settings.grade
+
+    async def complete(
+        self,
+        role: str,
+        messages: list[dict[str, str]],
+        usage: Usage,
+        response_format: dict[str, Any] | None = None,
+    ) -> Reply:
+        """One judge call (transport retries inside the Router); raises JudgeError or InvalidReply."""
+        call = self.call_settings(role)
+        kwargs: dict[str, Any] = {"temperature": call.temperature, "max_tokens": call.max_tokens}
+        if response_format is not None:
+            kwargs["response_format"] = response_format
+        async with self.semaphore:
+            try:
+                resp = await self.router.acompletion(
+                    model=role, messages=messages, timeout=self.settings.timeout_s, **kwargs
+                )
+            except Exception as exc:
+                raise JudgeError(categorize(exc), _short(exc)) from exc
+        fake = getattr(resp, "system_fingerprint", None) == FAKE_FINGERPRINT
+        for u in (usage, self.usage):
+            self._account(u, role, resp, fake)
+        choice = resp.choices[0]
+        message = choice.message
+        refusal = getattr(message, "refusal", None)
+        if refusal or choice.finish_reason == "content_filter":
+            raise InvalidReply("judge_refusal", _short(Exception(refusal or "content filtered")))
+        return Reply(content=message.content or "", fake=fake)
+
+    @staticmethod
+    def _account(usage: Usage, role: str, resp: Any, fake: bool) -> None:
+        usage.calls[role] += 1
+        u = getattr(resp, "usage", None)
+        if u is not None:
+            usage.prompt_tokens += u.prompt_tokens or 0
+            usage.completion_tokens += u.completion_tokens or 0
+        cost = (getattr(resp, "_hidden_params", None) or {}).get("response_cost")
+        if cost is None:
+            usage.cost_known = False
+        else:
+            usage.cost += float(cost)
+        usage.fake |= fake
+
+    async def ask(
+        self,
+        role: str,
+        messages: list[dict[str, str]],
+        validate: Callable[[str], T],
+        usage: Usage,
+        response_format: dict[str, Any] | None = None,
+    ) -> tuple[T, bool]:
+        """Call the judge and validate its reply; an invalid reply is re-asked with the reason.
+
+        Returns the validated value and whether the judge was the fake one.
+        """
+        conversation = list(messages)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(1 + self.settings.max_reasks),
+            retry=retry_if_exception_type(InvalidReply),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                reply = await self.complete(role, conversation, usage, response_format)
+                try:
+                    return validate(reply.content), reply.fake
+                except InvalidReply as exc:
+                    conversation = [
+                        *messages,
+                        {"role": "assistant", "content": reply.content},
+                        {
+                            "role": "user",
+                            "content": f"Your reply was invalid: {exc.message}. "
+                            "Reply again, correcting this, with nothing else.",
+                        },
+                    ]
+                    raise
+        raise AssertionError("unreachable: tenacity reraises the last error")

@@ -1,0 +1,212 @@
+"""Score one prompt group: penalties, condensing (cached), grading (cached), the formula, group stats.
+
+The judge and the cache are injected; everything else is a call into the pure core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from reward.cache import Store, cache_key, text_digest
+from reward.formula import graded_reward
+from reward.groups import group_stats
+from reward.judge import InvalidReply, JudgeClient, JudgeError, Usage
+from reward.llm import count_tokens
+from reward.penalties import check_penalty, has_final_answer
+from reward.prompts import condense_messages, grade_messages
+from reward.results import DimensionResult, ErrorInfo, GroupResult, JudgeInfo, RolloutResult
+from reward.rubric import Rubric
+from reward.trajectory import CondenseInput, Group, PlanReference, Rollout, Trajectory, condense_input
+from reward.verdict import InvalidVerdict, parse_verdict, response_format, verdict_model
+
+
+def _plan_text(content: str) -> str:
+    if not content.strip():
+        raise InvalidReply("judge_empty_reply", "the reply was empty; an EXECUTION PLAN is required")
+    return content.strip()
+
+
+class Scorer:
+    def __init__(
+        self,
+        rubric: Rubric,
+        judge: JudgeClient,
+        store: Store,
+        counter: Callable[[str], int] = count_tokens,
+    ) -> None:
+        self.rubric = rubric
+        self.judge = judge
+        self.store = store
+        self.counter = counter
+        spec = rubric.spec
+        self._response_format = response_format(spec)
+        self._verdict_model = verdict_model(spec)
+        c, g = judge.settings.condense, judge.settings.grade
+        # Everything that can change a plan, and nothing else: a rubric edit that touches only the
+        # dimensions re-grades but does not re-condense.
+        self._plan_fingerprint = {
+            "template": text_digest(rubric.condense_template),
+            "model": c.model,
+            "temperature": c.temperature,
+            "max_tokens": c.max_tokens,
+            "head": spec.truncation.head,
+            "tail": spec.truncation.tail,
+        }
+        self._verdict_fingerprint = {
+            "rubric_version": rubric.version,
+            "model": g.model,
+            "temperature": g.temperature,
+            "max_tokens": g.max_tokens,
+        }
+
+    # --- condensing -----------------------------------------------------------------------------
+
+    def condense_input(self, query: str, trajectory: Trajectory) -> CondenseInput:
+        t = self.rubric.spec.truncation
+        return condense_input(query, trajectory, t.head, t.tail)
+
+    async def plan(self, ci: CondenseInput, usage: Usage) -> dict[str, Any]:
+        """The Execution Plan of a cleaned trajectory: {"plan": str, "fake": bool}."""
+        key = cache_key("plan", {"input": ci.canonical(), **self._plan_fingerprint})
+
+        async def compute() -> dict[str, Any]:
+            plan, fake = await self.judge.ask(
+                "condense", condense_messages(self.rubric, ci), _plan_text, usage
+            )
+            return {"plan": plan, "fake": fake}
+
+        return await self.store.get_or_compute(key, compute)
+
+    async def reference_plan(self, group: Group, usage: Usage) -> dict[str, Any]:
+        ref = group.reference
+        if isinstance(ref, PlanReference):
+            return {"plan": ref.plan, "fake": False}
+        return await self.plan(self.condense_input(group.query, ref), usage)
+
+    # --- grading --------------------------------------------------------------------------------
+
+    async def verdict(
+        self, query: str, reference_plan: str, candidate_plan: str, final_answer: str, usage: Usage
+    ) -> dict[str, Any]:
+        spec = self.rubric.spec
+        key = cache_key(
+            "verdict",
+            {
+                "query": query,
+                "reference_plan": reference_plan,
+                "candidate_plan": candidate_plan,
+                "final_answer": final_answer,
+                **self._verdict_fingerprint,
+            },
+        )
+
+        def validate(content: str) -> dict[str, list[Any]]:
+            try:
+                scores = parse_verdict(spec, content, self._verdict_model)
+            except InvalidVerdict as exc:
+                raise InvalidReply("judge_parse_error", str(exc)) from exc
+            return {name: [s.score, s.reason] for name, s in scores.items()}
+
+        async def compute() -> dict[str, Any]:
+            messages = grade_messages(
+                self.rubric,
+                query=query,
+                reference_plan=reference_plan,
+                candidate_plan=candidate_plan,
+                final_answer=final_answer,
+            )
+            scores, fake = await self.judge.ask("grade", messages, validate, usage, self._response_format)
+            return {"scores": scores, "fake": fake}
+
+        return await self.store.get_or_compute(key, compute)
+
+    # --- one rollout, one group -----------------------------------------------------------------
+
+    async def score_rollout(
+        self, group: Group, rollout: Rollout, reference: asyncio.Task[dict[str, Any]], usage: Usage
+    ) -> tuple[RolloutResult, bool]:
+        spec = self.rubric.spec
+        assert rollout.id is not None
+        fa_ok = has_final_answer(rollout.final_answer)
+        penalty = check_penalty(spec.penalties, rollout, self.counter)
+        if penalty is not None:
+            result = RolloutResult(
+                id=rollout.id,
+                status="penalized",
+                reward=penalty.reward,
+                penalty=penalty.kind,
+                penalty_detail=penalty.detail,
+                in_group_stats=True,
+                has_final_answer=fa_ok,
+            )
+            return result, False
+        ci = self.condense_input(group.query, rollout)
+        try:
+            candidate = await self.plan(ci, usage)
+            try:
+                ref = await asyncio.shield(reference)
+            except JudgeError as exc:
+                raise JudgeError(exc.category, f"reference plan: {exc.message}") from exc
+            verdict = await self.verdict(ci.query, ref["plan"], candidate["plan"], ci.final_answer, usage)
+        except JudgeError as exc:
+            result = RolloutResult(
+                id=rollout.id,
+                status="error",
+                reward=None,
+                error=ErrorInfo(category=exc.category, message=exc.message),
+                in_group_stats=False,
+                has_final_answer=fa_ok,
+            )
+            return result, False
+        scores = {name: DimensionResult(score=s, reason=r) for name, (s, r) in verdict["scores"].items()}
+        reward, means = graded_reward(spec, scores)
+        result = RolloutResult(
+            id=rollout.id,
+            status="ok",
+            reward=reward,
+            s_pos=means.s_pos,
+            s_pit=means.s_pit,
+            s_fa=means.s_fa,
+            dimensions=scores,
+            in_group_stats=True,
+            has_final_answer=fa_ok,
+        )
+        return result, candidate["fake"] or ref["fake"] or verdict["fake"]
+
+    async def score_group(self, group: Group, usage: Usage) -> GroupResult:
+        spec = self.rubric.spec
+        reference = asyncio.ensure_future(self.reference_plan(group, usage))
+        try:
+            outcomes = await asyncio.gather(
+                *(self.score_rollout(group, r, reference, usage) for r in group.rollouts)
+            )
+        finally:
+            if not reference.done():
+                reference.cancel()
+            elif not reference.cancelled():
+                reference.exception()  # retrieved: an unused failed reference is not an orphan error
+        results = [r for r, _ in outcomes]
+        stats = group_stats(
+            [r.reward for r in results], spec.group_filter.min_std, spec.group_filter.advantage_eps
+        )
+        for r, adv in zip(results, stats.advantages, strict=True):
+            r.advantage = adv
+        return GroupResult(
+            group_id=group.group_id,
+            rubric=self.rubric.name,
+            rubric_version=self.rubric.version,
+            judge=JudgeInfo(
+                condense_model=self.judge.settings.condense.model,
+                grade_model=self.judge.settings.grade.model,
+                fake=any(fake for _, fake in outcomes),
+            ),
+            mean=stats.mean,
+            std=stats.std,
+            n_scored=stats.n_scored,
+            n_errors=sum(r.status == "error" for r in results),
+            filtered=stats.filtered,
+            filter_reason=stats.filter_reason,
+            rollouts=results,
+        )
