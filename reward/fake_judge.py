@@ -202,10 +202,7 @@ def create_app(state: FakeJudgeState) -> FastAPI:
                     scripted.get("finish_reason", "stop"),
                 )
             )
-        if kind == "grade":
-            content = json.dumps(fake_verdict(prompt, schema))
-        else:
-            content = fake_plan(prompt)
+        content = json.dumps(fake_verdict(prompt, schema)) if kind == "grade" else fake_plan(prompt)
         return JSONResponse(_completion(content, None, prompt))
 
     @app.get("/v1/models")

@@ -198,9 +198,7 @@ def load_rubric(name_or_path: str | Path = "execution_subagent") -> Rubric:
     try:
         spec = RubricSpec.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{format_loc(tuple(e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
-        )
+        problems = "; ".join(f"{format_loc(tuple(e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
         raise RubricError(f"{path}: {problems}") from exc
     condense = _read_template(spec.templates.condense, path)
     grade = _read_template(spec.templates.grade, path)

@@ -72,9 +72,7 @@ class Scorer:
         key = cache_key("plan", {"input": ci.canonical(), **self._plan_fingerprint})
 
         async def compute() -> dict[str, Any]:
-            plan, fake = await self.judge.ask(
-                "condense", condense_messages(self.rubric, ci), _plan_text, usage
-            )
+            plan, fake = await self.judge.ask("condense", condense_messages(self.rubric, ci), _plan_text, usage)
             return {"plan": plan, "fake": fake}
 
         return await self.store.get_or_compute(key, compute)
@@ -179,18 +177,14 @@ class Scorer:
         spec = self.rubric.spec
         reference = asyncio.ensure_future(self.reference_plan(group, usage))
         try:
-            outcomes = await asyncio.gather(
-                *(self.score_rollout(group, r, reference, usage) for r in group.rollouts)
-            )
+            outcomes = await asyncio.gather(*(self.score_rollout(group, r, reference, usage) for r in group.rollouts))
         finally:
             if not reference.done():
                 reference.cancel()
             elif not reference.cancelled():
                 reference.exception()  # retrieved: an unused failed reference is not an orphan error
         results = [r for r, _ in outcomes]
-        stats = group_stats(
-            [r.reward for r in results], spec.group_filter.min_std, spec.group_filter.advantage_eps
-        )
+        stats = group_stats([r.reward for r in results], spec.group_filter.min_std, spec.group_filter.advantage_eps)
         for r, adv in zip(results, stats.advantages, strict=True):
             r.advantage = adv
         return GroupResult(

@@ -115,9 +115,7 @@ def _drop_union_tag(loc: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def validation_problems(err: ValidationError) -> tuple[str, ...]:
-    return tuple(
-        f"{format_loc(_drop_union_tag(tuple(e['loc'])))}: {e['msg']}" for e in err.errors(include_url=False)
-    )
+    return tuple(f"{format_loc(_drop_union_tag(tuple(e['loc'])))}: {e['msg']}" for e in err.errors(include_url=False))
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -167,8 +165,7 @@ def condense_input(query: str, trajectory: Trajectory, head: int, tail: int) -> 
     return CondenseInput(
         query=sanitize(query),
         steps=tuple(
-            ShownStep(sanitize(s.command), s.exit_code, prepare_output(s.output, head, tail))
-            for s in trajectory.steps
+            ShownStep(sanitize(s.command), s.exit_code, prepare_output(s.output, head, tail)) for s in trajectory.steps
         ),
         final_answer=sanitize(trajectory.final_answer),
     )

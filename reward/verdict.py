@@ -88,13 +88,9 @@ def parse_verdict(
     try:
         verdict = (model or verdict_model(spec)).model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{format_loc(tuple(e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
-        )
+        problems = "; ".join(f"{format_loc(tuple(e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
         raise InvalidVerdict(f"the verdict does not match the schema: {problems}") from exc
     return {
-        d.name: DimensionScore(
-            score=getattr(verdict, f"{d.name}_score"), reason=getattr(verdict, f"{d.name}_reason")
-        )
+        d.name: DimensionScore(score=getattr(verdict, f"{d.name}_score"), reason=getattr(verdict, f"{d.name}_reason"))
         for d in spec.dimensions
     }

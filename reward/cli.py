@@ -1,0 +1,291 @@
+"""The `reward` command line. Errors are translated to messages and exit codes here, and only here."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from reward.config import cache_dir, judge_configured, judge_settings, with_fake_judge
+from reward.errors import ConfigError, RunError, UsageError
+from reward.rubric import RubricError, load_rubric
+
+app = typer.Typer(
+    help="Rubric-based LLM-as-judge reward for terminal execution subagents.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+rubric_app = typer.Typer(help="Inspect and validate rubrics.", no_args_is_help=True)
+app.add_typer(rubric_app, name="rubric")
+
+err = Console(stderr=True)
+out = Console()
+
+RubricOpt = Annotated[str, typer.Option("--rubric", "-r", help="Rubric name or YAML path.")]
+CacheOpt = Annotated[
+    str | None,
+    typer.Option("--cache-dir", help="Plan/verdict cache [env REWARD_CACHE_DIR]; 'none' disables."),
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option("--judge-model", help="litellm model string for both judge roles [env REWARD_JUDGE_MODEL]."),
+]
+BaseOpt = Annotated[str | None, typer.Option("--judge-api-base", help="[env REWARD_JUDGE_API_BASE]")]
+KeyOpt = Annotated[str | None, typer.Option("--judge-api-key", help="[env REWARD_JUDGE_API_KEY]")]
+ConcOpt = Annotated[
+    int | None,
+    typer.Option("--concurrency", "-c", min=1, help="Judge calls in flight [env REWARD_JUDGE_CONCURRENCY; 64]."),
+]
+FakeOpt = Annotated[bool, typer.Option("--fake-judge", help="Use the built-in fake judge (not real scores).")]
+ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")]
+
+
+@contextlib.contextmanager
+def _scorer(
+    rubric_name: str,
+    cache: str | None,
+    model: str | None,
+    api_base: str | None,
+    api_key: str | None,
+    concurrency: int | None,
+    fake: bool,
+) -> Iterator:
+    from reward.cache import Store
+    from reward.fake_judge import FakeJudge
+    from reward.judge import JudgeClient
+    from reward.scorer import Scorer
+
+    rubric = load_rubric(rubric_name)
+    settings = judge_settings(rubric, model=model, api_base=api_base, api_key=api_key, concurrency=concurrency)
+    fake_judge = None
+    explicit = bool(model or os.environ.get("REWARD_JUDGE_MODEL"))
+    if fake or not judge_configured(settings, explicit):
+        if not fake:
+            err.print(
+                "[yellow]No judge is configured (set REWARD_JUDGE_MODEL, or the key of "
+                f"{settings.grade.model}'s provider).[/yellow]"
+            )
+        err.print("[bold yellow]Using the built-in FAKE judge: scores are NOT real judgements.[/bold yellow]")
+        fake_judge = FakeJudge().start()
+        settings = with_fake_judge(settings, fake_judge.api_base)
+    store = Store(cache_dir(cache))
+    try:
+        yield Scorer(rubric, JudgeClient(settings), store)
+    finally:
+        store.close()
+        if fake_judge is not None:
+            fake_judge.stop()
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool, total: int, what: str) -> Iterator:
+    if not enabled:
+        yield None
+        return
+    columns = [
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rollouts]} rollouts"),
+        TimeElapsedColumn(),
+    ]
+    with Progress(*columns, console=err, transient=False) as bar:
+        task = bar.add_task(what, total=total, rollouts=0)
+        counts = {"rollouts": 0}
+
+        def tick(groups: int, rollouts: int) -> None:
+            counts["rollouts"] += rollouts
+            bar.update(task, advance=groups, rollouts=counts["rollouts"])
+
+        yield tick
+
+
+def _report_invalid(invalid: list) -> None:
+    for problem in invalid[:50]:
+        err.print(f"[red]invalid input[/red] {problem}", highlight=False)
+    if len(invalid) > 50:
+        err.print(f"[red]... and {len(invalid) - 50} more invalid lines[/red]")
+
+
+@app.command()
+def score(
+    input: Annotated[Path, typer.Argument(help="Rollout groups, one JSON object per line.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Scored groups (JSONL); resumed if it exists.")],
+    rubric: RubricOpt = "execution_subagent",
+    cache: CacheOpt = None,
+    judge_model: ModelOpt = None,
+    judge_api_base: BaseOpt = None,
+    judge_api_key: KeyOpt = None,
+    concurrency: ConcOpt = None,
+    fake_judge: FakeOpt = False,
+    retry_errors: Annotated[
+        bool, typer.Option("--retry-errors/--keep-errors", help="Re-score groups saved with judge errors.")
+    ] = True,
+    progress: ProgressOpt = True,
+) -> None:
+    """Score saved rollouts: condense, grade, penalise, reward, group statistics."""
+    from reward.runner import count_lines, score_file
+    from reward.summary import summarize
+
+    if not input.is_file():
+        raise UsageError(f"input file not found: {input}")
+    with _scorer(rubric, cache, judge_model, judge_api_base, judge_api_key, concurrency, fake_judge) as scorer:
+        total = count_lines(input)
+        with _progress(progress, total, "scoring groups") as tick:
+            report = asyncio.run(
+                score_file(
+                    scorer,
+                    input,
+                    output,
+                    retry_errors=retry_errors,
+                    groups_in_flight=max(4, scorer.judge.settings.concurrency),
+                    progress=tick,
+                )
+            )
+        _report_invalid(report.invalid)
+        with output.open(encoding="utf-8") as f:
+            summary = summarize(json.loads(line) for line in f if line.strip())
+        _print_summary(summary, report, scorer)
+    if report.invalid:
+        raise typer.Exit(1)
+
+
+def _fmt(x: float | None, spec: str = ".2f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def _counts(c: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(c.items())) or "none"
+
+
+def _print_summary(summary, report, scorer) -> None:
+    usage = report.usage
+    store = scorer.store
+    table = Table(title=f"reward · rubric {scorer.rubric.name} @ {scorer.rubric.version}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    rows = [
+        ("groups", f"{summary.groups} ({report.scored} scored now, {report.skipped} already done)"),
+        ("rollouts", f"{summary.rollouts} ({_counts(summary.statuses)})"),
+        ("reward mean / std", f"{_fmt(summary.reward_mean)} / {_fmt(summary.reward_std)}"),
+        ("penalties", _counts(summary.penalties)),
+        ("filtered groups", f"{summary.filtered_groups} of {summary.groups} (reward std below threshold)"),
+        ("final-answer rate", _fmt(summary.final_answer_rate, ".1%")),
+        ("errors", _counts(summary.errors)),
+        ("invalid input lines", str(len(report.invalid))),
+        (
+            "judge calls (this run)",
+            f"{sum(usage.calls.values())} (condense {usage.calls['condense']}, grade {usage.calls['grade']})",
+        ),
+        ("cache", f"{store.hits} hits, {store.coalesced} coalesced, {store.misses} computed"),
+        ("tokens", f"{usage.prompt_tokens} prompt, {usage.completion_tokens} completion"),
+        ("cost", f"${usage.cost:.4f}" + ("" if usage.cost_known else " (some calls of unknown price)")),
+    ]
+    for k, v in rows:
+        table.add_row(k, v)
+    out.print(table)
+    if summary.fake_groups:
+        out.print(
+            f"[bold yellow]{summary.fake_groups} group(s) were judged by the FAKE judge: "
+            "not real judgements.[/bold yellow]"
+        )
+
+
+@app.command()
+def plans(
+    input: Annotated[Path, typer.Argument(help='Reference trajectories: {"id", "query", "steps", "final_answer"}.')],
+    output: Annotated[Path, typer.Option("--output", "-o", help='Plans as {"id", "plan"} lines; resumed.')],
+    rubric: RubricOpt = "execution_subagent",
+    cache: CacheOpt = None,
+    judge_model: ModelOpt = None,
+    judge_api_base: BaseOpt = None,
+    judge_api_key: KeyOpt = None,
+    concurrency: ConcOpt = None,
+    fake_judge: FakeOpt = False,
+    progress: ProgressOpt = True,
+) -> None:
+    """Precompute reference Execution Plans offline."""
+    from reward.runner import count_lines, plan_file
+
+    if not input.is_file():
+        raise UsageError(f"input file not found: {input}")
+    with _scorer(rubric, cache, judge_model, judge_api_base, judge_api_key, concurrency, fake_judge) as scorer:
+        with _progress(progress, count_lines(input), "condensing references") as tick:
+            report, failures = asyncio.run(plan_file(scorer, input, output, progress=tick))
+        _report_invalid(report.invalid)
+        for failure in failures:
+            err.print(f"[red]judge error[/red] {failure}", highlight=False)
+        calls = sum(report.usage.calls.values())
+        out.print(
+            f"{report.scored} plans written, {report.skipped} already done, {len(failures)} failed, "
+            f"{len(report.invalid)} invalid lines; {calls} judge calls -> {output}"
+        )
+    if report.invalid or failures:
+        raise typer.Exit(1)
+
+
+@rubric_app.command("check")
+def rubric_check(file: Annotated[str, typer.Argument(help="Rubric YAML path or name.")]) -> None:
+    """Validate a rubric and print a summary."""
+    from reward.formula import graded_range
+
+    r = load_rubric(file)
+    spec = r.spec
+    lo, hi = graded_range(spec)
+    out.print(f"[bold]{spec.name}[/bold] version {r.version}  ({r.path})")
+    for group in ("positive", "pitfall", "final_answer"):
+        names = ", ".join(d.name for d in spec.in_group(group))
+        out.print(f"  {group:<13} {len(spec.in_group(group)):>2}: {names}")
+    p = spec.penalties
+    out.print(f"  scale {spec.scale.min}..{spec.scale.max}, alpha {spec.alpha}, graded rewards in [{lo:g}, {hi:g}]")
+    out.print(
+        f"  penalties: >{p.max_tokens} tokens {p.too_long}, no final answer {p.missing_final_answer}, "
+        f"no commands {p.no_commands}"
+    )
+    out.print(
+        f"  group filter std < {spec.group_filter.min_std}; truncation head {spec.truncation.head} / tail "
+        f"{spec.truncation.tail}; judge {spec.judge.condense.model} / {spec.judge.grade.model}; "
+        f"templates {spec.templates.condense}, {spec.templates.grade}"
+    )
+    for kind, value in (
+        ("too_long", p.too_long),
+        ("missing_final_answer", p.missing_final_answer),
+        ("no_commands", p.no_commands),
+    ):
+        if value is not None and value >= lo:
+            out.print(f"[yellow]  warning: penalty {kind} = {value:g} is not below every graded reward[/yellow]")
+
+
+@app.command("fake-judge")
+def fake_judge_cmd(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8011,
+    host: Annotated[str, typer.Option(help="Interface (keep it on loopback).")] = "127.0.0.1",
+    latency: Annotated[float, typer.Option(min=0, help="Seconds to wait before each reply.")] = 0.0,
+) -> None:
+    """Run the fake OpenAI-compatible judge (dry runs, tests): its scores are not real judgements."""
+    from reward.fake_judge import serve
+
+    err.print(f"fake judge on http://{host}:{port}/v1 (model openai/anything); stats at /_stats")
+    serve(host, port, latency)
+
+
+def main() -> None:
+    try:
+        app()
+    except (RubricError, ConfigError, UsageError, RunError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted: finished groups are saved; rerun to resume[/yellow]")
+        sys.exit(130)

@@ -1,0 +1,103 @@
+"""Judge and cache settings from flags, the environment (REWARD_*) and the rubric's defaults.
+
+Precedence: flag, then environment, then rubric. REWARD_JUDGE_MODEL overrides the rubric's default
+model for both condensing and grading.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from reward.errors import ConfigError
+from reward.judge import CallSettings, JudgeSettings
+from reward.rubric import Rubric
+
+DEFAULT_CONCURRENCY = 64  # judge calls in flight per process; hosted APIs rate-limit well above this
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value if value else None
+
+
+def _number(value: str | None, name: str, kind: type[int] | type[float]) -> int | float | None:
+    if value is None:
+        return None
+    try:
+        number = kind(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a {kind.__name__}, got {value!r}") from None
+    if number <= 0:
+        raise ConfigError(f"{name} must be positive, got {value!r}")
+    return number
+
+
+def judge_settings(
+    rubric: Rubric,
+    *,
+    model: str | None = None,
+    api_base: str | None = None,
+    api_key: str | None = None,
+    concurrency: int | None = None,
+    timeout_s: float | None = None,
+) -> JudgeSettings:
+    judge = rubric.spec.judge
+    model = model or _env("REWARD_JUDGE_MODEL")
+    if concurrency is None:
+        concurrency = _number(_env("REWARD_JUDGE_CONCURRENCY"), "REWARD_JUDGE_CONCURRENCY", int)  # type: ignore[assignment]
+    if timeout_s is None:
+        timeout_s = _number(_env("REWARD_JUDGE_TIMEOUT"), "REWARD_JUDGE_TIMEOUT", float)
+    if concurrency is not None and concurrency <= 0:
+        raise ConfigError("--concurrency must be positive")
+
+    def call(role_default: str, temperature: float, max_tokens: int) -> CallSettings:
+        return CallSettings(model=model or role_default, temperature=temperature, max_tokens=max_tokens)
+
+    return JudgeSettings(
+        condense=call(judge.condense.model, judge.condense.temperature, judge.condense.max_tokens),
+        grade=call(judge.grade.model, judge.grade.temperature, judge.grade.max_tokens),
+        api_base=api_base or _env("REWARD_JUDGE_API_BASE"),
+        api_key=api_key or _env("REWARD_JUDGE_API_KEY"),
+        timeout_s=float(timeout_s or judge.timeout_s),
+        num_retries=judge.num_retries,
+        max_reasks=judge.max_reasks,
+        concurrency=int(concurrency or DEFAULT_CONCURRENCY),
+    )
+
+
+def judge_configured(settings: JudgeSettings, explicit_model: bool) -> bool:
+    """Is a real judge reachable in principle? An explicit model or API base says so; otherwise the
+    rubric's default models need their provider's key in the environment."""
+    if explicit_model or settings.api_base or settings.api_key:
+        return True
+    from reward.llm import litellm
+
+    return all(
+        litellm.validate_environment(model=m).get("keys_in_environment", False)
+        for m in {settings.condense.model, settings.grade.model}
+    )
+
+
+def with_fake_judge(settings: JudgeSettings, api_base: str) -> JudgeSettings:
+    # A model name of its own, so fake plans and verdicts never share cache keys with a real judge's.
+    fake = "openai/reward-fake-judge"
+    return replace(
+        settings,
+        condense=replace(settings.condense, model=fake),
+        grade=replace(settings.grade, model=fake),
+        api_base=api_base,
+        api_key="fake-judge-key",
+    )
+
+
+def cache_dir(flag: str | None) -> Path | None:
+    """The plan/verdict cache directory; 'none' disables the disk cache."""
+    value = flag or _env("REWARD_CACHE_DIR")
+    if value is None:
+        base = _env("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(base) / "reward"
+    if value.lower() == "none":
+        return None
+    return Path(value)
