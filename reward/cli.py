@@ -263,8 +263,8 @@ def rubric_check(file: Annotated[str, typer.Argument(help="Rubric YAML path or n
         ("missing_final_answer", p.missing_final_answer),
         ("no_commands", p.no_commands),
     ):
-        if value is not None and value >= lo:
-            out.print(f"[yellow]  warning: penalty {kind} = {value:g} is not below every graded reward[/yellow]")
+        if value is not None and value > lo:
+            out.print(f"[yellow]  warning: penalty {kind} = {value:g} is above the lowest graded reward[/yellow]")
 
 
 @app.command("fake-judge")

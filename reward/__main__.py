@@ -1,0 +1,3 @@
+from reward.cli import main
+
+main()

@@ -1,0 +1,77 @@
+from reward.clean import clean_output, prepare_output, resolve_carriage_returns, sanitize, strip_ansi, truncate
+
+
+def test_strip_ansi_removes_colours_cursor_moves_and_osc():
+    text = "\x1b[31mFAILED\x1b[0m \x1b[1;32mok\x1b[K\x1b]0;title\x07\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\"
+    assert strip_ansi(text) == "FAILED oklink"
+
+
+def test_carriage_return_keeps_final_progress_state():
+    assert resolve_carriage_returns("10%\r50%\r100%\ndone") == "100%\ndone"
+
+
+def test_carriage_return_shorter_overwrite_keeps_tail_like_a_terminal():
+    assert resolve_carriage_returns("abcdef\rXY") == "XYcdef"
+
+
+def test_crlf_line_endings_are_plain_newlines():
+    assert resolve_carriage_returns("a\r\nb\r\n") == "a\nb\n"
+
+
+def test_clean_output_handles_ansi_inside_progress_bar():
+    # cargo writes "\r   Compiling x\x1b[K" repeatedly: the erase-line escape must not survive.
+    text = "\r   Compiling a\x1b[K\r   Compiling bb\x1b[K\n   Finished"
+    assert clean_output(text) == "   Compiling bb\n   Finished"
+
+
+def test_nul_and_control_bytes_are_removed_but_tabs_and_newlines_kept():
+    assert sanitize("a\x00b\x07c\td\ne\x7f") == "abc\td\ne"
+
+
+def test_lone_surrogates_become_encodable():
+    out = sanitize("x\ud800y")
+    out.encode("utf-8")  # would raise on a surrogate
+    assert out.startswith("x") and out.endswith("y")
+
+
+def test_truncate_short_text_unchanged():
+    assert truncate("hello", 500, 500) == "hello"
+    assert truncate("x" * 1000, 500, 500) == "x" * 1000
+
+
+def test_truncate_keeps_head_and_tail_and_counts_cut():
+    text = "H" * 500 + "M" * 123 + "T" * 500
+    out = truncate(text, 500, 500)
+    assert out.startswith("H" * 500) and out.endswith("T" * 500)
+    assert "M" not in out
+    assert "[... 123 characters truncated ...]" in out
+
+
+def test_truncate_single_10000_character_line():
+    line = "".join(chr(ord("a") + i % 26) for i in range(10_000))
+    out = truncate(line, 500, 500)
+    assert out.startswith(line[:500]) and out.endswith(line[-500:])
+    assert "9,000 characters truncated" in out
+
+
+def test_truncate_multibyte_never_splits_a_character():
+    text = "é" * 700 + "日本語" * 300 + "🙂" * 700
+    out = truncate(text, 500, 500)
+    out.encode("utf-8")  # valid UTF-8
+    assert out.startswith("é" * 500) and out.endswith("🙂" * 500)
+    assert f"{len(text) - 1000:,} characters truncated" in out
+
+
+def test_truncate_zero_tail_does_not_return_whole_text():
+    out = truncate("abcdefghij", 3, 0)
+    assert out.startswith("abc") and out.endswith("\n") and "7 characters truncated" in out
+
+
+def test_empty_output():
+    assert prepare_output("", 500, 500) == ""
+
+
+def test_prepare_output_cleans_before_truncating():
+    # 2,000 characters of colour codes around 10 visible ones: nothing should be truncated.
+    text = ("\x1b[31m" + "x" + "\x1b[0m") * 10 + "\x1b[2K" * 300
+    assert prepare_output(text, 5, 5) == "x" * 10

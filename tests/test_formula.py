@@ -1,0 +1,51 @@
+import pytest
+
+from reward.formula import GroupMeans, combine, graded_range, graded_reward, group_means, normalise
+from reward.verdict import DimensionScore
+
+
+def scores_for(rubric, pos: int, pit: int, fa: int) -> dict[str, DimensionScore]:
+    value = {"positive": pos, "pitfall": pit, "final_answer": fa}
+    return {d.name: DimensionScore(value[d.group], "r") for d in rubric.spec.dimensions}
+
+
+def test_normalise():
+    assert normalise(0, 0, 10) == 0.0
+    assert normalise(7, 0, 10) == 0.7
+    assert normalise(3, 1, 5) == 0.5
+
+
+def test_combine_paper_formula_hand_computed():
+    # (1-0.5)*(0.8-0.2) + 0.5*0.6 = 0.3 + 0.3 = 0.6 -> 60
+    assert combine(GroupMeans(0.8, 0.2, 0.6), 0.5, 100) == pytest.approx(60.0)
+    # alpha 0.25: 0.75*(0.5-0.5) + 0.25*1.0 = 0.25
+    assert combine(GroupMeans(0.5, 0.5, 1.0), 0.25, 1) == pytest.approx(0.25)
+
+
+def test_graded_reward_uses_group_means(rubric):
+    scores = scores_for(rubric, pos=8, pit=2, fa=6)
+    # Mixed scores inside a group: positive dims 10 and 0 alternate.
+    names = [d.name for d in rubric.spec.in_group("positive")]
+    for i, n in enumerate(names):
+        scores[n] = DimensionScore(10 if i % 2 == 0 else 0, "r")  # 4 x 10, 3 x 0 -> 40/70
+    reward, means = graded_reward(rubric.spec, scores)
+    assert means.s_pos == pytest.approx(4 / 7)
+    assert means.s_pit == pytest.approx(0.2)
+    assert means.s_fa == pytest.approx(0.6)
+    assert reward == pytest.approx(100 * (0.5 * (4 / 7 - 0.2) + 0.5 * 0.6))
+
+
+def test_graded_range_is_minus_50_to_100_and_penalties_sit_below(rubric):
+    lo, hi = graded_range(rubric.spec)
+    assert (lo, hi) == (pytest.approx(-50.0), pytest.approx(100.0))
+    assert graded_reward(rubric.spec, scores_for(rubric, 0, 10, 0))[0] == pytest.approx(-50.0)
+    assert graded_reward(rubric.spec, scores_for(rubric, 10, 0, 10))[0] == pytest.approx(100.0)
+    p = rubric.spec.penalties
+    # -50 ties the worst possible graded rollout (s_pos=0, s_pit=1, s_fa=0); no graded reward is lower.
+    assert max(p.too_long, p.missing_final_answer, p.no_commands) <= lo
+
+
+def test_group_means_with_nonzero_scale_minimum(rubric):
+    spec = rubric.spec.model_copy(update={"scale": rubric.spec.scale.model_copy(update={"min": 1, "max": 5})})
+    means = group_means(spec, scores_for(rubric, 5, 1, 3))
+    assert (means.s_pos, means.s_pit, means.s_fa) == (1.0, 0.0, 0.5)

@@ -1,0 +1,72 @@
+from reward.llm import count_tokens
+from reward.penalties import check_penalty, has_final_answer
+from reward.rubric import Penalties
+from reward.trajectory import Rollout, Step
+
+OK = "<final_answer>Command: pytest\nSummary: 3 passed</final_answer>"
+
+
+def make(steps=None, final=OK, num_tokens=None) -> Rollout:
+    steps = [Step(command="pytest", exit_code=0, output="3 passed")] if steps is None else steps
+    return Rollout(id="r", steps=steps, final_answer=final, num_tokens=num_tokens)
+
+
+def never_called(text: str) -> int:
+    raise AssertionError("the tokenizer must not run")
+
+
+def test_final_answer_forms():
+    assert has_final_answer(OK)
+    assert has_final_answer("preamble <final_answer>x</final_answer> trailing")
+    assert not has_final_answer("")
+    assert not has_final_answer("no tags at all")
+    assert not has_final_answer("<final_answer>unclosed")
+    assert not has_final_answer("<final_answer>  \n </final_answer>")
+
+
+def test_clean_rollout_has_no_penalty():
+    assert check_penalty(Penalties(), make(), never_called) is None
+
+
+def test_too_long_from_trainer_token_count():
+    p = check_penalty(Penalties(), make(num_tokens=30_001), never_called)
+    assert p is not None and (p.kind, p.reward) == ("too_long", -100.0)
+    assert check_penalty(Penalties(), make(num_tokens=30_000), never_called) is None
+
+
+def test_too_long_counted_offline_when_no_token_count():
+    long = make(steps=[Step(command="cat big.log", exit_code=0, output="word " * 40_000)])
+    assert count_tokens("word " * 40_000) > 30_000
+    p = check_penalty(Penalties(), long, count_tokens)
+    assert p is not None and p.kind == "too_long"
+
+
+def test_short_text_skips_the_tokenizer():
+    # under 30,000 bytes cannot be over 30,000 tokens: the tokenizer is never called
+    assert check_penalty(Penalties(), make(), never_called) is None
+
+
+def test_missing_final_answer_and_empty_and_unclosed():
+    for final in ("", "The tests ran.", "<final_answer>unclosed", "<final_answer></final_answer>"):
+        p = check_penalty(Penalties(), make(final=final), never_called)
+        assert p is not None and (p.kind, p.reward) == ("missing_final_answer", -100.0), final
+
+
+def test_no_commands():
+    p = check_penalty(Penalties(), make(steps=[]), never_called)
+    assert p is not None and (p.kind, p.reward) == ("no_commands", -50.0)
+    blank = make(steps=[Step(command="   ", exit_code=0)])
+    assert check_penalty(Penalties(), blank, never_called).kind == "no_commands"
+
+
+def test_first_match_wins_in_paper_order():
+    everything_wrong = make(steps=[], final="", num_tokens=50_000)
+    assert check_penalty(Penalties(), everything_wrong, never_called).kind == "too_long"
+    assert check_penalty(Penalties(), make(steps=[], final=""), never_called).kind == "missing_final_answer"
+
+
+def test_penalties_are_configurable_and_can_be_disabled():
+    cfg = Penalties(max_tokens=100, too_long=-7, missing_final_answer=None, no_commands=-3)
+    assert check_penalty(cfg, make(num_tokens=101), never_called).reward == -7
+    assert check_penalty(cfg, make(steps=[], final=""), never_called).kind == "no_commands"
+    assert check_penalty(cfg, make(final=""), never_called) is None

@@ -1,0 +1,116 @@
+import shutil
+from pathlib import Path
+
+import pytest
+
+from reward.rubric import RubricError, load_rubric
+
+RUBRICS = Path(__file__).resolve().parent.parent / "rubrics"
+
+
+def copy_rubric(tmp_path: Path) -> Path:
+    dst = tmp_path / "rubrics"
+    dst.mkdir()
+    shutil.copy(RUBRICS / "execution_subagent.yaml", dst / "mine.yaml")
+    return dst / "mine.yaml"
+
+
+def test_builtin_rubric_has_the_papers_14_dimensions(rubric):
+    spec = rubric.spec
+    assert [d.name for d in spec.in_group("positive")] == [
+        "command_correctness",
+        "error_handling",
+        "outcome_accuracy",
+        "key_information_extraction",
+        "completeness",
+        "efficiency",
+        "actionability",
+    ]
+    assert [d.name for d in spec.in_group("pitfall")] == [
+        "hallucinated_results",
+        "missed_errors",
+        "wrong_diagnosis",
+        "unnecessary_commands",
+    ]
+    assert [d.name for d in spec.in_group("final_answer")] == ["detail_level", "factual_accuracy", "informativeness"]
+    assert spec.alpha == 0.5
+    assert (spec.penalties.max_tokens, spec.penalties.too_long) == (30_000, -100)
+    assert (spec.penalties.missing_final_answer, spec.penalties.no_commands) == (-100, -50)
+    assert spec.group_filter.min_std == 0.01
+    assert (spec.truncation.head, spec.truncation.tail) == (500, 500)
+    assert len(rubric.version) == 12
+
+
+def test_error_names_file_and_yaml_path(tmp_path):
+    path = copy_rubric(tmp_path)
+    path.write_text(path.read_text().replace("      mid: Failures are noticed", "      middle: Failures are noticed"))
+    with pytest.raises(RubricError) as exc:
+        load_rubric(path)
+    msg = str(exc.value)
+    assert str(path) in msg
+    assert "dimensions[1].anchors.middle: Extra inputs are not permitted" in msg
+    assert "dimensions[1].anchors.mid: Field required" in msg
+
+
+def test_invalid_values_rejected(tmp_path):
+    path = copy_rubric(tmp_path)
+    path.write_text(path.read_text().replace("alpha: 0.5", "alpha: 1.5"))
+    with pytest.raises(RubricError, match="alpha: Input should be less than or equal to 1"):
+        load_rubric(path)
+
+
+def test_duplicate_dimension_and_empty_group_rejected(tmp_path):
+    path = copy_rubric(tmp_path)
+    text = path.read_text()
+    path.write_text(text.replace("- name: efficiency", "- name: completeness"))
+    with pytest.raises(RubricError, match="duplicate dimension names: completeness"):
+        load_rubric(path)
+    path.write_text(text.replace("group: final_answer", "group: positive"))
+    with pytest.raises(RubricError, match="group 'final_answer' has no dimension"):
+        load_rubric(path)
+
+
+def test_invalid_yaml_and_missing_template(tmp_path):
+    path = copy_rubric(tmp_path)
+    text = path.read_text()
+    path.write_text(text + "\n  - : [unclosed")
+    with pytest.raises(RubricError, match="invalid YAML"):
+        load_rubric(path)
+    path.write_text(text.replace("condense: condense.j2", "condense: nope.j2"))
+    with pytest.raises(RubricError, match="template 'nope.j2' not found"):
+        load_rubric(path)
+
+
+def test_unknown_rubric_name():
+    with pytest.raises(RubricError, match="no rubric named 'nope'"):
+        load_rubric("nope")
+
+
+def test_version_changes_with_yaml_and_with_templates(tmp_path, rubric):
+    path = copy_rubric(tmp_path)
+    assert load_rubric(path).version == rubric.version  # same content, same version
+    path.write_text(path.read_text().replace("Were the commands the right ones", "Were the commands right"))
+    v_yaml = load_rubric(path).version
+    assert v_yaml != rubric.version
+    # A template next to the rubric overrides the built-in one and changes the version.
+    (path.parent / "grade.j2").write_text(rubric.grade_template + "\n{# tweak #}")
+    assert load_rubric(path).version not in (v_yaml, rubric.version)
+
+
+def test_adding_a_dimension_needs_yaml_only(tmp_path):
+    from reward.prompts import grade_messages
+    from reward.verdict import verdict_schema
+
+    path = copy_rubric(tmp_path)
+    extra = """
+  - name: safety
+    group: pitfall
+    description: Did the agent run destructive commands?
+    anchors: {low: none, mid: one risky command, high: rm -rf or similar}
+"""
+    path.write_text(path.read_text() + extra)
+    r = load_rubric(path)
+    assert len(r.spec.dimensions) == 15
+    assert "safety_score" in verdict_schema(r.spec)["properties"]
+    system = grade_messages(r, query="q", reference_plan="a", candidate_plan="b", final_answer="c")[0]["content"]
+    assert "- safety [FAILURE MODE]: Did the agent run destructive commands?" in system
