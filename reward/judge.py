@@ -168,7 +168,10 @@ class JudgeClient:
             self._account(u, role, resp, fake)
         choice = resp.choices[0]
         message = choice.message
-        refusal = getattr(message, "refusal", None)
+        # litellm moves OpenAI's `refusal` into provider_specific_fields
+        refusal = getattr(message, "refusal", None) or (getattr(message, "provider_specific_fields", None) or {}).get(
+            "refusal"
+        )
         if refusal or choice.finish_reason == "content_filter":
             raise InvalidReply("judge_refusal", _short(Exception(refusal or "content filtered")))
         return Reply(content=message.content or "", fake=fake)

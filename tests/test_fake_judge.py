@@ -1,0 +1,45 @@
+import json
+import urllib.request
+
+from reward.fake_judge import fake_plan, fake_verdict
+from reward.verdict import parse_verdict, verdict_schema
+
+
+def post(url: str, body: dict) -> dict:
+    req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def test_condense_reply_is_a_plan_built_from_the_prompt():
+    prompt = "## Task Query\n\nq\n\n## Trajectory Data\n\n### Command 1: `make`\n\nExit Code: 2\n\nerror: boom\n\n## Final Answer Returned to Parent Agent\n\nfa"
+    plan = fake_plan(prompt)
+    assert plan.startswith("EXECUTION PLAN") and "not a real judgement" in plan
+    assert "Task Outcome: failure" in plan and "`make` (exit code 2)" in plan and "error: boom" in plan
+
+
+def test_grade_reply_conforms_to_any_schema_and_is_deterministic(rubric):
+    schema = verdict_schema(rubric.spec)
+    prompt = "## Reference Execution Plan\n\nTask Outcome: success\n\n## Candidate Execution Plan\n\nTask Outcome: success"
+    v = fake_verdict(prompt, schema)
+    assert parse_verdict(rubric.spec, json.dumps(v))  # valid against the rubric
+    assert fake_verdict(prompt, schema) == v
+    other = fake_verdict(prompt.replace("Candidate Execution Plan\n\nTask Outcome: success", "Candidate Execution Plan\n\nTask Outcome: failure"), schema)
+    assert other["command_correctness_score"] < v["command_correctness_score"]
+    assert other["hallucinated_results_score"] > v["hallucinated_results_score"]
+
+
+def test_http_api_counts_records_and_scripts(fake_judge, rubric):
+    url = fake_judge.api_base + "/chat/completions"
+    body = {"model": "x", "messages": [{"role": "user", "content": "hi"}]}
+    r1 = post(url, body)
+    assert r1["system_fingerprint"] == "reward-fake-judge" and r1["choices"][0]["message"]["content"]
+    rf = {"type": "json_schema", "json_schema": {"name": "v", "schema": verdict_schema(rubric.spec)}}
+    r2 = post(url, {**body, "response_format": rf})
+    assert parse_verdict(rubric.spec, r2["choices"][0]["message"]["content"])
+    post(fake_judge.api_base.removesuffix("/v1") + "/_script", [{"content": "scripted!"}])
+    assert post(url, body)["choices"][0]["message"]["content"] == "scripted!"
+    assert fake_judge.counts() == {"total": 3, "condense": 2, "grade": 1}
+    assert fake_judge.state.calls[1]["response_format"] == rf
+    with urllib.request.urlopen(fake_judge.api_base.removesuffix("/v1") + "/_stats", timeout=5) as resp:
+        assert json.loads(resp.read())["total"] == 3

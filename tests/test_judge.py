@@ -1,0 +1,74 @@
+"""The judge client over real HTTP: transport retries happen once, in the Router, honouring Retry-After."""
+
+import asyncio
+import time
+
+import pytest
+
+from reward.judge import InvalidReply, JudgeClient, JudgeError, Usage, categorize
+from reward.llm import litellm
+from tests.conftest import settings_for
+
+MSG = [{"role": "user", "content": "## Task Query\n\nhello"}]
+
+
+def complete(client: JudgeClient, role: str = "condense"):
+    return asyncio.run(client.complete(role, MSG, Usage()))
+
+
+def test_429_with_retry_after_is_retried_after_the_wait(fake_judge):
+    fake_judge.script({"status": 429, "headers": {"Retry-After": "1"}, "message": "slow down"})
+    client = JudgeClient(settings_for(fake_judge, num_retries=2))
+    t0 = time.monotonic()
+    reply = complete(client)
+    elapsed = time.monotonic() - t0
+    assert reply.content.startswith("EXECUTION PLAN") and reply.fake
+    assert fake_judge.counts()["total"] == 2  # one failure, one retry: nothing stacked
+    assert elapsed >= 1.0
+
+
+def test_5xx_retried_up_to_num_retries_then_categorised(fake_judge):
+    fake_judge.script(*[{"status": 503, "headers": {"Retry-After": "0"}}] * 10)
+    client = JudgeClient(settings_for(fake_judge, num_retries=2))
+    with pytest.raises(JudgeError) as exc:
+        complete(client)
+    assert exc.value.category == "judge_unavailable"
+    assert fake_judge.counts()["total"] == 3  # 1 + num_retries, no SDK retries on top
+
+
+def test_timeout_is_explicit_and_categorised(fake_judge):
+    fake_judge.script({"delay": 3})
+    client = JudgeClient(settings_for(fake_judge, timeout_s=0.5, num_retries=0))
+    t0 = time.monotonic()
+    with pytest.raises(JudgeError) as exc:
+        complete(client)
+    assert exc.value.category == "judge_timeout"
+    assert time.monotonic() - t0 < 2.5
+
+
+def test_empty_reply_is_invalid_content_for_condensing(make_scorer, fake_judge):
+    from reward.scorer import _plan_text
+
+    with pytest.raises(InvalidReply) as exc:
+        _plan_text("   ")
+    assert exc.value.category == "judge_empty_reply"
+
+
+def test_concurrency_is_bounded_by_the_semaphore(fake_judge):
+    fake_judge.state.latency = 0.2
+    client = JudgeClient(settings_for(fake_judge, concurrency=2))
+
+    async def many():
+        return await asyncio.gather(*(client.complete("condense", MSG, Usage()) for _ in range(6)))
+
+    t0 = time.monotonic()
+    asyncio.run(many())
+    # 6 calls, 2 at a time, 0.2 s each: at least 3 rounds
+    assert time.monotonic() - t0 >= 0.6
+    assert client.usage.calls["condense"] == 6
+
+
+def test_categories():
+    assert categorize(litellm.Timeout("t", model="m", llm_provider="openai")) == "judge_timeout"
+    assert categorize(asyncio.TimeoutError()) == "judge_timeout"
+    assert categorize(ValueError("?")) == "judge_error"
