@@ -30,7 +30,13 @@ PYTEST_COLLECT = (
 )
 PYTEST_DOTS = "".join(
     f"tests/test_{name}.py {'.' * n}{' ' * (60 - n)}[{pct:3d}%]\n"
-    for name, n, pct in [("cli", 38, 17), ("config", 41, 36), ("parser", 57, 63), ("render", 44, 84), ("utils", 32, 100)]
+    for name, n, pct in [
+        ("cli", 38, 17),
+        ("config", 41, 36),
+        ("parser", 57, 63),
+        ("render", 44, 84),
+        ("utils", 32, 100),
+    ]
 )
 PYTEST_FAIL = (
     PYTEST_COLLECT
@@ -41,7 +47,7 @@ PYTEST_FAIL = (
     "E       AssertionError: assert ['a', '\"b', 'c\"', 'd'] == ['a', 'b,c', 'd']\n"
     "E         At index 1 diff: '\"b' != 'b,c'\n\ntests/test_parser.py:88: AssertionError\n"
     "___________________________ test_parse_escaped_quote ___________________________\n\n"
-    "    def test_parse_escaped_quote():\n>       assert parse_row('\"a\"\"b\"') == ['a\"b']\n"
+    '    def test_parse_escaped_quote():\n>       assert parse_row(\'"a""b"\') == [\'a"b\']\n'
     "E       AssertionError: assert ['a\"\"b'] == ['a\"b']\n\ntests/test_parser.py:95: AssertionError\n"
     "=========================== short test summary info ============================\n"
     f"{RED}FAILED{RESET} tests/test_parser.py::test_parse_quoted_comma - AssertionError: assert ['a', '\"b', 'c\"', 'd'] == ...\n"
@@ -99,9 +105,13 @@ def pytest_group() -> dict:
             {
                 "id": "wrong-dir",
                 "steps": [
-                    step("python -m pytest -q", 4, "ERROR: file or directory not found: tests\n\nno tests ran in 0.01s\n"),
+                    step(
+                        "python -m pytest -q", 4, "ERROR: file or directory not found: tests\n\nno tests ran in 0.01s\n"
+                    ),
                 ],
-                "final_answer": fa("Command: python -m pytest -q\nSummary: no tests ran (exit code 4); tests not found."),
+                "final_answer": fa(
+                    "Command: python -m pytest -q\nSummary: no tests ran (exit code 4); tests not found."
+                ),
                 "num_tokens": 1210,
             },
             {"id": "no-final-answer", "steps": [ok], "final_answer": "The tests ran; two failed.", "num_tokens": 2890},
@@ -185,11 +195,17 @@ def npm_group() -> dict:
                 "id": "audit-fix-detour",
                 "steps": [
                     install,
-                    step("npm audit fix --force", 0, "changed 14 packages, and audited 613 packages in 4s\n\nfound 0 vulnerabilities\n"),
+                    step(
+                        "npm audit fix --force",
+                        0,
+                        "changed 14 packages, and audited 613 packages in 4s\n\nfound 0 vulnerabilities\n",
+                    ),
                     step("npm install", 0, "up to date, audited 613 packages in 1s\n"),
                     test,
                 ],
-                "final_answer": fa("Command: npm audit fix --force; npm test\nSummary: fixed vulnerabilities; 1 test failed in format.test.ts."),
+                "final_answer": fa(
+                    "Command: npm audit fix --force; npm test\nSummary: fixed vulnerabilities; 1 test failed in format.test.ts."
+                ),
             },
             {
                 "id": "claims-pass",
@@ -267,9 +283,18 @@ def dotnet_group() -> dict:
             },
             {
                 "id": "restore-loop",
-                "steps": [step("dotnet restore", 0, "  Determining projects to restore...\n  All projects are up-to-date for restore.\n")] * 3
+                "steps": [
+                    step(
+                        "dotnet restore",
+                        0,
+                        "  Determining projects to restore...\n  All projects are up-to-date for restore.\n",
+                    )
+                ]
+                * 3
                 + [build],
-                "final_answer": fa("Command: dotnet restore (x3), dotnet build\nSummary: build failed with error CS1503 in XGraphics.cs line 1412."),
+                "final_answer": fa(
+                    "Command: dotnet restore (x3), dotnet build\nSummary: build failed with error CS1503 in XGraphics.cs line 1412."
+                ),
             },
             {"id": "empty-final-answer", "steps": [build], "final_answer": "<final_answer>   </final_answer>"},
             {"id": "no-commands", "steps": [], "final_answer": fa("Summary: I cannot run dotnet here.")},
@@ -280,15 +305,18 @@ def dotnet_group() -> dict:
 
 # --- cargo -------------------------------------------------------------------------------------------
 CARGO_TEST = (
-    "".join(f"\r   Compiling {c}\x1b[K" for c in ["libc v0.2.155", "memchr v2.7.4", "regex-syntax v0.8.4", "regex v1.10.5"])
+    "".join(
+        f"\r   Compiling {c}\x1b[K" for c in ["libc v0.2.155", "memchr v2.7.4", "regex-syntax v0.8.4", "regex v1.10.5"]
+    )
     + "\n   Compiling tomlfmt v0.6.0 (/testbed)\n"
     "    Finished `test` profile [unoptimized + debuginfo] target(s) in 38.12s\n"
     "     Running unittests src/lib.rs (target/debug/deps/tomlfmt-3f2a9c1d2b7e8a41)\n\n"
-    "running 57 tests\n" + "".join(f"test fmt::tests::case_{i:02d} ... ok\n" for i in range(54))
+    "running 57 tests\n"
+    + "".join(f"test fmt::tests::case_{i:02d} ... ok\n" for i in range(54))
     + "test fmt::tests::keeps_trailing_comment ... FAILED\ntest fmt::tests::inline_table_spacing ... ok\n"
     "test fmt::tests::array_of_tables ... ok\n\nfailures:\n\n---- fmt::tests::keeps_trailing_comment stdout ----\n"
     "thread 'fmt::tests::keeps_trailing_comment' panicked at src/fmt.rs:212:9:\n"
-    "assertion `left == right` failed\n  left: \"a = 1\\n\"\n right: \"a = 1 # keep\\n\"\n"
+    'assertion `left == right` failed\n  left: "a = 1\\n"\n right: "a = 1 # keep\\n"\n'
     "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n\n\nfailures:\n"
     "    fmt::tests::keeps_trailing_comment\n\n"
     "test result: FAILED. 56 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.04s\n\n"
@@ -331,7 +359,13 @@ def cargo_group() -> dict:
             },
             {
                 "id": "release-build",
-                "steps": [step("cd /testbed && cargo build --release", 0, "   Compiling tomlfmt v0.6.0 (/testbed)\n    Finished `release` profile [optimized] target(s) in 61.02s\n")],
+                "steps": [
+                    step(
+                        "cd /testbed && cargo build --release",
+                        0,
+                        "   Compiling tomlfmt v0.6.0 (/testbed)\n    Finished `release` profile [optimized] target(s) in 61.02s\n",
+                    )
+                ],
                 "final_answer": fa("Command: cargo build --release\nSummary: build succeeded; no errors."),
             },
             {
@@ -366,7 +400,9 @@ def main() -> None:
         for g in groups:
             ref = {"id": g["group_id"], "query": g["query"], **g["reference"]}
             f.write(json.dumps(ref, ensure_ascii=False) + "\n")
-    print(f"wrote {len(groups)} groups x 8 rollouts to {HERE / 'rollouts.jsonl'} and references to {HERE / 'references.jsonl'}")
+    print(
+        f"wrote {len(groups)} groups x 8 rollouts to {HERE / 'rollouts.jsonl'} and references to {HERE / 'references.jsonl'}"
+    )
 
 
 if __name__ == "__main__":

@@ -20,11 +20,18 @@ def test_condense_reply_is_a_plan_built_from_the_prompt():
 
 def test_grade_reply_conforms_to_any_schema_and_is_deterministic(rubric):
     schema = verdict_schema(rubric.spec)
-    prompt = "## Reference Execution Plan\n\nTask Outcome: success\n\n## Candidate Execution Plan\n\nTask Outcome: success"
+    prompt = (
+        "## Reference Execution Plan\n\nTask Outcome: success\n\n## Candidate Execution Plan\n\nTask Outcome: success"
+    )
     v = fake_verdict(prompt, schema)
     assert parse_verdict(rubric.spec, json.dumps(v))  # valid against the rubric
     assert fake_verdict(prompt, schema) == v
-    other = fake_verdict(prompt.replace("Candidate Execution Plan\n\nTask Outcome: success", "Candidate Execution Plan\n\nTask Outcome: failure"), schema)
+    other = fake_verdict(
+        prompt.replace(
+            "Candidate Execution Plan\n\nTask Outcome: success", "Candidate Execution Plan\n\nTask Outcome: failure"
+        ),
+        schema,
+    )
     assert other["command_correctness_score"] < v["command_correctness_score"]
     assert other["hallucinated_results_score"] > v["hallucinated_results_score"]
 

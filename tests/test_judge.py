@@ -70,5 +70,5 @@ def test_concurrency_is_bounded_by_the_semaphore(fake_judge):
 
 def test_categories():
     assert categorize(litellm.Timeout("t", model="m", llm_provider="openai")) == "judge_timeout"
-    assert categorize(asyncio.TimeoutError()) == "judge_timeout"
+    assert categorize(TimeoutError()) == "judge_timeout"
     assert categorize(ValueError("?")) == "judge_error"

@@ -15,7 +15,14 @@ def test_condense_prompt_follows_figure_5(rubric):
     )
     system, user = condense_messages(rubric, condense_input("Build and test.", traj, 500, 500))
     assert system["role"] == "system" and user["role"] == "user"
-    for header in ("EXECUTION PLAN", "Task Outcome:", "Commands Executed:", "Key Findings:", "Error Recovery:", "Final State:"):
+    for header in (
+        "EXECUTION PLAN",
+        "Task Outcome:",
+        "Commands Executed:",
+        "Key Findings:",
+        "Error Recovery:",
+        "Final State:",
+    ):
         assert header in system["content"]
     u = user["content"]
     assert u.startswith("## Task Query\n\nBuild and test.")
@@ -37,7 +44,11 @@ def test_condense_prompt_without_commands_or_exit_code(rubric):
 
 def test_grade_prompt_contains_everything_the_judge_needs(rubric):
     system, user = grade_messages(
-        rubric, query="Q?", reference_plan="REF PLAN", candidate_plan="CAND PLAN", final_answer="<final_answer>FA</final_answer>"
+        rubric,
+        query="Q?",
+        reference_plan="REF PLAN",
+        candidate_plan="CAND PLAN",
+        final_answer="<final_answer>FA</final_answer>",
     )
     for d in rubric.spec.dimensions:
         assert d.name in system["content"] and d.description in system["content"]

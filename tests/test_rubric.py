@@ -77,7 +77,7 @@ def test_invalid_yaml_and_missing_template(tmp_path):
     with pytest.raises(RubricError, match="invalid YAML"):
         load_rubric(path)
     path.write_text(text.replace("condense: condense.j2", "condense: nope.j2"))
-    with pytest.raises(RubricError, match="template 'nope.j2' not found"):
+    with pytest.raises(RubricError, match=r"template 'nope\.j2' not found"):
         load_rubric(path)
 
 

@@ -59,7 +59,9 @@ def test_identical_rollouts_share_one_condense_and_one_grade_call(make_scorer, f
 
 
 def test_reask_after_invalid_verdict_includes_validation_error(make_scorer, fake_judge):
-    fake_judge.script({"kind": "grade", "content": '{"command_correctness_reason": "x", "command_correctness_score": 42'})
+    fake_judge.script(
+        {"kind": "grade", "content": '{"command_correctness_reason": "x", "command_correctness_score": 42'}
+    )
     data = group(rollouts=[rollout("only")], reference={"plan": "EXECUTION PLAN"})
     result, _ = score(make_scorer(), data)
     assert result.rollouts[0].status == "ok"

@@ -1,0 +1,79 @@
+"""Offline scoring of a file: resume, torn lines, invalid lines, errored groups re-scored."""
+
+import asyncio
+import json
+
+import pytest
+
+from reward.errors import RunError
+from reward.runner import load_done, score_file
+from tests.conftest import group, rollout
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def run(scorer, inp, out, **kw):
+    return asyncio.run(score_file(scorer, inp, out, **kw))
+
+
+def test_scores_every_group_once_and_reports_invalid_lines(make_scorer, tmp_path):
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    bad = group("bad")
+    bad["rollouts"][0]["steps"][0]["exit_code"] = "x"
+    write_jsonl(inp, [group("a"), "{not json", bad, group("b"), group("a")])
+    report = run(make_scorer(), inp, out)
+    assert sorted(g["group_id"] for g in read_jsonl(out)) == ["a", "b"]
+    problems = [str(p) for p in report.invalid]
+    assert problems[0].startswith("line 2: invalid JSON")
+    assert problems[1].startswith("line 3: rollouts[0].steps[0].exit_code")
+    assert problems[2] == "line 5: group_id: duplicate 'a'"
+    assert report.scored == 2
+
+
+def test_resume_skips_done_groups_and_drops_a_torn_last_line(make_scorer, fake_judge, tmp_path):
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_jsonl(inp, [group(f"g{i}", rollouts=[rollout(f"g{i}r{j}") for j in range(3)]) for i in range(4)])
+    run(make_scorer(), inp, out)
+    lines = out.read_text().splitlines()
+    # Simulate a crash: two whole lines kept, the third torn in half.
+    out.write_text(lines[0] + "\n" + lines[1] + "\n" + lines[2][: len(lines[2]) // 2])
+    fake_judge.reset()
+    report = run(make_scorer(cache=tmp_path / "fresh-cache"), inp, out)
+    assert report.skipped == 2 and report.scored == 2
+    rows = read_jsonl(out)  # every line parses: the torn one is gone
+    assert sorted(r["group_id"] for r in rows) == ["g0", "g1", "g2", "g3"]
+    # only the two missing groups were scored: their common reference once + 2 x 3 rollouts condensed
+    assert fake_judge.counts() == {"total": 13, "condense": 7, "grade": 6}
+
+
+def test_groups_with_judge_errors_are_rescored_on_rerun(make_scorer, fake_judge, tmp_path):
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_jsonl(inp, [group("g", rollouts=[rollout("x")], reference={"plan": "EXECUTION PLAN"})])
+    fake_judge.script({"kind": "condense", "status": 400, "message": "nope"})
+    run(make_scorer(num_retries=0), inp, out)
+    assert read_jsonl(out)[0]["rollouts"][0]["status"] == "error"
+    run(make_scorer(num_retries=0), inp, out)
+    rows = read_jsonl(out)
+    assert len(rows) == 1 and rows[0]["rollouts"][0]["status"] == "ok"
+
+
+def test_keep_errors_leaves_them_alone(make_scorer, fake_judge, tmp_path):
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_jsonl(inp, [group("g", rollouts=[rollout("x")], reference={"plan": "EXECUTION PLAN"})])
+    fake_judge.script({"kind": "condense", "status": 400})
+    run(make_scorer(num_retries=0), inp, out)
+    report = run(make_scorer(num_retries=0), inp, out, retry_errors=False)
+    assert report.skipped == 1 and read_jsonl(out)[0]["rollouts"][0]["status"] == "error"
+
+
+def test_output_from_another_rubric_version_is_refused(tmp_path):
+    out = tmp_path / "out.jsonl"
+    write_jsonl(out, [{"group_id": "a", "rubric_version": "old", "rollouts": []}])
+    with pytest.raises(RunError, match="rubric version old"):
+        load_done(out, "group_id", rubric_version="new")
