@@ -105,6 +105,15 @@ def categorize(exc: BaseException) -> str:
     return "judge_error"
 
 
+def has_price(model: str) -> bool:
+    """Does litellm know this model's price? (The Router reports 0.0, not None, for unknown ones.)"""
+    try:
+        info = litellm.get_model_info(model=model)
+    except Exception:
+        return False
+    return info.get("input_cost_per_token") is not None
+
+
 def _short(exc: BaseException, limit: int = 300) -> str:
     text = " ".join(str(exc).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -133,6 +142,7 @@ class JudgeClient:
             timeout=settings.timeout_s,
         )
         self._semaphore: asyncio.Semaphore | None = None
+        self._priced = {"condense": has_price(settings.condense.model), "grade": has_price(settings.grade.model)}
 
     @property
     def semaphore(self) -> asyncio.Semaphore:
@@ -165,7 +175,7 @@ class JudgeClient:
                 raise JudgeError(categorize(exc), _short(exc)) from exc
         fake = getattr(resp, "system_fingerprint", None) == FAKE_FINGERPRINT
         for u in (usage, self.usage):
-            self._account(u, role, resp, fake)
+            self._account(u, role, resp, fake, self._priced[role])
         choice = resp.choices[0]
         message = choice.message
         # litellm moves OpenAI's `refusal` into provider_specific_fields
@@ -177,14 +187,14 @@ class JudgeClient:
         return Reply(content=message.content or "", fake=fake)
 
     @staticmethod
-    def _account(usage: Usage, role: str, resp: Any, fake: bool) -> None:
+    def _account(usage: Usage, role: str, resp: Any, fake: bool, priced: bool) -> None:
         usage.calls[role] += 1
         u = getattr(resp, "usage", None)
         if u is not None:
             usage.prompt_tokens += u.prompt_tokens or 0
             usage.completion_tokens += u.completion_tokens or 0
         cost = (getattr(resp, "_hidden_params", None) or {}).get("response_cost")
-        if cost is None:
+        if cost is None or not priced:
             usage.cost_known = False
         else:
             usage.cost += float(cost)

@@ -41,6 +41,7 @@ def test_score_examples_prints_summary_and_writes_every_group(fake_judge, tmp_pa
         assert label in proc.stdout, label
     assert "missing_final_answer 4" in proc.stdout and "no_commands 2" in proc.stdout and "too_long 1" in proc.stdout
     assert "FAKE judge" in proc.stdout  # labelled as not real judgements
+    assert "unknown price" in proc.stdout  # the fake model has no price: never a made-up $0
     r = rows[0]["rollouts"][0]
     for field in ("id", "reward", "status", "penalty", "error", "s_pos", "s_pit", "s_fa", "dimensions", "advantage"):
         assert field in r
