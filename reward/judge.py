@@ -106,12 +106,13 @@ def categorize(exc: BaseException) -> str:
 
 
 def has_price(model: str) -> bool:
-    """Does litellm know this model's price? (The Router reports 0.0, not None, for unknown ones.)"""
+    """Does litellm know this model's price? The Router reports 0.0, not None, for unknown models (and
+    registers them with a zero price), so a zero price counts as unknown."""
     try:
         info = litellm.get_model_info(model=model)
     except Exception:
         return False
-    return info.get("input_cost_per_token") is not None
+    return bool(info.get("input_cost_per_token"))
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:
@@ -123,6 +124,8 @@ class JudgeClient:
     def __init__(self, settings: JudgeSettings) -> None:
         self.settings = settings
         self.usage = Usage()
+        # Asked before the Router exists: registering a deployment gives an unknown model a price of 0.
+        self._priced = {"condense": has_price(settings.condense.model), "grade": has_price(settings.grade.model)}
 
         def deployment(role: str, call: CallSettings) -> dict[str, Any]:
             params: dict[str, Any] = {
@@ -142,7 +145,6 @@ class JudgeClient:
             timeout=settings.timeout_s,
         )
         self._semaphore: asyncio.Semaphore | None = None
-        self._priced = {"condense": has_price(settings.condense.model), "grade": has_price(settings.grade.model)}
 
     @property
     def semaphore(self) -> asyncio.Semaphore:

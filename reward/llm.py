@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import os
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# Forced, not defaulted: the project must never download anything at run time.
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 os.environ.setdefault("LITELLM_LOG", "ERROR")
 
 import litellm
