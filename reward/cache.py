@@ -19,6 +19,17 @@ from typing import Any
 import diskcache
 
 
+class CacheStats:
+    """Per-request cache counters (the Store keeps process-wide ones too)."""
+
+    __slots__ = ("coalesced", "hits", "misses")
+
+    def __init__(self) -> None:
+        self.hits = 0
+        self.coalesced = 0
+        self.misses = 0
+
+
 def cache_key(kind: str, payload: dict[str, Any]) -> str:
     blob = json.dumps({"kind": kind, **payload}, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return f"{kind}:{hashlib.sha256(blob.encode('utf-8')).hexdigest()}"
@@ -45,15 +56,20 @@ class Store:
         if len(self._mem) > self._mem_items:
             self._mem.popitem(last=False)
 
-    async def get_or_compute(self, key: str, compute: Callable[[], Awaitable[Any]]) -> Any:
+    async def get_or_compute(
+        self, key: str, compute: Callable[[], Awaitable[Any]], stats: CacheStats | None = None
+    ) -> Any:
         """Return the cached value for `key`, or compute it once (failures are not cached)."""
+        stats = stats or CacheStats()
         if key in self._mem:
             self.hits += 1
+            stats.hits += 1
             self._mem.move_to_end(key)
             return self._mem[key]
         pending = self._inflight.get(key)
         if pending is not None:
             self.coalesced += 1
+            stats.coalesced += 1
             return await asyncio.shield(pending)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
@@ -61,8 +77,10 @@ class Store:
             value = await asyncio.to_thread(self._disk.get, key) if self._disk is not None else None
             if value is not None:
                 self.hits += 1
+                stats.hits += 1
             else:
                 self.misses += 1
+                stats.misses += 1
                 value = await compute()
                 if self._disk is not None:
                     await asyncio.to_thread(self._disk.set, key, value)

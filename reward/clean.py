@@ -59,8 +59,12 @@ def sanitize(text: str) -> str:
 
 
 def clean_output(text: str) -> str:
-    """Strip escape sequences, resolve carriage returns, drop control characters."""
-    return sanitize(resolve_carriage_returns(strip_ansi(text)))
+    """Strip escape sequences, resolve carriage returns, drop control characters and blank edges.
+
+    Blank edges carry no information and differ between transports (a chat template wraps a tool result
+    in newlines), so dropping them lets the same output given as steps, messages or text match exactly.
+    """
+    return sanitize(resolve_carriage_returns(strip_ansi(text))).lstrip("\n").rstrip()
 
 
 def truncation_marker(cut: int) -> str:

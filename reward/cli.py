@@ -18,6 +18,7 @@ from rich.table import Table
 
 from reward.config import cache_dir, judge_configured, judge_settings, with_fake_judge
 from reward.errors import ConfigError, RunError, UsageError
+from reward.native import DEFAULT_TERMINAL_TOOL
 from reward.rubric import RubricError, load_rubric
 
 app = typer.Typer(
@@ -49,6 +50,11 @@ ConcOpt = Annotated[
 ]
 FakeOpt = Annotated[bool, typer.Option("--fake-judge", help="Use the built-in fake judge (not real scores).")]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")]
+ToolOpt = Annotated[str, typer.Option("--terminal-tool", help="Tool name of terminal calls in messages/text rollouts.")]
+PlansOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--plans", help='Reference plans ({"id", "plan"} lines) for {"reference": {"id": ...}}.'),
+]
 
 
 @contextlib.contextmanager
@@ -132,14 +138,18 @@ def score(
     retry_errors: Annotated[
         bool, typer.Option("--retry-errors/--keep-errors", help="Re-score groups saved with judge errors.")
     ] = True,
+    plans: PlansOpt = None,
+    terminal_tool: ToolOpt = DEFAULT_TERMINAL_TOOL,
     progress: ProgressOpt = True,
 ) -> None:
     """Score saved rollouts: condense, grade, penalise, reward, group statistics."""
+    from reward.prepare import load_plans
     from reward.runner import count_lines, score_file
     from reward.summary import summarize
 
     if not input.is_file():
         raise UsageError(f"input file not found: {input}")
+    reference_plans = load_plans(plans or [])
     with _scorer(rubric, cache, judge_model, judge_api_base, judge_api_key, concurrency, fake_judge) as scorer:
         total = count_lines(input)
         with _progress(progress, total, "scoring groups") as tick:
@@ -148,6 +158,8 @@ def score(
                     scorer,
                     input,
                     output,
+                    plans=reference_plans,
+                    terminal_tool=terminal_tool,
                     retry_errors=retry_errors,
                     groups_in_flight=max(4, scorer.judge.settings.concurrency),
                     progress=tick,
@@ -213,6 +225,7 @@ def plans(
     judge_api_key: KeyOpt = None,
     concurrency: ConcOpt = None,
     fake_judge: FakeOpt = False,
+    terminal_tool: ToolOpt = DEFAULT_TERMINAL_TOOL,
     progress: ProgressOpt = True,
 ) -> None:
     """Precompute reference Execution Plans offline."""
@@ -222,7 +235,7 @@ def plans(
         raise UsageError(f"input file not found: {input}")
     with _scorer(rubric, cache, judge_model, judge_api_base, judge_api_key, concurrency, fake_judge) as scorer:
         with _progress(progress, count_lines(input), "condensing references") as tick:
-            report, failures = asyncio.run(plan_file(scorer, input, output, progress=tick))
+            report, failures = asyncio.run(plan_file(scorer, input, output, terminal_tool=terminal_tool, progress=tick))
         _report_invalid(report.invalid)
         for failure in failures:
             err.print(f"[red]judge error[/red] {failure}", highlight=False)

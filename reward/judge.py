@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
+from reward.cache import CacheStats
 from reward.llm import litellm
 
 FAKE_FINGERPRINT = "reward-fake-judge"
@@ -51,6 +52,7 @@ class Usage:
     cost: float = 0.0
     cost_known: bool = True
     fake: bool = False
+    cache: CacheStats = field(default_factory=CacheStats)
 
     def add(self, other: Usage) -> None:
         self.calls.update(other.calls)
@@ -59,6 +61,9 @@ class Usage:
         self.cost += other.cost
         self.cost_known &= other.cost_known
         self.fake |= other.fake
+        self.cache.hits += other.cache.hits
+        self.cache.coalesced += other.cache.coalesced
+        self.cache.misses += other.cache.misses
 
 
 class JudgeError(Exception):

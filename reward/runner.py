@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from reward.errors import RunError
 from reward.judge import JudgeError, Usage
+from reward.native import DEFAULT_TERMINAL_TOOL, NativeFormatError
+from reward.prepare import GroupInputError, materialize, prepare_group
 from reward.scorer import Scorer
 from reward.trajectory import Group, LineError, RefLine, parse_line
 
@@ -149,6 +151,8 @@ async def score_file(
     input_path: Path,
     output_path: Path,
     *,
+    plans: Mapping[str, str] | None = None,
+    terminal_tool: str = DEFAULT_TERMINAL_TOOL,
     retry_errors: bool = True,
     groups_in_flight: int = 32,
     progress: Progress | None = None,
@@ -180,7 +184,11 @@ async def score_file(
                 report.skipped += 1
                 tick(1, len(parsed.rollouts))
                 continue
-            yield parsed
+            try:
+                yield prepare_group(parsed, plans, terminal_tool)
+            except GroupInputError as exc:
+                report.invalid.append(LineError(lineno, tuple(exc.problems)))
+                tick(1, 0)
 
     async def work(group: Group) -> None:
         result = await scorer.score_group(group, report.usage)
@@ -201,6 +209,7 @@ async def plan_file(
     output_path: Path,
     *,
     in_flight: int = 64,
+    terminal_tool: str = DEFAULT_TERMINAL_TOOL,
     progress: Progress | None = None,
 ) -> tuple[RunReport, list[str]]:
     """Condense reference trajectories into `{"id", "plan"}` lines (usable as `{"plan": ...}` references)."""
@@ -225,8 +234,8 @@ async def plan_file(
 
     async def work(ref: RefLine) -> None:
         try:
-            plan = await scorer.plan(scorer.condense_input(ref.query, ref), report.usage)
-        except JudgeError as exc:
+            plan = await scorer.plan(scorer.condense_input(ref.query, materialize(ref, terminal_tool)), report.usage)
+        except (JudgeError, NativeFormatError) as exc:
             failures.append(f"{ref.id}: {exc}")
         else:
             writer.write(json.dumps({"id": ref.id, "plan": plan["plan"]}, ensure_ascii=False))

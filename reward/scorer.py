@@ -18,7 +18,7 @@ from reward.penalties import check_penalty, has_final_answer
 from reward.prompts import condense_messages, grade_messages
 from reward.results import DimensionResult, ErrorInfo, GroupResult, JudgeInfo, RolloutResult
 from reward.rubric import Rubric
-from reward.trajectory import CondenseInput, Group, PlanReference, Rollout, Trajectory, condense_input
+from reward.trajectory import CondenseInput, Group, IdReference, PlanReference, Rollout, Trajectory, condense_input
 from reward.verdict import InvalidVerdict, parse_verdict, response_format, verdict_model
 
 
@@ -64,6 +64,8 @@ class Scorer:
     # --- condensing -----------------------------------------------------------------------------
 
     def condense_input(self, query: str, trajectory: Trajectory) -> CondenseInput:
+        if trajectory.is_native:
+            raise ValueError("native rollouts must be materialized first (reward.prepare.prepare_group)")
         t = self.rubric.spec.truncation
         return condense_input(query, trajectory, t.head, t.tail)
 
@@ -75,12 +77,14 @@ class Scorer:
             plan, fake = await self.judge.ask("condense", condense_messages(self.rubric, ci), _plan_text, usage)
             return {"plan": plan, "fake": fake}
 
-        return await self.store.get_or_compute(key, compute)
+        return await self.store.get_or_compute(key, compute, usage.cache)
 
     async def reference_plan(self, group: Group, usage: Usage) -> dict[str, Any]:
         ref = group.reference
         if isinstance(ref, PlanReference):
             return {"plan": ref.plan, "fake": False}
+        if isinstance(ref, IdReference):
+            raise ValueError("reference ids must be resolved first (reward.prepare.prepare_group)")
         return await self.plan(self.condense_input(group.query, ref), usage)
 
     # --- grading --------------------------------------------------------------------------------
@@ -118,7 +122,7 @@ class Scorer:
             scores, fake = await self.judge.ask("grade", messages, validate, usage, self._response_format)
             return {"scores": scores, "fake": fake}
 
-        return await self.store.get_or_compute(key, compute)
+        return await self.store.get_or_compute(key, compute, usage.cache)
 
     # --- one rollout, one group -----------------------------------------------------------------
 

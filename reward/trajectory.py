@@ -28,8 +28,24 @@ class Step(Strict):
 
 
 class Trajectory(Strict):
+    """Steps and final answer, given explicitly or in a trainer-native form (see reward.native)."""
+
     steps: list[Step] = Field(default_factory=list)
     final_answer: str = ""
+    messages: list[dict[str, Any]] | None = None  # OpenAI chat-completions messages
+    text: str | None = None  # decoded Qwen3 / Hermes chat text
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Trajectory:
+        native = [f for f in ("messages", "text") if getattr(self, f) is not None]
+        explicit = [f for f in ("steps", "final_answer") if f in self.model_fields_set]
+        if len(native) > 1 or (native and explicit):
+            raise ValueError(f"give either steps/final_answer, messages or text, not {' and '.join(native + explicit)}")
+        return self
+
+    @property
+    def is_native(self) -> bool:
+        return self.messages is not None or self.text is not None
 
 
 class TrajectoryReference(Trajectory):
@@ -43,14 +59,26 @@ class PlanReference(Strict):
     id: str | None = None
 
 
+class IdReference(Strict):
+    """A reference plan loaded at start-up (`--plans`), referred to by its id."""
+
+    id: str = Field(min_length=1)
+
+
 def _reference_kind(value: Any) -> str:
     if isinstance(value, dict):
-        return "plan" if "plan" in value else "trajectory"
-    return "plan" if isinstance(value, PlanReference) else "trajectory"
+        if "plan" in value:
+            return "plan"
+        return "id" if set(value) == {"id"} else "trajectory"
+    if isinstance(value, PlanReference):
+        return "plan"
+    return "id" if isinstance(value, IdReference) else "trajectory"
 
 
 Reference = Annotated[
-    Annotated[PlanReference, Tag("plan")] | Annotated[TrajectoryReference, Tag("trajectory")],
+    Annotated[PlanReference, Tag("plan")]
+    | Annotated[IdReference, Tag("id")]
+    | Annotated[TrajectoryReference, Tag("trajectory")],
     Discriminator(_reference_kind),
 ]
 
@@ -109,9 +137,11 @@ def format_loc(loc: tuple[Any, ...]) -> str:
 
 def _drop_union_tag(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     # A discriminated union puts its tag right after the field name; it means nothing to the user.
-    if len(loc) >= 2 and loc[0] == "reference" and loc[1] in ("plan", "trajectory"):
-        return (loc[0], *loc[2:])
-    return loc
+    return tuple(
+        part
+        for i, part in enumerate(loc)
+        if not (i and loc[i - 1] == "reference" and part in ("plan", "id", "trajectory"))
+    )
 
 
 def validation_problems(err: ValidationError) -> tuple[str, ...]:
@@ -167,5 +197,5 @@ def condense_input(query: str, trajectory: Trajectory, head: int, tail: int) -> 
         steps=tuple(
             ShownStep(sanitize(s.command), s.exit_code, prepare_output(s.output, head, tail)) for s in trajectory.steps
         ),
-        final_answer=sanitize(trajectory.final_answer),
+        final_answer=sanitize(trajectory.final_answer).strip(),
     )

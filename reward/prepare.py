@@ -1,0 +1,80 @@
+"""Turn a validated input group into the canonical form the scorer needs.
+
+Trainer-native rollouts (`messages`, `text`) become explicit steps, and references given by id are
+replaced by the plans loaded at start-up. Problems are reported with their path inside the group, so the
+CLI can name the line and the service can answer 422.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TypeVar
+
+from reward.errors import ConfigError
+from reward.native import DEFAULT_TERMINAL_TOOL, NativeFormatError, steps_from_messages, steps_from_text
+from reward.trajectory import Group, IdReference, LineError, PlanReference, Trajectory, parse_line
+
+
+class GroupInputError(ValueError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+T = TypeVar("T", bound=Trajectory)
+
+
+def materialize(trajectory: T, tool: str = DEFAULT_TERMINAL_TOOL) -> T:
+    if not trajectory.is_native:
+        return trajectory
+    if trajectory.messages is not None:
+        steps, final = steps_from_messages(trajectory.messages, tool)
+    else:
+        steps, final = steps_from_text(trajectory.text or "", tool)
+    return trajectory.model_copy(update={"steps": steps, "final_answer": final, "messages": None, "text": None})
+
+
+def prepare_group(group: Group, plans: Mapping[str, str] | None = None, tool: str = DEFAULT_TERMINAL_TOOL) -> Group:
+    problems: list[str] = []
+    reference = group.reference
+    if isinstance(reference, IdReference):
+        plan = (plans or {}).get(reference.id)
+        if plan is None:
+            problems.append(f"reference.id: no reference plan with id {reference.id!r} is loaded")
+        else:
+            reference = PlanReference(plan=plan, id=reference.id)
+    elif not isinstance(reference, PlanReference):
+        try:
+            reference = materialize(reference, tool)
+        except NativeFormatError as exc:
+            problems.append(f"reference: {exc}")
+    rollouts = []
+    for i, rollout in enumerate(group.rollouts):
+        try:
+            rollouts.append(materialize(rollout, tool))
+        except NativeFormatError as exc:
+            problems.append(f"rollouts[{i}] (id {rollout.id!r}): {exc}")
+    if problems:
+        raise GroupInputError(problems)
+    return group.model_copy(update={"reference": reference, "rollouts": rollouts})
+
+
+def load_plans(paths: list[Path]) -> dict[str, str]:
+    """Reference plans written by `reward plans` ({"id", "plan"} lines), by id."""
+    plans: dict[str, str] = {}
+    for path in paths:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigError(f"reference plans {path}: cannot read: {exc.strerror}") from exc
+        for lineno, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            parsed = parse_line(PlanReference, line, lineno)
+            if isinstance(parsed, LineError):
+                raise ConfigError(f"reference plans {path}: {parsed}")
+            if parsed.id is None:
+                raise ConfigError(f"reference plans {path}: line {lineno}: id: Field required")
+            plans[parsed.id] = parsed.plan
+    return plans
