@@ -280,6 +280,93 @@ def rubric_check(file: Annotated[str, typer.Argument(help="Rubric YAML path or n
             out.print(f"[yellow]  warning: penalty {kind} = {value:g} is above the lowest graded reward[/yellow]")
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(envvar="REWARD_HOST", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="REWARD_PORT", help="Port.")] = 8000,
+    workers: Annotated[int, typer.Option(envvar="REWARD_WORKERS", min=1, help="Worker processes.")] = 1,
+    rubric_dir: Annotated[
+        Path | None, typer.Option("--rubric-dir", help="Rubrics to load (all *.yaml) [env REWARD_RUBRIC_DIR].")
+    ] = None,
+    rubric: Annotated[str | None, typer.Option("--rubric", help="Default rubric [env REWARD_RUBRIC].")] = None,
+    cache: CacheOpt = None,
+    judge_model: ModelOpt = None,
+    judge_api_base: BaseOpt = None,
+    judge_api_key: KeyOpt = None,
+    concurrency: ConcOpt = None,
+    plans: PlansOpt = None,
+    terminal_tool: Annotated[
+        str | None, typer.Option("--terminal-tool", help="[env REWARD_TERMINAL_TOOL; run_in_terminal]")
+    ] = None,
+    judge_error_fallback: Annotated[
+        float | None,
+        typer.Option(
+            "--judge-error-fallback",
+            help="Reward the OpenRLHF/slime endpoints return, flagged, when the judge fails "
+            "[env REWARD_JUDGE_ERROR_FALLBACK]; default: answer 503.",
+        ),
+    ] = None,
+    fake_judge: FakeOpt = False,
+) -> None:
+    """Run the HTTP service (POST /score, trainer endpoints, /healthz, /readyz, /rubrics, /docs)."""
+    import uvicorn
+
+    from reward.service import RewardService, ServiceSettings
+
+    # Flags become the REWARD_* environment, which every worker process reads at start-up.
+    overrides = {
+        "REWARD_RUBRIC_DIR": rubric_dir,
+        "REWARD_RUBRIC": rubric,
+        "REWARD_CACHE_DIR": cache,
+        "REWARD_JUDGE_MODEL": judge_model,
+        "REWARD_JUDGE_API_BASE": judge_api_base,
+        "REWARD_JUDGE_API_KEY": judge_api_key,
+        "REWARD_JUDGE_CONCURRENCY": concurrency,
+        "REWARD_PLANS": os.pathsep.join(str(p) for p in plans) if plans else None,
+        "REWARD_TERMINAL_TOOL": terminal_tool,
+        "REWARD_JUDGE_ERROR_FALLBACK": judge_error_fallback,
+    }
+    os.environ.update({k: str(v) for k, v in overrides.items() if v is not None})
+    fake = None
+    if fake_judge:
+        from reward.fake_judge import FakeJudge
+
+        fake = FakeJudge().start()
+        os.environ.update(
+            REWARD_JUDGE_MODEL="openai/reward-fake-judge",
+            REWARD_JUDGE_API_BASE=fake.api_base,
+            REWARD_JUDGE_API_KEY="fake-judge-key",
+        )
+        err.print("[bold yellow]Serving with the FAKE judge: scores are NOT real judgements.[/bold yellow]")
+    # Fail here, with a clear message, rather than in every worker.
+    settings = ServiceSettings.from_env()
+    service = RewardService(settings)
+    default_judge = service.default.judge.settings
+    service.close()
+    if not fake_judge and not judge_configured(default_judge, bool(os.environ.get("REWARD_JUDGE_MODEL"))):
+        raise ConfigError(
+            f"no judge is configured for {default_judge.grade.model}: set REWARD_JUDGE_MODEL (and its key or "
+            "REWARD_JUDGE_API_BASE), or pass --fake-judge for a dry run"
+        )
+    err.print(
+        f"reward {settings.default_rubric} on http://{host}:{port} ({workers} worker(s)), "
+        f"judge {default_judge.grade.model}, cache {settings.cache_dir or 'disabled'}"
+    )
+    try:
+        uvicorn.run(
+            "reward.server:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            timeout_graceful_shutdown=30,
+        )
+    finally:
+        if fake is not None:
+            fake.stop()
+
+
 @app.command("fake-judge")
 def fake_judge_cmd(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8011,

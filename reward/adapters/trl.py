@@ -1,0 +1,67 @@
+"""TRL GRPOTrainer: `GRPOTrainer(reward_funcs=[reward.adapters.trl.execution_subagent_reward], ...)`.
+
+Matched against TRL `trl/trainer/grpo_trainer.py` `_calculate_rewards` (keyword call
+`reward_func(prompts=..., completions=..., completion_ids=..., **dataset_columns, trainer_state=...,
+log_extra=..., log_metric=...)`; `async def` functions run on the trainer's event loop with the whole local
+batch; `None` becomes NaN and is masked). Conversational completions are message lists (assistant
+`tool_calls`, `tool` messages) and become `messages` rollouts; plain completions become `text` rollouts.
+The dataset needs a `reference` column (a reference id, `{"plan": ...}` or a trajectory) and may have a
+`query` column; completions of one prompt form one group, so group statistics see the group.
+
+Failure: a rollout the judge could not score gets `None` (TRL masks it); nothing is ever 0.0 by default.
+Per-sample `s_pos`, `s_pit`, `s_fa` and `status` go to `log_extra`, the step metrics to `log_metric`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from reward.adapters.common import build_groups, per_sample
+
+
+def _rollout(completion: Any) -> dict[str, Any]:
+    if isinstance(completion, list):
+        return {"messages": completion}
+    return {"text": str(completion)}
+
+
+def _label(i: int, kwargs: dict[str, Any]) -> dict[str, Any]:
+    references = kwargs.get("reference")
+    if references is None:
+        raise ValueError("the dataset needs a 'reference' column (reference id, {'plan': ...} or a trajectory)")
+    ref = references[i]
+    if isinstance(ref, str) and ref.strip().startswith("{"):
+        ref = json.loads(ref)
+    label: dict[str, Any] = {"reference": ref}
+    if kwargs.get("query") is not None:
+        label["query"] = kwargs["query"][i]
+    return label
+
+
+async def execution_subagent_reward(
+    prompts: list[Any], completions: list[Any], log_extra: Any = None, log_metric: Any = None, **kwargs: Any
+) -> list[float | None]:
+    from reward.client import default_client
+
+    groups, index = build_groups(
+        [
+            {"label": _label(i, kwargs), "prompt": prompt, "rollout": _rollout(completion)}
+            for i, (prompt, completion) in enumerate(zip(prompts, completions, strict=True))
+        ]
+    )
+    response = await default_client().ascore(groups)
+    rollouts = per_sample(response, index)
+    if log_extra is not None:
+        for key in ("s_pos", "s_pit", "s_fa", "status"):
+            log_extra(f"reward/{key}", [r[key] for r in rollouts])
+    if log_metric is not None:
+        m = response["metrics"]
+        for key in ("final_answer_rate", "filtered_group_fraction"):
+            if m[key] is not None:
+                log_metric(f"reward/{key}", m[key])
+        for kind, rate in m["penalty_rate"].items():
+            log_metric(f"reward/penalty/{kind}", rate)
+        for category, rate in m["error_rate"].items():
+            log_metric(f"reward/error/{category}", rate)
+    return [None if r["reward"] is None else float(r["reward"]) for r in rollouts]

@@ -1,0 +1,213 @@
+"""The scoring service behind `reward serve`: rubrics, scorers and reference plans, without HTTP.
+
+Stateless apart from the cache: any number of workers or replicas can run on one cache directory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from reward.cache import Store
+from reward.config import cache_dir, judge_settings
+from reward.errors import ConfigError
+from reward.judge import JudgeClient, JudgeSettings, Usage
+from reward.native import DEFAULT_TERMINAL_TOOL
+from reward.prepare import GroupInputError, load_plans, prepare_group
+from reward.results import GroupResult
+from reward.rubric import Rubric, RubricError, load_rubric, rubric_dir
+from reward.scorer import Scorer
+from reward.summary import summarize
+from reward.trajectory import Group
+
+DEFAULT_RUBRIC = "execution_subagent"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ScoreRequest(Strict):
+    groups: list[Group] = Field(min_length=1, description="Prompt groups, as lines of the offline input.")
+    rubric: str | None = Field(default=None, description="Rubric name; the server's default when omitted.")
+    terminal_tool: str | None = Field(default=None, description="Terminal tool name in messages/text rollouts.")
+
+
+class UsageOut(Strict):
+    judge_calls: int
+    condense_calls: int
+    grade_calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float | None  # null when a model's price is unknown
+    cache_hits: int
+    coalesced: int
+
+
+class Metrics(Strict):
+    """Ready to log once per training step."""
+
+    groups: int
+    rollouts: int
+    reward_mean: float | None
+    reward_std: float | None
+    final_answer_rate: float | None
+    penalty_rate: dict[str, float]
+    error_rate: dict[str, float]
+    filtered_group_fraction: float | None
+    fake_judge: bool
+
+
+class ScoreResponse(Strict):
+    rubric: str
+    rubric_version: str
+    groups: list[GroupResult]
+    usage: UsageOut
+    metrics: Metrics
+
+
+def usage_out(usage: Usage) -> UsageOut:
+    return UsageOut(
+        judge_calls=sum(usage.calls.values()),
+        condense_calls=usage.calls["condense"],
+        grade_calls=usage.calls["grade"],
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cost=usage.cost if usage.cost_known else None,
+        cache_hits=usage.cache.hits,
+        coalesced=usage.cache.coalesced,
+    )
+
+
+def metrics_of(groups: list[GroupResult]) -> Metrics:
+    s = summarize(g.model_dump() for g in groups)
+    n = s.rollouts or 1
+    return Metrics(
+        groups=s.groups,
+        rollouts=s.rollouts,
+        reward_mean=s.reward_mean,
+        reward_std=s.reward_std,
+        final_answer_rate=s.final_answer_rate,
+        penalty_rate={k: v / n for k, v in sorted(s.penalties.items())},
+        error_rate={k: v / n for k, v in sorted(s.errors.items())},
+        filtered_group_fraction=s.filtered_groups / s.groups if s.groups else None,
+        fake_judge=s.fake_groups > 0,
+    )
+
+
+@dataclass
+class ServiceSettings:
+    rubric_dir: Path
+    default_rubric: str = DEFAULT_RUBRIC
+    cache_dir: Path | None = None
+    plans: list[Path] = field(default_factory=list)
+    terminal_tool: str = DEFAULT_TERMINAL_TOOL
+    judge_error_fallback: float | None = None  # opt-in, flagged: OpenRLHF / slime HTTP adapters only
+
+    @classmethod
+    def from_env(cls) -> ServiceSettings:
+        fallback = os.environ.get("REWARD_JUDGE_ERROR_FALLBACK") or None
+        try:
+            fallback_value = float(fallback) if fallback is not None else None
+        except ValueError:
+            raise ConfigError(f"REWARD_JUDGE_ERROR_FALLBACK must be a number, got {fallback!r}") from None
+        plans = [Path(p) for p in (os.environ.get("REWARD_PLANS") or "").split(os.pathsep) if p]
+        return cls(
+            rubric_dir=rubric_dir(),
+            default_rubric=os.environ.get("REWARD_RUBRIC") or DEFAULT_RUBRIC,
+            cache_dir=cache_dir(None),
+            plans=plans,
+            terminal_tool=os.environ.get("REWARD_TERMINAL_TOOL") or DEFAULT_TERMINAL_TOOL,
+            judge_error_fallback=fallback_value,
+        )
+
+
+class RewardService:
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        paths = sorted([*settings.rubric_dir.glob("*.yaml"), *settings.rubric_dir.glob("*.yml")])
+        if not paths:
+            raise RubricError(f"no rubric (*.yaml) in {settings.rubric_dir}")
+        self.rubrics: dict[str, Rubric] = {}
+        for path in paths:
+            r = load_rubric(path)
+            if r.name in self.rubrics:
+                raise RubricError(f"{path}: rubric name {r.name!r} is also used by {self.rubrics[r.name].path}")
+            self.rubrics[r.name] = r
+        if settings.default_rubric not in self.rubrics:
+            raise RubricError(f"default rubric {settings.default_rubric!r} not found in {settings.rubric_dir}")
+        self.plans = load_plans(settings.plans)
+        self.store = Store(settings.cache_dir)
+        # One judge client per distinct judge setting, shared by every rubric that uses it, so the limit on
+        # calls in flight holds for the whole worker.
+        clients: dict[JudgeSettings, JudgeClient] = {}
+        self.scorers: dict[str, Scorer] = {}
+        for name, r in self.rubrics.items():
+            js = judge_settings(r)
+            client = clients.setdefault(js, JudgeClient(js))
+            self.scorers[name] = Scorer(r, client, self.store)
+
+    @property
+    def default(self) -> Scorer:
+        return self.scorers[self.settings.default_rubric]
+
+    def scorer(self, rubric: str | None) -> Scorer:
+        name = rubric or self.settings.default_rubric
+        if name not in self.scorers:
+            raise GroupInputError([f"rubric: unknown rubric {name!r} (loaded: {', '.join(sorted(self.scorers))})"])
+        return self.scorers[name]
+
+    def prepare(self, groups: list[Group], terminal_tool: str | None = None) -> list[Group]:
+        """Materialize native rollouts and resolve reference ids; all problems at once, with paths."""
+        tool = terminal_tool or self.settings.terminal_tool
+        problems: list[str] = []
+        prepared: list[Group] = []
+        seen: set[str] = set()
+        for i, g in enumerate(groups):
+            if g.group_id in seen:
+                problems.append(f"groups[{i}].group_id: duplicate {g.group_id!r}")
+            seen.add(g.group_id)
+            try:
+                prepared.append(prepare_group(g, self.plans, tool))
+            except GroupInputError as exc:
+                problems.extend(f"groups[{i}].{p}" for p in exc.problems)
+        if problems:
+            raise GroupInputError(problems)
+        return prepared
+
+    async def score(self, request: ScoreRequest) -> ScoreResponse:
+        import asyncio
+
+        scorer = self.scorer(request.rubric)
+        groups = self.prepare(request.groups, request.terminal_tool)
+        usage = Usage()
+        results = await asyncio.gather(*(scorer.score_group(g, usage) for g in groups))
+        return ScoreResponse(
+            rubric=scorer.rubric.name,
+            rubric_version=scorer.rubric.version,
+            groups=list(results),
+            usage=usage_out(usage),
+            metrics=metrics_of(list(results)),
+        )
+
+    def ready(self) -> dict[str, Any]:
+        """Rubrics loaded and the cache writable."""
+        ok = True
+        detail = "disabled"
+        if self.settings.cache_dir is not None:
+            try:
+                self.settings.cache_dir.mkdir(parents=True, exist_ok=True)
+                probe = self.settings.cache_dir / f".ready-{os.getpid()}"
+                probe.write_text("ok")
+                probe.unlink()
+                detail = "writable"
+            except OSError as exc:
+                ok, detail = False, f"not writable: {exc.strerror}"
+        return {"ready": ok, "rubrics": sorted(self.rubrics), "cache": detail, "reference_plans": len(self.plans)}
+
+    def close(self) -> None:
+        self.store.close()
