@@ -35,7 +35,7 @@ def parse_label(label: Any) -> dict[str, Any]:
             except ValueError as exc:
                 raise AdapterInputError(f"label: invalid JSON: {exc}") from exc
         elif text:
-            return {"reference": {"id": text}}
+            return {"reference": {"id": text}, "query": None, "group_id": None}
         else:
             raise AdapterInputError("label: empty; it must name or carry the reference")
     if not isinstance(label, dict):

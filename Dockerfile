@@ -1,0 +1,30 @@
+# reward serve: the HTTP reward service. Configure with REWARD_* environment variables (see README):
+#   docker run -p 8000:8000 -e REWARD_JUDGE_MODEL=openai/gpt-4.1 -e OPENAI_API_KEY=... -v reward-cache:/cache reward
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY reward ./reward
+COPY rubrics ./rubrics
+COPY templates ./templates
+# A wheel install carries rubrics/ and templates/ inside the package (reward/_data).
+RUN pip install . && rm -rf /app/reward
+
+RUN useradd --create-home --uid 10001 reward && mkdir -p /cache && chown reward /cache
+USER reward
+
+ENV REWARD_HOST=0.0.0.0
+ENV REWARD_PORT=8000
+ENV REWARD_CACHE_DIR=/cache
+ENV REWARD_WORKERS=1
+VOLUME ["/cache"]
+EXPOSE 8000
+
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 CMD python -c "import os,sys,urllib.request; url='http://127.0.0.1:%s/healthz' % os.environ.get('REWARD_PORT','8000'); sys.exit(urllib.request.urlopen(url, timeout=4).status != 200)"
+
+ENTRYPOINT ["reward", "serve"]
