@@ -125,6 +125,18 @@ def _short(exc: BaseException, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _raise_connection_limits(concurrency: int) -> None:
+    """litellm's aiohttp transport allows 1000 connections, 500 per host (AIOHTTP_CONNECTOR_LIMIT*, read at
+    import); calls allowed in flight beyond that would queue in the connector, unseen. Raise the limits to
+    the configured concurrency before the transport is created (the environment still wins if larger)."""
+    from litellm.llms.custom_httpx import http_handler
+
+    for name in ("AIOHTTP_CONNECTOR_LIMIT", "AIOHTTP_CONNECTOR_LIMIT_PER_HOST"):
+        current = getattr(http_handler, name, None)
+        if isinstance(current, int) and 0 < current < concurrency:
+            setattr(http_handler, name, concurrency)
+
+
 class JudgeClient:
     def __init__(self, settings: JudgeSettings) -> None:
         self.settings = settings
@@ -150,6 +162,7 @@ class JudgeClient:
             timeout=settings.timeout_s,
         )
         self._semaphore: asyncio.Semaphore | None = None
+        _raise_connection_limits(settings.concurrency)
 
     @property
     def semaphore(self) -> asyncio.Semaphore:

@@ -18,7 +18,7 @@ from reward.scorer import Scorer
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "rollouts.jsonl"
-TEST_MODEL = "openai/test-judge"
+TEST_MODEL = os.environ.get("REWARD_TEST_MODEL", "openai/test-judge")
 
 
 @pytest.fixture(scope="session")
