@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -73,12 +74,13 @@ class Proc:
     def __init__(self, args: list[str], env: dict[str, str], probe: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # stderr to a file, never an unread pipe: a full pipe would stall the server mid-benchmark.
+        self.log = tempfile.NamedTemporaryFile("w+", prefix="reward-bench-", suffix=".log", delete=False)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "reward", *args, "--port", str(self.port)],
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         wait_http(self.url + probe, self.proc)
 
@@ -118,7 +120,9 @@ _GRADED = [
     (g["query"], r)
     for g in _EXAMPLES
     for r in g["rollouts"]
-    if r.get("steps") and "</final_answer>" in r.get("final_answer", "") and r.get("num_tokens", 0) <= 30_000
+    if r.get("steps")
+    and "</final_answer>" in r.get("final_answer", "")
+    and r.get("num_tokens", 0) <= 30_000
     and r["final_answer"].split("<final_answer>")[-1].split("</final_answer>")[0].strip()
 ]
 PLAN = (
@@ -168,5 +172,13 @@ def post(url: str, bodies: list[dict[str, Any]], concurrent: bool = True) -> tup
 
 
 def usage_sum(answers: list[dict]) -> dict[str, float]:
-    keys = ("judge_calls", "condense_calls", "grade_calls", "prompt_tokens", "completion_tokens", "cache_hits", "coalesced")
+    keys = (
+        "judge_calls",
+        "condense_calls",
+        "grade_calls",
+        "prompt_tokens",
+        "completion_tokens",
+        "cache_hits",
+        "coalesced",
+    )
     return {k: sum(a["usage"][k] for a in answers) for k in keys}

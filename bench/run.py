@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import ROOT, fake_judge, post, server, step_groups, usage_sum  # noqa: E402
+from harness import ROOT, fake_judge, post, server, step_groups, usage_sum
 
 
 def bare_cpu_per_call(judge_url: str, n: int = 1024, concurrency: int = 256) -> float:
@@ -41,6 +41,10 @@ def step_run(latency: float, b: int, g: int, workers: int, tag: str, cached_resc
     judge = fake_judge(latency)
     srv = server(judge, tmp / "cache", workers, concurrency=max(64, 2 * b * g))
     try:
+        # A training run scores hundreds of same-shaped steps: measure a warm server (imports done,
+        # connections open), as the bare litellm calls are measured warm too.
+        for _ in range(workers):  # each worker process warms up on its own share of connections
+            post(srv.url + "/score", [{"groups": [grp]} for grp in step_groups(b, g, f"warm-{tag}-{time.time_ns()}")])
         groups = step_groups(b, g, f"{tag}-{time.time_ns()}")
         bodies = [{"groups": [grp]} for grp in groups]
         bare = bare_cpu_per_call(judge.url)
@@ -83,7 +87,10 @@ def sequential_baseline(latency: float, k: int) -> dict[str, Any]:
     srv = server(judge, tmp / "cache", 1, concurrency=64)
     try:
         groups = step_groups(1, k, f"seq-{time.time_ns()}")
-        bodies = [{"groups": [{**groups[0], "group_id": f"seq-{i}", "rollouts": [r]}]} for i, r in enumerate(groups[0]["rollouts"])]
+        bodies = [
+            {"groups": [{**groups[0], "group_id": f"seq-{i}", "rollouts": [r]}]}
+            for i, r in enumerate(groups[0]["rollouts"])
+        ]
         wall, _ = post(srv.url + "/score", bodies, concurrent=False)
         return {"rollouts": k, "wall_s": wall, "per_rollout_s": wall / k}
     finally:
@@ -100,7 +107,9 @@ def economy(latency: float = 0.05) -> dict[str, Any]:
     src = (ROOT / "rubrics" / "execution_subagent.yaml").read_text()
     (rubrics / "execution_subagent.yaml").write_text(src)
     (rubrics / "reworded.yaml").write_text(
-        src.replace("name: execution_subagent", "name: reworded").replace("Were the commands the right ones", "Were the commands right")
+        src.replace("name: execution_subagent", "name: reworded").replace(
+            "Were the commands the right ones", "Were the commands right"
+        )
     )
     judge = fake_judge(latency)
     srv = server(judge, tmp / "cache", 1, concurrency=256, rubric_dir=rubrics)
@@ -109,10 +118,26 @@ def economy(latency: float = 0.05) -> dict[str, Any]:
         out: dict[str, Any] = {}
         # 1. identical rollouts in flight at the same moment share one call (8 copies x 4 concurrent requests)
         same = step_groups(1, 1, tag + "-same")[0]
-        copies = [{"groups": [{**same, "group_id": f"same-{i}", "rollouts": [{**same["rollouts"][0], "id": f"r{j}"} for j in range(8)]}]} for i in range(4)]
+        copies = [
+            {
+                "groups": [
+                    {
+                        **same,
+                        "group_id": f"same-{i}",
+                        "rollouts": [{**same["rollouts"][0], "id": f"r{j}"} for j in range(8)],
+                    }
+                ]
+            }
+            for i in range(4)
+        ]
         _, a = post(srv.url + "/score", copies)
         u = usage_sum(a)
-        out["coalescing"] = {"rollouts": 32, "condense_calls": u["condense_calls"], "grade_calls": u["grade_calls"], "coalesced": u["coalesced"]}
+        out["coalescing"] = {
+            "rollouts": 32,
+            "condense_calls": u["condense_calls"],
+            "grade_calls": u["grade_calls"],
+            "coalesced": u["coalesced"],
+        }
         # 2. penalised rollouts cost nothing
         pen = step_groups(2, 8, tag + "-pen")
         for grp in pen:
@@ -134,7 +159,10 @@ def economy(latency: float = 0.05) -> dict[str, Any]:
             "reworded_rubric": {"condense_calls": u2["condense_calls"], "grade_calls": u2["grade_calls"]},
         }
         # 4. a reference trajectory is condensed once ever (two steps, same reference, new rollouts)
-        ref = {"steps": [{"command": f"pytest  # {tag}", "exit_code": 1, "output": "1 failed"}], "final_answer": "<final_answer>1 failed</final_answer>"}
+        ref = {
+            "steps": [{"command": f"pytest  # {tag}", "exit_code": 1, "output": "1 failed"}],
+            "final_answer": "<final_answer>1 failed</final_answer>",
+        }
         s1 = [{**grp, "reference": ref} for grp in step_groups(2, 8, tag + "-ref1")]
         s2 = [{**grp, "reference": ref} for grp in step_groups(2, 8, tag + "-ref2")]
         _, b1 = post(srv.url + "/score", [{"groups": s1}])
@@ -155,7 +183,9 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out = {}
     for k, v in runs[0].items():
         vals = [r[k] for r in runs]
-        out[k] = statistics.median(vals) if isinstance(v, (int, float)) and v is not None and not isinstance(v, bool) else v
+        out[k] = (
+            statistics.median(vals) if isinstance(v, (int, float)) and v is not None and not isinstance(v, bool) else v
+        )
     out["runs"] = len(runs)
     return out
 
@@ -178,6 +208,7 @@ def main() -> None:
 
     print(f"machine: {os.cpu_count()} cores; judge latency L = {L} s; medians of {args.repeat} run(s)", flush=True)
     res["step_16x8"] = rep(step_run, L, 16, 8, 1, "s16", cached_rescore=True)
+    res["step_16x8_w2"] = rep(step_run, L, 16, 8, 2, "s16w2")
     print("16x8 done", flush=True)
     res["step_128x8_w1"] = rep(step_run, L, 128, 8, 1, "s128w1")
     res["step_128x8_w2"] = rep(step_run, L, 128, 8, 2, "s128w2")
@@ -193,17 +224,26 @@ def main() -> None:
 
     s16, w1, w2 = res["step_16x8"], res["step_128x8_w1"], res["step_128x8_w2"]
     rows = [
-        ("16x8 wall / 2L", f"{s16['wall_over_2L']:.3f}", "<= 1.10"),
+        ("16x8 wall / 2L (1 worker)", f"{s16['wall_over_2L']:.3f}", "<= 1.10"),
+        ("16x8 wall / 2L (2 workers)", f"{res['step_16x8_w2']['wall_over_2L']:.3f}", "<= 1.10"),
         ("128x8 wall / 2L (1 worker)", f"{w1['wall_over_2L']:.3f}", "<= 1.25"),
         ("128x8 wall / 2L (2 workers)", f"{w2['wall_over_2L']:.3f}", "<= 1.25"),
         ("CPU/rollout vs 2 bare litellm calls (16x8)", f"{s16['cpu_ratio_vs_2_bare_calls']:.2f}", "<= 1.3"),
-        ("  server CPU/rollout, bare call (ms)", f"{s16['server_cpu_per_rollout_ms']:.2f}, {s16['bare_litellm_cpu_per_call_ms']:.2f}", ""),
+        (
+            "  server CPU/rollout, bare call (ms)",
+            f"{s16['server_cpu_per_rollout_ms']:.2f}, {s16['bare_litellm_cpu_per_call_ms']:.2f}",
+            "",
+        ),
         ("CPU/rollout vs 2 bare calls (128x8, 1 worker)", f"{w1['cpu_ratio_vs_2_bare_calls']:.2f}", "<= 1.3"),
         ("cached re-score, ms per rollout", f"{s16['cached_rescore_ms_per_rollout']:.3f}", "<= 1"),
         ("speed-up vs sequential (128 rollouts)", f"{res['speedup_vs_sequential_16x8']:.0f}x", ">= 100x"),
         ("2 workers / 1 worker at L=0 (64x8)", f"{res['workers_speedup_L0']:.2f}x", ">= 1.7x"),
         ("judge calls / rollout", f"{s16['judge_calls_per_rollout']:.2f}", "2"),
-        ("prompt / completion tokens per rollout", f"{s16['prompt_tokens_per_rollout']:.0f} / {s16['completion_tokens_per_rollout']:.0f}", ""),
+        (
+            "prompt / completion tokens per rollout",
+            f"{s16['prompt_tokens_per_rollout']:.0f} / {s16['completion_tokens_per_rollout']:.0f}",
+            "",
+        ),
     ]
     print(f"\n{'figure':<48}{'measured':>14}  target")
     for name, val, target in rows:

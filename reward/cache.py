@@ -3,7 +3,11 @@
 The disk layer makes a judgement survive restarts and be shared by processes on one directory; the
 memory layer keeps hot keys (a group's reference plan) off the disk; single-flight makes identical
 requests that are in flight at the same moment share one judge call instead of racing to the cache.
-diskcache is synchronous, so disk access runs in a worker thread, off the event loop.
+
+diskcache is synchronous, so it never runs on the event loop: reads go to a small pool of their own
+(litellm uses the default executor for every call; it must not queue behind the cache), and writes go to
+one writer thread that commits them in batches, one transaction each. Many threads writing at once would
+fight over SQLite's write lock; a value is served from memory while its write is pending.
 """
 
 from __future__ import annotations
@@ -11,8 +15,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import queue
+import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +53,47 @@ class Store:
         self._mem: OrderedDict[str, Any] = OrderedDict()
         self._mem_items = memory_items
         self._inflight: dict[str, asyncio.Future[Any]] = {}
+        self._pending: dict[str, Any] = {}  # written to memory, not yet committed to disk
+        self._lock = threading.Lock()
         self.hits = 0  # served from memory or disk
         self.coalesced = 0  # waited on an identical computation already in flight
         self.misses = 0  # computed
+        if self._disk is not None:
+            self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="reward-cache-read")
+            self._writes: queue.SimpleQueue[tuple[str, Any] | threading.Event | None] = queue.SimpleQueue()
+            self._writer = threading.Thread(target=self._write_loop, name="reward-cache-write", daemon=True)
+            self._writer.start()
+
+    def _write_loop(self) -> None:
+        assert self._disk is not None
+        stop = False
+        while not stop:
+            batch = [self._writes.get()]
+            while len(batch) < 256:
+                try:
+                    batch.append(self._writes.get_nowait())
+                except queue.Empty:
+                    break
+            items = [b for b in batch if isinstance(b, tuple)]
+            if items:
+                with self._disk.transact():
+                    for key, value in items:
+                        self._disk.set(key, value)
+                with self._lock:
+                    for key, _ in items:
+                        self._pending.pop(key, None)
+            for b in batch:
+                if isinstance(b, threading.Event):
+                    b.set()
+                elif b is None:
+                    stop = True
+
+    def _read(self, key: str) -> Any:
+        with self._lock:
+            if key in self._pending:
+                return self._pending[key]
+        assert self._disk is not None
+        return self._disk.get(key)
 
     def _remember(self, key: str, value: Any) -> None:
         self._mem[key] = value
@@ -71,10 +116,11 @@ class Store:
             self.coalesced += 1
             stats.coalesced += 1
             return await asyncio.shield(pending)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         self._inflight[key] = future
         try:
-            value = await asyncio.to_thread(self._disk.get, key) if self._disk is not None else None
+            value = await loop.run_in_executor(self._readers, self._read, key) if self._disk is not None else None
             if value is not None:
                 self.hits += 1
                 stats.hits += 1
@@ -83,7 +129,9 @@ class Store:
                 stats.misses += 1
                 value = await compute()
                 if self._disk is not None:
-                    await asyncio.to_thread(self._disk.set, key, value)
+                    with self._lock:
+                        self._pending[key] = value
+                    self._writes.put((key, value))
             self._remember(key, value)
             future.set_result(value)
             return value
@@ -97,6 +145,16 @@ class Store:
         finally:
             del self._inflight[key]
 
+    def flush(self, timeout: float | None = 30.0) -> None:
+        """Block until every write queued so far is committed."""
+        if self._disk is not None:
+            done = threading.Event()
+            self._writes.put(done)
+            done.wait(timeout)
+
     def close(self) -> None:
         if self._disk is not None:
+            self._writes.put(None)
+            self._writer.join(timeout=30)
+            self._readers.shutdown(wait=True)
             self._disk.close()

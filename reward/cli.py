@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -144,6 +143,7 @@ def score(
 ) -> None:
     """Score saved rollouts: condense, grade, penalise, reward, group statistics."""
     from reward.prepare import load_plans
+    from reward.results import GroupResult
     from reward.runner import count_lines, score_file
     from reward.summary import summarize
 
@@ -167,7 +167,7 @@ def score(
             )
         _report_invalid(report.invalid)
         with output.open(encoding="utf-8") as f:
-            summary = summarize(json.loads(line) for line in f if line.strip())
+            summary = summarize(GroupResult.model_validate_json(line) for line in f if line.strip())
         _print_summary(summary, report, scorer)
     if report.invalid:
         raise typer.Exit(1)

@@ -1,8 +1,9 @@
-"""The judge client: every judge call goes through litellm's Router, the project's only network seam.
+"""The judge client: every judge call goes through litellm, the project's only network seam.
 
 Two failure loops, each in one place:
-- transport errors (429 honouring Retry-After, 5xx, timeouts, connection errors) are retried by the
-  Router (`num_retries`); the provider SDK's own retries are switched off so they do not stack;
+- transport errors (429 honouring Retry-After, 5xx, timeouts, connection errors) are retried in
+  `JudgeClient._acompletion` (or by litellm's Router when one is configured, never both); the provider
+  SDK's own retries are switched off so they do not stack;
 - invalid content (a verdict that fails validation, an empty reply, a refusal) is re-asked with the
   validation error by tenacity in `ask`.
 Whatever is left becomes a JudgeError with a category; callers turn it into a per-rollout error.
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
+from tenacity import AsyncRetrying, retry_if_exception, retry_if_exception_type, stop_after_attempt
 
 from reward.cache import CacheStats
 from reward.llm import litellm
@@ -137,32 +138,90 @@ def _raise_connection_limits(concurrency: int) -> None:
             setattr(http_handler, name, concurrency)
 
 
+def _retryable(exc: BaseException) -> bool:
+    """Transport failures worth another try: timeouts, connection errors, 429 and 5xx."""
+    if isinstance(exc, (litellm.Timeout, litellm.APIConnectionError, litellm.RateLimitError)):
+        return True
+    status = getattr(exc, "status_code", None)
+    return isinstance(status, int) and (status == 429 or status >= 500)
+
+
+def _headers(exc: BaseException) -> Any:
+    headers = getattr(exc, "litellm_response_headers", None)
+    if headers is None:
+        headers = getattr(getattr(exc, "response", None), "headers", None)
+    return headers
+
+
+def load_router_config(path: str) -> dict[str, Any]:
+    """A litellm Router configuration (YAML): `model_list` with deployments named `condense` and `grade`,
+    plus any Router settings (routing_strategy, num_retries, rpm/tpm, fallbacks, ...)."""
+    import yaml
+
+    from reward.errors import ConfigError
+
+    try:
+        data = yaml.safe_load(open(path, encoding="utf-8"))  # noqa: SIM115
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"router config {path}: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("model_list"), list):
+        raise ConfigError(f"router config {path}: needs a model_list")
+    names = {d.get("model_name") for d in data["model_list"] if isinstance(d, dict)}
+    if not {"condense", "grade"} <= names:
+        raise ConfigError(f"router config {path}: model_list needs deployments named 'condense' and 'grade'")
+    return data
+
+
 class JudgeClient:
-    def __init__(self, settings: JudgeSettings) -> None:
+    """Judge calls through litellm, with one transport-retry loop:
+
+    - by default, `litellm.acompletion` per call, retried here with tenacity on transport errors, waiting
+      what litellm's own `calculate_retry_after` says (Retry-After honoured, else exponential backoff);
+    - with a Router config (several deployments), litellm's Router, which is then the only retry loop.
+    The provider SDK's own retries are off either way (`max_retries=0`).
+    """
+
+    def __init__(self, settings: JudgeSettings, router_config: dict[str, Any] | None = None) -> None:
         self.settings = settings
         self.usage = Usage()
-        # Asked before the Router exists: registering a deployment gives an unknown model a price of 0.
+        # Asked before any Router exists: registering a deployment gives an unknown model a price of 0.
         self._priced = {"condense": has_price(settings.condense.model), "grade": has_price(settings.grade.model)}
-
-        def deployment(role: str, call: CallSettings) -> dict[str, Any]:
-            params: dict[str, Any] = {
-                "model": call.model,
-                "timeout": settings.timeout_s,
-                "max_retries": 0,  # the SDK's own retries would stack on the Router's
-            }
-            if settings.api_base:
-                params["api_base"] = settings.api_base
-            if settings.api_key:
-                params["api_key"] = settings.api_key
-            return {"model_name": role, "litellm_params": params}
-
-        self.router = litellm.Router(
-            model_list=[deployment("condense", settings.condense), deployment("grade", settings.grade)],
-            num_retries=settings.num_retries,
-            timeout=settings.timeout_s,
-        )
+        self.router = None
+        if router_config is not None:
+            config = dict(router_config)
+            model_list = config.pop("model_list")
+            for d in model_list:
+                d.setdefault("litellm_params", {}).setdefault("max_retries", 0)
+            config.setdefault("num_retries", settings.num_retries)
+            config.setdefault("timeout", settings.timeout_s)
+            self.router = litellm.Router(model_list=model_list, **config)
         self._semaphore: asyncio.Semaphore | None = None
         _raise_connection_limits(settings.concurrency)
+
+    async def _acompletion(self, role: str, messages: list[dict[str, str]], kwargs: dict[str, Any]) -> Any:
+        if self.router is not None:
+            return await self.router.acompletion(model=role, messages=messages, **kwargs)
+        call = self.call_settings(role)
+        s = self.settings
+        params: dict[str, Any] = {"model": call.model, "max_retries": 0, **kwargs}
+        if s.api_base:
+            params["api_base"] = s.api_base
+        if s.api_key:
+            params["api_key"] = s.api_key
+        retries = s.num_retries
+
+        def wait(state: Any) -> float:
+            remaining = retries - state.attempt_number + 1
+            exc = state.outcome.exception()
+            return litellm.utils.calculate_retry_after(remaining, retries, response_headers=_headers(exc))
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(1 + retries), retry=retry_if_exception(_retryable), wait=wait, reraise=True
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await litellm.acompletion(messages=messages, **params)
+        raise AssertionError("unreachable: tenacity reraises the last error")
 
     @property
     def semaphore(self) -> asyncio.Semaphore:
@@ -181,16 +240,18 @@ class JudgeClient:
         usage: Usage,
         response_format: dict[str, Any] | None = None,
     ) -> Reply:
-        """One judge call (transport retries inside the Router); raises JudgeError or InvalidReply."""
+        """One judge call (transport retries included); raises JudgeError or InvalidReply."""
         call = self.call_settings(role)
-        kwargs: dict[str, Any] = {"temperature": call.temperature, "max_tokens": call.max_tokens}
+        kwargs: dict[str, Any] = {
+            "temperature": call.temperature,
+            "max_tokens": call.max_tokens,
+            "timeout": self.settings.timeout_s,
+        }
         if response_format is not None:
             kwargs["response_format"] = response_format
         async with self.semaphore:
             try:
-                resp = await self.router.acompletion(
-                    model=role, messages=messages, timeout=self.settings.timeout_s, **kwargs
-                )
+                resp = await self._acompletion(role, messages, kwargs)
             except Exception as exc:
                 raise JudgeError(categorize(exc), _short(exc)) from exc
         fake = getattr(resp, "system_fingerprint", None) == FAKE_FINGERPRINT

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from reward import __version__
@@ -92,8 +92,10 @@ def create_app(service: RewardService | None = None) -> FastAPI:
         ]
 
     @app.post("/score", response_model=ScoreResponse)
-    async def score(request: Request, body: ScoreRequest) -> ScoreResponse:
-        return await svc(request).score(body)
+    async def score(request: Request, body: ScoreRequest) -> Response:
+        # Serialised once, here: FastAPI would otherwise validate the whole answer again on the hot path.
+        result = await svc(request).score(body)
+        return Response(result.model_dump_json(), media_type="application/json")
 
     async def score_dicts(request: Request, groups: list[dict[str, Any]]) -> dict[str, Any]:
         try:

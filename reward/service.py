@@ -84,7 +84,7 @@ def usage_out(usage: Usage) -> UsageOut:
 
 
 def metrics_of(groups: list[GroupResult]) -> Metrics:
-    s = summarize(g.model_dump() for g in groups)
+    s = summarize(groups)
     n = s.rollouts or 1
     return Metrics(
         groups=s.groups,

@@ -1,13 +1,15 @@
-"""The end-of-run summary of a scored file: computed from the output lines, so it covers resumed runs."""
+"""Summary statistics over scored groups: the end-of-run table of `reward score` (computed from the output
+file, so it covers resumed runs) and the per-step `metrics` of the service."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
+
+from reward.results import GroupResult
 
 
 @dataclass
@@ -22,6 +24,21 @@ class Summary:
     with_final_answer: int = 0
     fake_groups: int = 0
 
+    def add(self, g: GroupResult) -> None:
+        self.groups += 1
+        self.filtered_groups += bool(g.filtered)
+        self.fake_groups += bool(g.judge.fake)
+        for r in g.rollouts:
+            self.rollouts += 1
+            self.statuses[r.status] += 1
+            self.with_final_answer += bool(r.has_final_answer)
+            if r.reward is not None:
+                self.rewards.append(float(r.reward))
+            if r.penalty:
+                self.penalties[r.penalty] += 1
+            if r.error:
+                self.errors[r.error.category] += 1
+
     @property
     def reward_mean(self) -> float | None:
         return float(np.mean(self.rewards)) if self.rewards else None
@@ -35,20 +52,8 @@ class Summary:
         return self.with_final_answer / self.rollouts if self.rollouts else None
 
 
-def summarize(groups: Iterable[dict[str, Any]]) -> Summary:
+def summarize(groups: Iterable[GroupResult]) -> Summary:
     s = Summary()
     for g in groups:
-        s.groups += 1
-        s.filtered_groups += bool(g.get("filtered"))
-        s.fake_groups += bool((g.get("judge") or {}).get("fake"))
-        for r in g.get("rollouts", []):
-            s.rollouts += 1
-            s.statuses[r["status"]] += 1
-            s.with_final_answer += bool(r.get("has_final_answer"))
-            if r.get("reward") is not None:
-                s.rewards.append(float(r["reward"]))
-            if r.get("penalty"):
-                s.penalties[r["penalty"]] += 1
-            if r.get("error"):
-                s.errors[r["error"]["category"]] += 1
+        s.add(g)
     return s
