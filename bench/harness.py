@@ -75,7 +75,7 @@ class Proc:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # stderr to a file, never an unread pipe: a full pipe would stall the server mid-benchmark.
-        self.log = tempfile.NamedTemporaryFile("w+", prefix="reward-bench-", suffix=".log", delete=False)
+        self.log = tempfile.NamedTemporaryFile("w+", prefix="reward-bench-", suffix=".log", delete=False)  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "reward", *args, "--port", str(self.port)],
             env=env,

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from reward.config import cache_dir, judge_configured, judge_settings, with_fake_judge
+from reward.config import cache_dir, judge_configured, judge_settings, router_config, with_fake_judge
 from reward.errors import ConfigError, RunError, UsageError
 from reward.native import DEFAULT_TERMINAL_TOOL
 from reward.rubric import RubricError, load_rubric
@@ -86,7 +86,8 @@ def _scorer(
         settings = with_fake_judge(settings, fake_judge.api_base)
     store = Store(cache_dir(cache))
     try:
-        yield Scorer(rubric, JudgeClient(settings), store)
+        router = None if fake_judge is not None else router_config()
+        yield Scorer(rubric, JudgeClient(settings, router), store)
     finally:
         store.close()
         if fake_judge is not None:

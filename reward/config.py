@@ -67,10 +67,20 @@ def judge_settings(
     )
 
 
+def router_config() -> dict | None:
+    """REWARD_JUDGE_ROUTER_CONFIG: a litellm Router YAML for several judge deployments (see README)."""
+    path = _env("REWARD_JUDGE_ROUTER_CONFIG")
+    if path is None:
+        return None
+    from reward.judge import load_router_config
+
+    return load_router_config(path)
+
+
 def judge_configured(settings: JudgeSettings, explicit_model: bool) -> bool:
     """Is a real judge reachable in principle? An explicit model or API base says so; otherwise the
     rubric's default models need their provider's key in the environment."""
-    if explicit_model or settings.api_base or settings.api_key:
+    if explicit_model or settings.api_base or settings.api_key or _env("REWARD_JUDGE_ROUTER_CONFIG"):
         return True
     from reward.llm import litellm
 

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from reward.cache import Store
-from reward.config import cache_dir, judge_settings
+from reward.config import cache_dir, judge_settings, router_config
 from reward.errors import ConfigError
 from reward.judge import JudgeClient, JudgeSettings, Usage
 from reward.native import DEFAULT_TERMINAL_TOOL
@@ -146,9 +146,12 @@ class RewardService:
         # calls in flight holds for the whole worker.
         clients: dict[JudgeSettings, JudgeClient] = {}
         self.scorers: dict[str, Scorer] = {}
+        router = router_config()
         for name, r in self.rubrics.items():
             js = judge_settings(r)
-            client = clients.setdefault(js, JudgeClient(js))
+            if js not in clients:
+                clients[js] = JudgeClient(js, router)
+            client = clients[js]
             self.scorers[name] = Scorer(r, client, self.store)
 
     @property

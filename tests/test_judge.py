@@ -72,3 +72,32 @@ def test_categories():
     assert categorize(litellm.Timeout("t", model="m", llm_provider="openai")) == "judge_timeout"
     assert categorize(TimeoutError()) == "judge_timeout"
     assert categorize(ValueError("?")) == "judge_error"
+
+
+def test_router_config_file_routes_both_roles_and_is_the_only_retry_loop(fake_judge, tmp_path):
+    from reward.judge import load_router_config
+
+    cfg = tmp_path / "router.yaml"
+    deployments = "\n".join(
+        f"  - model_name: {role}\n    litellm_params: {{model: openai/test-judge, api_base: {fake_judge.api_base}, api_key: sk-x}}"
+        for role in ("condense", "grade")
+    )
+    cfg.write_text(f"model_list:\n{deployments}\nnum_retries: 1\n")
+    client = JudgeClient(settings_for(fake_judge, num_retries=5), load_router_config(str(cfg)))
+    assert complete(client, "grade").content
+    fake_judge.reset()
+    fake_judge.script(*[{"status": 503, "headers": {"Retry-After": "0"}}] * 5)
+    with pytest.raises(JudgeError):
+        complete(client)
+    assert fake_judge.counts()["total"] == 2  # the Router's num_retries=1, not ours (5) on top
+    fake_judge.reset()
+
+
+def test_router_config_must_name_both_roles(tmp_path):
+    from reward.errors import ConfigError
+    from reward.judge import load_router_config
+
+    cfg = tmp_path / "router.yaml"
+    cfg.write_text("model_list:\n  - model_name: judge\n    litellm_params: {model: openai/x}\n")
+    with pytest.raises(ConfigError, match="'condense' and 'grade'"):
+        load_router_config(str(cfg))
