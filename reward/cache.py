@@ -6,13 +6,15 @@ requests that are in flight at the same moment share one judge call instead of r
 
 diskcache is synchronous, so it never runs on the event loop: reads go to a small pool of their own
 (litellm uses the default executor for every call; it must not queue behind the cache), and writes go to
-one writer thread that commits them in batches, one transaction each. Many threads writing at once would
-fight over SQLite's write lock; a value is served from memory while its write is pending.
+one writer thread that commits them in batches, one transaction each (many threads writing at once would
+fight over SQLite's write lock). A computed value is returned once its write is committed, so a judgement
+that was paid for survives even a SIGKILL right after it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import queue
@@ -46,6 +48,24 @@ def text_digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+class _Write:
+    """One pending write; `done` resolves on the caller's event loop once it is committed."""
+
+    __slots__ = ("done", "key", "loop", "value")
+
+    def __init__(self, key: str, value: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self.key, self.value, self.loop = key, value, loop
+        self.done: asyncio.Future[None] = loop.create_future()
+
+    def committed(self) -> None:
+        def resolve() -> None:
+            if not self.done.done():
+                self.done.set_result(None)
+
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting
+            self.loop.call_soon_threadsafe(resolve)
+
+
 class Store:
     def __init__(self, directory: str | Path | None, memory_items: int = 4096) -> None:
         self.directory = Path(directory) if directory else None
@@ -60,7 +80,7 @@ class Store:
         self.misses = 0  # computed
         if self._disk is not None:
             self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="reward-cache-read")
-            self._writes: queue.SimpleQueue[tuple[str, Any] | threading.Event | None] = queue.SimpleQueue()
+            self._writes: queue.SimpleQueue[_Write | threading.Event | None] = queue.SimpleQueue()
             self._writer = threading.Thread(target=self._write_loop, name="reward-cache-write", daemon=True)
             self._writer.start()
 
@@ -74,14 +94,16 @@ class Store:
                     batch.append(self._writes.get_nowait())
                 except queue.Empty:
                     break
-            items = [b for b in batch if isinstance(b, tuple)]
+            items = [b for b in batch if isinstance(b, _Write)]
             if items:
                 with self._disk.transact():
-                    for key, value in items:
-                        self._disk.set(key, value)
+                    for w in items:
+                        self._disk.set(w.key, w.value)
                 with self._lock:
-                    for key, _ in items:
-                        self._pending.pop(key, None)
+                    for w in items:
+                        self._pending.pop(w.key, None)
+                for w in items:
+                    w.committed()
             for b in batch:
                 if isinstance(b, threading.Event):
                     b.set()
@@ -131,7 +153,9 @@ class Store:
                 if self._disk is not None:
                     with self._lock:
                         self._pending[key] = value
-                    self._writes.put((key, value))
+                    write = _Write(key, value, loop)
+                    self._writes.put(write)
+                    await write.done
             self._remember(key, value)
             future.set_result(value)
             return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -353,6 +354,9 @@ def serve(
         f"reward {settings.default_rubric} on http://{host}:{port} ({workers} worker(s)), "
         f"judge {default_judge.grade.model}, cache {settings.cache_dir or 'disabled'}"
     )
+    # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, which would end the process with the
+    # signal; a handler of our own turns that into a normal exit 0 once in-flight requests are done.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     try:
         uvicorn.run(
             "reward.server:create_app",
@@ -373,12 +377,15 @@ def fake_judge_cmd(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8011,
     host: Annotated[str, typer.Option(help="Interface (keep it on loopback).")] = "127.0.0.1",
     latency: Annotated[float, typer.Option(min=0, help="Seconds to wait before each reply.")] = 0.0,
+    fault_rate: Annotated[
+        float, typer.Option(min=0, max=1, help="Fraction of prompts whose first attempt gets an injected fault.")
+    ] = 0.0,
 ) -> None:
     """Run the fake OpenAI-compatible judge (dry runs, tests): its scores are not real judgements."""
     from reward.fake_judge import serve
 
     err.print(f"fake judge on http://{host}:{port}/v1 (model openai/anything); stats at /_stats")
-    serve(host, port, latency)
+    serve(host, port, latency, fault_rate)
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ def _env(name: str) -> str | None:
     return value if value else None
 
 
-def _number(value: str | None, name: str, kind: type[int] | type[float]) -> int | float | None:
+def positive_number(value: str | None, name: str, kind: type[int] | type[float]) -> int | float | None:
     if value is None:
         return None
     try:
@@ -46,9 +46,9 @@ def judge_settings(
     judge = rubric.spec.judge
     model = model or _env("REWARD_JUDGE_MODEL")
     if concurrency is None:
-        concurrency = _number(_env("REWARD_JUDGE_CONCURRENCY"), "REWARD_JUDGE_CONCURRENCY", int)  # type: ignore[assignment]
+        concurrency = positive_number(_env("REWARD_JUDGE_CONCURRENCY"), "REWARD_JUDGE_CONCURRENCY", int)  # type: ignore[assignment]
     if timeout_s is None:
-        timeout_s = _number(_env("REWARD_JUDGE_TIMEOUT"), "REWARD_JUDGE_TIMEOUT", float)
+        timeout_s = positive_number(_env("REWARD_JUDGE_TIMEOUT"), "REWARD_JUDGE_TIMEOUT", float)
     if concurrency is not None and concurrency <= 0:
         raise ConfigError("--concurrency must be positive")
 

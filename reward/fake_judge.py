@@ -20,6 +20,7 @@ import re
 import socket
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 import uvicorn
@@ -29,12 +30,17 @@ from fastapi.responses import JSONResponse
 from reward.judge import FAKE_FINGERPRINT
 
 FAKE_MODEL = "reward-fake-judge"
-_CMD = re.compile(r"^### Command \d+: `(.*)`\s*\n+Exit Code: (\S+)", re.MULTILINE)
+# Commands as the condensing template shows them: fenced (reward.prompts.fence) or in backticks.
+_CMD = re.compile(
+    r"^### Command \d+: (?:\u27eadata:command\u27eb(.*?)\u27ea/data:command\u27eb|`(.*?)`)\s*\n+Exit Code: (\S+)",
+    re.MULTILINE | re.DOTALL,
+)
+_FENCE = re.compile(r"\u27ea/?data:\w+\u27eb\n?")
 
 
 def _section(text: str, title: str) -> str:
     m = re.search(rf"^## {re.escape(title)}[^\n]*\n(.*?)(?=^## |\Z)", text, re.DOTALL | re.MULTILINE)
-    return m.group(1).strip() if m else ""
+    return _FENCE.sub("", m.group(1)).strip() if m else ""
 
 
 def _digest(*parts: str) -> int:
@@ -42,7 +48,7 @@ def _digest(*parts: str) -> int:
 
 
 def fake_plan(prompt: str) -> str:
-    commands = _CMD.findall(prompt)
+    commands = [(fenced or plain, code) for fenced, plain, code in _CMD.findall(prompt)]
     final_answer = _section(prompt, "Final Answer Returned to Parent Agent")
     codes = [c for _, c in commands]
     if not commands:
@@ -112,8 +118,48 @@ def fake_verdict(prompt: str, schema: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+TRANSPORT_FAULTS = ("429", "500", "503", "hang")
+CONTENT_FAULTS = {
+    "condense": ("empty", "refusal"),
+    "grade": ("truncated", "malformed", "missing_dimension", "out_of_range", "empty", "refusal"),
+}
+
+
+def fault_reply(fault: str, content: str, hang_s: float) -> dict[str, Any]:
+    """A scripted-reply entry for one injected fault, derived from the correct reply `content`."""
+    if fault == "429":
+        return {"status": 429, "headers": {"Retry-After": "1"}, "message": "rate limited (injected)"}
+    if fault in ("500", "503"):
+        return {"status": int(fault), "message": "server error (injected)"}
+    if fault == "hang":
+        return {"delay": hang_s, "content": content}
+    if fault == "empty":
+        return {"content": ""}
+    if fault == "refusal":
+        return {"content": None, "refusal": "I can't help with that. (injected)"}
+    if fault == "truncated":
+        return {"content": content[: len(content) // 2]}
+    if fault == "malformed":
+        return {"content": "Sure! Here are the scores: " + content.replace('"', "'")}
+    verdict = json.loads(content)
+    key = next(k for k in verdict if k.endswith("_score"))
+    if fault == "missing_dimension":
+        verdict.pop(key)
+    else:  # out_of_range
+        verdict[key] = 999
+    return {"content": json.dumps(verdict)}
+
+
 class FakeJudgeState:
-    """Call counts, recorded prompts and scripted replies; shared by the server thread and tests."""
+    """Call counts, recorded prompts, scripted replies and fault injection; shared by the server thread
+    and tests.
+
+    Faults: the first attempt of a prompt fails with probability `fault_rate` (decided by the prompt's
+    hash, so the same prompts fail in every run), the kinds taken in turn from `faults` (transport: 429
+    with Retry-After, 500, 503, a hang of `hang_s`; content: empty, refusal, truncated or malformed JSON,
+    a missing dimension, an out-of-range score); later attempts of that prompt succeed. `down` makes
+    every call answer 503.
+    """
 
     def __init__(self, latency: float = 0.0) -> None:
         self.latency = latency
@@ -121,11 +167,41 @@ class FakeJudgeState:
         self.calls: list[dict[str, Any]] = []
         self.script: list[dict[str, Any]] = []
         self.record = True
+        self.fault_rate = 0.0
+        self.faults: tuple[str, ...] = TRANSPORT_FAULTS + tuple(sorted(set(sum(CONTENT_FAULTS.values(), ()))))
+        self.hang_s = 5.0
+        self.down = False
+        self.injected: Counter[str] = Counter()
+        self._attempts: Counter[str] = Counter()
+        self._turn: Counter[str] = Counter()
+
+    def injected_fault(self, kind: str, prompt: str) -> str | None:
+        key = hashlib.sha256(f"{kind}\0{prompt}".encode()).hexdigest()
+        with self.lock:
+            self._attempts[key] += 1
+            if self.fault_rate <= 0 or self._attempts[key] > 1:
+                return None
+        draw = int(key[:8], 16) / 0xFFFFFFFF
+        if draw >= self.fault_rate:
+            return None
+        applicable = [f for f in self.faults if f in TRANSPORT_FAULTS or f in CONTENT_FAULTS[kind]]
+        if not applicable:
+            return None
+        with self.lock:  # kinds in turn, so every kind occurs once enough faults were drawn
+            fault = applicable[self._turn[kind] % len(applicable)]
+            self._turn[kind] += 1
+            self.injected[fault] += 1
+        return fault
 
     def reset(self) -> None:
         with self.lock:
             self.calls.clear()
             self.script.clear()
+            self.injected.clear()
+            self._attempts.clear()
+            self._turn.clear()
+            self.fault_rate = 0.0
+            self.down = False
 
     def counts(self) -> dict[str, int]:
         with self.lock:
@@ -173,7 +249,10 @@ def create_app(state: FakeJudgeState) -> FastAPI:
     async def chat(request: Request) -> JSONResponse:
         body = await request.json()
         messages = body.get("messages") or []
-        prompt = "\n".join(str(m.get("content") or "") for m in messages)
+        # Replies depend on the original prompt only (system + first user message), so a re-ask, which
+        # appends to the conversation, gets the same answer as a first ask would have.
+        first_user = next((i for i, m in enumerate(messages) if m.get("role") == "user"), len(messages) - 1)
+        prompt = "\n".join(str(m.get("content") or "") for m in messages[: first_user + 1])
         rf = body.get("response_format") or {}
         schema = (rf.get("json_schema") or {}).get("schema") or rf.get("schema")
         kind = "grade" if schema else "condense"
@@ -183,7 +262,14 @@ def create_app(state: FakeJudgeState) -> FastAPI:
             )
         if state.latency:
             await asyncio.sleep(state.latency)
+        if state.down:
+            return JSONResponse({"error": {"message": "judge down (injected)"}}, status_code=503)
         scripted = state.next_scripted(kind)
+        if scripted is None:
+            fault = state.injected_fault(kind, prompt)
+            if fault is not None:
+                correct = json.dumps(fake_verdict(prompt, schema)) if kind == "grade" else fake_plan(prompt)
+                scripted = fault_reply(fault, correct, state.hang_s)
         if scripted is not None:
             if scripted.get("delay"):
                 await asyncio.sleep(float(scripted["delay"]))
@@ -284,6 +370,8 @@ class FakeJudge:
         self.state.reset()
 
 
-def serve(host: str, port: int, latency: float) -> None:
+def serve(host: str, port: int, latency: float, fault_rate: float = 0.0) -> None:
     """Run the fake judge in the foreground (the `reward fake-judge` command)."""
-    uvicorn.run(create_app(FakeJudgeState(latency=latency)), host=host, port=port, log_level="warning")
+    state = FakeJudgeState(latency=latency)
+    state.fault_rate = fault_rate
+    uvicorn.run(create_app(state), host=host, port=port, log_level="warning", backlog=4096)

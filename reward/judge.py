@@ -12,6 +12,8 @@ Whatever is left becomes a JudgeError with a category; callers turn it into a pe
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -121,8 +123,24 @@ def has_price(model: str) -> bool:
     return bool(info.get("input_cost_per_token"))
 
 
-def _short(exc: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(exc).split())
+_KEYLIKE = re.compile(r"\b(?:sk|pk|rk|key|tok)[-_][A-Za-z0-9_\-]{8,}")
+
+
+def secrets_from_env() -> list[str]:
+    """Values that must never appear in an error, a log or a response."""
+    names = ("API_KEY", "_TOKEN", "_TOKENS", "_SECRET")
+    values = [v for k, v in os.environ.items() if k.upper().endswith(names) and v]
+    return [p.strip() for v in values for p in v.split(",") if len(p.strip()) >= 6]
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "[redacted]")
+    return _KEYLIKE.sub("[redacted]", text)
+
+
+def _short(exc: BaseException, secrets: list[str] | None = None, limit: int = 300) -> str:
+    text = redact(" ".join(str(exc).split()), secrets or [])
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -186,6 +204,7 @@ class JudgeClient:
         self.usage = Usage()
         # Asked before any Router exists: registering a deployment gives an unknown model a price of 0.
         self._priced = {"condense": has_price(settings.condense.model), "grade": has_price(settings.grade.model)}
+        self._secrets = [s for s in [settings.api_key, *secrets_from_env()] if s]
         self.router = None
         if router_config is not None:
             config = dict(router_config)
@@ -253,7 +272,7 @@ class JudgeClient:
             try:
                 resp = await self._acompletion(role, messages, kwargs)
             except Exception as exc:
-                raise JudgeError(categorize(exc), _short(exc)) from exc
+                raise JudgeError(categorize(exc), _short(exc, self._secrets)) from exc
         fake = getattr(resp, "system_fingerprint", None) == FAKE_FINGERPRINT
         for u in (usage, self.usage):
             self._account(u, role, resp, fake, self._priced[role])
@@ -264,7 +283,7 @@ class JudgeClient:
             "refusal"
         )
         if refusal or choice.finish_reason == "content_filter":
-            raise InvalidReply("judge_refusal", _short(Exception(refusal or "content filtered")))
+            raise InvalidReply("judge_refusal", _short(Exception(refusal or "content filtered"), self._secrets))
         return Reply(content=message.content or "", fake=fake)
 
     @staticmethod

@@ -10,6 +10,24 @@ import jinja2
 from reward.rubric import Rubric
 from reward.trajectory import CondenseInput
 
+# Everything that comes from a rollout (query, commands, outputs, final answer, and plans condensed from
+# them) is fenced between these markers. The marker characters cannot occur inside fenced text: they are
+# replaced there by look-alikes, so no rollout can close its fence early or open a fake one.
+FENCE_OPEN, FENCE_CLOSE = "\u27ea", "\u27eb"  # ⟪ ⟫
+_NEUTRAL = str.maketrans({FENCE_OPEN: "\u00ab", FENCE_CLOSE: "\u00bb"})  # « »
+
+
+def neutralise(text: str) -> str:
+    return text.translate(_NEUTRAL)
+
+
+def fence(text: object, label: str, inline: bool = False) -> str:
+    """`{{ output | data("output") }}`: untrusted text between markers it cannot forge."""
+    body = neutralise(str(text))
+    sep = "" if inline else "\n"
+    return f"{FENCE_OPEN}data:{label}{FENCE_CLOSE}{sep}{body}{sep}{FENCE_OPEN}/data:{label}{FENCE_CLOSE}"
+
+
 _ENV = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
     autoescape=False,  # plain-text prompts, not HTML
@@ -17,6 +35,7 @@ _ENV = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_ENV.filters["data"] = fence
 
 Messages = list[dict[str, str]]
 

@@ -126,8 +126,24 @@ class Scorer:
 
     # --- one rollout, one group -----------------------------------------------------------------
 
+    async def _judge(
+        self, ci: CondenseInput, reference: asyncio.Task[dict[str, Any]], usage: Usage
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        candidate = await self.plan(ci, usage)
+        try:
+            ref = await asyncio.shield(reference)
+        except JudgeError as exc:
+            raise JudgeError(exc.category, f"reference plan: {exc.message}") from exc
+        verdict = await self.verdict(ci.query, ref["plan"], candidate["plan"], ci.final_answer, usage)
+        return candidate, ref, verdict
+
     async def score_rollout(
-        self, group: Group, rollout: Rollout, reference: asyncio.Task[dict[str, Any]], usage: Usage
+        self,
+        group: Group,
+        rollout: Rollout,
+        reference: asyncio.Task[dict[str, Any]],
+        usage: Usage,
+        deadline: float | None = None,
     ) -> tuple[RolloutResult, bool]:
         spec = self.rubric.spec
         assert rollout.id is not None
@@ -146,12 +162,20 @@ class Scorer:
             return result, False
         ci = self.condense_input(group.query, rollout)
         try:
-            candidate = await self.plan(ci, usage)
-            try:
-                ref = await asyncio.shield(reference)
-            except JudgeError as exc:
-                raise JudgeError(exc.category, f"reference plan: {exc.message}") from exc
-            verdict = await self.verdict(ci.query, ref["plan"], candidate["plan"], ci.final_answer, usage)
+            # The request's deadline (loop time) bounds the judge work; the cache keeps whatever finished.
+            async with asyncio.timeout_at(deadline):
+                candidate, ref, verdict = await self._judge(ci, reference, usage)
+        except TimeoutError:
+            left = "" if deadline is None else " (the request deadline passed)"
+            result = RolloutResult(
+                id=rollout.id,
+                status="error",
+                reward=None,
+                error=ErrorInfo(category="judge_timeout", message=f"no verdict in time{left}"),
+                in_group_stats=False,
+                has_final_answer=fa_ok,
+            )
+            return result, False
         except JudgeError as exc:
             result = RolloutResult(
                 id=rollout.id,
@@ -177,11 +201,14 @@ class Scorer:
         )
         return result, candidate["fake"] or ref["fake"] or verdict["fake"]
 
-    async def score_group(self, group: Group, usage: Usage) -> GroupResult:
+    async def score_group(self, group: Group, usage: Usage, deadline: float | None = None) -> GroupResult:
+        """Score one group; `deadline` (event-loop time) turns judge work still pending into errors."""
         spec = self.rubric.spec
         reference = asyncio.ensure_future(self.reference_plan(group, usage))
         try:
-            outcomes = await asyncio.gather(*(self.score_rollout(group, r, reference, usage) for r in group.rollouts))
+            outcomes = await asyncio.gather(
+                *(self.score_rollout(group, r, reference, usage, deadline) for r in group.rollouts)
+            )
         finally:
             if not reference.done():
                 reference.cancel()

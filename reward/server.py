@@ -7,6 +7,7 @@ Retry-After (never a made-up reward).
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,10 +20,71 @@ from reward import __version__
 from reward.adapters import openrlhf, slime
 from reward.adapters.common import AdapterInputError, JudgeFailed, per_sample
 from reward.prepare import GroupInputError
-from reward.service import RewardService, ScoreRequest, ScoreResponse, ServiceSettings
+from reward.service import Overloaded, RewardService, ScoreRequest, ScoreResponse, ServiceSettings, TooLarge
 from reward.trajectory import validation_problems
 
 RETRY_AFTER_S = 5
+OPEN_PATHS = ("/healthz", "/readyz")  # probes answer without a token
+
+
+class Guard:
+    """ASGI middleware in front of everything: bearer-token auth (constant-time comparison; every path but
+    the probes) and the request-body size limit (413, whether or not Content-Length is sent)."""
+
+    def __init__(self, app: Any, settings: ServiceSettings) -> None:
+        self.app = app
+        self.tokens = [t.encode() for t in settings.tokens]
+        self.max_body = settings.max_body_bytes
+
+    def _authorized(self, headers: dict[bytes, bytes]) -> bool:
+        value = headers.get(b"authorization", b"")
+        scheme, _, token = value.partition(b" ")
+        ok = False
+        for t in self.tokens:  # no early exit: the time taken does not depend on which token matched
+            ok |= hmac.compare_digest(token.strip(), t)
+        return ok and scheme.lower() == b"bearer"
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        if self.tokens and scope["path"] not in OPEN_PATHS and not self._authorized(headers):
+            response = JSONResponse(
+                {"detail": "missing or invalid bearer token"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+            )
+            return await response(scope, receive, send)
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            return await self._too_large(scope, receive, send)
+        # Read the body here, counting, so a chunked body over the limit is refused as well (an exception
+        # raised inside the app's body reading would come out as a 400).
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_body:
+                return await self._too_large(scope, receive, send)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        detail = f"request body over {self.max_body} bytes (REWARD_MAX_BODY_BYTES)"
+        await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
 
 
 def create_app(service: RewardService | None = None) -> FastAPI:
@@ -54,6 +116,15 @@ def create_app(service: RewardService | None = None) -> FastAPI:
     @app.exception_handler(AdapterInputError)
     async def _bad_payload(_: Request, exc: AdapterInputError) -> JSONResponse:
         return JSONResponse({"detail": [str(exc)]}, status_code=422)
+
+    @app.exception_handler(TooLarge)
+    async def _too_large(_: Request, exc: TooLarge) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=413)
+
+    @app.exception_handler(Overloaded)
+    async def _overloaded(_: Request, exc: Overloaded) -> JSONResponse:
+        detail = f"over capacity: {exc}; retry later"
+        return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
 
     @app.exception_handler(JudgeFailed)
     async def _judge_failed(_: Request, exc: JudgeFailed) -> JSONResponse:
@@ -130,4 +201,6 @@ def create_app(service: RewardService | None = None) -> FastAPI:
         needs_number([rollout], fallback)
         return slime.reward_dict(rollout, fallback)
 
+    settings = service.settings if service is not None else ServiceSettings.from_env()
+    app.add_middleware(Guard, settings=settings)
     return app

@@ -5,6 +5,7 @@ Stateless apart from the cache: any number of workers or replicas can run on one
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from reward.cache import Store
-from reward.config import cache_dir, judge_settings, router_config
+from reward.config import cache_dir, judge_settings, positive_number, router_config
 from reward.errors import ConfigError
 from reward.judge import JudgeClient, JudgeSettings, Usage
 from reward.native import DEFAULT_TERMINAL_TOOL
@@ -107,6 +108,12 @@ class ServiceSettings:
     plans: list[Path] = field(default_factory=list)
     terminal_tool: str = DEFAULT_TERMINAL_TOOL
     judge_error_fallback: float | None = None  # opt-in, flagged: OpenRLHF / slime HTTP adapters only
+    # Below slime's 120 s client timeout (OpenRLHF's is 180 s): an answer, with errors, before they give up.
+    request_deadline_s: float = 90.0
+    max_rollouts: int = 4096  # per request
+    max_pending_rollouts: int = 16384  # per worker, all requests together: beyond, 503 + Retry-After
+    max_body_bytes: int = 64 * 1024 * 1024
+    tokens: tuple[str, ...] = ()  # bearer tokens; empty: no auth
 
     @classmethod
     def from_env(cls) -> ServiceSettings:
@@ -116,7 +123,18 @@ class ServiceSettings:
         except ValueError:
             raise ConfigError(f"REWARD_JUDGE_ERROR_FALLBACK must be a number, got {fallback!r}") from None
         plans = [Path(p) for p in (os.environ.get("REWARD_PLANS") or "").split(os.pathsep) if p]
+
+        def num(name: str, kind: type, default: float) -> Any:
+            value = positive_number(os.environ.get(name) or None, name, kind)
+            return default if value is None else value
+
+        tokens = tuple(t.strip() for t in (os.environ.get("REWARD_TOKENS") or "").split(",") if t.strip())
         return cls(
+            request_deadline_s=num("REWARD_REQUEST_DEADLINE", float, 90.0),
+            max_rollouts=num("REWARD_MAX_ROLLOUTS", int, 4096),
+            max_pending_rollouts=num("REWARD_MAX_PENDING_ROLLOUTS", int, 16384),
+            max_body_bytes=num("REWARD_MAX_BODY_BYTES", int, 64 * 1024 * 1024),
+            tokens=tokens,
             rubric_dir=rubric_dir(),
             default_rubric=os.environ.get("REWARD_RUBRIC") or DEFAULT_RUBRIC,
             cache_dir=cache_dir(None),
@@ -126,9 +144,18 @@ class ServiceSettings:
         )
 
 
+class Overloaded(Exception):
+    """More rollouts pending in this worker than it accepts: answered 503 with Retry-After."""
+
+
+class TooLarge(Exception):
+    """A request over a size limit: answered 413."""
+
+
 class RewardService:
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
+        self.pending_rollouts = 0
         paths = sorted([*settings.rubric_dir.glob("*.yaml"), *settings.rubric_dir.glob("*.yml")])
         if not paths:
             raise RubricError(f"no rubric (*.yaml) in {settings.rubric_dir}")
@@ -183,12 +210,23 @@ class RewardService:
         return prepared
 
     async def score(self, request: ScoreRequest) -> ScoreResponse:
-        import asyncio
-
+        n = sum(len(g.rollouts) for g in request.groups)
+        if n > self.settings.max_rollouts:
+            raise TooLarge(
+                f"{n} rollouts in one request; the limit is {self.settings.max_rollouts} (REWARD_MAX_ROLLOUTS)"
+            )
         scorer = self.scorer(request.rubric)
         groups = self.prepare(request.groups, request.terminal_tool)
-        usage = Usage()
-        results = await asyncio.gather(*(scorer.score_group(g, usage) for g in groups))
+        if self.pending_rollouts + n > self.settings.max_pending_rollouts:
+            raise Overloaded(f"{self.pending_rollouts} rollouts already pending in this worker")
+        self.pending_rollouts += n
+        try:
+            usage = Usage()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.settings.request_deadline_s
+            results = await asyncio.gather(*(scorer.score_group(g, usage, deadline) for g in groups))
+        finally:
+            self.pending_rollouts -= n
         return ScoreResponse(
             rubric=scorer.rubric.name,
             rubric_version=scorer.rubric.version,

@@ -1,4 +1,5 @@
 import asyncio
+import contextlib
 
 from reward.cache import CacheStats, Store, cache_key
 
@@ -42,10 +43,8 @@ def test_failures_are_not_cached(tmp_path):
         return "ok"
 
     async def run():
-        try:
+        with contextlib.suppress(RuntimeError):
             await store.get_or_compute("k", flaky)
-        except RuntimeError:
-            pass
         return await store.get_or_compute("k", flaky)
 
     assert asyncio.run(run()) == "ok" and len(attempts) == 2

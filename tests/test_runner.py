@@ -7,7 +7,7 @@ import pytest
 
 from reward.errors import RunError
 from reward.runner import load_done, score_file
-from tests.conftest import group, rollout
+from tests.conftest import group, rollout, step
 
 
 def write_jsonl(path, rows):
@@ -77,3 +77,46 @@ def test_output_from_another_rubric_version_is_refused(tmp_path):
     write_jsonl(out, [{"group_id": "a", "rubric_version": "old", "rollouts": []}])
     with pytest.raises(RunError, match="rubric version old"):
         load_done(out, "group_id", rubric_version="new")
+
+
+def test_sigkill_mid_run_loses_nothing_duplicates_nothing_and_repeats_no_finished_call(fake_judge, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import cli_env
+
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    groups = [
+        group(
+            f"g{i}",
+            rollouts=[rollout(f"r{j}", steps=[step(f"make g{i}r{j}")]) for j in range(4)],
+            reference={"plan": "EXECUTION PLAN"},
+        )
+        for i in range(12)
+    ]
+    write_jsonl(inp, groups)
+    env = cli_env(fake_judge, tmp_path / "cache")
+    cmd = [sys.executable, "-m", "reward", "score", str(inp), "-o", str(out), "--no-progress", "-c", "4"]
+    fake_judge.state.latency = 0.3
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not out.exists() or out.read_text().count("\n") < 3):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    raw = out.read_bytes()
+    assert raw.endswith(b"\n")  # whole lines only, even under SIGKILL
+    done_first = {json.loads(line)["group_id"] for line in raw.decode().splitlines()}
+    assert 3 <= len(done_first) < 12
+    first_prompts = {c["messages"][1]["content"] for c in fake_judge.state.calls}
+    fake_judge.reset()
+    subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=120)
+    rows = read_jsonl(out)
+    assert sorted(r["group_id"] for r in rows) == sorted(f"g{i}" for i in range(12))  # none lost, none twice
+    second_prompts = [c["messages"][1]["content"] for c in fake_judge.state.calls]
+    for gid in done_first:  # finished groups cost nothing again
+        assert not any(f"make {gid}r" in p for p in second_prompts)
+    repeated = [p for p in second_prompts if p in first_prompts]
+    assert len(repeated) <= 8  # at most the calls in flight when the process died (concurrency 4)
