@@ -25,12 +25,12 @@ def test_condense_prompt_follows_figure_5(rubric):
     ):
         assert header in system["content"]
     u = user["content"]
-    assert u.startswith("## Task Query\n\nBuild and test.")
-    assert "### Command 1: `cmake . && make`\n\nExit Code: 0" in u
-    assert "### Command 2: `make test`\n\nExit Code: 1" in u
+    assert u.startswith("## Task Query\n\n⟪data:query⟫\nBuild and test.\n⟪/data:query⟫")
+    assert "### Command 1: ⟪data:command⟫cmake . && make⟪/data:command⟫\n\nExit Code: 0" in u
+    assert "### Command 2: ⟪data:command⟫make test⟪/data:command⟫\n\nExit Code: 1" in u
     assert "[100%] Built target app" in u and "\x1b" not in u  # cleaned
     assert "characters truncated" in u and "FAILED: 2 tests" not in u  # middle cut, head+tail kept
-    assert "## Final Answer Returned to Parent Agent\n\n<final_answer>Command: make test" in u
+    assert "## Final Answer Returned to Parent Agent\n\n⟪data:final_answer⟫\n<final_answer>Command: make test" in u
     assert u.endswith("Create a detailed execution plan following the template.")
 
 

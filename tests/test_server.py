@@ -296,3 +296,24 @@ def test_trl_reward_function_conversational_groups_logs_and_none_on_failure(clie
         trl_adapter.execution_subagent_reward(prompts=[prompt], completions=[odd], reference=["ref-pytest"])
     )
     assert out == [None]
+
+
+def test_binary_nul_surrogate_and_very_long_outputs_are_handled(server):
+    nasty = "\x00\x01bin\x00ary\udcff\ud800 " + "é" * 10 + "\x1b[31mred\x1b[0m"
+    long_line = "y" * 1_000_000
+    g = group(
+        unique("nasty"),
+        rollouts=[
+            rollout("nul", steps=[step("cat /dev/urandom | head -c 64", 0, nasty)]),
+            rollout("long", steps=[step("yes | head", 0, long_line)]),
+        ],
+        reference={"plan": PLAN},
+    )
+    body = json.dumps({"groups": [g]})  # lone surrogates are valid JSON escapes
+    resp = httpx.post(f"{server.url}/score", content=body, headers={"Content-Type": "application/json"}, timeout=60)
+    assert resp.status_code == 200, resp.text[:300]
+    rollouts = resp.json()["groups"][0]["rollouts"]
+    assert [r["status"] for r in rollouts] == ["ok", "ok", "penalized"] and rollouts[2]["penalty"] == "too_long"
+    raw = b'{"groups": [{"group_id": "\xff\xfe", "query": "q"}]}'  # not UTF-8 at all
+    bad = httpx.post(f"{server.url}/score", content=raw, headers={"Content-Type": "application/json"})
+    assert bad.status_code == 422
