@@ -300,12 +300,12 @@ def test_trl_reward_function_conversational_groups_logs_and_none_on_failure(clie
 
 def test_binary_nul_surrogate_and_very_long_outputs_are_handled(server):
     nasty = "\x00\x01bin\x00ary\udcff\ud800 " + "é" * 10 + "\x1b[31mred\x1b[0m"
-    long_line = "y" * 1_000_000
     g = group(
         unique("nasty"),
         rollouts=[
             rollout("nul", steps=[step("cat /dev/urandom | head -c 64", 0, nasty)]),
-            rollout("long", steps=[step("yes | head", 0, long_line)]),
+            rollout("long", steps=[step("cat minified.js", 0, "x=1;" * 5_000)]),  # one 20,000-character line
+            rollout("huge", steps=[step("yes | head -c 1M", 0, "word " * 200_000)]),  # 1 MB: over 30K tokens
         ],
         reference={"plan": PLAN},
     )
