@@ -54,19 +54,7 @@ class Usage:
     completion_tokens: int = 0
     cost: float = 0.0
     cost_known: bool = True
-    fake: bool = False
     cache: CacheStats = field(default_factory=CacheStats)
-
-    def add(self, other: Usage) -> None:
-        self.calls.update(other.calls)
-        self.prompt_tokens += other.prompt_tokens
-        self.completion_tokens += other.completion_tokens
-        self.cost += other.cost
-        self.cost_known &= other.cost_known
-        self.fake |= other.fake
-        self.cache.hits += other.cache.hits
-        self.cache.coalesced += other.cache.coalesced
-        self.cache.misses += other.cache.misses
 
 
 class JudgeError(Exception):
@@ -275,7 +263,7 @@ class JudgeClient:
                 raise JudgeError(categorize(exc), _short(exc, self._secrets)) from exc
         fake = getattr(resp, "system_fingerprint", None) == FAKE_FINGERPRINT
         for u in (usage, self.usage):
-            self._account(u, role, resp, fake, self._priced[role])
+            self._account(u, role, resp, self._priced[role])
         choice = resp.choices[0]
         message = choice.message
         # litellm moves OpenAI's `refusal` into provider_specific_fields
@@ -287,7 +275,7 @@ class JudgeClient:
         return Reply(content=message.content or "", fake=fake)
 
     @staticmethod
-    def _account(usage: Usage, role: str, resp: Any, fake: bool, priced: bool) -> None:
+    def _account(usage: Usage, role: str, resp: Any, priced: bool) -> None:
         usage.calls[role] += 1
         u = getattr(resp, "usage", None)
         if u is not None:
@@ -298,7 +286,6 @@ class JudgeClient:
             usage.cost_known = False
         else:
             usage.cost += float(cost)
-        usage.fake |= fake
 
     async def ask(
         self,
