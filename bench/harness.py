@@ -137,8 +137,9 @@ def step_groups(b: int, g: int, tag: str) -> list[dict[str, Any]]:
     groups = []
     for i in range(b):
         rollouts = []
+        query = _GRADED[(i * g) % len(_GRADED)][0]  # the group's task: that of its first rollout
         for j in range(g):
-            query, base = _GRADED[(i * g + j) % len(_GRADED)]
+            _, base = _GRADED[(i * g + j) % len(_GRADED)]
             r = copy.deepcopy(base)
             r["id"] = f"r{j}"
             r["steps"][0]["command"] += f"  # {tag}-{i}-{j}"
