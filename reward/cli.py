@@ -12,11 +12,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from reward.config import cache_dir, judge_configured, judge_settings, router_config, with_fake_judge
+from reward.console import err, out, print_summary, progress_bar, report_invalid
 from reward.errors import ConfigError, RunError, UsageError
 from reward.native import DEFAULT_TERMINAL_TOOL
 from reward.rubric import RubricError, load_rubric
@@ -30,8 +28,6 @@ app = typer.Typer(
 rubric_app = typer.Typer(help="Inspect and validate rubrics.", no_args_is_help=True)
 app.add_typer(rubric_app, name="rubric")
 
-err = Console(stderr=True)
-out = Console()
 
 RubricOpt = Annotated[str, typer.Option("--rubric", "-r", help="Rubric name or YAML path.")]
 CacheOpt = Annotated[
@@ -95,36 +91,6 @@ def _scorer(
             fake_judge.stop()
 
 
-@contextlib.contextmanager
-def _progress(enabled: bool, total: int, what: str) -> Iterator:
-    if not enabled:
-        yield None
-        return
-    columns = [
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rollouts]} rollouts"),
-        TimeElapsedColumn(),
-    ]
-    with Progress(*columns, console=err, transient=False) as bar:
-        task = bar.add_task(what, total=total, rollouts=0)
-        counts = {"rollouts": 0}
-
-        def tick(groups: int, rollouts: int) -> None:
-            counts["rollouts"] += rollouts
-            bar.update(task, advance=groups, rollouts=counts["rollouts"])
-
-        yield tick
-
-
-def _report_invalid(invalid: list) -> None:
-    for problem in invalid[:50]:
-        err.print(f"[red]invalid input[/red] {problem}", highlight=False)
-    if len(invalid) > 50:
-        err.print(f"[red]... and {len(invalid) - 50} more invalid lines[/red]")
-
-
 @app.command()
 def score(
     input: Annotated[Path, typer.Argument(help="Rollout groups, one JSON object per line.")],
@@ -154,7 +120,7 @@ def score(
     reference_plans = load_plans(plans or [])
     with _scorer(rubric, cache, judge_model, judge_api_base, judge_api_key, concurrency, fake_judge) as scorer:
         total = count_lines(input)
-        with _progress(progress, total, "scoring groups") as tick:
+        with progress_bar(progress, total, "scoring groups") as tick:
             report = asyncio.run(
                 score_file(
                     scorer,
@@ -167,53 +133,12 @@ def score(
                     progress=tick,
                 )
             )
-        _report_invalid(report.invalid)
+        report_invalid(report.invalid)
         with output.open(encoding="utf-8") as f:
             summary = summarize(GroupResult.model_validate_json(line) for line in f if line.strip())
-        _print_summary(summary, report, scorer)
+        print_summary(summary, report, scorer)
     if report.invalid:
         raise typer.Exit(1)
-
-
-def _fmt(x: float | None, spec: str = ".2f") -> str:
-    return "-" if x is None else format(x, spec)
-
-
-def _counts(c: dict[str, int]) -> str:
-    return ", ".join(f"{k} {v}" for k, v in sorted(c.items())) or "none"
-
-
-def _print_summary(summary, report, scorer) -> None:
-    usage = report.usage
-    store = scorer.store
-    table = Table(title=f"reward · rubric {scorer.rubric.name} @ {scorer.rubric.version}", show_header=False)
-    table.add_column(style="bold")
-    table.add_column()
-    rows = [
-        ("groups", f"{summary.groups} ({report.scored} scored now, {report.skipped} already done)"),
-        ("rollouts", f"{summary.rollouts} ({_counts(summary.statuses)})"),
-        ("reward mean / std", f"{_fmt(summary.reward_mean)} / {_fmt(summary.reward_std)}"),
-        ("penalties", _counts(summary.penalties)),
-        ("filtered groups", f"{summary.filtered_groups} of {summary.groups} (reward std below threshold)"),
-        ("final-answer rate", _fmt(summary.final_answer_rate, ".1%")),
-        ("errors", _counts(summary.errors)),
-        ("invalid input lines", str(len(report.invalid))),
-        (
-            "judge calls (this run)",
-            f"{sum(usage.calls.values())} (condense {usage.calls['condense']}, grade {usage.calls['grade']})",
-        ),
-        ("cache", f"{store.hits} hits, {store.coalesced} coalesced, {store.misses} computed"),
-        ("tokens", f"{usage.prompt_tokens} prompt, {usage.completion_tokens} completion"),
-        ("cost", f"${usage.cost:.4f}" + ("" if usage.cost_known else " (some calls of unknown price)")),
-    ]
-    for k, v in rows:
-        table.add_row(k, v)
-    out.print(table)
-    if summary.fake_groups:
-        out.print(
-            f"[bold yellow]{summary.fake_groups} group(s) were judged by the FAKE judge: "
-            "not real judgements.[/bold yellow]"
-        )
 
 
 @app.command()
@@ -236,9 +161,9 @@ def plans(
     if not input.is_file():
         raise UsageError(f"input file not found: {input}")
     with _scorer(rubric, cache, judge_model, judge_api_base, judge_api_key, concurrency, fake_judge) as scorer:
-        with _progress(progress, count_lines(input), "condensing references") as tick:
+        with progress_bar(progress, count_lines(input), "condensing references") as tick:
             report, failures = asyncio.run(plan_file(scorer, input, output, terminal_tool=terminal_tool, progress=tick))
-        _report_invalid(report.invalid)
+        report_invalid(report.invalid)
         for failure in failures:
             err.print(f"[red]judge error[/red] {failure}", highlight=False)
         calls = sum(report.usage.calls.values())

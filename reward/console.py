@@ -1,0 +1,85 @@
+"""Terminal output of the CLI: the progress bar, invalid-input reports and the end-of-run summary."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+err = Console(stderr=True)
+out = Console()
+
+
+@contextlib.contextmanager
+def progress_bar(enabled: bool, total: int, what: str) -> Iterator:
+    if not enabled:
+        yield None
+        return
+    columns = [
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rollouts]} rollouts"),
+        TimeElapsedColumn(),
+    ]
+    with Progress(*columns, console=err, transient=False) as bar:
+        task = bar.add_task(what, total=total, rollouts=0)
+        counts = {"rollouts": 0}
+
+        def tick(groups: int, rollouts: int) -> None:
+            counts["rollouts"] += rollouts
+            bar.update(task, advance=groups, rollouts=counts["rollouts"])
+
+        yield tick
+
+
+def report_invalid(invalid: list) -> None:
+    for problem in invalid[:50]:
+        err.print(f"[red]invalid input[/red] {problem}", highlight=False)
+    if len(invalid) > 50:
+        err.print(f"[red]... and {len(invalid) - 50} more invalid lines[/red]")
+
+
+def _fmt(x: float | None, spec: str = ".2f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def _counts(c: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(c.items())) or "none"
+
+
+def print_summary(summary: Any, report: Any, scorer: Any) -> None:
+    usage = report.usage
+    store = scorer.store
+    table = Table(title=f"reward · rubric {scorer.rubric.name} @ {scorer.rubric.version}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    rows = [
+        ("groups", f"{summary.groups} ({report.scored} scored now, {report.skipped} already done)"),
+        ("rollouts", f"{summary.rollouts} ({_counts(summary.statuses)})"),
+        ("reward mean / std", f"{_fmt(summary.reward_mean)} / {_fmt(summary.reward_std)}"),
+        ("penalties", _counts(summary.penalties)),
+        ("filtered groups", f"{summary.filtered_groups} of {summary.groups} (reward std below threshold)"),
+        ("final-answer rate", _fmt(summary.final_answer_rate, ".1%")),
+        ("errors", _counts(summary.errors)),
+        ("invalid input lines", str(len(report.invalid))),
+        (
+            "judge calls (this run)",
+            f"{sum(usage.calls.values())} (condense {usage.calls['condense']}, grade {usage.calls['grade']})",
+        ),
+        ("cache", f"{store.hits} hits, {store.coalesced} coalesced, {store.misses} computed"),
+        ("tokens", f"{usage.prompt_tokens} prompt, {usage.completion_tokens} completion"),
+        ("cost", f"${usage.cost:.4f}" + ("" if usage.cost_known else " (some calls of unknown price)")),
+    ]
+    for k, v in rows:
+        table.add_row(k, v)
+    out.print(table)
+    if summary.fake_groups:
+        out.print(
+            f"[bold yellow]{summary.fake_groups} group(s) were judged by the FAKE judge: "
+            "not real judgements.[/bold yellow]"
+        )
