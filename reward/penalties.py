@@ -62,6 +62,8 @@ def check_penalty(cfg: Penalties, rollout: Rollout, counter: Callable[[str], int
             cfg.missing_final_answer,
             "no non-empty <final_answer>...</final_answer> block",
         )
-    if cfg.no_commands is not None and not any(s.command.strip() for s in rollout.steps):
-        return Penalty("no_commands", cfg.no_commands, "the rollout ran no command")
+    if cfg.no_commands is not None and not any(s.command.strip() and s.invalid is None for s in rollout.steps):
+        invalid = sum(s.invalid is not None for s in rollout.steps)
+        detail = f" ({invalid} malformed tool call(s))" if invalid else ""
+        return Penalty("no_commands", cfg.no_commands, f"the rollout ran no command{detail}")
     return None

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from reward.errors import ConfigError
-from reward.native import DEFAULT_TERMINAL_TOOL, NativeFormatError, steps_from_messages, steps_from_text
+from reward.native import DEFAULT_TERMINAL_TOOL, convention_from_env, steps_from_messages, steps_from_text
 from reward.trajectory import Group, IdReference, LineError, PlanReference, Trajectory, parse_line
 
 
@@ -25,17 +25,26 @@ class GroupInputError(ValueError):
 T = TypeVar("T", bound=Trajectory)
 
 
-def materialize(trajectory: T, tool: str = DEFAULT_TERMINAL_TOOL) -> T:
+def materialize(trajectory: T, tool: str = DEFAULT_TERMINAL_TOOL, exit_code: tuple[str, ...] | None = None) -> T:
+    """Explicit steps from a native form. Never fails on what the policy generated: malformed calls are
+    kept as invalid steps (see reward.native)."""
     if not trajectory.is_native:
         return trajectory
+    conv = exit_code or convention_from_env()
     if trajectory.messages is not None:
-        steps, final = steps_from_messages(trajectory.messages, tool)
+        steps, final = steps_from_messages(trajectory.messages, tool, conv)
     else:
-        steps, final = steps_from_text(trajectory.text or "", tool)
-    return trajectory.model_copy(update={"steps": steps, "final_answer": final, "messages": None, "text": None})
+        steps, final = steps_from_text(trajectory.text or "", tool, conv, trajectory.prompt)
+    update = {"steps": steps, "final_answer": final, "messages": None, "text": None, "prompt": None}
+    return trajectory.model_copy(update=update)
 
 
-def prepare_group(group: Group, plans: Mapping[str, str] | None = None, tool: str = DEFAULT_TERMINAL_TOOL) -> Group:
+def prepare_group(
+    group: Group,
+    plans: Mapping[str, str] | None = None,
+    tool: str = DEFAULT_TERMINAL_TOOL,
+    exit_code: tuple[str, ...] | None = None,
+) -> Group:
     problems: list[str] = []
     reference = group.reference
     if isinstance(reference, IdReference):
@@ -45,16 +54,8 @@ def prepare_group(group: Group, plans: Mapping[str, str] | None = None, tool: st
         else:
             reference = PlanReference(plan=plan, id=reference.id)
     elif not isinstance(reference, PlanReference):
-        try:
-            reference = materialize(reference, tool)
-        except NativeFormatError as exc:
-            problems.append(f"reference: {exc}")
-    rollouts = []
-    for i, rollout in enumerate(group.rollouts):
-        try:
-            rollouts.append(materialize(rollout, tool))
-        except NativeFormatError as exc:
-            problems.append(f"rollouts[{i}] (id {rollout.id!r}): {exc}")
+        reference = materialize(reference, tool, exit_code)
+    rollouts = [materialize(rollout, tool, exit_code) for rollout in group.rollouts]
     if problems:
         raise GroupInputError(problems)
     return group.model_copy(update={"reference": reference, "rollouts": rollouts})

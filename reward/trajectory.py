@@ -25,6 +25,9 @@ class Step(Strict):
     command: str
     exit_code: int | None = None
     output: str = ""
+    # Why the policy's call was not a valid terminal command (unparsable arguments, another tool, ...).
+    # Such a step is shown to the judge as behaviour but never counts as a command.
+    invalid: str | None = None
 
 
 class Trajectory(Strict):
@@ -34,6 +37,8 @@ class Trajectory(Strict):
     final_answer: str = ""
     messages: list[dict[str, Any]] | None = None  # OpenAI chat-completions messages
     text: str | None = None  # decoded Qwen3 / Hermes chat text
+    # The prompt as the trainer holds it: `text` is the response alone, or starts with exactly this prompt.
+    prompt: str | None = None
 
     @model_validator(mode="after")
     def _one_form(self) -> Trajectory:
@@ -41,6 +46,8 @@ class Trajectory(Strict):
         explicit = [f for f in ("steps", "final_answer") if f in self.model_fields_set]
         if len(native) > 1 or (native and explicit):
             raise ValueError(f"give either steps/final_answer, messages or text, not {' and '.join(native + explicit)}")
+        if self.prompt is not None and self.text is None:
+            raise ValueError("prompt goes with text (the prompt a decoded text starts with)")
         return self
 
     @property
@@ -169,7 +176,7 @@ def parse_line(model: type[M], line: str, lineno: int) -> M | LineError:
 
 @dataclass(frozen=True)
 class ShownStep:
-    command: str
+    command: str  # a malformed call is shown as "[invalid tool call: why] raw call"
     exit_code: int | None
     output: str
 
@@ -191,11 +198,16 @@ class CondenseInput:
         }
 
 
+def _shown_command(step: Step) -> str:
+    return step.command if step.invalid is None else f"[invalid tool call: {step.invalid}] {step.command}"
+
+
 def condense_input(query: str, trajectory: Trajectory, head: int, tail: int) -> CondenseInput:
     return CondenseInput(
         query=sanitize(query),
         steps=tuple(
-            ShownStep(sanitize(s.command), s.exit_code, prepare_output(s.output, head, tail)) for s in trajectory.steps
+            ShownStep(sanitize(_shown_command(s)), s.exit_code, prepare_output(s.output, head, tail))
+            for s in trajectory.steps
         ),
         final_answer=sanitize(trajectory.final_answer).strip(),
     )

@@ -1,0 +1,51 @@
+"""Trainer-native rollouts: recover the terminal steps and the final answer from what a trainer holds.
+
+Every form is reduced to one canonical list of turns (reward.native.turns) and assembled the same way:
+- `messages`: OpenAI chat-completions / TRL tool-loop messages (reward.native.messages);
+- `text`: decoded Qwen3 / Hermes ChatML text, special tokens kept or stripped (reward.native.chatml).
+Exit codes are read where the declared convention says (reward.native.exitcode).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reward.native.chatml import turns_from_text
+from reward.native.exitcode import DEFAULT_EXIT_CODE, convention_from_env, parse_convention, parse_tool_result
+from reward.native.messages import turns_from_messages
+from reward.native.turns import assemble
+from reward.trajectory import Step
+
+DEFAULT_TERMINAL_TOOL = "run_in_terminal"
+
+
+class NativeFormatError(ValueError):
+    """Kept for callers that still catch it: nothing the policy generates raises it any more."""
+
+__all__ = [
+    "DEFAULT_EXIT_CODE",
+    "DEFAULT_TERMINAL_TOOL",
+    "NativeFormatError",
+    "convention_from_env",
+    "parse_convention",
+    "parse_tool_result",
+    "steps_from_messages",
+    "steps_from_text",
+]
+
+
+def steps_from_messages(
+    messages: list[Any], tool: str = DEFAULT_TERMINAL_TOOL, exit_code: tuple[str, ...] = DEFAULT_EXIT_CODE
+) -> tuple[list[Step], str]:
+    """Steps and final answer from an OpenAI chat-completions message list."""
+    return assemble(turns_from_messages(messages, tool), exit_code)
+
+
+def steps_from_text(
+    text: str,
+    tool: str = DEFAULT_TERMINAL_TOOL,
+    exit_code: tuple[str, ...] = DEFAULT_EXIT_CODE,
+    prompt: str | None = None,
+) -> tuple[list[Step], str]:
+    """Steps and final answer from decoded ChatML text (prompt + response, or response only)."""
+    return assemble(turns_from_text(text, tool, prompt), exit_code)
