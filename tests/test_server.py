@@ -109,7 +109,7 @@ def test_steps_messages_and_text_get_identical_rewards(server):
     assert [r["status"] for r in resp["groups"][2]["rollouts"]].count("penalized") == 2
 
 
-def test_unrecoverable_tool_calls_are_422_naming_the_rollout(server):
+def test_only_malformed_tool_calls_are_scored_never_a_4xx(server):
     bad = group(
         "bad",
         rollouts=[
@@ -126,9 +126,12 @@ def test_unrecoverable_tool_calls_are_422_naming_the_rollout(server):
             },
         ],
     )
+    bad["group_id"] = unique("bad")
     resp = httpx.post(f"{server.url}/score", json={"groups": [bad]})
-    assert resp.status_code == 422
-    assert "groups[0].rollouts[1] (id 'broken')" in resp.json()["detail"][0]
+    assert resp.status_code == 200
+    broken = resp.json()["groups"][0]["rollouts"][1]
+    assert (broken["status"], broken["penalty"], broken["reward"]) == ("penalized", "no_commands", -50.0)
+    assert "1 malformed tool call" in broken["penalty_detail"]
 
 
 def test_messages_without_any_command_get_the_no_commands_penalty(server):
