@@ -1,34 +1,83 @@
 """A small client for `reward serve`, used by every in-process adapter (sync and async).
 
-Connections are reused (one httpx client per event loop, one for sync use). The timeout (110 s by default,
-REWARD_TIMEOUT) stays below the trainers' own: slime 120 s, OpenRLHF 180 s.
+Connections are reused (one httpx client per event loop, one for sync use). Transient failures are
+retried with tenacity: 502 / 503 / 504 (waiting what `Retry-After` says) and connection errors, all within
+one time budget (REWARD_TIMEOUT, 110 s by default) that stays below the trainers' own timeouts (slime
+120 s, OpenRLHF 180 s); an attempt never runs past the budget. A 4xx is the request's fault and is raised
+at once. Every raised error carries the service's own detail.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import random
 import threading
+import time
 import weakref
 from typing import Any
 
 import httpx
+from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_before_delay
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT_S = 110.0
+_TRANSIENT = {502, 503, 504}
+_MAX_BACKOFF_S = 8.0
 
 
 class RewardServiceError(RuntimeError):
-    def __init__(self, status: int, detail: Any) -> None:
-        super().__init__(f"reward service answered {status}: {detail}")
+    def __init__(self, status: int | None, detail: Any, retry_after: float | None = None) -> None:
+        what = f"answered {status}" if status is not None else "could not be reached"
+        super().__init__(f"reward service {what}: {detail}")
         self.status = status
         self.detail = detail
+        self.retry_after = retry_after
+        self.attempts = 1
+
+    @property
+    def transient(self) -> bool:
+        return self.status is None or self.status in _TRANSIENT
+
+    def __str__(self) -> str:
+        base = super().__str__()
+        return base if self.attempts == 1 else f"{base} (after {self.attempts} attempts)"
+
+
+def _retry_after(resp: httpx.Response) -> float | None:
+    try:
+        return max(0.0, float(resp.headers.get("retry-after", "")))
+    except ValueError:
+        return None
+
+
+def _result(resp: httpx.Response) -> dict[str, Any]:
+    if resp.status_code != 200:
+        try:
+            body = resp.json()
+            detail = body.get("detail", body) if isinstance(body, dict) else body
+        except ValueError:
+            detail = resp.text[:500]
+        raise RewardServiceError(resp.status_code, detail, _retry_after(resp))
+    return resp.json()  # type: ignore[no-any-return]
+
+
+def _wait(state: RetryCallState) -> float:
+    """Retry-After when the service gave one, else exponential backoff with jitter."""
+    exc = state.outcome.exception() if state.outcome else None
+    if isinstance(exc, RewardServiceError) and exc.retry_after is not None:
+        return exc.retry_after
+    return min(_MAX_BACKOFF_S, 0.5 * 2 ** (state.attempt_number - 1)) * (0.5 + random.random() / 2)
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, RewardServiceError) and exc.transient
 
 
 class RewardClient:
     def __init__(self, url: str | None = None, *, timeout_s: float | None = None, token: str | None = None) -> None:
         self.url = (url or os.environ.get("REWARD_URL") or DEFAULT_URL).rstrip("/")
-        self.timeout = httpx.Timeout(timeout_s or float(os.environ.get("REWARD_TIMEOUT") or DEFAULT_TIMEOUT_S))
+        self.budget_s = timeout_s or float(os.environ.get("REWARD_TIMEOUT") or DEFAULT_TIMEOUT_S)
         token = token or os.environ.get("REWARD_TOKEN")
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._sync: httpx.Client | None = None
@@ -44,21 +93,36 @@ class RewardClient:
             body["rubric"] = rubric
         return body
 
-    @staticmethod
-    def _result(resp: httpx.Response) -> dict[str, Any]:
-        if resp.status_code != 200:
-            try:
-                detail = resp.json().get("detail")
-            except ValueError:
-                detail = resp.text[:500]
-            raise RewardServiceError(resp.status_code, detail)
-        return resp.json()
+    def _retry_kwargs(self) -> dict[str, Any]:
+        # stop_before_delay: no wait (Retry-After included) may take us past the budget
+        return {
+            "retry": retry_if_exception(_transient),
+            "wait": _wait,
+            "stop": stop_before_delay(self.budget_s),
+            "reraise": True,
+        }
+
+    def _timeout(self, deadline: float) -> httpx.Timeout:
+        return httpx.Timeout(max(0.1, deadline - time.monotonic()))
 
     def score(self, groups: list[dict[str, Any]], rubric: str | None = None) -> dict[str, Any]:
         with self._lock:
             if self._sync is None:
-                self._sync = httpx.Client(timeout=self.timeout, headers=self.headers)
-        return self._result(self._sync.post(f"{self.url}/score", json=self._body(groups, rubric)))
+                self._sync = httpx.Client(headers=self.headers)
+        body, deadline, attempts = self._body(groups, rubric), time.monotonic() + self.budget_s, 0
+        try:
+            for attempt in Retrying(**self._retry_kwargs()):
+                with attempt:
+                    attempts += 1
+                    try:
+                        resp = self._sync.post(f"{self.url}/score", json=body, timeout=self._timeout(deadline))
+                    except httpx.TransportError as exc:
+                        raise RewardServiceError(None, f"{self.url}: {type(exc).__name__}: {exc}") from exc
+                    return _result(resp)
+        except RewardServiceError as exc:
+            exc.attempts = attempts
+            raise
+        raise AssertionError("unreachable: tenacity reraises the last error")
 
     def _async_client(self) -> httpx.AsyncClient:
         # An httpx.AsyncClient belongs to the event loop it first ran on; trainers may use several loops.
@@ -66,13 +130,26 @@ class RewardClient:
         client = self._async.get(loop)
         if client is None:
             limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
-            client = httpx.AsyncClient(timeout=self.timeout, headers=self.headers, limits=limits)
+            client = httpx.AsyncClient(headers=self.headers, limits=limits)
             self._async[loop] = client
         return client
 
     async def ascore(self, groups: list[dict[str, Any]], rubric: str | None = None) -> dict[str, Any]:
-        resp = await self._async_client().post(f"{self.url}/score", json=self._body(groups, rubric))
-        return self._result(resp)
+        body, deadline, attempts = self._body(groups, rubric), time.monotonic() + self.budget_s, 0
+        client = self._async_client()
+        try:
+            async for attempt in AsyncRetrying(**self._retry_kwargs()):
+                with attempt:
+                    attempts += 1
+                    try:
+                        resp = await client.post(f"{self.url}/score", json=body, timeout=self._timeout(deadline))
+                    except httpx.TransportError as exc:
+                        raise RewardServiceError(None, f"{self.url}: {type(exc).__name__}: {exc}") from exc
+                    return _result(resp)
+        except RewardServiceError as exc:
+            exc.attempts = attempts
+            raise
+        raise AssertionError("unreachable: tenacity reraises the last error")
 
     def close(self) -> None:
         if self._sync is not None:

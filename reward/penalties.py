@@ -55,7 +55,8 @@ def check_penalty(cfg: Penalties, rollout: Rollout, counter: Callable[[str], int
     if cfg.too_long is not None:
         tokens = rollout_tokens(rollout, cfg.max_tokens, counter)
         if tokens is not None and tokens > cfg.max_tokens:
-            return Penalty("too_long", cfg.too_long, f"{tokens} tokens > {cfg.max_tokens}")
+            how = "exact" if rollout.num_tokens is not None else "estimated with cl100k_base"
+            return Penalty("too_long", cfg.too_long, f"{tokens} tokens ({how}) > {cfg.max_tokens}")
     if cfg.missing_final_answer is not None and not has_final_answer(rollout.final_answer):
         return Penalty(
             "missing_final_answer",

@@ -38,6 +38,9 @@ class RolloutResult(Out):
     # False for a rollout in error: it is left out of the group's mean/std and gets no advantage.
     in_group_stats: bool
     has_final_answer: bool
+    # The length check used the trainer's exact token count (true, `num_tokens`) or an offline estimate.
+    num_tokens: int | None = None
+    num_tokens_exact: bool = False
 
 
 class JudgeInfo(Out):

@@ -216,8 +216,9 @@ class Scorer:
                 reference.exception()  # retrieved: an unused failed reference is not an orphan error
         results = [r for r, _ in outcomes]
         stats = group_stats([r.reward for r in results], spec.group_filter.min_std, spec.group_filter.advantage_eps)
-        for r, adv in zip(results, stats.advantages, strict=True):
+        for r, adv, rollout in zip(results, stats.advantages, group.rollouts, strict=True):
             r.advantage = adv
+            r.num_tokens, r.num_tokens_exact = rollout.num_tokens, rollout.num_tokens is not None
         return GroupResult(
             group_id=group.group_id,
             rubric=self.rubric.name,

@@ -184,7 +184,7 @@ def create_app(service: RewardService | None = None) -> FastAPI:
     async def openrlhf_reward(request: Request, body: openrlhf.OpenRLHFRequest) -> dict[str, Any]:
         """OpenRLHF `--reward.remote_url http://HOST:PORT/openrlhf`."""
         if not body.query:  # several URLs split a batch: a server may get nothing
-            return {"rewards": [], "scores": [], "extra_logs": {}}
+            return openrlhf.empty_response()
         groups, index = openrlhf.to_groups(body)
         response = await score_dicts(request, groups)
         fallback = svc(request).settings.judge_error_fallback

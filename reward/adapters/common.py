@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 _QUERY_TAG = re.compile(r"<query>\s*(.*?)\s*</query>", re.DOTALL)
+_REFERENCE_KEYS = {"plan", "id", "steps", "final_answer", "messages", "text"}
 _USER_TURN = re.compile(r"<\|im_start\|>user\s*\n(.*?)<\|im_end\|>", re.DOTALL)
 
 
@@ -40,6 +41,8 @@ def parse_label(label: Any) -> dict[str, Any]:
             raise AdapterInputError("label: empty; it must name or carry the reference")
     if not isinstance(label, dict):
         raise AdapterInputError(f"label: expected an object or a reference id, got {type(label).__name__}")
+    if "reference" not in label and set(label) & _REFERENCE_KEYS:
+        label = {"reference": label}  # a bare reference: {"plan": ...}, {"id": ...} or a trajectory
     unknown = set(label) - {"reference", "query", "group_id"}
     if unknown:
         raise AdapterInputError(f"label: unknown field(s) {', '.join(sorted(unknown))}")
@@ -86,10 +89,19 @@ def build_groups(samples: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], l
             by_key[gid] = len(groups)
             groups.append({"group_id": gid, "query": query, "reference": label["reference"], "rollouts": []})
         g = groups[by_key[gid]]
+        if (g["query"], g["reference"]) != (query, label["reference"]):
+            # one group must mean one task: scoring against the first sample's reference would be silently wrong
+            first, other = (_short(g["query"], g["reference"]), _short(query, label["reference"]))
+            raise AdapterInputError(f"group_id {gid!r} is claimed by two different tasks: {first} and {other}")
         rollout = {"id": str(len(g["rollouts"])), **sample["rollout"]}
         g["rollouts"].append(rollout)
         index.append((by_key[gid], len(g["rollouts"]) - 1))
     return groups, index
+
+
+def _short(query: str, reference: dict[str, Any]) -> str:
+    text = json.dumps({"query": query, "reference": reference}, ensure_ascii=False)
+    return text if len(text) <= 200 else text[:200] + "…"
 
 
 def per_sample(response: dict[str, Any], index: list[tuple[int, int]]) -> list[dict[str, Any]]:

@@ -38,11 +38,22 @@ class OpenRLHFRequest(BaseModel):
 
 
 def to_groups(req: OpenRLHFRequest) -> tuple[list[dict[str, Any]], list[tuple[int, int]]]:
-    samples = [
-        {"label": label, "prompt": req.prompts[i] if req.prompts else text, "rollout": {"text": text}}
-        for i, (text, label) in enumerate(zip(req.query, req.labels, strict=True))
-    ]
+    samples = []
+    for i, (text, label) in enumerate(zip(req.query, req.labels, strict=True)):
+        prompt = req.prompts[i] if req.prompts else None
+        # `query` is prompt + response decoded with special tokens kept: the known prompt is cut exactly
+        rollout = {"text": text} if prompt is None else {"text": text, "prompt": prompt}
+        samples.append({"label": label, "prompt": prompt if prompt is not None else text, "rollout": rollout})
     return build_groups(samples)
+
+
+_LOG_KEYS = ("penalized", "has_final_answer", "reward_fallback")
+
+
+def empty_response() -> dict[str, Any]:
+    """The answer to empty lists (several URLs splitting a batch). OpenRLHF <= 0.10.1 merges every
+    server's `extra_logs` by key, so the keys are there even with no sample."""
+    return {"rewards": [], "scores": [], "extra_logs": {k: [] for k in _LOG_KEYS}}
 
 
 def score_01(reward: float) -> float:

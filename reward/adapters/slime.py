@@ -28,15 +28,20 @@ class SlimeRequest(BaseModel):
     label: Any = None
 
 
-def sample_to_rollout(response: str, response_length: int | None = None) -> dict[str, Any]:
+def sample_to_rollout(prompt: Any, response: str, response_length: int | None = None) -> dict[str, Any]:
+    """slime keeps the response apart from the prompt: the response alone is the policy's part (the
+    prompt, when it is text, is passed so a response that repeats it is cut exactly)."""
     rollout: dict[str, Any] = {"text": response}
+    if isinstance(prompt, str) and prompt:
+        rollout["prompt"] = prompt
     if response_length is not None:
         rollout["num_tokens"] = int(response_length)
     return rollout
 
 
 def to_groups(req: SlimeRequest) -> tuple[list[dict[str, Any]], list[tuple[int, int]]]:
-    return build_groups([{"label": req.label, "prompt": req.prompt, "rollout": sample_to_rollout(req.response)}])
+    rollout = sample_to_rollout(req.prompt, req.response)
+    return build_groups([{"label": req.label, "prompt": req.prompt, "rollout": rollout}])
 
 
 def reward_dict(rollout: dict[str, Any], fallback: float | None = None) -> dict[str, Any]:
@@ -54,9 +59,11 @@ def reward_dict(rollout: dict[str, Any], fallback: float | None = None) -> dict[
     }
 
 
-async def batched_custom_rm(args: Any, samples: list[Any]) -> list[float]:
+async def batched_custom_rm(args: Any, samples: list[Any]) -> list[float] | list[dict[str, Any]]:
     """`--custom-rm-path reward.adapters.slime.batched_custom_rm --group-rm`: one request per prompt group,
-    so group statistics see the whole group. Server URL: REWARD_URL."""
+    so group statistics see the whole group. Server URL: REWARD_URL. The exact token count is the sample's
+    `response_length`. With `--reward-key K` slime reads `sample.reward[K]`: each sample then gets the
+    per-sample dict of the HTTP endpoint, with the reward under K as well."""
     from reward.client import default_client
 
     groups, index = build_groups(
@@ -64,7 +71,7 @@ async def batched_custom_rm(args: Any, samples: list[Any]) -> list[float]:
             {
                 "label": s.label,
                 "prompt": s.prompt,
-                "rollout": sample_to_rollout(s.response, getattr(s, "response_length", None)),
+                "rollout": sample_to_rollout(s.prompt, s.response, getattr(s, "response_length", None)),
             }
             for s in samples
         ]
@@ -74,4 +81,7 @@ async def batched_custom_rm(args: Any, samples: list[Any]) -> list[float]:
     failed = [r["error"] for r in rollouts if r["reward"] is None]
     if failed:
         raise JudgeFailed(failed)
+    key = getattr(args, "reward_key", None)
+    if key:
+        return [{**reward_dict(r), key: float(r["reward"])} for r in rollouts]
     return [float(r["reward"]) for r in rollouts]

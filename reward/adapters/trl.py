@@ -20,10 +20,12 @@ from typing import Any
 from reward.adapters.common import build_groups, per_sample
 
 
-def _rollout(completion: Any) -> dict[str, Any]:
-    if isinstance(completion, list):
-        return {"messages": completion}
-    return {"text": str(completion)}
+def _rollout(completion: Any, ids: Any) -> dict[str, Any]:
+    # TRL's completion_ids are the exact tokens the policy generated (tool results excluded)
+    rollout: dict[str, Any] = {"messages": completion} if isinstance(completion, list) else {"text": str(completion)}
+    if ids is not None:
+        rollout["num_tokens"] = len(ids)
+    return rollout
 
 
 def _label(i: int, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -40,13 +42,19 @@ def _label(i: int, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 async def execution_subagent_reward(
-    prompts: list[Any], completions: list[Any], log_extra: Any = None, log_metric: Any = None, **kwargs: Any
+    prompts: list[Any],
+    completions: list[Any],
+    completion_ids: list[Any] | None = None,
+    log_extra: Any = None,
+    log_metric: Any = None,
+    **kwargs: Any,
 ) -> list[float | None]:
     from reward.client import default_client
 
+    ids = completion_ids if completion_ids is not None else [None] * len(completions)
     groups, index = build_groups(
         [
-            {"label": _label(i, kwargs), "prompt": prompt, "rollout": _rollout(completion)}
+            {"label": _label(i, kwargs), "prompt": prompt, "rollout": _rollout(completion, ids[i])}
             for i, (prompt, completion) in enumerate(zip(prompts, completions, strict=True))
         ]
     )

@@ -1,13 +1,18 @@
 """verl: `custom_reward_function.path=pkg://reward.adapters.verl custom_reward_function.name=compute_score`.
 
-Matched against verl `verl/trainer/ppo/reward.py` `get_custom_reward_fn` and the reward loop managers
-(`verl/experimental/reward_loop/reward_manager/naive.py` `run_single`: `await self.compute_score(
-data_source=..., solution_str=..., ground_truth=..., extra_info=...)` when it is a coroutine function; the
-legacy `prime` manager passes the same four positionally). `solution_str` is the decoded response;
-`ground_truth` (the dataset's `reward_model.ground_truth`) carries the reference; `extra_info` may carry
-`query`. The returned dict always has the same keys (verl builds its columns from the first sample):
-`score` plus the group means and flags, NaN where a value does not exist (a penalised rollout has no
-dimension scores).
+Matched against verl `verl/experimental/reward_loop/reward_manager/naive.py` and `dapo.py` `run_single`
+(at b178a3cd: `await self.compute_score(data_source=..., solution_str=..., ground_truth=...,
+extra_info=...)` when it is a coroutine function, else the same call in a thread) and the legacy managers
+in `verl/workers/reward_manager/` (a plain call whose result must be a number or a dict: use
+`compute_score_sync` there). `solution_str` is the response alone, decoded with
+`skip_special_tokens=True`; `ground_truth` (the dataset's `reward_model.ground_truth`) carries the
+reference or a whole label; the task query comes from the label, else the dataset's `extra_info.query`,
+else `extra_info.prompt` (a chat list or text), else the call fails naming `extra_info.query`. verl passes
+no token count to a reward function, so the length check estimates it.
+
+The returned dict always has the same keys (verl builds its columns from the first sample) and no NaN
+(verl averages them with np.mean): `score`, `s_pos` / `s_pit` / `s_fa` (0.0 where the rollout has no
+dimension scores, `judged` = 0), `judged`, `penalized`, `has_final_answer`.
 
 Failure: a judge failure raises JudgeFailed; verl's naive/dapo reward loop then fails the step. Do not use
 the `rate_limited` or `prime` managers, which turn exceptions into 0.0.
@@ -15,11 +20,11 @@ the `rate_limited` or `prime` managers, which turn exceptions into 0.0.
 
 from __future__ import annotations
 
+import asyncio
 import json
-import math
 from typing import Any
 
-from reward.adapters.common import JudgeFailed, build_groups, per_sample
+from reward.adapters.common import AdapterInputError, JudgeFailed, build_groups, per_sample, query_from_prompt
 
 
 def _label(ground_truth: Any, extra_info: dict[str, Any] | None) -> dict[str, Any]:
@@ -30,26 +35,28 @@ def _label(ground_truth: Any, extra_info: dict[str, Any] | None) -> dict[str, An
         else ground_truth
     )
     label = dict(gt) if isinstance(gt, dict) and "reference" in gt else {"reference": gt}
-    query = (extra_info or {}).get("query")
-    if query and not label.get("query"):
+    if not label.get("query"):
+        info = extra_info or {}
+        query = info.get("query") or (query_from_prompt(info["prompt"]) if info.get("prompt") else "")
+        if not query:
+            raise AdapterInputError(
+                "verl: no task query for this sample: put it in the dataset's extra_info.query "
+                "(or a 'query' in reward_model.ground_truth); verl passes the response alone"
+            )
         label["query"] = query
     return label
 
 
 def _num(x: float | None) -> float:
-    return math.nan if x is None else float(x)
+    return 0.0 if x is None else float(x)
 
 
-async def compute_score(
-    data_source: Any, solution_str: str, ground_truth: Any, extra_info: dict[str, Any] | None = None, **kwargs: Any
-) -> dict[str, float]:
-    from reward.client import default_client
+def _groups(solution_str: str, ground_truth: Any, extra_info: dict[str, Any] | None) -> Any:
+    sample = {"label": _label(ground_truth, extra_info), "prompt": "", "rollout": {"text": solution_str}}
+    return build_groups([sample])
 
-    prompt = (extra_info or {}).get("prompt", "")
-    groups, index = build_groups(
-        [{"label": _label(ground_truth, extra_info), "prompt": prompt, "rollout": {"text": solution_str}}]
-    )
-    rollout = per_sample(await default_client().ascore(groups), index)[0]
+
+def _answer(rollout: dict[str, Any]) -> dict[str, float]:
     if rollout["reward"] is None:
         raise JudgeFailed([rollout["error"]])
     return {
@@ -57,6 +64,35 @@ async def compute_score(
         "s_pos": _num(rollout["s_pos"]),
         "s_pit": _num(rollout["s_pit"]),
         "s_fa": _num(rollout["s_fa"]),
+        "judged": float(rollout["status"] == "ok"),
         "penalized": float(rollout["status"] == "penalized"),
         "has_final_answer": float(rollout["has_final_answer"]),
     }
+
+
+async def compute_score(
+    data_source: Any, solution_str: str, ground_truth: Any, extra_info: dict[str, Any] | None = None, **kwargs: Any
+) -> dict[str, float]:
+    """The reward loop's entry point (async: the manager awaits it on its own event loop)."""
+    from reward.client import default_client
+
+    groups, index = _groups(solution_str, ground_truth, extra_info)
+    return _answer(per_sample(await default_client().ascore(groups), index)[0])
+
+
+def compute_score_sync(
+    data_source: Any, solution_str: str, ground_truth: Any, extra_info: dict[str, Any] | None = None, **kwargs: Any
+) -> dict[str, float]:
+    """For verl's legacy reward managers, which call the function and cannot take a coroutine."""
+    from reward.client import default_client
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError(
+            "compute_score_sync was called on a running event loop: use compute_score (async) with verl's reward loop"
+        )
+    groups, index = _groups(solution_str, ground_truth, extra_info)
+    return _answer(per_sample(default_client().score(groups), index)[0])

@@ -110,7 +110,7 @@ def visible_text_keep_calls(content: str) -> str:
 
 
 def turns_from_text(text: str, tool: str, prompt: str | None = None) -> list[Turn]:
-    kept = _kept(text) or (prompt is not None and _kept(prompt))
+    kept = _kept(text)  # decided by the text itself: a kept-token prompt may come with a stripped response
     # the known prompt is cut exactly; a text that does not start with it is the response alone (slime),
     # unless it visibly starts with a prompt of its own
     pos = len(prompt) if prompt is not None and prompt and text.startswith(prompt) else _prompt_end(text, kept)
