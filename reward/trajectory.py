@@ -42,8 +42,8 @@ class Trajectory(Strict):
 
     @model_validator(mode="after")
     def _one_form(self) -> Trajectory:
-        native = [f for f in ("messages", "text") if getattr(self, f) is not None]
-        explicit = [f for f in ("steps", "final_answer") if f in self.model_fields_set]
+        native: list[str] = [f for f in ("messages", "text") if getattr(self, f) is not None]
+        explicit: list[str] = [f for f in ("steps", "final_answer") if f in self.model_fields_set]
         if len(native) > 1 or (native and explicit):
             raise ValueError(f"give either steps/final_answer, messages or text, not {' and '.join(native + explicit)}")
         if self.prompt is not None and self.text is None:

@@ -69,7 +69,9 @@ CALL = '<tool_call>\n{"name": "run_in_terminal", "arguments": {"command": "%s"}}
 
 def test_response_only_kept_tokens_keeps_the_first_turn():
     text = (
-        "<think>\nplan\n</think>\n\n" + CALL % "ls" + "<|im_end|>\n<|im_start|>user\n<tool_response>\na.txt\nExit code: 0\n"
+        "<think>\nplan\n</think>\n\n"
+        + CALL % "ls"
+        + "<|im_end|>\n<|im_start|>user\n<tool_response>\na.txt\nExit code: 0\n"
         "</tool_response><|im_end|>\n<|im_start|>assistant\n<final_answer>a.txt</final_answer><|im_end|>"
     )
     steps, final = steps_from_text(text)
@@ -146,7 +148,9 @@ def test_known_prompt_is_cut_exactly():
     ],
 )
 def test_malformed_calls_are_kept_as_invalid_steps(call, why):
-    text = call + "\nuser\n<tool_response>\nerror: bad call\n</tool_response>\nassistant\n<final_answer>x</final_answer>"
+    text = (
+        call + "\nuser\n<tool_response>\nerror: bad call\n</tool_response>\nassistant\n<final_answer>x</final_answer>"
+    )
     steps, final = steps_from_text(text)
     assert len(steps) == 1 and why in (steps[0].invalid or "")
     if why != "unclosed":  # an unclosed call swallows the rest of the turn
@@ -166,7 +170,14 @@ def test_malformed_openai_calls_are_kept_with_what_the_environment_answered():
 
 
 def test_one_assistant_message_holding_tool_call_text():
-    msgs = [{"role": "assistant", "content": "<think>go</think>" + CALL % "make" + "\nuser\n<tool_response>\nok\nExit code: 0\n</tool_response>\nassistant\n<final_answer>built</final_answer>"}]
+    msgs = [
+        {
+            "role": "assistant",
+            "content": "<think>go</think>"
+            + CALL % "make"
+            + "\nuser\n<tool_response>\nok\nExit code: 0\n</tool_response>\nassistant\n<final_answer>built</final_answer>",
+        }
+    ]
     steps, final = steps_from_messages(msgs)
     assert [(s.command, s.exit_code, s.output) for s in steps] == [("make", 0, "ok")]
     assert final == "<final_answer>built</final_answer>"

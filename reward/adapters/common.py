@@ -67,6 +67,7 @@ def query_from_prompt(prompt: Any) -> str:
         turns = _USER_TURN.findall(text)
         if turns:
             text = turns[-1]
+    text = text if isinstance(text, str) else str(text or "")
     m = _QUERY_TAG.search(text)
     return (m.group(1) if m else text).strip()
 

@@ -66,7 +66,7 @@ def to_response(response: dict[str, Any], index: list[tuple[int, int]], fallback
     rewards = [fallback if r["reward"] is None else r["reward"] for r in rollouts]
     return {
         "rewards": rewards,
-        "scores": [score_01(r) for r in rewards],
+        "scores": [None if r is None else score_01(r) for r in rewards],
         "extra_logs": {
             "penalized": [float(r["status"] == "penalized") for r in rollouts],
             "has_final_answer": [float(r["has_final_answer"]) for r in rollouts],

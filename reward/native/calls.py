@@ -45,7 +45,7 @@ def step_from_openai_call(call: Any, tool: str) -> tuple[Step, str | None]:
     """An OpenAI `tool_calls` entry (`{"id", "function": {"name", "arguments"}}`) and its id."""
     if not isinstance(call, dict):
         return invalid_step(json.dumps(call, default=str), "tool call is not an object"), None
-    fn = call.get("function") if isinstance(call.get("function"), dict) else call
+    fn: dict[str, Any] = call["function"] if isinstance(call.get("function"), dict) else call
     name, arguments = fn.get("name"), fn.get("arguments")
     shown = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False, default=str)
     call_id = call.get("id") if isinstance(call.get("id"), str) else None
