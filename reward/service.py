@@ -17,7 +17,8 @@ from reward.cache import Store
 from reward.config import cache_dir, judge_settings, positive_number, router_config
 from reward.errors import ConfigError
 from reward.judge import JudgeClient, JudgeSettings, Usage
-from reward.native import DEFAULT_TERMINAL_TOOL
+from reward.native import DEFAULT_EXIT_CODE, DEFAULT_TERMINAL_TOOL, convention_from_env
+from reward.native.exitcode import Place
 from reward.prepare import GroupInputError, load_plans, prepare_group
 from reward.results import GroupResult
 from reward.rubric import Rubric, RubricError, load_rubric, rubric_dir
@@ -36,6 +37,10 @@ class ScoreRequest(Strict):
     groups: list[Group] = Field(min_length=1, description="Prompt groups, as lines of the offline input.")
     rubric: str | None = Field(default=None, description="Rubric name; the server's default when omitted.")
     terminal_tool: str | None = Field(default=None, description="Terminal tool name in messages/text rollouts.")
+    exit_code: list[Place] | None = Field(
+        default=None,
+        description="Where the terminal tool writes exit codes (REWARD_EXIT_CODE); server default if omitted.",
+    )
 
 
 class UsageOut(Strict):
@@ -107,6 +112,7 @@ class ServiceSettings:
     cache_dir: Path | None = None
     plans: list[Path] = field(default_factory=list)
     terminal_tool: str = DEFAULT_TERMINAL_TOOL
+    exit_code: tuple[str, ...] = DEFAULT_EXIT_CODE  # REWARD_EXIT_CODE: see reward.native.exitcode
     judge_error_fallback: float | None = None  # opt-in, flagged: OpenRLHF / slime HTTP adapters only
     # Below slime's 120 s client timeout (OpenRLHF's is 180 s): an answer, with errors, before they give up.
     request_deadline_s: float = 90.0
@@ -129,6 +135,10 @@ class ServiceSettings:
             return default if value is None else value
 
         tokens = tuple(t.strip() for t in (os.environ.get("REWARD_TOKENS") or "").split(",") if t.strip())
+        try:
+            exit_code = convention_from_env()
+        except ValueError as exc:
+            raise ConfigError(f"REWARD_EXIT_CODE: {exc}") from None
         return cls(
             request_deadline_s=num("REWARD_REQUEST_DEADLINE", float, 90.0),
             max_rollouts=num("REWARD_MAX_ROLLOUTS", int, 4096),
@@ -140,6 +150,7 @@ class ServiceSettings:
             cache_dir=cache_dir(None),
             plans=plans,
             terminal_tool=os.environ.get("REWARD_TERMINAL_TOOL") or DEFAULT_TERMINAL_TOOL,
+            exit_code=exit_code,
             judge_error_fallback=fallback_value,
         )
 
@@ -191,9 +202,12 @@ class RewardService:
             raise GroupInputError([f"rubric: unknown rubric {name!r} (loaded: {', '.join(sorted(self.scorers))})"])
         return self.scorers[name]
 
-    def prepare(self, groups: list[Group], terminal_tool: str | None = None) -> list[Group]:
+    def prepare(
+        self, groups: list[Group], terminal_tool: str | None = None, exit_code: list[Place] | None = None
+    ) -> list[Group]:
         """Materialize native rollouts and resolve reference ids; all problems at once, with paths."""
         tool = terminal_tool or self.settings.terminal_tool
+        conv = tuple(exit_code) if exit_code else self.settings.exit_code
         problems: list[str] = []
         prepared: list[Group] = []
         seen: set[str] = set()
@@ -202,7 +216,7 @@ class RewardService:
                 problems.append(f"groups[{i}].group_id: duplicate {g.group_id!r}")
             seen.add(g.group_id)
             try:
-                prepared.append(prepare_group(g, self.plans, tool))
+                prepared.append(prepare_group(g, self.plans, tool, conv))
             except GroupInputError as exc:
                 problems.extend(f"groups[{i}].{p}" for p in exc.problems)
         if problems:
@@ -216,7 +230,7 @@ class RewardService:
                 f"{n} rollouts in one request; the limit is {self.settings.max_rollouts} (REWARD_MAX_ROLLOUTS)"
             )
         scorer = self.scorer(request.rubric)
-        groups = self.prepare(request.groups, request.terminal_tool)
+        groups = self.prepare(request.groups, request.terminal_tool, request.exit_code)
         if self.pending_rollouts + n > self.settings.max_pending_rollouts:
             raise Overloaded(f"{self.pending_rollouts} rollouts already pending in this worker")
         self.pending_rollouts += n

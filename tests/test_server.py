@@ -174,7 +174,11 @@ def test_openrlhf_single_sample_batch_and_empty(server):
     assert httpx.post(f"{server.url}/openrlhf", json={"query": [], "prompts": [], "labels": []}).json() == {
         "rewards": [],
         "scores": [],
-        "extra_logs": {},
+        "extra_logs": {
+            "penalized": [],
+            "has_final_answer": [],
+            "reward_fallback": [],
+        },  # OpenRLHF <= 0.10.1 merges by key
     }
     # a plain string label names a loaded reference plan; the query comes from the prompt's <query> tag
     by_id = httpx.post(f"{server.url}/openrlhf", json=openrlhf_body(g, g["rollouts"][:1], "ref-pytest")).json()
@@ -246,9 +250,10 @@ def test_verl_compute_score_keyword_and_positional(client):
         verl_adapter.compute_score("terminal", solution, json.dumps({"reference": {"plan": PLAN}, "query": g["query"]}))
     )
     assert kw["score"] == pos["score"]
-    assert set(kw) == {"score", "s_pos", "s_pit", "s_fa", "penalized", "has_final_answer"}
+    assert set(kw) == {"score", "s_pos", "s_pit", "s_fa", "judged", "penalized", "has_final_answer"}
     pen = asyncio.run(verl_adapter.compute_score("terminal", "no tools, no answer", "ref-pytest", {"query": "q"}))
     assert set(pen) == set(kw) and pen["score"] == -100.0 and pen["penalized"] == 1.0
+    assert pen["s_pos"] == 0.0 and pen["judged"] == 0.0  # no NaN: verl averages extras with np.mean
 
 
 def test_verl_judge_failure_raises(client, fake_judge):
