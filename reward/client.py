@@ -1,8 +1,10 @@
 """A small client for `reward serve`, used by every in-process adapter (sync and async).
 
 Connections are reused (one httpx client per event loop, one for sync use). Transient failures are
-retried with tenacity: 502 / 503 / 504 (waiting what `Retry-After` says) and connection errors, all within
-one time budget (REWARD_TIMEOUT, 110 s by default) that stays below the trainers' own timeouts (slime
+retried with tenacity: 502 / 503 / 504 (waiting what `Retry-After` says), connection errors, and an answer
+in which some rollout met a transient judge error (unavailable, rate-limited, timed out: the same case the
+HTTP trainer endpoints answer with 503; judgements already made are cached, so a retry repeats only the
+failed calls). All within one time budget (REWARD_TIMEOUT, 110 s by default) that stays below the trainers' own timeouts (slime
 120 s, OpenRLHF 180 s); an attempt never runs past the budget. A 4xx is the request's fault and is raised
 at once. Every raised error carries the service's own detail.
 """
@@ -23,6 +25,7 @@ from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT_S = 110.0
 _TRANSIENT = {502, 503, 504}
+_TRANSIENT_JUDGE = {"judge_unavailable", "judge_rate_limited", "judge_timeout"}
 _MAX_BACKOFF_S = 8.0
 
 
@@ -37,7 +40,7 @@ class RewardServiceError(RuntimeError):
 
     @property
     def transient(self) -> bool:
-        return self.status is None or self.status in _TRANSIENT
+        return self.status is None or self.status in _TRANSIENT or self.status == 200
 
     def __str__(self) -> str:
         base = super().__str__()
@@ -51,6 +54,14 @@ def _retry_after(resp: httpx.Response) -> float | None:
         return None
 
 
+class JudgeBlip(RewardServiceError):
+    """A 200 answer in which some rollout met a transient judge error: worth asking again."""
+
+    def __init__(self, answer: dict[str, Any], errors: list[Any]) -> None:
+        super().__init__(200, f"{len(errors)} rollout(s) met a transient judge error: {errors[:3]}", None)
+        self.answer = answer
+
+
 def _result(resp: httpx.Response) -> dict[str, Any]:
     if resp.status_code != 200:
         try:
@@ -59,7 +70,16 @@ def _result(resp: httpx.Response) -> dict[str, Any]:
         except ValueError:
             detail = resp.text[:500]
         raise RewardServiceError(resp.status_code, detail, _retry_after(resp))
-    return resp.json()  # type: ignore[no-any-return]
+    answer: dict[str, Any] = resp.json()
+    errors = [
+        r["error"]
+        for g in answer.get("groups", [])
+        for r in g.get("rollouts", [])
+        if (r.get("error") or {}).get("category") in _TRANSIENT_JUDGE
+    ]
+    if errors:
+        raise JudgeBlip(answer, errors)
+    return answer
 
 
 def _wait(state: RetryCallState) -> float:
@@ -119,6 +139,8 @@ class RewardClient:
                     except httpx.TransportError as exc:
                         raise RewardServiceError(None, f"{self.url}: {type(exc).__name__}: {exc}") from exc
                     return _result(resp)
+        except JudgeBlip as exc:
+            return exc.answer  # out of budget: the adapter reports the errors its own way
         except RewardServiceError as exc:
             exc.attempts = attempts
             raise
@@ -146,6 +168,8 @@ class RewardClient:
                     except httpx.TransportError as exc:
                         raise RewardServiceError(None, f"{self.url}: {type(exc).__name__}: {exc}") from exc
                     return _result(resp)
+        except JudgeBlip as exc:
+            return exc.answer  # out of budget: the adapter reports the errors its own way
         except RewardServiceError as exc:
             exc.attempts = attempts
             raise

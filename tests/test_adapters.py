@@ -40,7 +40,7 @@ class Flaky:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("content-length", 0)))
                 outer.requests += 1
                 status, headers, body = outer.script.pop(0) if outer.script else (200, {}, scored())
@@ -249,3 +249,27 @@ def test_exit_code_convention_per_request(server):
     assert out[0] != out[1]  # exit 2 (declared first line) vs exit 0 (default last line): different plans
     bad = httpx.post(f"{server.url}/score", json={"groups": [group], "exit_code": ["both_ends"]})
     assert bad.status_code == 422
+
+
+def blip(category: str = "judge_unavailable") -> tuple[int, dict[str, str], Any]:
+    out = scored(status="error")
+    out["groups"][0]["rollouts"][0].update(reward=None, error={"category": category, "message": "503 from judge"})
+    return (200, {}, out)
+
+
+def test_a_transient_judge_error_is_asked_again_and_a_lasting_one_reaches_the_adapter(flaky, monkeypatch):
+    f = flaky(blip(), blip("judge_rate_limited"))
+    monkeypatch.setattr("reward.client._default", RewardClient(f.url, timeout_s=30))
+    sample = SimpleNamespace(prompt="<query>q</query>", response="r", label={"plan": PLAN}, response_length=1)
+    assert asyncio.run(slime_adapter.batched_custom_rm(SimpleNamespace(), [sample])) == [1.0]
+    assert f.requests == 3
+    # a judge error that is not transient is not asked again
+    g = flaky(blip("judge_parse_error"))
+    assert RewardClient(g.url, timeout_s=30).score([])["groups"][0]["rollouts"][0]["reward"] is None
+    assert g.requests == 1
+    # out of budget: the last answer goes to the adapter, which never turns it into a number
+    h = flaky(*[blip()] * 50)
+    monkeypatch.setattr("reward.client._default", RewardClient(h.url, timeout_s=1.0))
+    with pytest.raises(Exception, match="judge_unavailable"):
+        asyncio.run(slime_adapter.batched_custom_rm(SimpleNamespace(), [sample]))
+    assert h.requests >= 2
