@@ -106,7 +106,7 @@ def test_client_honours_retry_after_within_its_budget(flaky):
 
 def test_client_retries_connection_errors_then_names_the_url():
     url = f"http://127.0.0.1:{free_port()}"
-    with pytest.raises(RewardServiceError, match="could not be reached.*ConnectError.*attempts") as err:
+    with pytest.raises(RewardServiceError, match=r"could not be reached.*ConnectError.*attempts") as err:
         RewardClient(url, timeout_s=1.5).score([])
     assert err.value.attempts > 1 and err.value.status is None
 
