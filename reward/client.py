@@ -5,8 +5,8 @@ retried with tenacity: 502 / 503 / 504 (waiting what `Retry-After` says), connec
 in which some rollout met a transient judge error (unavailable, rate-limited, timed out: the same case the
 HTTP trainer endpoints answer with 503; judgements already made are cached, so a retry repeats only the
 failed calls). All within one time budget (REWARD_TIMEOUT, 110 s by default) that stays below the
-trainers' own timeouts (slime 120 s, OpenRLHF 180 s); an attempt never runs past the budget. A 4xx is the request's fault and is raised
-at once. Every raised error carries the service's own detail.
+trainers' own timeouts (slime 120 s, OpenRLHF 180 s); an attempt never runs past the budget. A 4xx is
+the request's fault and is raised at once. Every raised error carries the service's own detail.
 """
 
 from __future__ import annotations
