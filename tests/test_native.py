@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reward.native import parse_convention, parse_tool_result, steps_from_messages, steps_from_text
 from reward.trajectory import Step
@@ -196,3 +198,34 @@ def test_configurable_tool_name_and_tool_messages_without_ids():
 def test_no_tool_calls_at_all_is_a_rollout_without_commands():
     steps, final = steps_from_messages([{"role": "assistant", "content": "<final_answer>I did nothing</final_answer>"}])
     assert steps == [] and final == "<final_answer>I did nothing</final_answer>"
+
+
+_PIECES = [
+    "<|im_start|>",
+    "<|im_end|>",
+    "user\n",
+    "assistant\n",
+    "\n",
+    "<tool_call>",
+    "</tool_call>",
+    "<tool_response>",
+    "</tool_response>",
+    "<think>",
+    "</think>",
+    '{"name": "run_in_terminal", "arguments": {"command": "ls"}}',
+    "Exit code: 1",
+    "{'exit_code': 2, 'output': 'x'}",
+    "<final_answer>a</final_answer>",
+    "text",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=40), st.sampled_from([None, "<|im_start|>user\nq<|im_end|>\n"]))
+def test_hostile_text_never_raises_and_every_valid_step_has_a_command(pieces, prompt):
+    text = "".join(pieces)
+    steps, final = steps_from_text(text, prompt=prompt)
+    assert all(s.command.strip() for s in steps if s.invalid is None)
+    assert isinstance(final, str)
+    steps, _ = steps_from_messages([{"role": "assistant", "content": text}, {"role": "tool", "content": text}])
+    assert isinstance(steps, list)

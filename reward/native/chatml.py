@@ -23,14 +23,17 @@ from __future__ import annotations
 import re
 
 from reward.native.calls import invalid_step, step_from_call_text
-from reward.native.turns import Call, Result, Turn, visible_text
+from reward.native.turns import Call, Result, Turn, blocks, visible_text
 
 _KEPT_HEADER = re.compile(r"<\|im_start\|>(system|user|assistant|tool)[^\S\n]*\n?")
-_LINE_HEADER = re.compile(r"(?:^|(?<=\n))(system|user|assistant|tool)[^\S\n]*\n")
+# a stripped header: the role word on its own line, or glued to the end of a call / result when a harness
+# wrote `</tool_call><|im_end|><|im_start|>assistant` without a newline
+_LINE_HEADER = re.compile(
+    r"(?:^|(?<=\n)|(?<=</tool_call>)|(?<=</tool_response>))(system|user|assistant|tool)[^\S\n]*\n"
+)
 _GAP = re.compile(r"(?:\s|<\|im_end\|>|<\|endoftext\|>)*")
-_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
-_RESPONSE = re.compile(r"<tool_response>(.*?)</tool_response>", re.DOTALL)
 _RESPONSE_END = re.compile(r"</tool_response>")
+_RESPONSE_START = re.compile(r"\s*<tool_response>")
 _TOOL_ROLES = ("user", "tool")
 
 
@@ -45,7 +48,8 @@ def _header(text: str, pos: int, kept: bool) -> re.Match[str] | None:
 
 
 def _is_tool_turn(text: str, header: re.Match[str]) -> bool:
-    return header.group(1) in _TOOL_ROLES and text[header.end() :].lstrip().startswith("<tool_response>")
+    # matched in place: copying the rest of the text per header would be quadratic on hostile input
+    return header.group(1) in _TOOL_ROLES and _RESPONSE_START.match(text, header.end()) is not None
 
 
 def _prompt_end(text: str, kept: bool) -> int:
@@ -94,14 +98,12 @@ def results_of(content: str) -> list[Result]:
 def assistant_turn(content: str, tool: str) -> Turn:
     """One assistant turn: its `<tool_call>` blocks (outside thinking) and its visible words. A
     `<tool_response>` typed by the policy is dropped: it is not the environment's."""
-    body = visible_text_keep_calls(content)
-    calls = [Call(step_from_call_text(m.group(1).strip(), tool)) for m in _CALL.finditer(body)]
-    rest = _CALL.sub("", body)
-    if "<tool_call>" in rest:  # unclosed (generation cut off): kept as a malformed call
-        rest, raw = rest.split("<tool_call>", 1)
-        calls.append(Call(invalid_step(raw, "unclosed <tool_call>")))
-    rest = _RESPONSE.sub("", rest)
-    return Turn("assistant", calls=calls, text=visible_text(rest))
+    bodies, outside, unclosed = blocks(visible_text_keep_calls(content), "<tool_call>", "</tool_call>")
+    calls = [Call(step_from_call_text(body.strip(), tool)) for body in bodies]
+    if unclosed is not None:  # generation cut off inside a call: kept as a malformed call
+        calls.append(Call(invalid_step(unclosed, "unclosed <tool_call>")))
+    _, words, _ = blocks("".join(outside), "<tool_response>", "</tool_response>")
+    return Turn("assistant", calls=calls, text=visible_text("".join(words)))
 
 
 def visible_text_keep_calls(content: str) -> str:

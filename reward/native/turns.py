@@ -15,7 +15,6 @@ from typing import Any, Literal
 from reward.native.exitcode import DEFAULT_EXIT_CODE, parse_tool_result
 from reward.trajectory import Step
 
-_THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
 # Special tokens of ChatML-family templates (<|im_start|>, <|im_end|>, <|endoftext|>, <|fim_pad|>, ...).
 SPECIAL = re.compile(r"<\|[a-z][a-z0-9_]{1,40}\|>")
 
@@ -41,15 +40,31 @@ class Turn:
     results: list[Result] = field(default_factory=list)
 
 
+def blocks(text: str, open_: str, close: str) -> tuple[list[str], list[str], str | None]:
+    """Split `text` into the bodies of `open_ ... close` blocks and the text between them, in one pass (a
+    lazy regex is quadratic on many unclosed openers). Returns (bodies, outside parts, unclosed tail)."""
+    bodies, outside, pos = [], [], 0
+    while True:
+        start = text.find(open_, pos)
+        if start < 0:
+            outside.append(text[pos:])
+            return bodies, outside, None
+        end = text.find(close, start + len(open_))
+        outside.append(text[pos:start])
+        if end < 0:
+            return bodies, outside, text[start + len(open_) :]
+        bodies.append(text[start + len(open_) : end])
+        pos = end + len(close)
+
+
 def visible_text(text: str) -> str:
     """An assistant turn's words without thinking or chat-template tokens."""
-    if "</think>" in text and "<think>" not in text.split("</think>", 1)[0]:
+    head, sep, tail = text.partition("</think>")
+    if sep and "<think>" not in head:
         # the generation prompt opened the thinking block: everything up to its end is thinking
-        text = text.split("</think>", 1)[1]
-    text = _THINK.sub("", text)
-    if "<think>" in text:  # never closed: the rest is thinking
-        text = text.split("<think>", 1)[0]
-    return SPECIAL.sub("", text).strip()
+        text = tail
+    _, outside, _ = blocks(text, "<think>", "</think>")  # an unclosed <think>: the rest is thinking
+    return SPECIAL.sub("", "".join(outside)).strip()
 
 
 def _attach(steps: list[Step], first: int, ids: dict[str, int], results: list[Result], conv: tuple[str, ...]) -> None:
