@@ -43,7 +43,9 @@ class Turn:
 def blocks(text: str, open_: str, close: str) -> tuple[list[str], list[str], str | None]:
     """Split `text` into the bodies of `open_ ... close` blocks and the text between them, in one pass (a
     lazy regex is quadratic on many unclosed openers). Returns (bodies, outside parts, unclosed tail)."""
-    bodies, outside, pos = [], [], 0
+    bodies: list[str] = []
+    outside: list[str] = []
+    pos = 0
     while True:
         start = text.find(open_, pos)
         if start < 0:
