@@ -94,6 +94,7 @@ def test_score_endpoint_every_form(server, expected):
             for r in g["rollouts"]:
                 key = (g["group_id"], r["id"])
                 check(matrix, form, key, (r["status"], r["reward"]), expected[key])
+                assert r["num_tokens_exact"] == (steps[key].get("num_tokens") is not None)
     table = report("/score", matrix)
     assert len(table) == 18
     assert all(ok == n == 32 for ok, n in table.values()), table
@@ -108,7 +109,8 @@ def test_slime_remote_rm_and_group_rm(server, expected, client):
         key = (c["group_id"], c["rollout_id"])
         got = (resp.json()["status"], resp.json()["reward"])
         if c["rollout_id"] == NEEDS_EXACT_COUNT:
-            assert got != expected[key]  # slime's remote_rm body carries no token count
+            assert got != expected[key]  # slime's remote_rm body carries no token count: estimated
+            assert expected[key] == ("penalized", -100.0)
         else:
             check(per_sample, c["form"], key, got, expected[key])
     assert all(ok == n == 31 for ok, n in report("slime remote_rm", per_sample).values())
