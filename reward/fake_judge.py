@@ -260,7 +260,12 @@ def create_app(state: FakeJudgeState) -> FastAPI:
         kind = "grade" if schema else "condense"
         with state.lock:
             state.calls.append(
-                {"kind": kind, "messages": messages if state.record else None, "response_format": rf or None}
+                {
+                    "kind": kind,
+                    "messages": messages if state.record else None,
+                    "response_format": rf or None,
+                    "seed": body.get("seed"),
+                }
             )
         if state.latency:
             await asyncio.sleep(state.latency)
