@@ -51,7 +51,7 @@ def dimension_boxes(scores: dict[str, list[float]], groups: dict[str, str], scal
     fig = _figure(7, 0.35 * max(len(names), 3) + 1.2)
     ax = fig.add_subplot()
     if names:
-        parts = ax.boxplot([scores[n] for n in names], vert=False, widths=0.6, patch_artist=True)
+        parts = ax.boxplot([scores[n] for n in names], orientation="horizontal", widths=0.6, patch_artist=True)
         for patch, n in zip(parts["boxes"], names, strict=True):
             patch.set_facecolor(GROUP_COLOURS.get(groups.get(n, ""), GREY))
             patch.set_alpha(0.6)

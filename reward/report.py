@@ -122,6 +122,8 @@ def run_context(groups: list[ScoredGroup], title: str, extremes: int = 5) -> dic
             plots.rate_bars(rates),
         ],
         "lowest": [_row(g, r, dim_group) for g, r in rewarded[:extremes]],
+        "errors": [_row(g, r, dim_group) for g, r in rollouts if r.status == "error"][:50],
+        "n_errors": sum(r.status == "error" for _, r in rollouts),
         "highest": [_row(g, r, dim_group) for g, r in reversed(rewarded[-extremes:])] if extremes else [],
     }
 
