@@ -85,8 +85,9 @@ def calibrate(groups: list[ScoredGroup], label: str, ranks: Mapping[str, int]) -
                 diff = round(rw_better - rw_worse, 9)
                 points[key] = points.get(key, 0.0) + (1.0 if diff > 0 else 0.5 if diff == 0 else 0.0)
                 counts[key] = counts.get(key, 0) + 1
-    # Pairs listed best label first, in the order's ranking.
-    keys = sorted(counts, key=lambda k: (*(ranks[x] for x in k.split(">", 1)), k))
+    # Pairs listed as the order lists their labels, best first.
+    position = {name: i for i, name in enumerate(ranks)}
+    keys = sorted(counts, key=lambda k: tuple(position[x] for x in k.split(">", 1)))
     total = sum(counts.values())
     return (
         Calibration(
