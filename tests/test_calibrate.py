@@ -116,3 +116,28 @@ def test_meta_passed_through_untouched_and_never_shown_to_the_judge(make_scorer,
 def test_meta_must_be_an_object():
     with pytest.raises(ValueError, match="meta"):
         Group.model_validate(group(rollouts=[rollout("a", meta=["not", "an", "object"])]))
+
+
+def test_bundled_calibration_set_is_valid_and_built_from_the_captures():
+    import importlib.util
+
+    from tests.conftest import ROOT
+
+    here = ROOT / "examples" / "calibration"
+    spec = importlib.util.spec_from_file_location("calibration_build", here / "build.py")
+    assert spec is not None and spec.loader is not None
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    lines = [json.loads(line) for line in (here / "calibration.jsonl").read_text().splitlines() if line.strip()]
+    assert lines == build.build()  # the committed file is what build.py makes from captures.json
+    ranks = parse_order(build.ORDER)
+    captured = {(c["command"], c["exit_code"], c["output"]) for c in json.loads((here / "captures.json").read_text())}
+    ecosystems = set()
+    for line in lines:
+        g = Group.model_validate(line)
+        assert sorted(r.meta["kind"] for r in g.rollouts if r.meta) == sorted(ranks)
+        for r in g.rollouts:
+            assert r.meta is not None
+            ecosystems.add(r.meta["ecosystem"])
+            assert all((s.command, s.exit_code, s.output) in captured for s in r.steps)  # every output is real
+    assert len(lines) == 5 and len(ecosystems) == 5

@@ -26,9 +26,7 @@ def scored_k2(tmp_path_factory, fake_judge_server):
     """The bundled examples scored with 2 judge samples by the fake judge, as a user would."""
     tmp = tmp_path_factory.mktemp("report")
     out = tmp / "scored.jsonl"
-    reward(
-        "score", EXAMPLES, "-o", out, "--no-progress", "--samples", "2", env=cli_env(fake_judge_server, tmp / "c")
-    )
+    reward("score", EXAMPLES, "-o", out, "--no-progress", "--samples", "2", env=cli_env(fake_judge_server, tmp / "c"))
     return out
 
 
@@ -95,7 +93,7 @@ def _hostile_group() -> dict:
 
 def test_report_escapes_everything_from_the_rollouts():
     html = render_report([ScoredGroup.model_validate(_hostile_group())], "t")
-    assert "<script" not in html and "evil.example/x\"" not in html.replace("&#34;", "")
+    assert "<script" not in html and 'evil.example/x"' not in html.replace("&#34;", "")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
