@@ -102,6 +102,8 @@ def compare(
             for ch in rows:
                 where = ch.group_id + (f"/{ch.id}" if ch.id else "")
                 out.print(Text(f"{kind} changed: {where}: {ch.a or 'none'} -> {ch.b or 'none'}"))
+        if any(g.judge.fake for g in [*ga, *gb]):
+            out.print("[bold yellow]Judged (in part) by the FAKE judge: not real judgements.[/bold yellow]")
     if pa or pb:
         raise typer.Exit(1)
 

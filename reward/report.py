@@ -27,6 +27,10 @@ _env = jinja2.Environment(
 )
 
 
+PLOTTED_GROUPS = 30  # per end of the spread plot
+MAX_DIMENSIONS = 64
+
+
 def _rubric_info(groups: list[ScoredGroup]) -> tuple[dict[str, str], tuple[int, int]]:
     """Dimension -> rubric group, and the score scale, when the run's rubric can be loaded here."""
     name = next((g.rubric for g in groups if g.rubric), "")
@@ -83,7 +87,8 @@ def run_context(groups: list[ScoredGroup], title: str, extremes: int = 5) -> dic
     for _, r in rollouts:
         if r.status == "ok":
             for name, d in (r.dimensions or {}).items():
-                scores.setdefault(name, []).append(d.score)
+                if name in scores or len(scores) < MAX_DIMENSIONS:
+                    scores.setdefault(name, []).append(d.score)
     rates: dict[str, float] = {}
     for kind in sorted({r.penalty for _, r in rollouts if r.penalty}):
         rates[f"penalty: {kind}"] = sum(r.penalty == kind for _, r in rollouts) / n
@@ -91,6 +96,8 @@ def run_context(groups: list[ScoredGroup], title: str, extremes: int = 5) -> dic
         rates[f"error: {cat}"] = sum(bool(r.error and r.error.category == cat) for _, r in rollouts) / n
     rates["filtered groups"] = sum(g.filtered for g in groups) / (len(groups) or 1)
     spread = sorted(groups, key=lambda g: -(g.std or 0.0))
+    if len(spread) > 2 * PLOTTED_GROUPS:  # a readable plot: the widest and the narrowest spreads
+        spread = spread[:PLOTTED_GROUPS] + spread[-PLOTTED_GROUPS:]
     snrs = [g.noise.snr for g in groups if g.noise is not None and g.noise.snr is not None]
     stds = [r.reward_std for _, r in rollouts if r.reward_std is not None]
     rewards = [r.reward for _, r in rollouts if r.reward is not None]

@@ -17,7 +17,8 @@ from reward.trajectory import validation_problems
 
 
 class Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # NaN or infinity (which Python's json accepts) would poison every mean and order: the line is refused.
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
 
 class ScoredDimension(Lenient):

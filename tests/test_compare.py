@@ -128,3 +128,10 @@ def test_compare_table_and_bad_lines(scored_examples, tmp_path):
     groups, problems = load_scored(broken)
     assert len(groups) == 4
     assert problems[0].endswith(":5: rollouts: Field required") and "invalid JSON" in problems[1]
+
+
+def test_non_finite_numbers_are_refused_not_averaged(tmp_path):
+    path = tmp_path / "nan.jsonl"
+    path.write_text('{"group_id": "g", "rollouts": [{"id": "a", "status": "ok", "reward": NaN}]}\n')
+    groups, problems = load_scored(path)
+    assert groups == [] and "rollouts[0].reward: Input should be a finite number" in problems[0]
