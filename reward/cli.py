@@ -126,6 +126,9 @@ def score(
         bool | None,
         typer.Option("--resample-condense/--no-resample-condense", help="With --samples, condense K times too."),
     ] = None,
+    keep_plans: Annotated[
+        bool, typer.Option("--keep-plans", help="Write the plans the grader saw into the output (for reports).")
+    ] = False,
 ) -> None:
     """Score saved rollouts: condense, grade, penalise, reward, group statistics."""
     from reward.prepare import load_plans
@@ -139,6 +142,7 @@ def score(
     with _scorer(
         rubric, cache, judge_model, judge_api_base, judge_api_key, concurrency, fake_judge, samples, resample_condense
     ) as scorer:
+        scorer.keep_plans = keep_plans
         total = count_lines(input)
         with progress_bar(progress, total, "scoring groups") as tick:
             report = asyncio.run(

@@ -59,6 +59,8 @@ def _row(g: ScoredGroup, r: ScoredRollout, dim_group: dict[str, str]) -> dict[st
         "message": r.error.message if r.error else "",
         "dimensions": [(n, d.score, d.std, d.reason) for n, d in dims],
         "meta": r.meta,
+        "plan": (g.plans or {}).get(r.id),
+        "reference_plan": g.reference_plan,
     }
 
 

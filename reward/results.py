@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, ConfigDict, PrivateAttr, SerializerFunctionWrapHandler, model_serializer
 
 Status = Literal["ok", "penalized", "error"]
 
@@ -51,6 +51,7 @@ class RolloutResult(Out):
     in_group_stats: bool
     has_final_answer: bool
     meta: dict[str, Any] | None = None  # the rollout's own `meta`, passed through untouched
+    _plan: str | None = PrivateAttr(default=None)  # the candidate plan graded (first sample), for --keep-plans
 
 
 class JudgeInfo(Out):
@@ -83,3 +84,6 @@ class GroupResult(Out):
     filter_reason: str | None
     rollouts: list[RolloutResult]
     noise: NoiseInfo | None = None  # only when graded with several samples
+    # With `score --keep-plans`: the Execution Plans the grader saw (candidate plans by rollout id).
+    reference_plan: str | None = None
+    plans: dict[str, str] | None = None

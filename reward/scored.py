@@ -72,6 +72,8 @@ class ScoredGroup(Lenient):
     filtered: bool = False
     rollouts: list[ScoredRollout]
     noise: ScoredNoise | None = None
+    reference_plan: str | None = None
+    plans: dict[str, str] | None = None
 
 
 def load_scored(path: Path) -> tuple[list[ScoredGroup], list[str]]:

@@ -45,6 +45,7 @@ class Scorer:
         self.judge = judge
         self.store = store
         self.counter = counter
+        self.keep_plans = False  # write the plans the grader saw into the output (`score --keep-plans`)
         spec = rubric.spec
         self._response_format = response_format(spec)
         self._verdict_model = verdict_model(spec)
@@ -223,6 +224,7 @@ class Scorer:
             in_group_stats=True,
             has_final_answer=fa_ok,
         )
+        result._plan = candidates[0]["plan"]
         return result, any(x["fake"] for x in [*candidates, ref, *verdicts])
 
     async def score_group(self, group: Group, usage: Usage, deadline: float | None = None) -> GroupResult:
@@ -261,4 +263,13 @@ class Scorer:
             filter_reason=stats.filter_reason,
             rollouts=results,
             noise=group_noise(results, self.judge.settings.samples),
+            **(self._plans(reference, results) if self.keep_plans else {}),
         )
+
+    @staticmethod
+    def _plans(reference: asyncio.Task[dict[str, Any]], results: list[RolloutResult]) -> dict[str, Any]:
+        ok = reference.done() and not reference.cancelled() and reference.exception() is None
+        return {
+            "reference_plan": reference.result()["plan"] if ok else None,
+            "plans": {r.id: r._plan for r in results if r._plan is not None},
+        }

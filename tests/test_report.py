@@ -109,3 +109,24 @@ def test_report_of_errors_only_and_empty_files(tmp_path):
     empty.write_text("garbage\n")
     res = CliRunner().invoke(app, ["report", str(empty), "-o", str(tmp_path / "x.html")])
     assert isinstance(res.exception, UsageError) and not (tmp_path / "x.html").exists()
+
+
+def test_keep_plans_writes_the_plans_the_grader_saw_and_the_report_shows_them(make_scorer, fake_judge):
+    import asyncio
+
+    from reward.judge import Usage
+    from reward.trajectory import Group
+    from tests.conftest import group, rollout
+
+    g = Group.model_validate(group(rollouts=[rollout("a"), rollout("b", steps=[])]))
+    plain = asyncio.run(make_scorer().score_group(g, Usage()))
+    assert plain.reference_plan is None and plain.plans is None  # off by default
+    scorer = make_scorer()
+    scorer.keep_plans = True
+    result = asyncio.run(scorer.score_group(g, Usage()))
+    assert result.reference_plan is not None and result.reference_plan.startswith("EXECUTION PLAN")
+    assert result.plans is not None and list(result.plans) == ["a"]  # "b" was penalised: never condensed
+    assert "pytest -q" in result.plans["a"]
+    html = render_report([ScoredGroup.model_validate(json.loads(result.model_dump_json()))], "t")
+    # "a" is listed among both the lowest and the highest of two rollouts; "b" has no plan
+    assert html.count("<summary>plan graded</summary>") == 2 and "reference plan" in html
