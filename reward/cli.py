@@ -62,6 +62,8 @@ def _scorer(
     api_key: str | None,
     concurrency: int | None,
     fake: bool,
+    samples: int | None = None,
+    resample_condense: bool | None = None,
 ) -> Iterator:
     from reward.cache import Store
     from reward.fake_judge import FakeJudge
@@ -69,7 +71,15 @@ def _scorer(
     from reward.scorer import Scorer
 
     rubric = load_rubric(rubric_name)
-    settings = judge_settings(rubric, model=model, api_base=api_base, api_key=api_key, concurrency=concurrency)
+    settings = judge_settings(
+        rubric,
+        model=model,
+        api_base=api_base,
+        api_key=api_key,
+        concurrency=concurrency,
+        samples=samples,
+        resample_condense=resample_condense,
+    )
     fake_judge = None
     explicit = bool(model or os.environ.get("REWARD_JUDGE_MODEL"))
     if fake or not judge_configured(settings, explicit):
@@ -108,6 +118,17 @@ def score(
     plans: PlansOpt = None,
     terminal_tool: ToolOpt = DEFAULT_TERMINAL_TOOL,
     progress: ProgressOpt = True,
+    samples: Annotated[
+        int | None,
+        typer.Option("--samples", min=1, max=32, help="Grade each rollout K times, averaged [rubric judge.samples]."),
+    ] = None,
+    resample_condense: Annotated[
+        bool | None,
+        typer.Option("--resample-condense/--no-resample-condense", help="With --samples, condense K times too."),
+    ] = None,
+    keep_plans: Annotated[
+        bool, typer.Option("--keep-plans", help="Write the plans the grader saw into the output (for reports).")
+    ] = False,
 ) -> None:
     """Score saved rollouts: condense, grade, penalise, reward, group statistics."""
     from reward.prepare import load_plans
@@ -118,7 +139,10 @@ def score(
     if not input.is_file():
         raise UsageError(f"input file not found: {input}")
     reference_plans = load_plans(plans or [])
-    with _scorer(rubric, cache, judge_model, judge_api_base, judge_api_key, concurrency, fake_judge) as scorer:
+    with _scorer(
+        rubric, cache, judge_model, judge_api_base, judge_api_key, concurrency, fake_judge, samples, resample_condense
+    ) as scorer:
+        scorer.keep_plans = keep_plans
         total = count_lines(input)
         with progress_bar(progress, total, "scoring groups") as tick:
             report = asyncio.run(
@@ -311,6 +335,11 @@ def fake_judge_cmd(
 
     err.print(f"fake judge on http://{host}:{port}/v1 (model openai/anything); stats at /_stats")
     serve(host, port, latency, fault_rate)
+
+
+from reward.analysis_cli import register  # noqa: E402  (compare, report, calibrate)
+
+register(app)
 
 
 def main() -> None:

@@ -42,6 +42,8 @@ def judge_settings(
     api_key: str | None = None,
     concurrency: int | None = None,
     timeout_s: float | None = None,
+    samples: int | None = None,
+    resample_condense: bool | None = None,
 ) -> JudgeSettings:
     judge = rubric.spec.judge
     model = model or _env("REWARD_JUDGE_MODEL")
@@ -64,7 +66,16 @@ def judge_settings(
         num_retries=judge.num_retries,
         max_reasks=judge.max_reasks,
         concurrency=int(concurrency or DEFAULT_CONCURRENCY),
+        samples=int(samples or _env_samples() or judge.samples),
+        resample_condense=judge.resample_condense if resample_condense is None else resample_condense,
     )
+
+
+def _env_samples() -> int | None:
+    k = positive_number(_env("REWARD_JUDGE_SAMPLES"), "REWARD_JUDGE_SAMPLES", int)
+    if k is not None and k > 32:
+        raise ConfigError(f"REWARD_JUDGE_SAMPLES must be at most 32, got {k}")
+    return None if k is None else int(k)
 
 
 def router_config() -> dict | None:

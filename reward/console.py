@@ -66,6 +66,13 @@ def print_summary(summary: Any, report: Any, scorer: Any) -> None:
         ("filtered groups", f"{summary.filtered_groups} of {summary.groups} (reward std below threshold)"),
         ("final-answer rate", _fmt(summary.final_answer_rate, ".1%")),
         ("errors", _counts(summary.errors)),
+        (
+            "judge noise",
+            f"reward SD across samples {_fmt(summary.judge_reward_std)} (mean), group SNR {_fmt(summary.group_snr)}"
+            " (median)"
+            if summary.reward_stds
+            else "one sample per rollout (--samples K measures it)",
+        ),
         ("invalid input lines", str(len(report.invalid))),
         (
             "judge calls (this run)",

@@ -87,9 +87,10 @@ def _outcome(plan: str) -> str:
     return m.group(1).lower() if m else ""
 
 
-def fake_verdict(prompt: str, schema: dict[str, Any]) -> dict[str, Any]:
+def fake_verdict(prompt: str, schema: dict[str, Any], seed: int | None = None) -> dict[str, Any]:
     """A verdict conforming to `schema`: high scores when the candidate's outcome matches the
-    reference's, a final-answer score that grows with its detail, and prompt-hash jitter."""
+    reference's, a final-answer score that grows with its detail, and prompt-hash jitter (a request's
+    `seed` joins the hash, so repeated samples differ as a sampled judge's would)."""
     reference = _section(prompt, "Reference Execution Plan")
     candidate = _section(prompt, "Candidate Execution Plan")
     final_answer = _section(prompt, "Candidate Final Answer")
@@ -101,7 +102,8 @@ def fake_verdict(prompt: str, schema: dict[str, Any]) -> dict[str, Any]:
         if prop.get("type") == "integer":
             allowed = prop.get("enum") or list(range(prop.get("minimum", 0), prop.get("maximum", 10) + 1))
             lo, hi = min(allowed), max(allowed)
-            jitter = (_digest(prompt, name) % 1000) / 1000 * 0.3
+            salt = () if seed is None else (f"seed={seed}",)
+            jitter = (_digest(prompt, name, *salt) % 1000) / 1000 * 0.3
             if name.startswith(("hallucinated", "missed", "wrong", "unnecessary")):
                 quality = (0.1 if match else 0.6) + jitter
             elif name.startswith(("detail", "factual", "informativeness")):
@@ -258,7 +260,12 @@ def create_app(state: FakeJudgeState) -> FastAPI:
         kind = "grade" if schema else "condense"
         with state.lock:
             state.calls.append(
-                {"kind": kind, "messages": messages if state.record else None, "response_format": rf or None}
+                {
+                    "kind": kind,
+                    "messages": messages if state.record else None,
+                    "response_format": rf or None,
+                    "seed": body.get("seed"),
+                }
             )
         if state.latency:
             await asyncio.sleep(state.latency)
@@ -268,7 +275,8 @@ def create_app(state: FakeJudgeState) -> FastAPI:
         if scripted is None:
             fault = state.injected_fault(kind, prompt)
             if fault is not None:
-                correct = json.dumps(fake_verdict(prompt, schema)) if kind == "grade" else fake_plan(prompt)
+                seed = body.get("seed")
+                correct = json.dumps(fake_verdict(prompt, schema, seed)) if kind == "grade" else fake_plan(prompt)
                 scripted = fault_reply(fault, correct, state.hang_s)
         if scripted is not None:
             if scripted.get("delay"):
@@ -288,7 +296,7 @@ def create_app(state: FakeJudgeState) -> FastAPI:
                     scripted.get("finish_reason", "stop"),
                 )
             )
-        content = json.dumps(fake_verdict(prompt, schema)) if kind == "grade" else fake_plan(prompt)
+        content = json.dumps(fake_verdict(prompt, schema, body.get("seed"))) if kind == "grade" else fake_plan(prompt)
         return JSONResponse(_completion(content, None, prompt))
 
     @app.get("/v1/models")

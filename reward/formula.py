@@ -21,7 +21,7 @@ class GroupMeans:
     s_fa: float
 
 
-def normalise(score: int, lo: int, hi: int) -> float:
+def normalise(score: float, lo: int, hi: int) -> float:
     return (score - lo) / (hi - lo)
 
 

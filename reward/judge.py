@@ -12,6 +12,7 @@ Whatever is left becomes a JudgeError with a category; callers turn it into a pe
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 from collections import Counter
@@ -45,6 +46,8 @@ class JudgeSettings:
     num_retries: int = 3
     max_reasks: int = 2
     concurrency: int = 64
+    samples: int = 1  # verdicts per rollout (judge noise); each its own request with seed = sample index
+    resample_condense: bool = False  # with samples > 1, condense each sample anew too
 
 
 @dataclass
@@ -142,6 +145,17 @@ def _raise_connection_limits(concurrency: int) -> None:
         current = getattr(http_handler, name, None)
         if isinstance(current, int) and 0 < current < concurrency:
             setattr(http_handler, name, concurrency)
+
+
+@functools.cache
+def _takes_seed(model: str) -> bool:
+    """Does litellm pass `seed` to this model's provider? Where it would reject it (Anthropic, ...) the
+    samples are still separate requests and separate cache entries, only not reproducible."""
+    try:
+        name, provider, _, _ = litellm.get_llm_provider(model)
+        return "seed" in (litellm.get_supported_openai_params(model=name, custom_llm_provider=provider) or [])
+    except Exception:
+        return False
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -246,6 +260,7 @@ class JudgeClient:
         messages: list[dict[str, str]],
         usage: Usage,
         response_format: dict[str, Any] | None = None,
+        seed: int | None = None,
     ) -> Reply:
         """One judge call (transport retries included); raises JudgeError or InvalidReply."""
         call = self.call_settings(role)
@@ -256,6 +271,8 @@ class JudgeClient:
         }
         if response_format is not None:
             kwargs["response_format"] = response_format
+        if seed is not None and _takes_seed(call.model):
+            kwargs["seed"] = seed
         async with self.semaphore:
             try:
                 resp = await self._acompletion(role, messages, kwargs)
@@ -294,6 +311,7 @@ class JudgeClient:
         validate: Callable[[str], T],
         usage: Usage,
         response_format: dict[str, Any] | None = None,
+        seed: int | None = None,
     ) -> tuple[T, bool]:
         """Call the judge and validate its reply; an invalid reply is re-asked with the reason.
 
@@ -307,7 +325,7 @@ class JudgeClient:
         )
         async for attempt in retrying:
             with attempt:
-                reply = await self.complete(role, conversation, usage, response_format)
+                reply = await self.complete(role, conversation, usage, response_format, seed)
                 try:
                     return validate(reply.content), reply.fake
                 except InvalidReply as exc:

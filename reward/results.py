@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr, SerializerFunctionWrapHandler, model_serializer
 
 Status = Literal["ok", "penalized", "error"]
 
@@ -19,8 +19,19 @@ class ErrorInfo(Out):
 
 
 class DimensionResult(Out):
-    score: int
+    score: int | float  # an integer from one verdict; the mean when the rollout was graded several times
     reason: str
+    samples: list[int] | None = None  # every sample's score (judge noise: --samples K)
+    std: float | None = None  # sample std (ddof=1) of `samples`
+
+    @model_serializer(mode="wrap")
+    def _drop_unsampled(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Single-sample output stays {"score", "reason"}: 14 dimensions x 2 nulls per rollout say nothing.
+        data: dict[str, Any] = handler(self)
+        if self.samples is None:
+            data.pop("samples", None)
+            data.pop("std", None)
+        return data
 
 
 class RolloutResult(Out):
@@ -35,12 +46,15 @@ class RolloutResult(Out):
     s_fa: float | None = None
     dimensions: dict[str, DimensionResult] | None = None
     advantage: float | None = None
+    reward_std: float | None = None  # sample std (ddof=1) of the rewards of the K verdict samples
     # False for a rollout in error: it is left out of the group's mean/std and gets no advantage.
     in_group_stats: bool
     has_final_answer: bool
     # The length check used the trainer's exact token count (true, `num_tokens`) or an offline estimate.
     num_tokens: int | None = None
     num_tokens_exact: bool = False
+    meta: dict[str, Any] | None = None  # the rollout's own `meta`, passed through untouched
+    _plan: str | None = PrivateAttr(default=None)  # the candidate plan graded (first sample), for --keep-plans
 
 
 class JudgeInfo(Out):
@@ -48,6 +62,16 @@ class JudgeInfo(Out):
     grade_model: str
     # True when any judgement in this group came from the built-in fake judge: not a real judgement.
     fake: bool
+
+
+class NoiseInfo(Out):
+    """Judge noise of a group graded with K > 1 samples (see reward.noise)."""
+
+    samples: int
+    n: int  # graded rollouts the ratio is computed over
+    signal_var: float | None  # population variance of their rewards
+    noise_var: float | None  # mean of their reward_std squared
+    snr: float | None  # signal_var / noise_var; null when noise_var is 0 or fewer than 2 graded rollouts
 
 
 class GroupResult(Out):
@@ -62,3 +86,7 @@ class GroupResult(Out):
     filtered: bool
     filter_reason: str | None
     rollouts: list[RolloutResult]
+    noise: NoiseInfo | None = None  # only when graded with several samples
+    # With `score --keep-plans`: the Execution Plans the grader saw (candidate plans by rollout id).
+    reference_plan: str | None = None
+    plans: dict[str, str] | None = None

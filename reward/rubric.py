@@ -83,6 +83,9 @@ class JudgeDefaults(Strict):
     timeout_s: float = Field(default=120.0, gt=0)
     num_retries: int = Field(default=3, ge=0)
     max_reasks: int = Field(default=2, ge=0)
+    # Judge noise: grade each rollout this many times (seeds 0..K-1) and average; see reward.noise.
+    samples: int = Field(default=1, ge=1, le=32)
+    resample_condense: bool = False  # with samples > 1, also condense each sample anew
 
 
 class Templates(Strict):

@@ -10,16 +10,21 @@ from collections.abc import Callable
 from typing import Any
 
 from reward.cache import Store, cache_key, text_digest
-from reward.formula import graded_reward
 from reward.groups import group_stats
 from reward.judge import InvalidReply, JudgeClient, JudgeError, Usage
 from reward.llm import count_tokens
+from reward.noise import combine_samples, group_noise
 from reward.penalties import check_penalty, has_final_answer
 from reward.prompts import condense_messages, grade_messages
-from reward.results import DimensionResult, ErrorInfo, GroupResult, JudgeInfo, RolloutResult
+from reward.results import ErrorInfo, GroupResult, JudgeInfo, RolloutResult
 from reward.rubric import Rubric
 from reward.trajectory import CondenseInput, Group, IdReference, PlanReference, Rollout, Trajectory, condense_input
 from reward.verdict import InvalidVerdict, parse_verdict, response_format, verdict_model
+
+
+def _seeded(seed: int | None) -> dict[str, int]:
+    # Sample i of K > 1 is its own request (seed i) and its own cache entry; one sample keeps the old keys.
+    return {} if seed is None else {"seed": seed}
 
 
 def _plan_text(content: str) -> str:
@@ -40,6 +45,7 @@ class Scorer:
         self.judge = judge
         self.store = store
         self.counter = counter
+        self.keep_plans = False  # write the plans the grader saw into the output (`score --keep-plans`)
         spec = rubric.spec
         self._response_format = response_format(spec)
         self._verdict_model = verdict_model(spec)
@@ -69,12 +75,13 @@ class Scorer:
         t = self.rubric.spec.truncation
         return condense_input(query, trajectory, t.head, t.tail)
 
-    async def plan(self, ci: CondenseInput, usage: Usage) -> dict[str, Any]:
+    async def plan(self, ci: CondenseInput, usage: Usage, seed: int | None = None) -> dict[str, Any]:
         """The Execution Plan of a cleaned trajectory: {"plan": str, "fake": bool}."""
-        key = cache_key("plan", {"input": ci.canonical(), **self._plan_fingerprint})
+        key = cache_key("plan", {"input": ci.canonical(), **self._plan_fingerprint, **_seeded(seed)})
 
         async def compute() -> dict[str, Any]:
-            plan, fake = await self.judge.ask("condense", condense_messages(self.rubric, ci), _plan_text, usage)
+            messages = condense_messages(self.rubric, ci)
+            plan, fake = await self.judge.ask("condense", messages, _plan_text, usage, seed=seed)
             return {"plan": plan, "fake": fake}
 
         return await self.store.get_or_compute(key, compute, usage.cache)
@@ -90,7 +97,13 @@ class Scorer:
     # --- grading --------------------------------------------------------------------------------
 
     async def verdict(
-        self, query: str, reference_plan: str, candidate_plan: str, final_answer: str, usage: Usage
+        self,
+        query: str,
+        reference_plan: str,
+        candidate_plan: str,
+        final_answer: str,
+        usage: Usage,
+        seed: int | None = None,
     ) -> dict[str, Any]:
         spec = self.rubric.spec
         key = cache_key(
@@ -101,6 +114,7 @@ class Scorer:
                 "candidate_plan": candidate_plan,
                 "final_answer": final_answer,
                 **self._verdict_fingerprint,
+                **_seeded(seed),
             },
         )
 
@@ -119,7 +133,7 @@ class Scorer:
                 candidate_plan=candidate_plan,
                 final_answer=final_answer,
             )
-            scores, fake = await self.judge.ask("grade", messages, validate, usage, self._response_format)
+            scores, fake = await self.judge.ask("grade", messages, validate, usage, self._response_format, seed=seed)
             return {"scores": scores, "fake": fake}
 
         return await self.store.get_or_compute(key, compute, usage.cache)
@@ -128,14 +142,24 @@ class Scorer:
 
     async def _judge(
         self, ci: CondenseInput, reference: asyncio.Task[dict[str, Any]], usage: Usage
-    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-        candidate = await self.plan(ci, usage)
+    ) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
+        """Candidate plan(s), reference plan and verdict(s): K samples grade K times (seeds 0..K-1) and,
+        with resample_condense, condense K times too; one sample sends no seed."""
+        k = self.judge.settings.samples
+        seeds: list[int | None] = [None] if k <= 1 else list(range(k))
+        plan_seeds = seeds if self.judge.settings.resample_condense else [None]
+        candidates = await asyncio.gather(*(self.plan(ci, usage, s) for s in plan_seeds))
         try:
             ref = await asyncio.shield(reference)
         except JudgeError as exc:
             raise JudgeError(exc.category, f"reference plan: {exc.message}") from exc
-        verdict = await self.verdict(ci.query, ref["plan"], candidate["plan"], ci.final_answer, usage)
-        return candidate, ref, verdict
+        verdicts = await asyncio.gather(
+            *(
+                self.verdict(ci.query, ref["plan"], candidates[i % len(candidates)]["plan"], ci.final_answer, usage, s)
+                for i, s in enumerate(seeds)
+            )
+        )
+        return list(candidates), ref, list(verdicts)
 
     async def score_rollout(
         self,
@@ -164,7 +188,7 @@ class Scorer:
         try:
             # The request's deadline (loop time) bounds the judge work; the cache keeps whatever finished.
             async with asyncio.timeout_at(deadline):
-                candidate, ref, verdict = await self._judge(ci, reference, usage)
+                candidates, ref, verdicts = await self._judge(ci, reference, usage)
         except TimeoutError:
             left = "" if deadline is None else " (the request deadline passed)"
             result = RolloutResult(
@@ -186,20 +210,22 @@ class Scorer:
                 has_final_answer=fa_ok,
             )
             return result, False
-        scores = {name: DimensionResult(score=s, reason=r) for name, (s, r) in verdict["scores"].items()}
-        reward, means = graded_reward(spec, scores)
+        samples = [{name: (s, r) for name, (s, r) in v["scores"].items()} for v in verdicts]
+        scores, reward, means, reward_std = combine_samples(spec, samples)
         result = RolloutResult(
             id=rollout.id,
             status="ok",
             reward=reward,
-            s_pos=means.s_pos,
-            s_pit=means.s_pit,
-            s_fa=means.s_fa,
+            s_pos=means["s_pos"],
+            s_pit=means["s_pit"],
+            s_fa=means["s_fa"],
             dimensions=scores,
+            reward_std=reward_std,
             in_group_stats=True,
             has_final_answer=fa_ok,
         )
-        return result, candidate["fake"] or ref["fake"] or verdict["fake"]
+        result._plan = candidates[0]["plan"]
+        return result, any(x["fake"] for x in [*candidates, ref, *verdicts])
 
     async def score_group(self, group: Group, usage: Usage, deadline: float | None = None) -> GroupResult:
         """Score one group; `deadline` (event-loop time) turns judge work still pending into errors."""
@@ -215,6 +241,8 @@ class Scorer:
             elif not reference.cancelled():
                 reference.exception()  # retrieved: an unused failed reference is not an orphan error
         results = [r for r, _ in outcomes]
+        for r, rollout in zip(results, group.rollouts, strict=True):
+            r.meta = rollout.meta
         stats = group_stats([r.reward for r in results], spec.group_filter.min_std, spec.group_filter.advantage_eps)
         for r, adv, rollout in zip(results, stats.advantages, group.rollouts, strict=True):
             r.advantage = adv
@@ -235,4 +263,14 @@ class Scorer:
             filtered=stats.filtered,
             filter_reason=stats.filter_reason,
             rollouts=results,
+            noise=group_noise(results, self.judge.settings.samples),
+            **(self._plans(reference, results) if self.keep_plans else {}),
         )
+
+    @staticmethod
+    def _plans(reference: asyncio.Task[dict[str, Any]], results: list[RolloutResult]) -> dict[str, Any]:
+        ok = reference.done() and not reference.cancelled() and reference.exception() is None
+        return {
+            "reference_plan": reference.result()["plan"] if ok else None,
+            "plans": {r.id: r._plan for r in results if r._plan is not None},
+        }

@@ -66,6 +66,10 @@ class Metrics(Strict):
     error_rate: dict[str, float]
     filtered_group_fraction: float | None
     fake_judge: bool
+    dimension_mean: dict[str, float] = Field(default_factory=dict)  # per dimension, over graded rollouts
+    judge_reward_std: float | None = None  # judge noise (--samples / rubric judge.samples > 1)
+    group_snr: float | None = None
+    cached_tokens: int = 0  # prompt tokens the judge provider served from its prompt cache
 
 
 class ScoreResponse(Strict):
@@ -89,7 +93,7 @@ def usage_out(usage: Usage) -> UsageOut:
     )
 
 
-def metrics_of(groups: list[GroupResult]) -> Metrics:
+def metrics_of(groups: list[GroupResult], usage: Usage | None = None) -> Metrics:
     s = summarize(groups)
     n = s.rollouts or 1
     return Metrics(
@@ -102,6 +106,10 @@ def metrics_of(groups: list[GroupResult]) -> Metrics:
         error_rate={k: v / n for k, v in sorted(s.errors.items())},
         filtered_group_fraction=s.filtered_groups / s.groups if s.groups else None,
         fake_judge=s.fake_groups > 0,
+        dimension_mean=s.dimension_means,
+        judge_reward_std=s.judge_reward_std,
+        group_snr=s.group_snr,
+        cached_tokens=int(getattr(usage, "cached_tokens", 0) or 0),
     )
 
 
@@ -246,7 +254,7 @@ class RewardService:
             rubric_version=scorer.rubric.version,
             groups=list(results),
             usage=usage_out(usage),
-            metrics=metrics_of(list(results)),
+            metrics=metrics_of(list(results), usage),
         )
 
     def ready(self) -> dict[str, Any]:

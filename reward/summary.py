@@ -23,11 +23,16 @@ class Summary:
     filtered_groups: int = 0
     with_final_answer: int = 0
     fake_groups: int = 0
+    dimension_scores: dict[str, list[float]] = field(default_factory=dict)  # graded rollouts only
+    reward_stds: list[float] = field(default_factory=list)  # judge noise, when graded with K > 1 samples
+    snrs: list[float] = field(default_factory=list)
 
     def add(self, g: GroupResult) -> None:
         self.groups += 1
         self.filtered_groups += bool(g.filtered)
         self.fake_groups += bool(g.judge.fake)
+        if g.noise is not None and g.noise.snr is not None:
+            self.snrs.append(g.noise.snr)
         for r in g.rollouts:
             self.rollouts += 1
             self.statuses[r.status] += 1
@@ -38,6 +43,11 @@ class Summary:
                 self.penalties[r.penalty] += 1
             if r.error:
                 self.errors[r.error.category] += 1
+            if r.status == "ok":
+                for name, d in (r.dimensions or {}).items():
+                    self.dimension_scores.setdefault(name, []).append(float(d.score))
+                if r.reward_std is not None:
+                    self.reward_stds.append(r.reward_std)
 
     @property
     def reward_mean(self) -> float | None:
@@ -46,6 +56,21 @@ class Summary:
     @property
     def reward_std(self) -> float | None:
         return float(np.std(self.rewards)) if self.rewards else None
+
+    @property
+    def dimension_means(self) -> dict[str, float]:
+        """What to watch for reward hacking: a dimension drifting while the others stay put."""
+        return {name: float(np.mean(v)) for name, v in self.dimension_scores.items()}
+
+    @property
+    def judge_reward_std(self) -> float | None:
+        """Mean over graded rollouts of the SD of their rewards across judge samples."""
+        return float(np.mean(self.reward_stds)) if self.reward_stds else None
+
+    @property
+    def group_snr(self) -> float | None:
+        """Median over groups of their signal-to-noise ratio (see reward.noise)."""
+        return float(np.median(self.snrs)) if self.snrs else None
 
     @property
     def final_answer_rate(self) -> float | None:

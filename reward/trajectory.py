@@ -94,6 +94,8 @@ class Rollout(Trajectory):
     id: str | None = None
     # Trainers know the exact token count of a rollout; without it we count offline (see penalties).
     num_tokens: int | None = Field(default=None, ge=0)
+    # Free labels (e.g. {"kind": "hallucinated"}) copied to the output untouched; never shown to the judge.
+    meta: dict[str, Any] | None = None
 
 
 class Group(Strict):

@@ -19,7 +19,7 @@ from reward.trajectory import format_loc
 
 @dataclass(frozen=True)
 class DimensionScore:
-    score: int
+    score: float  # an integer from one verdict; a mean over several samples
     reason: str
 
 

@@ -65,9 +65,11 @@ async def execution_subagent_reward(
             log_extra(f"reward/{key}", [r[key] for r in rollouts])
     if log_metric is not None:
         m = response["metrics"]
-        for key in ("final_answer_rate", "filtered_group_fraction"):
-            if m[key] is not None:
+        for key in ("final_answer_rate", "filtered_group_fraction", "judge_reward_std", "group_snr", "cached_tokens"):
+            if m.get(key) is not None:
                 log_metric(f"reward/{key}", m[key])
+        for name, mean in (m.get("dimension_mean") or {}).items():
+            log_metric(f"reward/dimension/{name}", mean)
         for kind, rate in m["penalty_rate"].items():
             log_metric(f"reward/penalty/{kind}", rate)
         for category, rate in m["error_rate"].items():

@@ -1,0 +1,143 @@
+"""Labels and agreement: `meta` passed through untouched (never shown to the judge), `reward calibrate`."""
+
+import asyncio
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from reward.calibrate import OrderError, calibrate, label_of, parse_order
+from reward.cli import app
+from reward.judge import Usage
+from reward.scored import ScoredGroup
+from reward.trajectory import Group
+from tests.conftest import group, rollout
+
+ORDER = "reference>good>vague=missed_error>hallucinated"
+
+
+def test_parse_order():
+    assert parse_order(ORDER) == {"reference": 0, "good": 1, "vague": 2, "missed_error": 2, "hallucinated": 3}
+    for bad in ("good", "good>>bad", "a>b>a", "a=>b"):
+        with pytest.raises(OrderError):
+            parse_order(bad)
+
+
+def test_label_of_paths():
+    rec = {"status": "ok", "meta": {"kind": "good", "n": 3, "deep": {"x": True}, "list": [1]}}
+    assert label_of(rec, "meta.kind") == "good"
+    assert label_of(rec, "meta.n") == "3"
+    assert label_of(rec, "meta.deep.x") == "True"
+    assert label_of(rec, "status") == "ok"
+    assert label_of(rec, "meta.list") is None and label_of(rec, "meta.missing") is None
+    assert label_of({"meta": None}, "meta.kind") is None
+
+
+def _g(gid: str, rows: list[tuple[str | None, float | None]]) -> dict:
+    rollouts = []
+    for i, (kind, reward) in enumerate(rows):
+        rollouts.append(
+            {
+                "id": f"r{i}",
+                "status": "ok" if reward is not None else "error",
+                "reward": reward,
+                "meta": None if kind is None else {"kind": kind},
+            }
+        )
+    return {"group_id": gid, "rollouts": rollouts}
+
+
+FIXTURE = [
+    _g(
+        "g1",
+        [
+            ("reference", 90),
+            ("good", 70),
+            ("vague", 50),
+            ("missed_error", 50),
+            ("hallucinated", 60),
+            ("good", None),  # no reward (judge error): left out
+            (None, 10),  # no label: left out
+            ("other", 10),  # not in the order: left out
+        ],
+    ),
+    _g("g2", [("good", 40), ("hallucinated", 40)]),  # a tie counts half
+    _g("g3", [("reference", 0)]),  # never compared with other groups
+]
+
+
+def test_calibrate_hand_computed():
+    result, skipped = calibrate([ScoredGroup.model_validate(g) for g in FIXTURE], "meta.kind", parse_order(ORDER))
+    # g1: 10 label pairs minus vague=missed_error -> 9; wrong: vague<hallucinated, missed_error<hallucinated -> 7
+    # g2: good = hallucinated -> 0.5.  (7 + 0.5) / 10
+    assert (result.pairs, result.accuracy, skipped) == (10, 0.75, 3)
+    assert {k: (v.pairs, v.accuracy) for k, v in result.by_pair.items()} == {
+        "reference>good": (1, 1.0),
+        "reference>vague": (1, 1.0),
+        "reference>missed_error": (1, 1.0),
+        "reference>hallucinated": (1, 1.0),
+        "good>vague": (1, 1.0),
+        "good>missed_error": (1, 1.0),
+        "good>hallucinated": (2, 0.75),
+        "vague>hallucinated": (1, 0.0),
+        "missed_error>hallucinated": (1, 0.0),
+    }
+    assert list(result.by_pair)[:2] == ["reference>good", "reference>vague"]  # best label first
+
+
+def test_calibrate_cli_json_shape(tmp_path):
+    path = tmp_path / "scored.jsonl"
+    path.write_text("".join(json.dumps(g) + "\n" for g in FIXTURE))
+    res = CliRunner().invoke(app, ["calibrate", str(path), "--label", "meta.kind", "--order", ORDER, "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert set(data) == {"pairs", "accuracy", "by_pair"}
+    assert data["pairs"] == 10 and data["accuracy"] == 0.75
+    assert data["by_pair"]["good>hallucinated"] == {"pairs": 2, "accuracy": 0.75}
+    table = CliRunner().invoke(app, ["calibrate", str(path), "--order", ORDER])
+    assert "75.0%" in table.stdout and "3 rollouts left out" in table.stdout
+
+
+def test_calibrate_no_pairs_is_null_accuracy(tmp_path):
+    result, _ = calibrate([ScoredGroup.model_validate(FIXTURE[2])], "meta.kind", parse_order(ORDER))
+    assert (result.pairs, result.accuracy, result.by_pair) == (0, None, {})
+
+
+def test_meta_passed_through_untouched_and_never_shown_to_the_judge(make_scorer, fake_judge):
+    meta = {"kind": "label-zq81", "SECRET_LABEL": "<b>ref</b>", "nested": {"a": [1, 2.5, None, "ü"]}}
+    g = group(rollouts=[rollout("a", meta=meta), rollout("b")])
+    result = asyncio.run(make_scorer().score_group(Group.model_validate(g), Usage()))
+    assert result.rollouts[0].meta == meta and result.rollouts[1].meta is None
+    assert json.loads(result.model_dump_json())["rollouts"][0]["meta"] == meta
+    prompts = json.dumps([c["messages"] for c in fake_judge.state.calls])
+    assert fake_judge.state.calls and "SECRET_LABEL" not in prompts and "zq81" not in prompts
+
+
+def test_meta_must_be_an_object():
+    with pytest.raises(ValueError, match="meta"):
+        Group.model_validate(group(rollouts=[rollout("a", meta=["not", "an", "object"])]))
+
+
+def test_bundled_calibration_set_is_valid_and_built_from_the_captures():
+    import importlib.util
+
+    from tests.conftest import ROOT
+
+    here = ROOT / "examples" / "calibration"
+    spec = importlib.util.spec_from_file_location("calibration_build", here / "build.py")
+    assert spec is not None and spec.loader is not None
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    lines = [json.loads(line) for line in (here / "calibration.jsonl").read_text().splitlines() if line.strip()]
+    assert lines == build.build()  # the committed file is what build.py makes from captures.json
+    ranks = parse_order(build.ORDER)
+    captured = {(c["command"], c["exit_code"], c["output"]) for c in json.loads((here / "captures.json").read_text())}
+    ecosystems = set()
+    for line in lines:
+        g = Group.model_validate(line)
+        assert sorted(r.meta["kind"] for r in g.rollouts if r.meta) == sorted(ranks)
+        for r in g.rollouts:
+            assert r.meta is not None
+            ecosystems.add(r.meta["ecosystem"])
+            assert all((s.command, s.exit_code, s.output) in captured for s in r.steps)  # every output is real
+    assert len(lines) == 5 and len(ecosystems) == 5
