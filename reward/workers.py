@@ -65,7 +65,9 @@ def _worker(app: str, host: str, port: int, config: dict[str, Any]) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(addr)
-    sock.listen(config.pop("backlog", 2048))
+    # No listen() here: uvicorn listens once the app has started, so the kernel never queues connections
+    # on a worker that cannot answer yet (a bound socket that is not listening gets none).
+    config.setdefault("backlog", 2048)
     uvicorn.Server(uvicorn.Config(app, factory=True, **config)).run(sockets=[sock])
 
 
