@@ -70,14 +70,26 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not answer")
 
 
+def children(pid: int) -> dict[int, float]:
+    """CPU seconds of each live child of a process (the workers of `reward serve --workers N`)."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            st = _stat(int(entry))
+            if st and st[0] == pid:
+                out[int(entry)] = st[1]
+    return out
+
+
 class Proc:
-    def __init__(self, args: list[str], env: dict[str, str], probe: str) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], probe: str, script: str | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # stderr to a file, never an unread pipe: a full pipe would stall the server mid-benchmark.
         self.log = tempfile.NamedTemporaryFile("w+", prefix="reward-bench-", suffix=".log", delete=False)  # noqa: SIM115
+        argv = [script, str(self.port), *args] if script else ["-m", "reward", *args, "--port", str(self.port)]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "reward", *args, "--port", str(self.port)],
+            [sys.executable, *argv],
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -97,6 +109,18 @@ class Proc:
 
 def fake_judge(latency: float) -> Proc:
     return Proc(["fake-judge", "--latency", str(latency)], dict(os.environ), "/v1/models")
+
+
+def stub_judge(latency: float) -> Proc:
+    """The near-zero-cost judge stand-in (bench/stub_judge.py), in its own process."""
+    return Proc([str(latency)], dict(os.environ), "/v1/models", script=str(ROOT / "bench" / "stub_judge.py"))
+
+
+def judge_stats(judge: Proc) -> dict[str, int]:
+    import urllib.request
+
+    with urllib.request.urlopen(judge.url + "/_stats", timeout=10) as r:
+        return json.loads(r.read())
 
 
 def server(judge: Proc, cache: Path, workers: int, concurrency: int, rubric_dir: Path | None = None) -> Proc:
@@ -181,5 +205,6 @@ def usage_sum(answers: list[dict]) -> dict[str, float]:
         "completion_tokens",
         "cache_hits",
         "coalesced",
+        "cached_tokens",
     )
     return {k: sum(a["usage"][k] for a in answers) for k in keys}

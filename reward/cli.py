@@ -260,9 +260,8 @@ def serve(
     fake_judge: FakeOpt = False,
 ) -> None:
     """Run the HTTP service (POST /score, trainer endpoints, /healthz, /readyz, /rubrics, /docs)."""
-    import uvicorn
-
     from reward.service import RewardService, ServiceSettings
+    from reward.workers import serve as run_workers
 
     # Flags become the REWARD_* environment, which every worker process reads at start-up.
     overrides = {
@@ -307,9 +306,8 @@ def serve(
     # signal; a handler of our own turns that into a normal exit 0 once in-flight requests are done.
     signal.signal(signal.SIGTERM, lambda *_: None)
     try:
-        uvicorn.run(
+        run_workers(
             "reward.server:create_app",
-            factory=True,
             host=host,
             port=port,
             workers=workers,

@@ -79,7 +79,10 @@ def print_summary(summary: Any, report: Any, scorer: Any) -> None:
             f"{sum(usage.calls.values())} (condense {usage.calls['condense']}, grade {usage.calls['grade']})",
         ),
         ("cache", f"{store.hits} hits, {store.coalesced} coalesced, {store.misses} computed"),
-        ("tokens", f"{usage.prompt_tokens} prompt, {usage.completion_tokens} completion"),
+        (
+            "tokens",
+            f"{usage.prompt_tokens} prompt ({usage.cached_tokens} cached), {usage.completion_tokens} completion",
+        ),
         ("cost", f"${usage.cost:.4f}" + ("" if usage.cost_known else " (some calls of unknown price)")),
     ]
     for k, v in rows:

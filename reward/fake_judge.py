@@ -28,6 +28,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from reward.judge import FAKE_FINGERPRINT
+from reward.prefix_cache import PrefixCache
 
 FAKE_MODEL = "reward-fake-judge"
 # Commands as the condensing template shows them: fenced (reward.prompts.fence) or in backticks.
@@ -176,6 +177,7 @@ class FakeJudgeState:
         self.injected: Counter[str] = Counter()
         self._attempts: Counter[str] = Counter()
         self._turn: Counter[str] = Counter()
+        self.prefix_cache = PrefixCache()  # usage reports cached_tokens for a repeated prompt prefix
 
     def injected_fault(self, kind: str, prompt: str) -> str | None:
         key = hashlib.sha256(f"{kind}\0{prompt}".encode()).hexdigest()
@@ -204,6 +206,7 @@ class FakeJudgeState:
             self._turn.clear()
             self.fault_rate = 0.0
             self.down = False
+            self.prefix_cache.clear()
 
     def counts(self) -> dict[str, int]:
         with self.lock:
@@ -220,7 +223,9 @@ class FakeJudgeState:
         return None
 
 
-def _completion(content: str | None, refusal: str | None, prompt: str, finish: str = "stop") -> dict[str, Any]:
+def _completion(
+    content: str | None, refusal: str | None, prompt: str, finish: str = "stop", cached_tokens: int = 0
+) -> dict[str, Any]:
     text = content or ""
     return {
         "id": f"chatcmpl-fake-{_digest(prompt, text) % 10**12}",
@@ -239,6 +244,7 @@ def _completion(content: str | None, refusal: str | None, prompt: str, finish: s
             "prompt_tokens": len(prompt) // 4 + 1,
             "completion_tokens": len(text) // 4 + 1,
             "total_tokens": len(prompt) // 4 + len(text) // 4 + 2,
+            "prompt_tokens_details": {"cached_tokens": cached_tokens},
         },
     }
 
@@ -265,6 +271,7 @@ def create_app(state: FakeJudgeState) -> FastAPI:
                     "messages": messages if state.record else None,
                     "response_format": rf or None,
                     "seed": body.get("seed"),
+                    "prompt_cache_key": body.get("prompt_cache_key"),
                 }
             )
         if state.latency:
@@ -294,10 +301,13 @@ def create_app(state: FakeJudgeState) -> FastAPI:
                     scripted.get("refusal"),
                     prompt,
                     scripted.get("finish_reason", "stop"),
+                    state.prefix_cache.cached_chars(prompt) // 4,
                 )
             )
         content = json.dumps(fake_verdict(prompt, schema, body.get("seed"))) if kind == "grade" else fake_plan(prompt)
-        return JSONResponse(_completion(content, None, prompt))
+        return JSONResponse(
+            _completion(content, None, prompt, cached_tokens=state.prefix_cache.cached_chars(prompt) // 4)
+        )
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import os
 import re
 from collections import Counter
@@ -23,7 +24,10 @@ from typing import Any, TypeVar
 from tenacity import AsyncRetrying, retry_if_exception, retry_if_exception_type, stop_after_attempt
 
 from reward.cache import CacheStats
-from reward.llm import litellm
+from reward.llm import Route, choose_route, has_price, inline_setup, install_inline_setup, litellm
+from reward.prompts import group_prefix_chars
+
+__all__ = ["FAKE_FINGERPRINT", "JudgeClient", "JudgeError", "Usage", "categorize", "has_price"]
 
 FAKE_FINGERPRINT = "reward-fake-judge"
 T = TypeVar("T")
@@ -55,6 +59,7 @@ class Usage:
     calls: Counter[str] = field(default_factory=Counter)  # per role: condense / grade
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens the provider served from its prompt cache (included in prompt_tokens)
     cost: float = 0.0
     cost_known: bool = True
     cache: CacheStats = field(default_factory=CacheStats)
@@ -102,16 +107,6 @@ def categorize(exc: BaseException) -> str:
     if isinstance(exc, asyncio.TimeoutError):
         return "judge_timeout"
     return "judge_error"
-
-
-def has_price(model: str) -> bool:
-    """Does litellm know this model's price? The Router reports 0.0, not None, for unknown models (and
-    registers them with a zero price), so a zero price counts as unknown."""
-    try:
-        info = litellm.get_model_info(model=model)
-    except Exception:
-        return False
-    return bool(info.get("input_cost_per_token"))
 
 
 _KEYLIKE = re.compile(r"\b(?:sk|pk|rk|key|tok)[-_][A-Za-z0-9_\-]{8,}")
@@ -192,6 +187,35 @@ def load_router_config(path: str) -> dict[str, Any]:
     return data
 
 
+def _with_cache_hints(
+    route: Route, role: str, messages: list[dict[str, str]], params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """What each provider needs so a group's shared prompt prefix (system prompt, rubric, query, reference
+    plan: everything before the candidate) is served from its prompt cache. OpenAI caches prefixes by
+    itself; `prompt_cache_key` (one per group prefix) keeps a group's calls on the same cache. Anthropic
+    caches only blocks marked `cache_control`. vLLM's prefix caching needs only the order."""
+    if route.kind not in ("openai", "anthropic") or role != "grade" or len(messages) < 2:
+        return messages
+    system, user = messages[0], messages[1]
+    if system.get("role") != "system" or user.get("role") != "user":
+        return messages
+    split = group_prefix_chars(user["content"])
+    if route.kind == "openai":
+        shared = system["content"] + "\0" + user["content"][:split]
+        params["prompt_cache_key"] = "reward-" + hashlib.sha256(shared.encode()).hexdigest()[:32]
+        return messages
+    mark = {"type": "ephemeral"}
+    head, rest = user["content"][:split], user["content"][split:]
+    user_blocks: list[dict[str, Any]] = [{"type": "text", "text": rest}] if rest else []
+    if head:
+        user_blocks.insert(0, {"type": "text", "text": head, "cache_control": mark})
+    return [
+        {"role": "system", "content": [{"type": "text", "text": system["content"], "cache_control": mark}]},
+        {"role": "user", "content": user_blocks},
+        *messages[2:],
+    ]
+
+
 class JudgeClient:
     """Judge calls through litellm, with one transport-retry loop:
 
@@ -205,7 +229,10 @@ class JudgeClient:
         self.settings = settings
         self.usage = Usage()
         # Asked before any Router exists: registering a deployment gives an unknown model a price of 0.
-        self._priced = {"condense": has_price(settings.condense.model), "grade": has_price(settings.grade.model)}
+        self.routes: dict[str, Route] = {
+            role: choose_route(self.call_settings(role).model, settings.api_base) for role in ("condense", "grade")
+        }
+        self._priced = {role: r.priced for role, r in self.routes.items()}
         self._secrets = [s for s in [settings.api_key, *secrets_from_env()] if s]
         self.router = None
         if router_config is not None:
@@ -222,9 +249,10 @@ class JudgeClient:
     async def _acompletion(self, role: str, messages: list[dict[str, str]], kwargs: dict[str, Any]) -> Any:
         if self.router is not None:
             return await self.router.acompletion(model=role, messages=messages, **kwargs)
-        call = self.call_settings(role)
+        route = self.routes[role]
         s = self.settings
-        params: dict[str, Any] = {"model": call.model, "max_retries": 0, **kwargs}
+        params: dict[str, Any] = {"model": route.model, "max_retries": 0, **kwargs}
+        messages = _with_cache_hints(route, role, messages, params)
         if s.api_base:
             params["api_base"] = s.api_base
         if s.api_key:
@@ -239,9 +267,13 @@ class JudgeClient:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(1 + retries), retry=retry_if_exception(_retryable), wait=wait, reraise=True
         )
-        async for attempt in retrying:
-            with attempt:
-                return await litellm.acompletion(messages=messages, **params)
+        token = inline_setup.set(route.inline_setup)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await litellm.acompletion(messages=messages, **params)
+        finally:
+            inline_setup.reset(token)
         raise AssertionError("unreachable: tenacity reraises the last error")
 
     @property
@@ -249,6 +281,7 @@ class JudgeClient:
         # Created on first use so it binds to the running event loop; shared by every request.
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.settings.concurrency)
+            install_inline_setup(asyncio.get_running_loop())
         return self._semaphore
 
     def call_settings(self, role: str) -> CallSettings:
@@ -298,6 +331,8 @@ class JudgeClient:
         if u is not None:
             usage.prompt_tokens += u.prompt_tokens or 0
             usage.completion_tokens += u.completion_tokens or 0
+            # OpenAI-style details; litellm maps Anthropic's cache_read_input_tokens there too.
+            usage.cached_tokens += getattr(getattr(u, "prompt_tokens_details", None), "cached_tokens", None) or 0
         cost = (getattr(resp, "_hidden_params", None) or {}).get("response_cost")
         if cost is None or not priced:
             usage.cost_known = False

@@ -28,6 +28,14 @@ def fence(text: object, label: str, inline: bool = False) -> str:
     return f"{FENCE_OPEN}data:{label}{FENCE_CLOSE}{sep}{body}{sep}{FENCE_OPEN}/data:{label}{FENCE_CLOSE}"
 
 
+def group_prefix_chars(user_content: str) -> int:
+    """Length of the part of a grade prompt shared by every rollout of a group: everything before the
+    candidate's fenced plan. The opening marker cannot occur inside fenced data, so its first occurrence
+    is the template's own; 0 when the template has none (nothing is marked as shared)."""
+    at = user_content.find(f"{FENCE_OPEN}data:candidate_plan{FENCE_CLOSE}")
+    return max(at, 0)
+
+
 _ENV = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
     autoescape=False,  # plain-text prompts, not HTML

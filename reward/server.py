@@ -22,6 +22,7 @@ from reward.adapters.common import AdapterInputError, JudgeFailed, per_sample
 from reward.prepare import GroupInputError
 from reward.service import Overloaded, RewardService, ScoreRequest, ScoreResponse, ServiceSettings, TooLarge
 from reward.trajectory import validation_problems
+from reward.workers import settle_heap
 
 RETRY_AFTER_S = 5
 OPEN_PATHS = ("/healthz", "/readyz")  # probes answer without a token
@@ -94,6 +95,8 @@ def create_app(service: RewardService | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc = service or RewardService(ServiceSettings.from_env())
         app.state.service = svc
+        if service is None:  # a served process (not a test's app): start-up is done
+            settle_heap()  # keep start-up's objects out of every later garbage collection
         try:
             yield
         finally:

@@ -49,6 +49,7 @@ class UsageOut(Strict):
     grade_calls: int
     prompt_tokens: int
     completion_tokens: int
+    cached_tokens: int = 0  # of prompt_tokens, served from the provider's prompt cache
     cost: float | None  # null when a model's price is unknown
     cache_hits: int
     coalesced: int
@@ -87,6 +88,7 @@ def usage_out(usage: Usage) -> UsageOut:
         grade_calls=usage.calls["grade"],
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
+        cached_tokens=usage.cached_tokens,
         cost=usage.cost if usage.cost_known else None,
         cache_hits=usage.cache.hits,
         coalesced=usage.cache.coalesced,
@@ -109,7 +111,7 @@ def metrics_of(groups: list[GroupResult], usage: Usage | None = None) -> Metrics
         dimension_mean=s.dimension_means,
         judge_reward_std=s.judge_reward_std,
         group_snr=s.group_snr,
-        cached_tokens=int(getattr(usage, "cached_tokens", 0) or 0),
+        cached_tokens=usage.cached_tokens,
     )
 
 

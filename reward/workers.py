@@ -1,0 +1,118 @@
+"""The worker processes of `reward serve`, and a quiet heap in each.
+
+Load sharing: uvicorn's own `--workers` hands one listening socket to every worker, and whichever worker
+wakes first accepts a whole burst of connections (a 3:1 CPU split was measured). Here each worker opens its
+own socket on the same port with SO_REUSEPORT, and the kernel spreads new connections evenly over them.
+A worker that dies is replaced; SIGTERM/SIGINT are passed on and every worker finishes its requests.
+
+Garbage collection: importing litellm leaves ~330k tracked objects, and every full collection walked
+them all (0.3 s pauses on the critical path). After start-up they are frozen out of collection and the
+young-generation threshold is raised, so collections stay short and rare.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import socket
+import sys
+import time
+from typing import Any
+
+from reward.errors import ConfigError, RunError
+
+GC_THRESHOLDS = (20_000, 20, 50)  # default (700, 10, 10): a young collection every 700 net allocations
+_CRASH_LOOP_S = 10.0  # a worker that dies this soon after starting is not restarted (start-up failure)
+
+
+def settle_heap() -> None:
+    """Call once start-up is done: collect, freeze what survives (modules, litellm's tables), and raise
+    the thresholds. Later collections only walk objects made after this point."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
+def _address(host: str, port: int) -> tuple[int, Any]:
+    family, _, _, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    return family, addr
+
+
+def _free_port(host: str, port: int) -> int:
+    """Fail early and clearly when the port is taken (by anyone: this probe does not use SO_REUSEPORT, so
+    it also refuses to join a stale server's socket group); resolve port 0 to a free port."""
+    family, addr = _address(host, port)
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(addr)
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        return int(probe.getsockname()[1])
+
+
+def _worker(app: str, host: str, port: int, config: dict[str, Any]) -> None:
+    import uvicorn
+
+    # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; these no-op handlers make that exit 0.
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    signal.signal(signal.SIGINT, lambda *_: None)
+    family, addr = _address(host, port)
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(addr)
+    # No listen() here: uvicorn listens once the app has started, so the kernel never queues connections
+    # on a worker that cannot answer yet (a bound socket that is not listening gets none).
+    config.setdefault("backlog", 2048)
+    uvicorn.Server(uvicorn.Config(app, factory=True, **config)).run(sockets=[sock])
+
+
+def serve(app: str, host: str, port: int, workers: int, **config: Any) -> None:
+    """Run the ASGI app factory `app` on host:port in `workers` processes (in this process when 1)."""
+    import uvicorn
+
+    if workers == 1 or not hasattr(socket, "SO_REUSEPORT"):
+        uvicorn.run(app, factory=True, host=host, port=port, workers=workers, **config)
+        return
+    port = _free_port(host, port)
+    spawn = multiprocessing.get_context("spawn")  # a clean interpreter each: no forked event loop or threads
+
+    def start() -> tuple[Any, float]:
+        proc = spawn.Process(target=_worker, args=(app, host, port, dict(config)), name="reward-worker")
+        proc.start()
+        return proc, time.monotonic()
+
+    procs = [start() for _ in range(workers)]
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while not stopping:
+            multiprocessing.connection.wait([p.sentinel for p, _ in procs], timeout=0.5)
+            for i, (proc, started) in enumerate(procs):
+                if proc.is_alive() or stopping:
+                    continue
+                if time.monotonic() - started < _CRASH_LOOP_S:
+                    raise RunError(f"a worker exited during start-up (exit code {proc.exitcode})")
+                print(f"reward: worker {proc.pid} exited ({proc.exitcode}); starting another", file=sys.stderr)
+                procs[i] = start()
+    finally:
+        for proc, _ in procs:
+            if proc.is_alive() and proc.pid is not None:
+                os.kill(proc.pid, signal.SIGTERM)
+        grace = float(config.get("timeout_graceful_shutdown") or 30) + 5
+        for proc, _ in procs:
+            proc.join(grace)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        for s, handler in previous.items():
+            signal.signal(s, handler)

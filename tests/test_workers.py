@@ -1,0 +1,95 @@
+"""`reward serve --workers N`: one SO_REUSEPORT socket per worker, replaced when killed, clean shutdown;
+and the settled heap (gc frozen after start-up)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+from tests.server_proc import ServerProcess, server_env
+
+
+def listeners(port: int) -> list[str]:
+    """Socket inodes listening on `port` (any address), from /proc/net/tcp{,6}."""
+    out = []
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(name).read().splitlines()[1:]  # noqa: SIM115
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:
+                out.append(f[9])
+    return out
+
+
+def children(pid: int) -> list[int]:
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()  # noqa: SIM115
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                kids.append(int(entry))
+    return kids
+
+
+def wait_for(cond, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_two_workers_listen_on_their_own_sockets_and_a_killed_one_is_replaced(tmp_path, fake_judge):
+    srv = ServerProcess(server_env({}, fake_judge.api_base, tmp_path / "cache"), "--workers", "2")
+    try:
+        assert wait_for(lambda: len(listeners(srv.port)) == 2)  # one socket per worker, not one shared
+        workers = [p for p in children(srv.proc.pid) if b"spawn_main" in open(f"/proc/{p}/cmdline", "rb").read()]  # noqa: SIM115
+        assert len(workers) == 2 and len(set(listeners(srv.port))) == 2
+        for _ in range(8):  # new connections each: both workers serve
+            assert httpx.get(f"{srv.url}/healthz", timeout=10).status_code == 200
+        victim = workers[0]
+        os.kill(victim, signal.SIGKILL)
+        assert wait_for(lambda: victim not in children(srv.proc.pid) and len(listeners(srv.port)) == 2)
+        assert wait_for(lambda: httpx.get(f"{srv.url}/readyz", timeout=10).status_code == 200)
+    finally:
+        out = srv.stop()
+    assert srv.proc.returncode == 0, out
+    assert listeners(srv.port) == []
+
+
+def test_port_in_use_is_a_clear_error(tmp_path, fake_judge):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = server_env({}, fake_judge.api_base, tmp_path / "cache")
+        proc = subprocess.run(
+            [sys.executable, "-m", "reward", "serve", "--workers", "2", "--port", str(port)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert proc.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
+
+
+def test_heap_settled_after_start_up():
+    code = (
+        "import gc, reward.llm; from reward.workers import settle_heap, GC_THRESHOLDS; settle_heap(); "
+        "assert gc.get_freeze_count() > 10_000, gc.get_freeze_count(); assert gc.get_threshold() == GC_THRESHOLDS"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
