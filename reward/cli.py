@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
+from reward.cache import CacheDirError
 from reward.config import cache_dir, judge_configured, judge_settings, router_config, with_fake_judge
 from reward.console import err, out, print_summary, progress_bar, report_invalid
 from reward.errors import ConfigError, RunError, UsageError
@@ -316,8 +318,8 @@ def fake_judge_cmd(
 def main() -> None:
     try:
         app()
-    except (RubricError, ConfigError, UsageError, RunError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+    except (RubricError, ConfigError, UsageError, RunError, CacheDirError) as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("[yellow]interrupted: finished groups are saved; rerun to resume[/yellow]")

@@ -236,10 +236,13 @@ class RewardService:
         )
 
     def ready(self) -> dict[str, Any]:
-        """Rubrics loaded and the cache writable."""
+        """Rubrics loaded and the cache writable (a probe file, and the last cache write succeeded: while
+        writes fail, scoring goes on without the cache but the worker reports not ready)."""
         ok = True
         detail = "disabled"
-        if self.settings.cache_dir is not None:
+        if self.store.write_error is not None:
+            ok, detail = False, f"writes failing: {self.store.write_error}"
+        elif self.settings.cache_dir is not None:
             try:
                 self.settings.cache_dir.mkdir(parents=True, exist_ok=True)
                 probe = self.settings.cache_dir / f".ready-{os.getpid()}"
@@ -248,7 +251,13 @@ class RewardService:
                 detail = "writable"
             except OSError as exc:
                 ok, detail = False, f"not writable: {exc.strerror}"
-        return {"ready": ok, "rubrics": sorted(self.rubrics), "cache": detail, "reference_plans": len(self.plans)}
+        return {
+            "ready": ok,
+            "rubrics": sorted(self.rubrics),
+            "cache": detail,
+            "cache_write_failures": self.store.write_failures,
+            "reference_plans": len(self.plans),
+        }
 
     def close(self) -> None:
         self.store.close()
