@@ -72,6 +72,7 @@ class InvalidReply(JudgeError):
 class Reply:
     content: str
     fake: bool
+    finish_reason: str | None = None  # "length": cut at the token limit
 
 
 # Order matters: subclasses before their bases (ContextWindowExceededError is a BadRequestError...).
@@ -264,15 +265,26 @@ class JudgeClient:
         fake = getattr(resp, "system_fingerprint", None) == FAKE_FINGERPRINT
         for u in (usage, self.usage):
             self._account(u, role, resp, self._priced[role])
-        choice = resp.choices[0]
-        message = choice.message
+        return self._reply(resp, fake)
+
+    def _reply(self, resp: Any, fake: bool) -> Reply:
+        """The first choice of a completion, checked: no choice, no text or a refusal is re-askable."""
+        choices = getattr(resp, "choices", None)
+        if not isinstance(choices, list) or not choices:
+            raise InvalidReply("judge_empty_reply", "the reply had no choices")
+        choice = choices[0]
+        message = getattr(choice, "message", None)
         # litellm moves OpenAI's `refusal` into provider_specific_fields
         refusal = getattr(message, "refusal", None) or (getattr(message, "provider_specific_fields", None) or {}).get(
             "refusal"
         )
-        if refusal or choice.finish_reason == "content_filter":
+        finish = getattr(choice, "finish_reason", None)
+        if refusal or finish == "content_filter":
             raise InvalidReply("judge_refusal", _short(Exception(refusal or "content filtered"), self._secrets))
-        return Reply(content=message.content or "", fake=fake)
+        content = getattr(message, "content", None)
+        if content is not None and not isinstance(content, str):
+            raise InvalidReply("judge_empty_reply", f"the reply's content was {type(content).__name__}, not text")
+        return Reply(content=content or "", fake=fake, finish_reason=finish if isinstance(finish, str) else None)
 
     @staticmethod
     def _account(usage: Usage, role: str, resp: Any, priced: bool) -> None:
@@ -291,7 +303,7 @@ class JudgeClient:
         self,
         role: str,
         messages: list[dict[str, str]],
-        validate: Callable[[str], T],
+        validate: Callable[[Reply], T],
         usage: Usage,
         response_format: dict[str, Any] | None = None,
     ) -> tuple[T, bool]:
@@ -309,11 +321,11 @@ class JudgeClient:
             with attempt:
                 reply = await self.complete(role, conversation, usage, response_format)
                 try:
-                    return validate(reply.content), reply.fake
+                    return validate(reply), reply.fake
                 except InvalidReply as exc:
                     conversation = [
                         *messages,
-                        {"role": "assistant", "content": reply.content},
+                        {"role": "assistant", "content": reply.content[:20000]},
                         {
                             "role": "user",
                             "content": f"Your reply was invalid: {exc.message}. "

@@ -12,20 +12,15 @@ from typing import Any
 from reward.cache import Store, cache_key, text_digest
 from reward.formula import graded_reward
 from reward.groups import group_stats
-from reward.judge import InvalidReply, JudgeClient, JudgeError, Usage
+from reward.judge import InvalidReply, JudgeClient, JudgeError, Reply, Usage
 from reward.llm import count_tokens
 from reward.penalties import check_penalty, has_final_answer
+from reward.plan_check import check_plan, plan_sections
 from reward.prompts import condense_messages, grade_messages
 from reward.results import DimensionResult, ErrorInfo, GroupResult, JudgeInfo, RolloutResult
 from reward.rubric import Rubric
 from reward.trajectory import CondenseInput, Group, IdReference, PlanReference, Rollout, Trajectory, condense_input
 from reward.verdict import InvalidVerdict, parse_verdict, response_format, verdict_model
-
-
-def _plan_text(content: str) -> str:
-    if not content.strip():
-        raise InvalidReply("judge_empty_reply", "the reply was empty; an EXECUTION PLAN is required")
-    return content.strip()
 
 
 class Scorer:
@@ -43,6 +38,7 @@ class Scorer:
         spec = rubric.spec
         self._response_format = response_format(spec)
         self._verdict_model = verdict_model(spec)
+        self._sections = plan_sections(rubric.condense_template)
         c, g = judge.settings.condense, judge.settings.grade
         # Everything that can change a plan, and nothing else: a rubric edit that touches only the
         # dimensions re-grades but does not re-condense.
@@ -74,7 +70,9 @@ class Scorer:
         key = cache_key("plan", {"input": ci.canonical(), **self._plan_fingerprint})
 
         async def compute() -> dict[str, Any]:
-            plan, fake = await self.judge.ask("condense", condense_messages(self.rubric, ci), _plan_text, usage)
+            plan, fake = await self.judge.ask(
+                "condense", condense_messages(self.rubric, ci), lambda r: check_plan(r, self._sections), usage
+            )
             return {"plan": plan, "fake": fake}
 
         return await self.store.get_or_compute(key, compute, usage.cache)
@@ -104,9 +102,13 @@ class Scorer:
             },
         )
 
-        def validate(content: str) -> dict[str, list[Any]]:
+        def validate(reply: Reply) -> dict[str, list[Any]]:
+            if not reply.content.strip():
+                raise InvalidReply("judge_empty_reply", "the reply was empty; a JSON object with every dimension")
+            if reply.finish_reason == "length":
+                raise InvalidReply("judge_parse_error", "the verdict was cut off at the token limit; reply shorter")
             try:
-                scores = parse_verdict(spec, content, self._verdict_model)
+                scores = parse_verdict(spec, reply.content, self._verdict_model)
             except InvalidVerdict as exc:
                 raise InvalidReply("judge_parse_error", str(exc)) from exc
             return {name: [s.score, s.reason] for name, s in scores.items()}

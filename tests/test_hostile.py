@@ -4,14 +4,13 @@ categorised per-rollout error; never a 5xx, a hang or a number that was not comp
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from reward.server import create_app
 from reward.service import RewardService, ServiceSettings
-from tests.conftest import ROOT, group, rollout, step
+from tests.conftest import ROOT, group, rollout
 
 JSON = {"content-type": "application/json"}
 

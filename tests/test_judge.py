@@ -47,10 +47,11 @@ def test_timeout_is_explicit_and_categorised(fake_judge):
 
 
 def test_empty_reply_is_invalid_content_for_condensing(make_scorer, fake_judge):
-    from reward.scorer import _plan_text
+    from reward.judge import Reply
+    from reward.plan_check import check_plan
 
     with pytest.raises(InvalidReply) as exc:
-        _plan_text("   ")
+        check_plan(Reply("   ", False), ("Task Outcome",))
     assert exc.value.category == "judge_empty_reply"
 
 
