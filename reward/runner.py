@@ -72,7 +72,7 @@ def load_done(
         try:
             record = json.loads(chunk)
             ident = record[key]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             dropped = True  # a torn line from an interrupted run
             continue
         if rubric_version is not None and record.get("rubric_version") != rubric_version:
@@ -168,7 +168,7 @@ async def score_file(
     seen: set[str] = set()
     writer = LineWriter(output_path)
 
-    def groups() -> Iterator[Group]:
+    def groups() -> Iterator[tuple[int, Group]]:
         for lineno, line in _read_lines(input_path):
             parsed = parse_line(Group, line, lineno)
             if isinstance(parsed, LineError):
@@ -185,13 +185,25 @@ async def score_file(
                 tick(1, len(parsed.rollouts))
                 continue
             try:
-                yield prepare_group(parsed, plans, terminal_tool)
+                prepared = prepare_group(parsed, plans, terminal_tool)
             except GroupInputError as exc:
                 report.invalid.append(LineError(lineno, tuple(exc.problems)))
                 tick(1, 0)
+                continue
+            except Exception as exc:  # input no reader foresaw: this line's problem, not the run's
+                report.invalid.append(LineError(lineno, (f"cannot be read: {type(exc).__name__}: {exc}",)))
+                tick(1, 0)
+                continue
+            yield lineno, prepared
 
-    async def work(group: Group) -> None:
-        result = await scorer.score_group(group, report.usage)
+    async def work(item: tuple[int, Group]) -> None:
+        lineno, group = item
+        try:
+            result = await scorer.score_group(group, report.usage)
+        except Exception as exc:  # judge failures are results already; anything else fails this line only
+            report.invalid.append(LineError(lineno, (f"cannot be scored: {type(exc).__name__}: {exc}",)))
+            tick(1, 0)
+            return
         writer.write(result.model_dump_json())
         report.scored += 1
         tick(1, len(group.rollouts))
@@ -237,6 +249,8 @@ async def plan_file(
             plan = await scorer.plan(scorer.condense_input(ref.query, materialize(ref, terminal_tool)), report.usage)
         except (JudgeError, NativeFormatError) as exc:
             failures.append(f"{ref.id}: {exc}")
+        except Exception as exc:  # input no reader foresaw: this reference fails, the others go on
+            failures.append(f"{ref.id}: cannot be read: {type(exc).__name__}: {exc}")
         else:
             writer.write(json.dumps({"id": ref.id, "plan": plan["plan"]}, ensure_ascii=False))
             report.scored += 1

@@ -205,6 +205,8 @@ class RewardService:
                 prepared.append(prepare_group(g, self.plans, tool))
             except GroupInputError as exc:
                 problems.extend(f"groups[{i}].{p}" for p in exc.problems)
+            except Exception as exc:  # input no reader foresaw: still this group's problem, a 422
+                problems.append(f"groups[{i}]: cannot be read: {type(exc).__name__}: {exc}")
         if problems:
             raise GroupInputError(problems)
         return prepared
@@ -216,7 +218,8 @@ class RewardService:
                 f"{n} rollouts in one request; the limit is {self.settings.max_rollouts} (REWARD_MAX_ROLLOUTS)"
             )
         scorer = self.scorer(request.rubric)
-        groups = self.prepare(request.groups, request.terminal_tool)
+        # Parsing native rollouts is CPU work proportional to the body: off the event loop.
+        groups = await asyncio.to_thread(self.prepare, request.groups, request.terminal_tool)
         if self.pending_rollouts + n > self.settings.max_pending_rollouts:
             raise Overloaded(f"{self.pending_rollouts} rollouts already pending in this worker")
         self.pending_rollouts += n

@@ -7,6 +7,7 @@ silently ignored value.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -151,17 +152,44 @@ def validation_problems(err: ValidationError) -> tuple[str, ...]:
 M = TypeVar("M", bound=BaseModel)
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text[:20]} is too large")
+    return value
+
+
+def parse_json(text: str | bytes) -> Any:
+    """Strict JSON: NaN/Infinity refused, and Python's own limits (integers over 4300 digits, nesting
+    deeper than the recursion limit) reported as ValueError like any other invalid JSON."""
+    try:
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON: {exc.msg} at column {exc.colno}") from exc
+    except RecursionError as exc:
+        raise ValueError("invalid JSON: nested too deeply") from exc
+    except ValueError as exc:  # NaN / Infinity, an integer of more than 4300 digits
+        reason = "an integer has more than 4300 digits" if "4300" in str(exc) else str(exc)
+        raise ValueError(f"invalid JSON: {reason}") from exc
+
+
 def parse_line(model: type[M], line: str, lineno: int) -> M | LineError:
     try:
-        data = json.loads(line)
-    except json.JSONDecodeError as exc:
-        return LineError(lineno, (f"invalid JSON: {exc.msg} at column {exc.colno}",))
+        data = parse_json(line)
+    except ValueError as exc:
+        return LineError(lineno, (str(exc),))
     if not isinstance(data, dict):
         return LineError(lineno, (f"expected a JSON object, got {type(data).__name__}",))
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         return LineError(lineno, validation_problems(exc))
+    except RecursionError:
+        return LineError(lineno, ("nested too deeply",))
 
 
 # --- What the condensing judge sees ---------------------------------------------------------------

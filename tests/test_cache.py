@@ -143,7 +143,7 @@ def test_corrupt_or_unwritable_cache_directory_is_one_clear_error(tmp_path):
         Store(corrupt)
     blocked = tmp_path / "file"
     blocked.write_text("x")
-    with pytest.raises(CacheDirError, match="cache directory .*file"):
+    with pytest.raises(CacheDirError, match=r"cache directory .*file"):
         Store(blocked / "sub")
     if os.geteuid() != 0:
         ro = tmp_path / "ro"

@@ -51,3 +51,58 @@ def test_full_cache_disk_scores_without_cache_readyz_false_then_recovers(client,
     r = client.post("/score", content=body(group("full-2", rollouts=[rollout("new")])), headers=JSON, timeout=30)
     assert r.status_code == 200 and r.json()["groups"][0]["rollouts"][0]["status"] == "ok"
     assert client.get("/readyz").status_code == 200
+
+
+# --- 3. malformed input over HTTP: a 4xx naming the problem, never a 5xx ----------------------------------
+
+
+def hostile_bodies() -> dict[str, tuple[str, str]]:
+    """name: (path, raw body)."""
+    g = json.dumps({"groups": [group("h")]})
+    deep_json = "[" * 200_000 + "]" * 200_000
+    just_deep = "[" * 900 + "]" * 900  # parses, then meets the validators
+    msgs = '{"groups": [{"group_id": "m", "query": "q", "reference": {"plan": "P"}, "rollouts": [{"messages": %s}]}]}'
+    tool_calls = [{"role": "assistant", "content": "", "tool_calls": [1, None, "x", {"function": 3}]}]
+    slime = '{"prompt": "p", "response": "r", "label": %s}'
+    openrlhf = '{"query": ["q"], "prompts": ["p"], "labels": [%s]}'
+    out: dict[str, tuple[str, str]] = {}
+    for name, value in {
+        "5000-digit int": "9" * 5000,
+        "NaN": "NaN",
+        "Infinity": "-Infinity",
+        "1e400": "1e400",
+        "deep": deep_json,
+        "deep but parseable": just_deep,
+        "deep object": '{"a":' * 900 + "1" + "}" * 900,
+    }.items():
+        out[f"score exit_code {name}"] = ("/score", g.replace('"exit_code": 0', f'"exit_code": {value}', 1))
+        out[f"score query {name}"] = ("/score", g.replace('"query": "Run', f'"query": {value}, "x": "', 1))
+        out[f"score messages {name}"] = ("/score", msgs % value)
+        out[f"slime label {name}"] = ("/slime", slime % value)
+        out[f"slime label.query {name}"] = ("/slime", slime % ('{"reference": {"plan": "P"}, "query": %s}' % value))
+        out[f"openrlhf label {name}"] = ("/openrlhf", openrlhf % value)
+    out["score tool_calls non-objects"] = ("/score", msgs % json.dumps(tool_calls))
+    out["score messages non-objects"] = ("/score", msgs % '[1, null, [], "x"]')
+    out["score groups not a list"] = ("/score", '{"groups": 5}')
+    out["score body a list"] = ("/score", "[1, 2]")
+    out["score body a number"] = ("/score", "9" * 5000)
+    out["score truncated"] = ("/score", g[: len(g) // 2])
+    out["score NUL and surrogates"] = ("/score", g.replace("Run pytest", "\\u0000\\ud800\\udfff"))
+    out["score not UTF-8"] = ("/score", g.encode("utf-8").replace(b"Run", b"\xff\xfe").decode("latin-1"))
+    out["slime response object"] = ("/slime", '{"prompt": "p", "response": {"a": 1}, "label": "x"}')
+    out["openrlhf lengths differ"] = ("/openrlhf", '{"query": ["a", "b"], "prompts": [], "labels": ["x"]}')
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(hostile_bodies()))
+def test_hostile_body_is_a_4xx_naming_the_problem_never_a_5xx(client, name):
+    path, raw = hostile_bodies()[name]
+    data = raw.encode("latin-1") if name == "score not UTF-8" else raw.encode("utf-8", "surrogatepass")
+    r = client.post(path, content=data, headers=JSON, timeout=60)
+    assert 400 <= r.status_code < 500 or r.status_code == 200, (r.status_code, r.text[:300])
+    if r.status_code != 200:
+        detail = r.json()["detail"]
+        assert detail and all(isinstance(p, str) and ":" in p for p in detail), detail
+        assert "Traceback" not in r.text
+    else:  # accepted: then every rollout is a real result or a categorised error, never a 5xx
+        assert "rewards" in r.json() or "reward" in r.json() or "groups" in r.json()
