@@ -63,8 +63,13 @@ def hostile_bodies() -> dict[str, tuple[str, str]]:
     just_deep = "[" * 900 + "]" * 900  # parses, then meets the validators
     msgs = '{"groups": [{"group_id": "m", "query": "q", "reference": {"plan": "P"}, "rollouts": [{"messages": %s}]}]}'
     tool_calls = [{"role": "assistant", "content": "", "tool_calls": [1, None, "x", {"function": 3}]}]
-    slime = '{"prompt": "p", "response": "r", "label": %s}'
-    openrlhf = '{"query": ["q"], "prompts": ["p"], "labels": [%s]}'
+
+    def slime(label: str) -> str:
+        return '{"prompt": "p", "response": "r", "label": ' + label + "}"
+
+    def openrlhf(label: str) -> str:
+        return '{"query": ["q"], "prompts": ["p"], "labels": [' + label + "]}"
+
     out: dict[str, tuple[str, str]] = {}
     for name, value in {
         "5000-digit int": "9" * 5000,
@@ -78,9 +83,9 @@ def hostile_bodies() -> dict[str, tuple[str, str]]:
         out[f"score exit_code {name}"] = ("/score", g.replace('"exit_code": 0', f'"exit_code": {value}', 1))
         out[f"score query {name}"] = ("/score", g.replace('"query": "Run', f'"query": {value}, "x": "', 1))
         out[f"score messages {name}"] = ("/score", msgs % value)
-        out[f"slime label {name}"] = ("/slime", slime % value)
-        out[f"slime label.query {name}"] = ("/slime", slime % ('{"reference": {"plan": "P"}, "query": %s}' % value))
-        out[f"openrlhf label {name}"] = ("/openrlhf", openrlhf % value)
+        out[f"slime label {name}"] = ("/slime", slime(value))
+        out[f"slime label.query {name}"] = ("/slime", slime('{"reference": {"plan": "P"}, "query": ' + value + "}"))
+        out[f"openrlhf label {name}"] = ("/openrlhf", openrlhf(value))
     out["score tool_calls non-objects"] = ("/score", msgs % json.dumps(tool_calls))
     out["score messages non-objects"] = ("/score", msgs % '[1, null, [], "x"]')
     out["score groups not a list"] = ("/score", '{"groups": 5}')
