@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -191,7 +192,7 @@ class Store:
         else:
             flight = _Flight(asyncio.ensure_future(self._load(key, compute, stats)))
             self._inflight[key] = flight
-            flight.task.add_done_callback(lambda _, f=flight: self._landed(key, f))
+            flight.task.add_done_callback(functools.partial(self._forget, key, flight))
         flight.waiters += 1
         try:
             return await asyncio.shield(flight.task)
@@ -200,6 +201,9 @@ class Store:
             if flight.waiters == 0 and not flight.task.done():
                 flight.task.cancel()  # nobody waits any more
                 self._landed(key, flight)
+
+    def _forget(self, key: str, flight: _Flight, _: object) -> None:
+        self._landed(key, flight)
 
     def _landed(self, key: str, flight: _Flight) -> None:
         if self._inflight.get(key) is flight:

@@ -45,6 +45,7 @@ class JudgeSettings:
     num_retries: int = 3
     max_reasks: int = 2
     concurrency: int = 64
+    fake: bool = False  # the built-in fake judge (its replies are marked fake whatever model name is used)
 
 
 @dataclass
@@ -133,6 +134,13 @@ def _short(exc: BaseException, secrets: list[str] | None = None, limit: int = 30
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _digest(config: dict[str, Any]) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def _raise_connection_limits(concurrency: int) -> None:
     """litellm's aiohttp transport allows 1000 connections, 500 per host (AIOHTTP_CONNECTOR_LIMIT*, read at
     import); calls allowed in flight beyond that would queue in the connector, unseen. Raise the limits to
@@ -195,6 +203,12 @@ class JudgeClient:
         self._priced = {"condense": has_price(settings.condense.model), "grade": has_price(settings.grade.model)}
         self._secrets = [s for s in [settings.api_key, *secrets_from_env()] if s]
         self.router = None
+        # Who answers: part of every cache key (with the model and sampling settings, added by the scorer).
+        self.identity: dict[str, Any] = {
+            "fake": settings.fake,
+            "api_base": None if settings.fake else (settings.api_base or "").rstrip("/") or None,
+            "router": _digest(router_config) if router_config is not None else None,
+        }
         if router_config is not None:
             config = dict(router_config)
             model_list = config.pop("model_list")

@@ -35,7 +35,9 @@ def materialize(trajectory: T, tool: str = DEFAULT_TERMINAL_TOOL) -> T:
     return trajectory.model_copy(update={"steps": steps, "final_answer": final, "messages": None, "text": None})
 
 
-def prepare_group(group: Group, plans: Mapping[str, str] | None = None, tool: str = DEFAULT_TERMINAL_TOOL) -> Group:
+def prepare_group(
+    group: Group, plans: Mapping[str, str | PlanReference] | None = None, tool: str = DEFAULT_TERMINAL_TOOL
+) -> Group:
     problems: list[str] = []
     reference = group.reference
     if isinstance(reference, IdReference):
@@ -43,7 +45,7 @@ def prepare_group(group: Group, plans: Mapping[str, str] | None = None, tool: st
         if plan is None:
             problems.append(f"reference.id: no reference plan with id {reference.id!r} is loaded")
         else:
-            reference = PlanReference(plan=plan, id=reference.id)
+            reference = plan if isinstance(plan, PlanReference) else PlanReference(plan=plan, id=reference.id)
     elif not isinstance(reference, PlanReference):
         try:
             reference = materialize(reference, tool)
@@ -60,12 +62,13 @@ def prepare_group(group: Group, plans: Mapping[str, str] | None = None, tool: st
     return group.model_copy(update={"reference": reference, "rollouts": rollouts})
 
 
-def load_plans(paths: list[Path]) -> dict[str, str]:
-    """Reference plans written by `reward plans` ({"id", "plan"} lines), by id."""
-    plans: dict[str, str] = {}
+def load_plans(paths: list[Path]) -> dict[str, PlanReference]:
+    """Reference plans written by `reward plans` ({"id", "plan", "fake"} lines), by id."""
+    plans: dict[str, PlanReference] = {}
     for path in paths:
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
+            # "\n" only: str.splitlines() would also split inside a plan at U+2028, U+0085, \x1c...
+            lines = path.read_text(encoding="utf-8").split("\n")
         except OSError as exc:
             raise ConfigError(f"reference plans {path}: cannot read: {exc.strerror}") from exc
         for lineno, line in enumerate(lines, 1):
@@ -76,5 +79,5 @@ def load_plans(paths: list[Path]) -> dict[str, str]:
                 raise ConfigError(f"reference plans {path}: {parsed}")
             if parsed.id is None:
                 raise ConfigError(f"reference plans {path}: line {lineno}: id: Field required")
-            plans[parsed.id] = parsed.plan
+            plans[parsed.id] = parsed
     return plans

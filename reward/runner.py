@@ -21,7 +21,7 @@ from reward.judge import JudgeError, Usage
 from reward.native import DEFAULT_TERMINAL_TOOL, NativeFormatError
 from reward.prepare import GroupInputError, materialize, prepare_group
 from reward.scorer import Scorer
-from reward.trajectory import Group, LineError, RefLine, parse_line
+from reward.trajectory import Group, LineError, PlanReference, RefLine, parse_line
 
 
 @dataclass
@@ -151,7 +151,7 @@ async def score_file(
     input_path: Path,
     output_path: Path,
     *,
-    plans: Mapping[str, str] | None = None,
+    plans: Mapping[str, str | PlanReference] | None = None,
     terminal_tool: str = DEFAULT_TERMINAL_TOOL,
     retry_errors: bool = True,
     groups_in_flight: int = 32,
@@ -252,7 +252,8 @@ async def plan_file(
         except Exception as exc:  # input no reader foresaw: this reference fails, the others go on
             failures.append(f"{ref.id}: cannot be read: {type(exc).__name__}: {exc}")
         else:
-            writer.write(json.dumps({"id": ref.id, "plan": plan["plan"]}, ensure_ascii=False))
+            line = {"id": ref.id, "plan": plan["plan"], "fake": plan["fake"]}
+            writer.write(json.dumps(line, ensure_ascii=False))
             report.scored += 1
         tick(1, 0)
 

@@ -42,7 +42,10 @@ class Scorer:
         c, g = judge.settings.condense, judge.settings.grade
         # Everything that can change a plan, and nothing else: a rubric edit that touches only the
         # dimensions re-grades but does not re-condense.
+        # The judge's identity (endpoint or router, and whether it is the fake) is in every key: a plan or
+        # verdict from one judge is never served as another's, a fake one never as a real one.
         self._plan_fingerprint = {
+            "judge": judge.identity,
             "template": text_digest(rubric.condense_template),
             "model": c.model,
             "temperature": c.temperature,
@@ -51,6 +54,7 @@ class Scorer:
             "tail": spec.truncation.tail,
         }
         self._verdict_fingerprint = {
+            "judge": judge.identity,
             "rubric_version": rubric.version,
             "model": g.model,
             "temperature": g.temperature,
@@ -80,7 +84,7 @@ class Scorer:
     async def reference_plan(self, group: Group, usage: Usage) -> dict[str, Any]:
         ref = group.reference
         if isinstance(ref, PlanReference):
-            return {"plan": ref.plan, "fake": False}
+            return {"plan": ref.plan, "fake": ref.fake}
         if isinstance(ref, IdReference):
             raise ValueError("reference ids must be resolved first (reward.prepare.prepare_group)")
         return await self.plan(self.condense_input(group.query, ref), usage)

@@ -90,6 +90,10 @@ class Guard:
         await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
 
 
+def _parse_body(body: bytes) -> Any:
+    return parse_json(body.decode("utf-8"))
+
+
 class JSONBodyRoute(APIRoute):
     """Parses a JSON body strictly and off the event loop, before FastAPI's own handler reads it.
 
@@ -107,7 +111,9 @@ class JSONBodyRoute(APIRoute):
                 body = await request.body()
                 if body:
                     try:
-                        request._json = await asyncio.to_thread(parse_json, body)
+                        request._json = await asyncio.to_thread(_parse_body, body)
+                    except UnicodeDecodeError as exc:  # not parseable at all: 400, as FastAPI answers
+                        return JSONResponse({"detail": [f"body: not UTF-8 (byte {exc.start})"]}, status_code=400)
                     except ValueError as exc:
                         return JSONResponse({"detail": [f"body: {exc}"]}, status_code=422)
             return await handler(request)
@@ -124,6 +130,11 @@ def _request_problems(exc: RequestValidationError) -> list[str]:
         loc = loc[1:] if loc[:1] == ("body",) else loc
         problems.append(f"{format_loc(_drop_union_tag(loc)) if loc else 'body'}: {e.get('msg', 'invalid')}")
     return problems
+
+
+def _fake_marks(response: dict[str, Any], index: list[tuple[int, int]]) -> list[bool]:
+    """Per sample: was its group judged (in part) by the fake judge? A fake reward is never served unmarked."""
+    return [bool(response["groups"][g]["judge"]["fake"]) for g, _ in index]
 
 
 def create_app(service: RewardService | None = None) -> FastAPI:
@@ -233,7 +244,9 @@ def create_app(service: RewardService | None = None) -> FastAPI:
         response = await score_dicts(request, groups)
         fallback = svc(request).settings.judge_error_fallback
         needs_number(per_sample(response, index), fallback)
-        return openrlhf.to_response(response, index, fallback)
+        answer = openrlhf.to_response(response, index, fallback)
+        answer["extra_logs"]["fake_judge"] = [float(f) for f in _fake_marks(response, index)]
+        return answer
 
     @app.post("/slime", tags=["trainers"])
     async def slime_reward(request: Request, body: slime.SlimeRequest) -> dict[str, Any]:
@@ -243,7 +256,7 @@ def create_app(service: RewardService | None = None) -> FastAPI:
         fallback = svc(request).settings.judge_error_fallback
         rollout = per_sample(response, index)[0]
         needs_number([rollout], fallback)
-        return slime.reward_dict(rollout, fallback)
+        return {**slime.reward_dict(rollout, fallback), "fake": _fake_marks(response, index)[0]}
 
     settings = service.settings if service is not None else ServiceSettings.from_env()
     app.add_middleware(Guard, settings=settings)

@@ -58,6 +58,7 @@ class PlanReference(Strict):
 
     plan: str = Field(min_length=1)
     id: str | None = None
+    fake: bool = False  # condensed by the fake judge: whatever is built on it is marked fake too
 
 
 class IdReference(Strict):

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from reward.server import create_app
 from reward.service import RewardService, ServiceSettings
-from tests.conftest import ROOT, group, rollout
+from tests.conftest import ROOT, group, rollout, step
 
 JSON = {"content-type": "application/json"}
 
@@ -111,3 +111,93 @@ def test_hostile_body_is_a_4xx_naming_the_problem_never_a_5xx(client, name):
         assert "Traceback" not in r.text
     else:  # accepted: then every rollout is a real result or a categorised error, never a 5xx
         assert "rewards" in r.json() or "reward" in r.json() or "groups" in r.json()
+
+
+# --- 6. a fake judgement is never served as a real one ----------------------------------------------------
+
+
+def test_slime_and_openrlhf_answers_carry_the_fake_mark(client):
+    label = json.dumps({"reference": {"plan": "EXECUTION PLAN"}, "query": "Run pytest"})
+    text = (
+        "<|im_start|>assistant\n<tool_call>\n"
+        + json.dumps({"name": "run_in_terminal", "arguments": {"command": "pytest -q"}})
+        + "\n</tool_call><|im_end|>\n<|im_start|>user\n<tool_response>\n3 passed\nExit code: 0\n</tool_response>"
+        + "<|im_end|>\n<|im_start|>assistant\n<final_answer>3 passed</final_answer><|im_end|>"
+    )
+    r = client.post("/slime", json={"prompt": "Run pytest", "response": text, "label": label})
+    assert r.status_code == 200 and r.json()["reward"] is not None and r.json()["fake"] is True
+    r = client.post("/openrlhf", json={"query": [text], "prompts": [""], "labels": [label]})
+    assert r.status_code == 200 and r.json()["extra_logs"]["fake_judge"] == [1.0]
+
+
+def test_a_dry_run_against_the_fake_judge_is_never_served_to_another_judge(make_scorer, fake_judge, tmp_path):
+    """Same model name, same cache: a judgement made by one endpoint is not an answer for another."""
+    import asyncio
+
+    from reward.judge import Usage
+    from reward.trajectory import Group
+
+    cache = tmp_path / "shared"
+    data = Group.model_validate(group("dry", rollouts=[rollout("a"), rollout("b")]))
+    dry = asyncio.run(make_scorer(cache=cache).score_group(data, Usage()))
+    assert dry.judge.fake and all(r.status == "ok" for r in dry.rollouts)
+    # production: the real judge (another endpoint) is unreachable
+    prod = make_scorer(cache=cache, api_base="http://127.0.0.1:9/v1", num_retries=0, timeout_s=2.0)
+    result = asyncio.run(prod.score_group(data, Usage()))
+    assert [(r.status, r.reward) for r in result.rollouts] == [("error", None)] * 2
+    assert {r.error.category for r in result.rollouts} == {"judge_unavailable"}
+
+
+def test_plans_written_by_the_fake_judge_stay_fake_when_loaded(make_scorer, fake_judge, tmp_path, rubric):
+    import asyncio
+
+    from reward.fake_judge import fake_verdict
+    from reward.judge import Usage
+    from reward.prepare import load_plans, prepare_group
+    from reward.runner import plan_file
+    from reward.trajectory import Group
+    from reward.verdict import verdict_schema
+
+    refs, plans = tmp_path / "refs.jsonl", tmp_path / "plans.jsonl"
+    refs.write_text(json.dumps({"id": "ref-1", "query": "q", "steps": [step()], "final_answer": "done"}) + "\n")
+    scorer = make_scorer()
+    asyncio.run(plan_file(scorer, refs, plans))
+    assert json.loads(plans.read_text())["fake"] is True
+    loaded = load_plans([plans])
+    assert loaded["ref-1"].fake is True
+    # grading by a judge that is not the fake one: the group is still fake, through its reference
+    real = {"system_fingerprint": "real-judge", "model": "m", "id": "x", "object": "chat.completion"}
+    plan = loaded["ref-1"].plan
+    verdict = json.dumps(fake_verdict("", verdict_schema(rubric.spec)))
+    choice = {"index": 0, "finish_reason": "stop"}
+    fake_judge.script(
+        {
+            "kind": "condense",
+            "body": {**real, "choices": [{**choice, "message": {"role": "assistant", "content": plan}}]},
+        },
+        {
+            "kind": "grade",
+            "body": {**real, "choices": [{**choice, "message": {"role": "assistant", "content": verdict}}]},
+        },
+    )
+    data = prepare_group(
+        Group.model_validate(group("by-id", rollouts=[rollout("z")], reference={"id": "ref-1"})), loaded
+    )
+    result = asyncio.run(scorer.score_group(data, Usage()))
+    assert result.rollouts[0].status == "ok" and result.judge.fake is True
+
+
+def test_plans_file_is_split_on_newlines_only(tmp_path):
+    from reward.prepare import load_plans
+
+    plan = "EXECUTION PLAN\u2028Task Outcome: success.\x85\x1c\x1d\x1eKey Findings: \u2029none"
+    path = tmp_path / "plans.jsonl"
+    path.write_text(
+        json.dumps({"id": "a", "plan": plan}, ensure_ascii=False)
+        + "\r\n"
+        + json.dumps({"id": "b", "plan": "P"})
+        + "\n",
+        encoding="utf-8",
+    )
+    loaded = load_plans([path])
+    assert loaded["a"].plan == plan and loaded["b"].plan == "P" and loaded["a"].fake is False
