@@ -23,6 +23,13 @@ from reward.trajectory import CondenseInput, Group, IdReference, PlanReference, 
 from reward.verdict import InvalidVerdict, parse_verdict, response_format, verdict_model
 
 
+OFF_LOOP_CHARS = 256 * 1024
+
+
+def _size(t: Trajectory) -> int:
+    return len(t.final_answer) + sum(len(s.command) + len(s.output) for s in t.steps)
+
+
 class Scorer:
     def __init__(
         self,
@@ -87,6 +94,8 @@ class Scorer:
             return {"plan": ref.plan, "fake": ref.fake}
         if isinstance(ref, IdReference):
             raise ValueError("reference ids must be resolved first (reward.prepare.prepare_group)")
+        if _size(ref) > OFF_LOOP_CHARS:
+            return await self.plan(await asyncio.to_thread(self.condense_input, group.query, ref), usage)
         return await self.plan(self.condense_input(group.query, ref), usage)
 
     # --- grading --------------------------------------------------------------------------------
@@ -154,7 +163,13 @@ class Scorer:
         spec = self.rubric.spec
         assert rollout.id is not None
         fa_ok = has_final_answer(rollout.final_answer)
-        penalty = check_penalty(spec.penalties, rollout, self.counter)
+        # Counting tokens and cleaning outputs of a large rollout is CPU work: off the event loop, so that
+        # one huge request never stalls the others (or the health probes).
+        big = _size(rollout) > OFF_LOOP_CHARS
+        if big:
+            penalty = await asyncio.to_thread(check_penalty, spec.penalties, rollout, self.counter)
+        else:
+            penalty = check_penalty(spec.penalties, rollout, self.counter)
         if penalty is not None:
             result = RolloutResult(
                 id=rollout.id,
@@ -166,7 +181,10 @@ class Scorer:
                 has_final_answer=fa_ok,
             )
             return result, False
-        ci = self.condense_input(group.query, rollout)
+        if big:
+            ci = await asyncio.to_thread(self.condense_input, group.query, rollout)
+        else:
+            ci = self.condense_input(group.query, rollout)
         try:
             # The request's deadline (loop time) bounds the judge work; the cache keeps whatever finished.
             async with asyncio.timeout_at(deadline):

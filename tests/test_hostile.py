@@ -201,3 +201,52 @@ def test_plans_file_is_split_on_newlines_only(tmp_path):
     )
     loaded = load_plans([path])
     assert loaded["a"].plan == plan and loaded["b"].plan == "P" and loaded["a"].fake is False
+
+
+# --- 7. CPU work on large inputs runs off the event loop ---------------------------------------------------
+
+
+def _off_loop() -> bool:
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return True
+    return False
+
+
+def test_large_rollouts_are_counted_and_cleaned_off_the_event_loop(make_scorer, fake_judge):
+    import asyncio
+
+    from reward.judge import Usage
+    from reward.llm import count_tokens
+    from reward.trajectory import Group
+
+    where = []
+
+    def counter(text):
+        where.append(_off_loop())
+        return count_tokens(text)
+
+    scorer = make_scorer()
+    scorer.counter = counter
+    big = rollout("big", steps=[step("cat log", 0, "PASSED test_x\n" * 40_000)])  # 560 KB, no num_tokens
+    result = asyncio.run(scorer.score_group(Group.model_validate(group("big", rollouts=[big])), Usage()))
+    assert result.rollouts[0].penalty == "too_long"
+    assert where and all(where)
+
+
+def test_request_bodies_are_parsed_off_the_event_loop(client, monkeypatch):
+    import reward.server as server
+
+    where = []
+    real = server._parse_body
+
+    def parse(body):
+        where.append(_off_loop())
+        return real(body)
+
+    monkeypatch.setattr(server, "_parse_body", parse)
+    assert client.post("/score", content=body(group("parsed")), headers=JSON).status_code == 200
+    assert where == [True]
