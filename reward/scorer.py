@@ -22,7 +22,6 @@ from reward.rubric import Rubric
 from reward.trajectory import CondenseInput, Group, IdReference, PlanReference, Rollout, Trajectory, condense_input
 from reward.verdict import InvalidVerdict, parse_verdict, response_format, verdict_model
 
-
 OFF_LOOP_CHARS = 256 * 1024
 
 
