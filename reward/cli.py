@@ -26,8 +26,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # help texts are plain: "[env REWARD_...]" hints must show as written
 )
-rubric_app = typer.Typer(help="Inspect and validate rubrics.", no_args_is_help=True)
+rubric_app = typer.Typer(help="Inspect and validate rubrics.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(rubric_app, name="rubric")
 
 
@@ -167,7 +168,7 @@ def plans(
             report, failures = asyncio.run(plan_file(scorer, input, output, terminal_tool=terminal_tool, progress=tick))
         report_invalid(report.invalid)
         for failure in failures:
-            err.print(f"[red]judge error[/red] {failure}", highlight=False)
+            err.print(f"[red]judge error[/red] {escape(failure)}", highlight=False)
         calls = sum(report.usage.calls.values())
         out.print(
             f"{report.scored} plans written, {report.skipped} already done, {len(failures)} failed, "

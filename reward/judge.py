@@ -114,18 +114,31 @@ def has_price(model: str) -> bool:
 
 
 _KEYLIKE = re.compile(r"\b(?:sk|pk|rk|key|tok)[-_][A-Za-z0-9_\-]{8,}")
+# A value right after "Bearer", "api key", "api_key=", "Authorization:" is a credential whatever its shape.
+_KEY_AFTER = re.compile(
+    r"(?i)(\bapi[-_ ]?key\b(?:\s+provided)?[\"']?\s*[:=]?\s*[\"']?(?:bearer\s+)?"
+    r"|\bauthorization[\"']?\s*[:=]\s*[\"']?(?:bearer\s+)?"
+    r"|\bbearer\s+)"
+    r"([^\s\"',;]{3,}[^\s\"',;.])"
+)
 
 
 def secrets_from_env() -> list[str]:
     """Values that must never appear in an error, a log or a response."""
     names = ("API_KEY", "_TOKEN", "_TOKENS", "_SECRET")
     values = [v for k, v in os.environ.items() if k.upper().endswith(names) and v]
-    return [p.strip() for v in values for p in v.split(",") if len(p.strip()) >= 6]
+    return [p.strip() for v in values for p in v.split(",") if p.strip()]
 
 
 def redact(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "[redacted]")
+    """Remove every known secret and anything shaped like a key. A long secret goes wherever it appears; a
+    short one (a test key such as `x`) only where it stands alone, so that words containing it survive."""
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        if len(secret) >= 8:
+            text = text.replace(secret, "[redacted]")
+        else:
+            text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "[redacted]", text)
+    text = _KEY_AFTER.sub(lambda m: m.group(1) + "[redacted]", text)
     return _KEYLIKE.sub("[redacted]", text)
 
 
@@ -201,7 +214,12 @@ class JudgeClient:
         self.usage = Usage()
         # Asked before any Router exists: registering a deployment gives an unknown model a price of 0.
         self._priced = {"condense": has_price(settings.condense.model), "grade": has_price(settings.grade.model)}
-        self._secrets = [s for s in [settings.api_key, *secrets_from_env()] if s]
+        router_keys = [
+            str(d.get("litellm_params", {}).get("api_key") or "")
+            for d in (router_config or {}).get("model_list", [])
+            if isinstance(d, dict)
+        ]
+        self._secrets = [s for s in [settings.api_key, *router_keys, *secrets_from_env()] if s]
         self.router = None
         # Who answers: part of every cache key (with the model and sampling settings, added by the scorer).
         self.identity: dict[str, Any] = {

@@ -9,6 +9,8 @@ scored again unless told otherwise (their results are cached, so only the failed
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -92,6 +94,31 @@ def load_done(
     return done
 
 
+@contextlib.contextmanager
+def exclusive(output: Path) -> Iterator[None]:
+    """One writer per output file: two runs appending to one file would interleave and duplicate groups.
+
+    An advisory lock on `<output>.lock` (flock: released by the kernel when the process dies, so a killed
+    run never leaves a stale lock); a second run refuses at once with a clear message.
+    """
+    output.parent.mkdir(parents=True, exist_ok=True)
+    path = output.with_name(output.name + ".lock")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise RunError(f"{output}: cannot create the lock file {path}: {exc.strerror}") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunError(
+                f"{output}: another run is writing to this file; wait for it to finish or use another output"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
 class LineWriter:
     """Appends whole lines: one os.write per record, so a crash never interleaves or splits two."""
 
@@ -156,6 +183,22 @@ async def score_file(
     retry_errors: bool = True,
     groups_in_flight: int = 32,
     progress: Progress | None = None,
+) -> RunReport:
+    with exclusive(output_path):
+        return await _score_file(
+            scorer, input_path, output_path, plans, terminal_tool, retry_errors, groups_in_flight, progress
+        )
+
+
+async def _score_file(
+    scorer: Scorer,
+    input_path: Path,
+    output_path: Path,
+    plans: Mapping[str, str | PlanReference] | None,
+    terminal_tool: str,
+    retry_errors: bool,
+    groups_in_flight: int,
+    progress: Progress | None,
 ) -> RunReport:
     report = RunReport()
     tick = progress or _no_progress
@@ -224,7 +267,19 @@ async def plan_file(
     terminal_tool: str = DEFAULT_TERMINAL_TOOL,
     progress: Progress | None = None,
 ) -> tuple[RunReport, list[str]]:
-    """Condense reference trajectories into `{"id", "plan"}` lines (usable as `{"plan": ...}` references)."""
+    """Condense reference trajectories into `{"id", "plan", "fake"}` lines (usable as `{"plan": ...}`)."""
+    with exclusive(output_path):
+        return await _plan_file(scorer, input_path, output_path, in_flight, terminal_tool, progress)
+
+
+async def _plan_file(
+    scorer: Scorer,
+    input_path: Path,
+    output_path: Path,
+    in_flight: int,
+    terminal_tool: str,
+    progress: Progress | None,
+) -> tuple[RunReport, list[str]]:
     report = RunReport()
     tick = progress or _no_progress
     failures: list[str] = []

@@ -157,3 +157,20 @@ def test_every_hostile_line_is_a_line_error_and_the_other_groups_are_scored(make
     text = "\n".join(str(p) for p in report.invalid)
     assert "more than 4300 digits" in text and "nested too deeply" in text and "NaN is not valid JSON" in text
     assert "Traceback" not in text
+
+
+def test_a_second_run_on_the_same_output_refuses_clearly(make_scorer, tmp_path):
+    import fcntl
+    import os
+
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_jsonl(inp, [group("a")])
+    fd = os.open(tmp_path / "out.jsonl.lock", os.O_RDWR | os.O_CREAT)  # another run holds the file
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        with pytest.raises(RunError, match="another run is writing to this file"):
+            run(make_scorer(), inp, out)
+        assert not out.exists()
+    finally:
+        os.close(fd)
+    assert run(make_scorer(), inp, out).scored == 1  # released: the next run goes ahead
