@@ -250,3 +250,100 @@ def test_request_bodies_are_parsed_off_the_event_loop(client, monkeypatch):
     monkeypatch.setattr(server, "_parse_body", parse)
     assert client.post("/score", content=body(group("parsed")), headers=JSON).status_code == 200
     assert where == [True]
+
+
+# --- property-based: nested and numeric edge cases anywhere in a request ------------------------------------
+
+HOSTILE_BODIES = int(__import__("os").environ.get("REWARD_FUZZ_BODIES", "300"))
+
+
+def _fragments():
+    from hypothesis import strategies as st
+
+    depth = st.integers(1, 3000)
+    return st.one_of(
+        st.integers(1, 9000).map(lambda n: "9" * n),  # up to 9000 digits
+        st.integers(1, 9000).map(lambda n: "-" + "9" * n),
+        st.sampled_from(["NaN", "Infinity", "-Infinity", "1e309", "-1e309", "1e-400", "-0", "0.0", "true", "null"]),
+        depth.map(lambda n: "[" * n + "]" * n),
+        depth.map(lambda n: '{"a":' * n + "1" + "}" * n),
+        st.sampled_from(['"\\u0000"', '"\\ud800"', '"\\udfff\\ud800"', '""', '"' + "x" * 5000 + '"']),
+        st.integers(-(2**70), 2**70).map(str),
+        st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    )
+
+
+def _paths(value, prefix=()):
+    """Every path to a value inside a JSON document."""
+    yield prefix
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _paths(v, (*prefix, i))
+
+
+MARK = "@@HOSTILE@@"
+
+
+def _with_fragment(doc, path, fragment: str) -> str:
+    import copy
+
+    doc = copy.deepcopy(doc)
+    if not path:
+        return fragment
+    target = doc
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = MARK
+    return json.dumps(doc).replace(json.dumps(MARK), fragment, 1)
+
+
+def test_fuzz_nested_and_numeric_edge_cases_anywhere_are_never_a_5xx(client):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    messages = [
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {
+                    "id": "c",
+                    "type": "function",
+                    "function": {"name": "run_in_terminal", "arguments": json.dumps({"command": "pytest"})},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c", "content": "3 passed", "exit_code": 0},
+        {"role": "assistant", "content": "<final_answer>3 passed</final_answer>"},
+    ]
+    docs = {
+        "/score": {"groups": [group("fz", rollouts=[rollout("a"), {"id": "m", "messages": messages}])]},
+        "/slime": {"prompt": "p", "response": "r", "label": {"reference": {"plan": "P"}, "query": "q"}},
+        "/openrlhf": {"query": ["q"], "prompts": ["p"], "labels": [{"reference": {"plan": "P"}}]},
+    }
+    targets = [(p, path) for p, d in docs.items() for path in _paths(d)]
+    seen = {"2xx": 0, "4xx": 0}
+
+    @settings(max_examples=HOSTILE_BODIES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(target=st.sampled_from(targets), fragment=_fragments())
+    def check(target, fragment):
+        path, where = target
+        raw = _with_fragment(docs[path], where, fragment)
+        r = client.post(path, content=raw.encode("utf-8", "surrogatepass"), headers=JSON, timeout=60)
+        assert r.status_code < 500 or (r.status_code == 503 and r.headers.get("retry-after")), (
+            path,
+            where,
+            fragment[:80],
+            r.status_code,
+            r.text[:300],
+        )
+        if 400 <= r.status_code < 500:
+            assert all(isinstance(p, str) for p in r.json()["detail"])
+        seen["2xx" if r.status_code < 300 else "4xx"] += 1
+
+    check()
+    assert seen["4xx"] > 0
+    print(f"fuzzed {sum(seen.values())} hostile request bodies: {seen}")
