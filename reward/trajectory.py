@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -164,11 +165,30 @@ def _finite(text: str) -> float:
     return value
 
 
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")  # only escapes can carry one into the text
+_LONE = re.compile("[\ud800-\udfff]")  # json.loads pairs valid pairs: what is left is alone
+
+
+def _scrub(value: Any) -> Any:
+    """Lone surrogates (valid as JSON escapes, not as Unicode) become U+FFFD: an id or query carrying one
+    could not even be written back out."""
+    if isinstance(value, str):
+        return _LONE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    if isinstance(value, dict):
+        return {_scrub(k): _scrub(v) for k, v in value.items()}
+    return value
+
+
 def parse_json(text: str | bytes) -> Any:
     """Strict JSON: NaN/Infinity refused, and Python's own limits (integers over 4300 digits, nesting
     deeper than the recursion limit) reported as ValueError like any other invalid JSON."""
     try:
-        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+        data = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        return _scrub(data) if _SURROGATE.search(text) else data
     except json.JSONDecodeError as exc:
         raise ValueError(f"invalid JSON: {exc.msg} at column {exc.colno}") from exc
     except RecursionError as exc:

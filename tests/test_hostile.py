@@ -347,3 +347,11 @@ def test_fuzz_nested_and_numeric_edge_cases_anywhere_are_never_a_5xx(client):
     check()
     assert seen["4xx"] > 0
     print(f"fuzzed {sum(seen.values())} hostile request bodies: {seen}")
+
+
+def test_lone_surrogates_in_ids_become_replacement_characters_not_a_500(client):
+    raw = json.dumps({"groups": [group("s\ud800", rollouts=[rollout("\udfffid")])]})
+    r = client.post("/score", content=raw.encode(), headers=JSON)
+    assert r.status_code == 200
+    g = r.json()["groups"][0]
+    assert g["group_id"] == "s\ufffd" and g["rollouts"][0]["id"] == "\ufffdid"
