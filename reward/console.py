@@ -73,6 +73,16 @@ def print_summary(summary: Any, report: Any, scorer: Any) -> None:
             f"{sum(usage.calls.values())} (condense {usage.calls['condense']}, grade {usage.calls['grade']})",
         ),
         ("cache", f"{store.hits} hits, {store.coalesced} coalesced, {store.misses} computed"),
+        *(
+            [
+                (
+                    "cache writes failed",
+                    f"{store.write_failures} (values used, not kept): {store.write_error or 'recovered'}",
+                )
+            ]
+            if store.write_failures
+            else []
+        ),
         ("tokens", f"{usage.prompt_tokens} prompt, {usage.completion_tokens} completion"),
         ("cost", f"${usage.cost:.4f}" + ("" if usage.cost_known else " (some calls of unknown price)")),
     ]

@@ -174,3 +174,16 @@ def test_a_second_run_on_the_same_output_refuses_clearly(make_scorer, tmp_path):
     finally:
         os.close(fd)
     assert run(make_scorer(), inp, out).scored == 1  # released: the next run goes ahead
+
+
+def test_full_cache_disk_offline_every_group_is_still_written(make_scorer, fake_judge, tmp_path, monkeypatch):
+    from tests.test_cache import _full_disk
+
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_jsonl(inp, [group(f"g{i}") for i in range(6)])
+    scorer = make_scorer(cache=tmp_path / "full")
+    _full_disk(scorer.store, monkeypatch)
+    report = asyncio.run(asyncio.wait_for(score_file(scorer, inp, out), 120))  # used to hang forever
+    assert report.scored == 6 and len(read_jsonl(out)) == 6
+    assert all(r["status"] == "ok" for g in read_jsonl(out) for r in g["rollouts"])
+    assert scorer.store.write_failures > 0
