@@ -278,7 +278,7 @@ def create_app(state: FakeJudgeState) -> FastAPI:
         if scripted is None:
             fault = state.injected_fault(kind, prompt)
             if fault is not None:
-                correct = json.dumps(fake_verdict(prompt, schema)) if kind == "grade" else fake_plan(prompt)
+                correct = json.dumps(fake_verdict(prompt, schema or {})) if kind == "grade" else fake_plan(prompt)
                 scripted = fault_reply(fault, correct, state.hang_s)
         if scripted is not None:
             if scripted.get("delay"):
@@ -303,7 +303,7 @@ def create_app(state: FakeJudgeState) -> FastAPI:
                     scripted.get("finish_reason", "stop"),
                 )
             )
-        content = json.dumps(fake_verdict(prompt, schema)) if kind == "grade" else fake_plan(prompt)
+        content = json.dumps(fake_verdict(prompt, schema or {})) if kind == "grade" else fake_plan(prompt)
         return JSONResponse(_completion(content, None, prompt))
 
     @app.get("/v1/models")

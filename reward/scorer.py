@@ -20,7 +20,7 @@ from reward.prompts import condense_messages, grade_messages
 from reward.results import DimensionResult, ErrorInfo, GroupResult, JudgeInfo, RolloutResult
 from reward.rubric import Rubric
 from reward.trajectory import CondenseInput, Group, IdReference, PlanReference, Rollout, Trajectory, condense_input
-from reward.verdict import InvalidVerdict, parse_verdict, response_format, verdict_model
+from reward.verdict import DimensionScore, InvalidVerdict, parse_verdict, response_format, verdict_model
 
 OFF_LOOP_CHARS = 256 * 1024
 
@@ -210,7 +210,7 @@ class Scorer:
             )
             return result, False
         scores = {name: DimensionResult(score=s, reason=r) for name, (s, r) in verdict["scores"].items()}
-        reward, means = graded_reward(spec, scores)
+        reward, means = graded_reward(spec, {n: DimensionScore(d.score, d.reason) for n, d in scores.items()})
         result = RolloutResult(
             id=rollout.id,
             status="ok",
