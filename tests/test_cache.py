@@ -196,3 +196,20 @@ def test_work_nobody_waits_for_is_cancelled(tmp_path):
 
     assert asyncio.run(run()) == {} and not finished
     store.close()
+
+
+def test_read_only_cache_directory_is_one_clear_error_even_as_root(tmp_path, monkeypatch):
+    """Root ignores file modes, so the read-only database is simulated where SQLite would report it."""
+    import sqlite3
+
+    import diskcache
+    import pytest
+
+    from reward.cache import CacheDirError
+
+    def readonly(*a, **kw):
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(diskcache, "Cache", readonly)
+    with pytest.raises(CacheDirError, match=r"cache directory .*ro: cannot be used \(attempt to write a readonly"):
+        Store(tmp_path / "ro")
