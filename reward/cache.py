@@ -9,14 +9,24 @@ diskcache is synchronous, so it never runs on the event loop: reads go to a smal
 one writer thread that commits them in batches, one transaction each (many threads writing at once would
 fight over SQLite's write lock). A computed value is returned once its write is committed, so a judgement
 that was paid for survives even a SIGKILL right after it.
+
+A cache is an optimisation, never a point of failure: a write that fails (disk full, read-only or corrupt
+directory) is logged and counted, its value is still returned (computed, just not kept), `write_error`
+says why until a later write succeeds, and the writer thread lives on. A read that fails is a miss.
+
+Shared work is owned by no caller: the computation runs in a task of its own that every caller awaits
+through a shield, so one caller's cancellation (a request's deadline) never reaches the others; it is
+cancelled only when nobody waits for it any more.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
+import logging
 import queue
 import threading
 from collections import OrderedDict
@@ -26,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import diskcache
+
+log = logging.getLogger("reward.cache")
 
 
 class CacheStats:
@@ -66,18 +78,43 @@ class _Write:
             self.loop.call_soon_threadsafe(resolve)
 
 
+class CacheDirError(Exception):
+    """The cache directory cannot be opened (not creatable, not writable, not a diskcache)."""
+
+
+class _Flight:
+    """One computation in flight and how many callers wait for it."""
+
+    __slots__ = ("task", "waiters")
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self.task = task
+        self.waiters = 0
+
+
+def open_disk(directory: Path) -> diskcache.Cache:
+    try:
+        return diskcache.Cache(str(directory))
+    except Exception as exc:  # sqlite3.DatabaseError, OSError, ...: one line naming the directory
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise CacheDirError(f"cache directory {directory}: cannot be used ({reason})") from exc
+
+
 class Store:
     def __init__(self, directory: str | Path | None, memory_items: int = 4096) -> None:
         self.directory = Path(directory) if directory else None
-        self._disk = diskcache.Cache(str(self.directory)) if self.directory else None
+        self._disk = open_disk(self.directory) if self.directory else None
         self._mem: OrderedDict[str, Any] = OrderedDict()
         self._mem_items = memory_items
-        self._inflight: dict[str, asyncio.Future[Any]] = {}
+        self._inflight: dict[str, _Flight] = {}
         self._pending: dict[str, Any] = {}  # written to memory, not yet committed to disk
         self._lock = threading.Lock()
         self.hits = 0  # served from memory or disk
         self.coalesced = 0  # waited on an identical computation already in flight
         self.misses = 0  # computed
+        self.write_failures = 0  # writes that could not be committed (their values were still used)
+        self.read_failures = 0
+        self.write_error: str | None = None  # why the last write failed; None once one succeeds again
         if self._disk is not None:
             self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="reward-cache-read")
             self._writes: queue.SimpleQueue[_Write | threading.Event | None] = queue.SimpleQueue()
@@ -96,9 +133,19 @@ class Store:
                     break
             items = [b for b in batch if isinstance(b, _Write)]
             if items:
-                with self._disk.transact():
-                    for w in items:
-                        self._disk.set(w.key, w.value)
+                try:
+                    with self._disk.transact():
+                        for w in items:
+                            self._disk.set(w.key, w.value)
+                except Exception as exc:  # disk full, read-only, corrupt: degrade, never die
+                    self.write_failures += len(items)
+                    if self.write_error is None:
+                        log.error("cache %s: writes fail, computing without the cache: %s", self.directory, exc)
+                    self.write_error = f"{type(exc).__name__}: {exc}"
+                else:
+                    if self.write_error is not None:
+                        log.warning("cache %s: writes succeed again", self.directory)
+                    self.write_error = None
                 with self._lock:
                     for w in items:
                         self._pending.pop(w.key, None)
@@ -115,7 +162,12 @@ class Store:
             if key in self._pending:
                 return self._pending[key]
         assert self._disk is not None
-        return self._disk.get(key)
+        try:
+            return self._disk.get(key)
+        except Exception as exc:  # an unreadable cache is a miss, not a failure
+            self.read_failures += 1
+            log.warning("cache %s: read failed: %s", self.directory, exc)
+            return None
 
     def _remember(self, key: str, value: Any) -> None:
         self._mem[key] = value
@@ -133,41 +185,50 @@ class Store:
             stats.hits += 1
             self._mem.move_to_end(key)
             return self._mem[key]
-        pending = self._inflight.get(key)
-        if pending is not None:
+        flight = self._inflight.get(key)
+        if flight is not None:
             self.coalesced += 1
             stats.coalesced += 1
-            return await asyncio.shield(pending)
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._inflight[key] = future
+        else:
+            flight = _Flight(asyncio.ensure_future(self._load(key, compute, stats)))
+            self._inflight[key] = flight
+            flight.task.add_done_callback(functools.partial(self._forget, key, flight))
+        flight.waiters += 1
         try:
-            value = await loop.run_in_executor(self._readers, self._read, key) if self._disk is not None else None
-            if value is not None:
-                self.hits += 1
-                stats.hits += 1
-            else:
-                self.misses += 1
-                stats.misses += 1
-                value = await compute()
-                if self._disk is not None:
-                    with self._lock:
-                        self._pending[key] = value
-                    write = _Write(key, value, loop)
-                    self._writes.put(write)
-                    await write.done
-            self._remember(key, value)
-            future.set_result(value)
-            return value
-        except BaseException as exc:
-            if isinstance(exc, asyncio.CancelledError):
-                future.cancel()
-            else:
-                future.set_exception(exc)
-                future.exception()  # mark retrieved: with no waiter asyncio would log it as lost
-            raise
+            return await asyncio.shield(flight.task)
         finally:
+            flight.waiters -= 1
+            if flight.waiters == 0 and not flight.task.done():
+                flight.task.cancel()  # nobody waits any more
+                self._landed(key, flight)
+
+    def _forget(self, key: str, flight: _Flight, _: object) -> None:
+        self._landed(key, flight)
+
+    def _landed(self, key: str, flight: _Flight) -> None:
+        if self._inflight.get(key) is flight:
             del self._inflight[key]
+        if flight.task.done() and not flight.task.cancelled():
+            flight.task.exception()  # retrieved: a failure nobody awaited is not an orphan error
+
+    async def _load(self, key: str, compute: Callable[[], Awaitable[Any]], stats: CacheStats) -> Any:
+        loop = asyncio.get_running_loop()
+        value = await loop.run_in_executor(self._readers, self._read, key) if self._disk is not None else None
+        if value is not None:
+            self.hits += 1
+            stats.hits += 1
+        else:
+            self.misses += 1
+            stats.misses += 1
+            value = await compute()
+            if self._disk is not None:
+                with self._lock:
+                    self._pending[key] = value
+                write = _Write(key, value, loop)
+                self._writes.put(write)
+                await write.done
+        self._remember(key, value)
+        return value
 
     def flush(self, timeout: float | None = 30.0) -> None:
         """Block until every write queued so far is committed."""

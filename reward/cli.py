@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
+from reward.cache import CacheDirError
 from reward.config import cache_dir, judge_configured, judge_settings, router_config, with_fake_judge
 from reward.console import err, out, print_summary, progress_bar, report_invalid
 from reward.errors import ConfigError, RunError, UsageError
@@ -24,8 +26,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # help texts are plain: "[env REWARD_...]" hints must show as written
 )
-rubric_app = typer.Typer(help="Inspect and validate rubrics.", no_args_is_help=True)
+rubric_app = typer.Typer(help="Inspect and validate rubrics.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(rubric_app, name="rubric")
 
 
@@ -189,7 +192,7 @@ def plans(
             report, failures = asyncio.run(plan_file(scorer, input, output, terminal_tool=terminal_tool, progress=tick))
         report_invalid(report.invalid)
         for failure in failures:
-            err.print(f"[red]judge error[/red] {failure}", highlight=False)
+            err.print(f"[red]judge error[/red] {escape(failure)}", highlight=False)
         calls = sum(report.usage.calls.values())
         out.print(
             f"{report.scored} plans written, {report.skipped} already done, {len(failures)} failed, "
@@ -343,8 +346,8 @@ register(app)
 def main() -> None:
     try:
         app()
-    except (RubricError, ConfigError, UsageError, RunError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+    except (RubricError, ConfigError, UsageError, RunError, CacheDirError) as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("[yellow]interrupted: finished groups are saved; rerun to resume[/yellow]")

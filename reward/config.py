@@ -110,6 +110,7 @@ def with_fake_judge(settings: JudgeSettings, api_base: str) -> JudgeSettings:
         grade=replace(settings.grade, model=fake),
         api_base=api_base,
         api_key="fake-judge-key",
+        fake=True,
     )
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -39,7 +40,7 @@ def progress_bar(enabled: bool, total: int, what: str) -> Iterator:
 
 def report_invalid(invalid: list) -> None:
     for problem in invalid[:50]:
-        err.print(f"[red]invalid input[/red] {problem}", highlight=False)
+        err.print(f"[red]invalid input[/red] {escape(str(problem))}", highlight=False)
     if len(invalid) > 50:
         err.print(f"[red]... and {len(invalid) - 50} more invalid lines[/red]")
 
@@ -79,6 +80,16 @@ def print_summary(summary: Any, report: Any, scorer: Any) -> None:
             f"{sum(usage.calls.values())} (condense {usage.calls['condense']}, grade {usage.calls['grade']})",
         ),
         ("cache", f"{store.hits} hits, {store.coalesced} coalesced, {store.misses} computed"),
+        *(
+            [
+                (
+                    "cache writes failed",
+                    f"{store.write_failures} (values used, not kept): {store.write_error or 'recovered'}",
+                )
+            ]
+            if store.write_failures
+            else []
+        ),
         (
             "tokens",
             f"{usage.prompt_tokens} prompt ({usage.cached_tokens} cached), {usage.completion_tokens} completion",

@@ -123,9 +123,10 @@ def fake_verdict(prompt: str, schema: dict[str, Any], seed: int | None = None) -
 
 TRANSPORT_FAULTS = ("429", "500", "503", "hang")
 CONTENT_FAULTS = {
-    "condense": ("empty", "refusal"),
-    "grade": ("truncated", "malformed", "missing_dimension", "out_of_range", "empty", "refusal"),
+    "condense": ("empty", "refusal", "cut", "plain_refusal", "no_choices"),
+    "grade": ("truncated", "malformed", "missing_dimension", "out_of_range", "empty", "refusal", "huge_number"),
 }
+PLAIN_REFUSAL = "I'm sorry, but I can't help with that."
 
 
 def fault_reply(fault: str, content: str, hang_s: float) -> dict[str, Any]:
@@ -140,12 +141,20 @@ def fault_reply(fault: str, content: str, hang_s: float) -> dict[str, Any]:
         return {"content": ""}
     if fault == "refusal":
         return {"content": None, "refusal": "I can't help with that. (injected)"}
+    if fault == "cut":  # stopped by the token limit
+        return {"content": content[: len(content) // 3], "finish_reason": "length"}
+    if fault == "plain_refusal":
+        return {"content": PLAIN_REFUSAL}
+    if fault == "no_choices":
+        return {"body": {"id": "chatcmpl-fake", "object": "chat.completion", "model": FAKE_MODEL, "choices": []}}
     if fault == "truncated":
         return {"content": content[: len(content) // 2]}
     if fault == "malformed":
         return {"content": "Sure! Here are the scores: " + content.replace('"', "'")}
     verdict = json.loads(content)
     key = next(k for k in verdict if k.endswith("_score"))
+    if fault == "huge_number":  # valid JSON that Python refuses to parse (over 4300 digits)
+        return {"content": json.dumps(verdict).replace(f'"{key}": {verdict[key]}', f'"{key}": {"9" * 5000}', 1)}
     if fault == "missing_dimension":
         verdict.pop(key)
     else:  # out_of_range
@@ -159,8 +168,9 @@ class FakeJudgeState:
 
     Faults: the first attempt of a prompt fails with probability `fault_rate` (decided by the prompt's
     hash, so the same prompts fail in every run), the kinds taken in turn from `faults` (transport: 429
-    with Retry-After, 500, 503, a hang of `hang_s`; content: empty, refusal, truncated or malformed JSON,
-    a missing dimension, an out-of-range score); later attempts of that prompt succeed. `down` makes
+    with Retry-After, 500, 503, a hang of `hang_s`; content: empty, refusal (API field or plain text), a
+    plan cut at the token limit, no choices, truncated or malformed JSON, a missing dimension, an
+    out-of-range score, a 5000-digit number); later attempts of that prompt succeed. `down` makes
     every call answer 503.
     """
 
@@ -283,11 +293,16 @@ def create_app(state: FakeJudgeState) -> FastAPI:
             fault = state.injected_fault(kind, prompt)
             if fault is not None:
                 seed = body.get("seed")
-                correct = json.dumps(fake_verdict(prompt, schema, seed)) if kind == "grade" else fake_plan(prompt)
+                correct = json.dumps(fake_verdict(prompt, schema or {}, seed)) if kind == "grade" else fake_plan(prompt)
                 scripted = fault_reply(fault, correct, state.hang_s)
         if scripted is not None:
             if scripted.get("delay"):
                 await asyncio.sleep(float(scripted["delay"]))
+            if "body" in scripted:  # a raw completion body, however odd (no choices, wrong types, ...)
+                raw = dict(scripted["body"]) if isinstance(scripted["body"], dict) else scripted["body"]
+                if isinstance(raw, dict):
+                    raw.setdefault("system_fingerprint", FAKE_FINGERPRINT)
+                return JSONResponse(raw)
             status = int(scripted.get("status", 200))
             if status != 200:
                 return JSONResponse(
@@ -304,7 +319,7 @@ def create_app(state: FakeJudgeState) -> FastAPI:
                     state.prefix_cache.cached_chars(prompt) // 4,
                 )
             )
-        content = json.dumps(fake_verdict(prompt, schema, body.get("seed"))) if kind == "grade" else fake_plan(prompt)
+        content = json.dumps(fake_verdict(prompt, schema or {}, body.get("seed"))) if kind == "grade" else fake_plan(prompt)
         return JSONResponse(
             _completion(content, None, prompt, cached_tokens=state.prefix_cache.cached_chars(prompt) // 4)
         )

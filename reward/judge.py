@@ -52,6 +52,7 @@ class JudgeSettings:
     concurrency: int = 64
     samples: int = 1  # verdicts per rollout (judge noise); each its own request with seed = sample index
     resample_condense: bool = False  # with samples > 1, condense each sample anew too
+    fake: bool = False  # the built-in fake judge (its replies are marked fake whatever model name is used)
 
 
 @dataclass
@@ -80,6 +81,7 @@ class InvalidReply(JudgeError):
 class Reply:
     content: str
     fake: bool
+    finish_reason: str | None = None  # "length": cut at the token limit
 
 
 # Order matters: subclasses before their bases (ContextWindowExceededError is a BadRequestError...).
@@ -110,24 +112,44 @@ def categorize(exc: BaseException) -> str:
 
 
 _KEYLIKE = re.compile(r"\b(?:sk|pk|rk|key|tok)[-_][A-Za-z0-9_\-]{8,}")
+# A value right after "Bearer", "api key", "api_key=", "Authorization:" is a credential whatever its shape.
+_KEY_AFTER = re.compile(
+    r"(?i)(\bapi[-_ ]?key\b(?:\s+provided)?[\"']?\s*[:=]?\s*[\"']?(?:bearer\s+)?"
+    r"|\bauthorization[\"']?\s*[:=]\s*[\"']?(?:bearer\s+)?"
+    r"|\bbearer\s+)"
+    r"([^\s\"',;]{3,}[^\s\"',;.])"
+)
 
 
 def secrets_from_env() -> list[str]:
     """Values that must never appear in an error, a log or a response."""
     names = ("API_KEY", "_TOKEN", "_TOKENS", "_SECRET")
     values = [v for k, v in os.environ.items() if k.upper().endswith(names) and v]
-    return [p.strip() for v in values for p in v.split(",") if len(p.strip()) >= 6]
+    return [p.strip() for v in values for p in v.split(",") if p.strip()]
 
 
 def redact(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "[redacted]")
+    """Remove every known secret and anything shaped like a key. A long secret goes wherever it appears; a
+    short one (a test key such as `x`) only where it stands alone, so that words containing it survive."""
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        if len(secret) >= 8:
+            text = text.replace(secret, "[redacted]")
+        else:
+            text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "[redacted]", text)
+    text = _KEY_AFTER.sub(lambda m: m.group(1) + "[redacted]", text)
     return _KEYLIKE.sub("[redacted]", text)
 
 
 def _short(exc: BaseException, secrets: list[str] | None = None, limit: int = 300) -> str:
     text = redact(" ".join(str(exc).split()), secrets or [])
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _digest(config: dict[str, Any]) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _raise_connection_limits(concurrency: int) -> None:
@@ -233,8 +255,19 @@ class JudgeClient:
             role: choose_route(self.call_settings(role).model, settings.api_base) for role in ("condense", "grade")
         }
         self._priced = {role: r.priced for role, r in self.routes.items()}
-        self._secrets = [s for s in [settings.api_key, *secrets_from_env()] if s]
+        router_keys = [
+            str(d.get("litellm_params", {}).get("api_key") or "")
+            for d in (router_config or {}).get("model_list", [])
+            if isinstance(d, dict)
+        ]
+        self._secrets = [s for s in [settings.api_key, *router_keys, *secrets_from_env()] if s]
         self.router = None
+        # Who answers: part of every cache key (with the model and sampling settings, added by the scorer).
+        self.identity: dict[str, Any] = {
+            "fake": settings.fake,
+            "api_base": None if settings.fake else (settings.api_base or "").rstrip("/") or None,
+            "router": _digest(router_config) if router_config is not None else None,
+        }
         if router_config is not None:
             config = dict(router_config)
             model_list = config.pop("model_list")
@@ -314,15 +347,26 @@ class JudgeClient:
         fake = getattr(resp, "system_fingerprint", None) == FAKE_FINGERPRINT
         for u in (usage, self.usage):
             self._account(u, role, resp, self._priced[role])
-        choice = resp.choices[0]
-        message = choice.message
+        return self._reply(resp, fake)
+
+    def _reply(self, resp: Any, fake: bool) -> Reply:
+        """The first choice of a completion, checked: no choice, no text or a refusal is re-askable."""
+        choices = getattr(resp, "choices", None)
+        if not isinstance(choices, list) or not choices:
+            raise InvalidReply("judge_empty_reply", "the reply had no choices")
+        choice = choices[0]
+        message = getattr(choice, "message", None)
         # litellm moves OpenAI's `refusal` into provider_specific_fields
         refusal = getattr(message, "refusal", None) or (getattr(message, "provider_specific_fields", None) or {}).get(
             "refusal"
         )
-        if refusal or choice.finish_reason == "content_filter":
+        finish = getattr(choice, "finish_reason", None)
+        if refusal or finish == "content_filter":
             raise InvalidReply("judge_refusal", _short(Exception(refusal or "content filtered"), self._secrets))
-        return Reply(content=message.content or "", fake=fake)
+        content = getattr(message, "content", None)
+        if content is not None and not isinstance(content, str):
+            raise InvalidReply("judge_empty_reply", f"the reply's content was {type(content).__name__}, not text")
+        return Reply(content=content or "", fake=fake, finish_reason=finish if isinstance(finish, str) else None)
 
     @staticmethod
     def _account(usage: Usage, role: str, resp: Any, priced: bool) -> None:
@@ -343,7 +387,7 @@ class JudgeClient:
         self,
         role: str,
         messages: list[dict[str, str]],
-        validate: Callable[[str], T],
+        validate: Callable[[Reply], T],
         usage: Usage,
         response_format: dict[str, Any] | None = None,
         seed: int | None = None,
@@ -362,11 +406,11 @@ class JudgeClient:
             with attempt:
                 reply = await self.complete(role, conversation, usage, response_format, seed)
                 try:
-                    return validate(reply.content), reply.fake
+                    return validate(reply), reply.fake
                 except InvalidReply as exc:
                     conversation = [
                         *messages,
-                        {"role": "assistant", "content": reply.content},
+                        {"role": "assistant", "content": reply.content[:20000]},
                         {
                             "role": "user",
                             "content": f"Your reply was invalid: {exc.message}. "

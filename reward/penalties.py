@@ -37,24 +37,38 @@ def trajectory_text(rollout: Rollout) -> str:
     return "\n".join(parts)
 
 
-def rollout_tokens(rollout: Rollout, max_tokens: int, counter: Callable[[str], int]) -> int | None:
-    """The rollout's token count, or None when it provably cannot exceed `max_tokens`.
+# The longest cl100k_base token is 128 bytes: a text of more than 128·N bytes has more than N tokens.
+MAX_TOKEN_BYTES = 128
+# BPE is quadratic on long runs without a word break (one repetitive 40 MB output took half a minute), so
+# text is counted in pieces; a piece boundary moves the count by a token at most.
+_PIECE = 64 * 1024
+
+
+def rollout_tokens(rollout: Rollout, max_tokens: int, counter: Callable[[str], int]) -> tuple[int, bool] | None:
+    """The rollout's token count and whether it is exact, or None when it provably cannot exceed `max_tokens`.
 
     `num_tokens` from the trainer is exact and wins. Otherwise we count offline; every token covers at
-    least one UTF-8 byte, so a text of at most `max_tokens` bytes is skipped without tokenizing.
+    least one UTF-8 byte, so a text of at most `max_tokens` bytes is skipped without tokenizing, and one of
+    more than `MAX_TOKEN_BYTES · max_tokens` bytes is over the limit without tokenizing (a lower bound).
     """
     if rollout.num_tokens is not None:
-        return rollout.num_tokens
+        return rollout.num_tokens, True
     text = trajectory_text(rollout)
     if len(text) <= max_tokens and len(text.encode("utf-8", "replace")) <= max_tokens:
         return None
-    return counter(text)
+    size = len(text.encode("utf-8", "replace"))
+    if size <= max_tokens:
+        return None
+    if size > max_tokens * MAX_TOKEN_BYTES:
+        return -(-size // MAX_TOKEN_BYTES), False
+    return sum(counter(text[i : i + _PIECE]) for i in range(0, len(text), _PIECE)), True
 
 
 def check_penalty(cfg: Penalties, rollout: Rollout, counter: Callable[[str], int]) -> Penalty | None:
     if cfg.too_long is not None:
-        tokens = rollout_tokens(rollout, cfg.max_tokens, counter)
-        if tokens is not None and tokens > cfg.max_tokens:
+        counted = rollout_tokens(rollout, cfg.max_tokens, counter)
+        if counted is not None and counted[0] > cfg.max_tokens:
+            tokens = counted[0] if counted[1] else f"at least {counted[0]}"
             how = "exact" if rollout.num_tokens is not None else "estimated with cl100k_base"
             return Penalty("too_long", cfg.too_long, f"{tokens} tokens ({how}) > {cfg.max_tokens}")
     if cfg.missing_final_answer is not None and not has_final_answer(rollout.final_answer):

@@ -41,7 +41,7 @@ def materialize(trajectory: T, tool: str = DEFAULT_TERMINAL_TOOL, exit_code: tup
 
 def prepare_group(
     group: Group,
-    plans: Mapping[str, str] | None = None,
+    plans: Mapping[str, str | PlanReference] | None = None,
     tool: str = DEFAULT_TERMINAL_TOOL,
     exit_code: tuple[str, ...] | None = None,
 ) -> Group:
@@ -52,7 +52,7 @@ def prepare_group(
         if plan is None:
             problems.append(f"reference.id: no reference plan with id {reference.id!r} is loaded")
         else:
-            reference = PlanReference(plan=plan, id=reference.id)
+            reference = plan if isinstance(plan, PlanReference) else PlanReference(plan=plan, id=reference.id)
     elif not isinstance(reference, PlanReference):
         reference = materialize(reference, tool, exit_code)
     rollouts = [materialize(rollout, tool, exit_code) for rollout in group.rollouts]
@@ -61,12 +61,13 @@ def prepare_group(
     return group.model_copy(update={"reference": reference, "rollouts": rollouts})
 
 
-def load_plans(paths: list[Path]) -> dict[str, str]:
-    """Reference plans written by `reward plans` ({"id", "plan"} lines), by id."""
-    plans: dict[str, str] = {}
+def load_plans(paths: list[Path]) -> dict[str, PlanReference]:
+    """Reference plans written by `reward plans` ({"id", "plan", "fake"} lines), by id."""
+    plans: dict[str, PlanReference] = {}
     for path in paths:
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
+            # "\n" only: str.splitlines() would also split inside a plan at U+2028, U+0085, \x1c...
+            lines = path.read_text(encoding="utf-8").split("\n")
         except OSError as exc:
             raise ConfigError(f"reference plans {path}: cannot read: {exc.strerror}") from exc
         for lineno, line in enumerate(lines, 1):
@@ -77,5 +78,5 @@ def load_plans(paths: list[Path]) -> dict[str, str]:
                 raise ConfigError(f"reference plans {path}: {parsed}")
             if parsed.id is None:
                 raise ConfigError(f"reference plans {path}: line {lineno}: id: Field required")
-            plans[parsed.id] = parsed.plan
+            plans[parsed.id] = parsed
     return plans

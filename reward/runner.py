@@ -9,6 +9,8 @@ scored again unless told otherwise (their results are cached, so only the failed
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -21,7 +23,7 @@ from reward.judge import JudgeError, Usage
 from reward.native import DEFAULT_TERMINAL_TOOL, NativeFormatError
 from reward.prepare import GroupInputError, materialize, prepare_group
 from reward.scorer import Scorer
-from reward.trajectory import Group, LineError, RefLine, parse_line
+from reward.trajectory import Group, LineError, PlanReference, RefLine, parse_line
 
 
 @dataclass
@@ -72,7 +74,7 @@ def load_done(
         try:
             record = json.loads(chunk)
             ident = record[key]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             dropped = True  # a torn line from an interrupted run
             continue
         if rubric_version is not None and record.get("rubric_version") != rubric_version:
@@ -90,6 +92,31 @@ def load_done(
         tmp.write_bytes(b"".join(c + b"\n" for c in kept))
         os.replace(tmp, output)
     return done
+
+
+@contextlib.contextmanager
+def exclusive(output: Path) -> Iterator[None]:
+    """One writer per output file: two runs appending to one file would interleave and duplicate groups.
+
+    An advisory lock on `<output>.lock` (flock: released by the kernel when the process dies, so a killed
+    run never leaves a stale lock); a second run refuses at once with a clear message.
+    """
+    output.parent.mkdir(parents=True, exist_ok=True)
+    path = output.with_name(output.name + ".lock")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise RunError(f"{output}: cannot create the lock file {path}: {exc.strerror}") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunError(
+                f"{output}: another run is writing to this file; wait for it to finish or use another output"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
 
 
 class LineWriter:
@@ -151,11 +178,27 @@ async def score_file(
     input_path: Path,
     output_path: Path,
     *,
-    plans: Mapping[str, str] | None = None,
+    plans: Mapping[str, str | PlanReference] | None = None,
     terminal_tool: str = DEFAULT_TERMINAL_TOOL,
     retry_errors: bool = True,
     groups_in_flight: int = 32,
     progress: Progress | None = None,
+) -> RunReport:
+    with exclusive(output_path):
+        return await _score_file(
+            scorer, input_path, output_path, plans, terminal_tool, retry_errors, groups_in_flight, progress
+        )
+
+
+async def _score_file(
+    scorer: Scorer,
+    input_path: Path,
+    output_path: Path,
+    plans: Mapping[str, str | PlanReference] | None,
+    terminal_tool: str,
+    retry_errors: bool,
+    groups_in_flight: int,
+    progress: Progress | None,
 ) -> RunReport:
     report = RunReport()
     tick = progress or _no_progress
@@ -168,7 +211,7 @@ async def score_file(
     seen: set[str] = set()
     writer = LineWriter(output_path)
 
-    def groups() -> Iterator[Group]:
+    def groups() -> Iterator[tuple[int, Group]]:
         for lineno, line in _read_lines(input_path):
             parsed = parse_line(Group, line, lineno)
             if isinstance(parsed, LineError):
@@ -185,13 +228,25 @@ async def score_file(
                 tick(1, len(parsed.rollouts))
                 continue
             try:
-                yield prepare_group(parsed, plans, terminal_tool)
+                prepared = prepare_group(parsed, plans, terminal_tool)
             except GroupInputError as exc:
                 report.invalid.append(LineError(lineno, tuple(exc.problems)))
                 tick(1, 0)
+                continue
+            except Exception as exc:  # input no reader foresaw: this line's problem, not the run's
+                report.invalid.append(LineError(lineno, (f"cannot be read: {type(exc).__name__}: {exc}",)))
+                tick(1, 0)
+                continue
+            yield lineno, prepared
 
-    async def work(group: Group) -> None:
-        result = await scorer.score_group(group, report.usage)
+    async def work(item: tuple[int, Group]) -> None:
+        lineno, group = item
+        try:
+            result = await scorer.score_group(group, report.usage)
+        except Exception as exc:  # judge failures are results already; anything else fails this line only
+            report.invalid.append(LineError(lineno, (f"cannot be scored: {type(exc).__name__}: {exc}",)))
+            tick(1, 0)
+            return
         writer.write(result.model_dump_json())
         report.scored += 1
         tick(1, len(group.rollouts))
@@ -212,7 +267,19 @@ async def plan_file(
     terminal_tool: str = DEFAULT_TERMINAL_TOOL,
     progress: Progress | None = None,
 ) -> tuple[RunReport, list[str]]:
-    """Condense reference trajectories into `{"id", "plan"}` lines (usable as `{"plan": ...}` references)."""
+    """Condense reference trajectories into `{"id", "plan", "fake"}` lines (usable as `{"plan": ...}`)."""
+    with exclusive(output_path):
+        return await _plan_file(scorer, input_path, output_path, in_flight, terminal_tool, progress)
+
+
+async def _plan_file(
+    scorer: Scorer,
+    input_path: Path,
+    output_path: Path,
+    in_flight: int,
+    terminal_tool: str,
+    progress: Progress | None,
+) -> tuple[RunReport, list[str]]:
     report = RunReport()
     tick = progress or _no_progress
     failures: list[str] = []
@@ -237,8 +304,11 @@ async def plan_file(
             plan = await scorer.plan(scorer.condense_input(ref.query, materialize(ref, terminal_tool)), report.usage)
         except (JudgeError, NativeFormatError) as exc:
             failures.append(f"{ref.id}: {exc}")
+        except Exception as exc:  # input no reader foresaw: this reference fails, the others go on
+            failures.append(f"{ref.id}: cannot be read: {type(exc).__name__}: {exc}")
         else:
-            writer.write(json.dumps({"id": ref.id, "plan": plan["plan"]}, ensure_ascii=False))
+            line = {"id": ref.id, "plan": plan["plan"], "fake": plan["fake"]}
+            writer.write(json.dumps(line, ensure_ascii=False))
             report.scored += 1
         tick(1, 0)
 

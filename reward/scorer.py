@@ -11,15 +11,18 @@ from typing import Any
 
 from reward.cache import Store, cache_key, text_digest
 from reward.groups import group_stats
-from reward.judge import InvalidReply, JudgeClient, JudgeError, Usage
+from reward.judge import InvalidReply, JudgeClient, JudgeError, Reply, Usage
 from reward.llm import count_tokens
 from reward.noise import combine_samples, group_noise
 from reward.penalties import check_penalty, has_final_answer
+from reward.plan_check import check_plan, plan_sections
 from reward.prompts import condense_messages, grade_messages
 from reward.results import ErrorInfo, GroupResult, JudgeInfo, RolloutResult
 from reward.rubric import Rubric
 from reward.trajectory import CondenseInput, Group, IdReference, PlanReference, Rollout, Trajectory, condense_input
 from reward.verdict import InvalidVerdict, parse_verdict, response_format, verdict_model
+
+OFF_LOOP_CHARS = 256 * 1024
 
 
 def _seeded(seed: int | None) -> dict[str, int]:
@@ -27,10 +30,8 @@ def _seeded(seed: int | None) -> dict[str, int]:
     return {} if seed is None else {"seed": seed}
 
 
-def _plan_text(content: str) -> str:
-    if not content.strip():
-        raise InvalidReply("judge_empty_reply", "the reply was empty; an EXECUTION PLAN is required")
-    return content.strip()
+def _size(t: Trajectory) -> int:
+    return len(t.final_answer) + sum(len(s.command) + len(s.output) for s in t.steps)
 
 
 class Scorer:
@@ -49,10 +50,14 @@ class Scorer:
         spec = rubric.spec
         self._response_format = response_format(spec)
         self._verdict_model = verdict_model(spec)
+        self._sections = plan_sections(rubric.condense_template)
         c, g = judge.settings.condense, judge.settings.grade
         # Everything that can change a plan, and nothing else: a rubric edit that touches only the
         # dimensions re-grades but does not re-condense.
+        # The judge's identity (endpoint or router, and whether it is the fake) is in every key: a plan or
+        # verdict from one judge is never served as another's, a fake one never as a real one.
         self._plan_fingerprint = {
+            "judge": judge.identity,
             "template": text_digest(rubric.condense_template),
             "model": c.model,
             "temperature": c.temperature,
@@ -61,6 +66,7 @@ class Scorer:
             "tail": spec.truncation.tail,
         }
         self._verdict_fingerprint = {
+            "judge": judge.identity,
             "rubric_version": rubric.version,
             "model": g.model,
             "temperature": g.temperature,
@@ -81,7 +87,9 @@ class Scorer:
 
         async def compute() -> dict[str, Any]:
             messages = condense_messages(self.rubric, ci)
-            plan, fake = await self.judge.ask("condense", messages, _plan_text, usage, seed=seed)
+            plan, fake = await self.judge.ask(
+                "condense", messages, lambda r: check_plan(r, self._sections), usage, seed=seed
+            )
             return {"plan": plan, "fake": fake}
 
         return await self.store.get_or_compute(key, compute, usage.cache)
@@ -89,9 +97,11 @@ class Scorer:
     async def reference_plan(self, group: Group, usage: Usage) -> dict[str, Any]:
         ref = group.reference
         if isinstance(ref, PlanReference):
-            return {"plan": ref.plan, "fake": False}
+            return {"plan": ref.plan, "fake": ref.fake}
         if isinstance(ref, IdReference):
             raise ValueError("reference ids must be resolved first (reward.prepare.prepare_group)")
+        if _size(ref) > OFF_LOOP_CHARS:
+            return await self.plan(await asyncio.to_thread(self.condense_input, group.query, ref), usage)
         return await self.plan(self.condense_input(group.query, ref), usage)
 
     # --- grading --------------------------------------------------------------------------------
@@ -118,9 +128,13 @@ class Scorer:
             },
         )
 
-        def validate(content: str) -> dict[str, list[Any]]:
+        def validate(reply: Reply) -> dict[str, list[Any]]:
+            if not reply.content.strip():
+                raise InvalidReply("judge_empty_reply", "the reply was empty; a JSON object with every dimension")
+            if reply.finish_reason == "length":
+                raise InvalidReply("judge_parse_error", "the verdict was cut off at the token limit; reply shorter")
             try:
-                scores = parse_verdict(spec, content, self._verdict_model)
+                scores = parse_verdict(spec, reply.content, self._verdict_model)
             except InvalidVerdict as exc:
                 raise InvalidReply("judge_parse_error", str(exc)) from exc
             return {name: [s.score, s.reason] for name, s in scores.items()}
@@ -172,7 +186,13 @@ class Scorer:
         spec = self.rubric.spec
         assert rollout.id is not None
         fa_ok = has_final_answer(rollout.final_answer)
-        penalty = check_penalty(spec.penalties, rollout, self.counter)
+        # Counting tokens and cleaning outputs of a large rollout is CPU work: off the event loop, so that
+        # one huge request never stalls the others (or the health probes).
+        big = _size(rollout) > OFF_LOOP_CHARS
+        if big:
+            penalty = await asyncio.to_thread(check_penalty, spec.penalties, rollout, self.counter)
+        else:
+            penalty = check_penalty(spec.penalties, rollout, self.counter)
         if penalty is not None:
             result = RolloutResult(
                 id=rollout.id,
@@ -184,7 +204,10 @@ class Scorer:
                 has_final_answer=fa_ok,
             )
             return result, False
-        ci = self.condense_input(group.query, rollout)
+        if big:
+            ci = await asyncio.to_thread(self.condense_input, group.query, rollout)
+        else:
+            ci = self.condense_input(group.query, rollout)
         try:
             # The request's deadline (loop time) bounds the judge work; the cache keeps whatever finished.
             async with asyncio.timeout_at(deadline):

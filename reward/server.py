@@ -7,13 +7,16 @@ Retry-After (never a made-up reward).
 
 from __future__ import annotations
 
+import asyncio
 import hmac
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
 from reward import __version__
@@ -21,7 +24,7 @@ from reward.adapters import openrlhf, slime
 from reward.adapters.common import AdapterInputError, JudgeFailed, per_sample
 from reward.prepare import GroupInputError
 from reward.service import Overloaded, RewardService, ScoreRequest, ScoreResponse, ServiceSettings, TooLarge
-from reward.trajectory import validation_problems
+from reward.trajectory import _drop_union_tag, format_loc, parse_json, validation_problems
 from reward.workers import settle_heap
 
 RETRY_AFTER_S = 5
@@ -88,6 +91,53 @@ class Guard:
         await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
 
 
+def _parse_body(body: bytes) -> Any:
+    return parse_json(body.decode("utf-8"))
+
+
+class JSONBodyRoute(APIRoute):
+    """Parses a JSON body strictly and off the event loop, before FastAPI's own handler reads it.
+
+    A 60 MB body takes a while to parse; on the loop it would freeze every other request and the probes.
+    Strict: NaN/Infinity (not JSON, and unanswerable in a JSON error body), integers of more than 4300
+    digits and nesting deeper than Python's recursion limit are a 422 saying so, not a parser crash.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+            if request.method == "POST" and (kind == "application/json" or kind.endswith("+json")):
+                body = await request.body()
+                if body:
+                    try:
+                        request._json = await asyncio.to_thread(_parse_body, body)
+                    except UnicodeDecodeError as exc:  # not parseable at all: 400, as FastAPI answers
+                        return JSONResponse({"detail": [f"body: not UTF-8 (byte {exc.start})"]}, status_code=400)
+                    except ValueError as exc:
+                        return JSONResponse({"detail": [f"body: {exc}"]}, status_code=422)
+            return await handler(request)
+
+        return route
+
+
+def _request_problems(exc: RequestValidationError) -> list[str]:
+    """Each problem as `path: message`, like every other 422; the offending input is never echoed (it may
+    be huge, or a value JSON cannot carry)."""
+    problems = []
+    for e in exc.errors():
+        loc = tuple(e.get("loc", ()))
+        loc = loc[1:] if loc[:1] == ("body",) else loc
+        problems.append(f"{format_loc(_drop_union_tag(loc)) if loc else 'body'}: {e.get('msg', 'invalid')}")
+    return problems
+
+
+def _fake_marks(response: dict[str, Any], index: list[tuple[int, int]]) -> list[bool]:
+    """Per sample: was its group judged (in part) by the fake judge? A fake reward is never served unmarked."""
+    return [bool(response["groups"][g]["judge"]["fake"]) for g, _ in index]
+
+
 def create_app(service: RewardService | None = None) -> FastAPI:
     """App factory; without a service it builds one from the REWARD_* environment at start-up."""
 
@@ -108,9 +158,14 @@ def create_app(service: RewardService | None = None) -> FastAPI:
         description="Rubric-based LLM-as-judge reward for terminal execution subagents.",
         lifespan=lifespan,
     )
+    app.router.route_class = JSONBodyRoute
 
     def svc(request: Request) -> RewardService:
         return request.app.state.service
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _request_problems(exc)}, status_code=422)
 
     @app.exception_handler(GroupInputError)
     async def _bad_group(_: Request, exc: GroupInputError) -> JSONResponse:
@@ -192,7 +247,9 @@ def create_app(service: RewardService | None = None) -> FastAPI:
         response = await score_dicts(request, groups)
         fallback = svc(request).settings.judge_error_fallback
         needs_number(per_sample(response, index), fallback)
-        return openrlhf.to_response(response, index, fallback)
+        answer = openrlhf.to_response(response, index, fallback)
+        answer["extra_logs"]["fake_judge"] = [float(f) for f in _fake_marks(response, index)]
+        return answer
 
     @app.post("/slime", tags=["trainers"])
     async def slime_reward(request: Request, body: slime.SlimeRequest) -> dict[str, Any]:
@@ -202,7 +259,7 @@ def create_app(service: RewardService | None = None) -> FastAPI:
         fallback = svc(request).settings.judge_error_fallback
         rollout = per_sample(response, index)[0]
         needs_number([rollout], fallback)
-        return slime.reward_dict(rollout, fallback)
+        return {**slime.reward_dict(rollout, fallback), "fake": _fake_marks(response, index)[0]}
 
     settings = service.settings if service is not None else ServiceSettings.from_env()
     app.add_middleware(Guard, settings=settings)

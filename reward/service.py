@@ -229,6 +229,8 @@ class RewardService:
                 prepared.append(prepare_group(g, self.plans, tool, conv))
             except GroupInputError as exc:
                 problems.extend(f"groups[{i}].{p}" for p in exc.problems)
+            except Exception as exc:  # input no reader foresaw: still this group's problem, a 422
+                problems.append(f"groups[{i}]: cannot be read: {type(exc).__name__}: {exc}")
         if problems:
             raise GroupInputError(problems)
         return prepared
@@ -240,7 +242,8 @@ class RewardService:
                 f"{n} rollouts in one request; the limit is {self.settings.max_rollouts} (REWARD_MAX_ROLLOUTS)"
             )
         scorer = self.scorer(request.rubric)
-        groups = self.prepare(request.groups, request.terminal_tool, request.exit_code)
+        # Parsing native rollouts is CPU work proportional to the body: off the event loop.
+        groups = await asyncio.to_thread(self.prepare, request.groups, request.terminal_tool, request.exit_code)
         if self.pending_rollouts + n > self.settings.max_pending_rollouts:
             raise Overloaded(f"{self.pending_rollouts} rollouts already pending in this worker")
         self.pending_rollouts += n
@@ -260,10 +263,13 @@ class RewardService:
         )
 
     def ready(self) -> dict[str, Any]:
-        """Rubrics loaded and the cache writable."""
+        """Rubrics loaded and the cache writable (a probe file, and the last cache write succeeded: while
+        writes fail, scoring goes on without the cache but the worker reports not ready)."""
         ok = True
         detail = "disabled"
-        if self.settings.cache_dir is not None:
+        if self.store.write_error is not None:
+            ok, detail = False, f"writes failing: {self.store.write_error}"
+        elif self.settings.cache_dir is not None:
             try:
                 self.settings.cache_dir.mkdir(parents=True, exist_ok=True)
                 probe = self.settings.cache_dir / f".ready-{os.getpid()}"
@@ -272,7 +278,13 @@ class RewardService:
                 detail = "writable"
             except OSError as exc:
                 ok, detail = False, f"not writable: {exc.strerror}"
-        return {"ready": ok, "rubrics": sorted(self.rubrics), "cache": detail, "reference_plans": len(self.plans)}
+        return {
+            "ready": ok,
+            "rubrics": sorted(self.rubrics),
+            "cache": detail,
+            "cache_write_failures": self.store.write_failures,
+            "reference_plans": len(self.plans),
+        }
 
     def close(self) -> None:
         self.store.close()

@@ -7,6 +7,8 @@ silently ignored value.
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -64,6 +66,7 @@ class PlanReference(Strict):
 
     plan: str = Field(min_length=1)
     id: str | None = None
+    fake: bool = False  # condensed by the fake judge: whatever is built on it is marked fake too
 
 
 class IdReference(Strict):
@@ -160,17 +163,63 @@ def validation_problems(err: ValidationError) -> tuple[str, ...]:
 M = TypeVar("M", bound=BaseModel)
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text[:20]} is too large")
+    return value
+
+
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")  # only escapes can carry one into the text
+_LONE = re.compile("[\ud800-\udfff]")  # json.loads pairs valid pairs: what is left is alone
+
+
+def _scrub(value: Any) -> Any:
+    """Lone surrogates (valid as JSON escapes, not as Unicode) become U+FFFD: an id or query carrying one
+    could not even be written back out."""
+    if isinstance(value, str):
+        return _LONE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    if isinstance(value, dict):
+        return {_scrub(k): _scrub(v) for k, v in value.items()}
+    return value
+
+
+def parse_json(text: str | bytes) -> Any:
+    """Strict JSON: NaN/Infinity refused, and Python's own limits (integers over 4300 digits, nesting
+    deeper than the recursion limit) reported as ValueError like any other invalid JSON."""
+    try:
+        data = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        return _scrub(data) if _SURROGATE.search(text) else data
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON: {exc.msg} at column {exc.colno}") from exc
+    except RecursionError as exc:
+        raise ValueError("invalid JSON: nested too deeply") from exc
+    except ValueError as exc:  # NaN / Infinity, an integer of more than 4300 digits
+        reason = "an integer has more than 4300 digits" if "4300" in str(exc) else str(exc)
+        raise ValueError(f"invalid JSON: {reason}") from exc
+
+
 def parse_line(model: type[M], line: str, lineno: int) -> M | LineError:
     try:
-        data = json.loads(line)
-    except json.JSONDecodeError as exc:
-        return LineError(lineno, (f"invalid JSON: {exc.msg} at column {exc.colno}",))
+        data = parse_json(line)
+    except ValueError as exc:
+        return LineError(lineno, (str(exc),))
     if not isinstance(data, dict):
         return LineError(lineno, (f"expected a JSON object, got {type(data).__name__}",))
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         return LineError(lineno, validation_problems(exc))
+    except RecursionError:
+        return LineError(lineno, ("nested too deeply",))
 
 
 # --- What the condensing judge sees ---------------------------------------------------------------

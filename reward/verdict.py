@@ -83,10 +83,16 @@ def parse_verdict(
         data = json.loads(_strip_fence(content))
     except json.JSONDecodeError as exc:
         raise InvalidVerdict(f"the reply is not valid JSON ({exc.msg} at position {exc.pos})") from exc
+    except ValueError as exc:  # an integer of more than 4300 digits
+        raise InvalidVerdict(f"the reply is not usable JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise InvalidVerdict("the reply is not usable JSON (nested too deeply)") from exc
     if not isinstance(data, dict):
         raise InvalidVerdict(f"the reply must be a JSON object, not {type(data).__name__}")
     try:
         verdict = (model or verdict_model(spec)).model_validate(data)
+    except RecursionError as exc:
+        raise InvalidVerdict("the verdict does not match the schema (nested too deeply)") from exc
     except ValidationError as exc:
         problems = "; ".join(f"{format_loc(tuple(e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
         raise InvalidVerdict(f"the verdict does not match the schema: {problems}") from exc

@@ -67,3 +67,149 @@ def test_flush_makes_pending_writes_visible_to_another_process_view(tmp_path):
     with diskcache.Cache(str(tmp_path)) as other:
         assert other.get("key") == "v"
     store.close()
+
+
+def _full_disk(store, monkeypatch):
+    """Make every disk write fail the way SQLite does on a full disk, until the returned switch is flipped."""
+    import sqlite3
+
+    state = {"full": True}
+    real_set = store._disk.set
+
+    def set_(key, value, *a, **kw):
+        if state["full"]:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real_set(key, value, *a, **kw)
+
+    monkeypatch.setattr(store._disk, "set", set_)
+    return state
+
+
+def test_full_disk_degrades_to_computing_without_the_cache_and_recovers(tmp_path, monkeypatch):
+    store = Store(tmp_path)
+    disk = _full_disk(store, monkeypatch)
+    computed = []
+
+    async def compute(value):
+        computed.append(value)
+        return value
+
+    async def run(keys):
+        # wait_for only turns the old hang into a failure; nothing here is slow
+        return await asyncio.wait_for(
+            asyncio.gather(*(store.get_or_compute(k, lambda k=k: compute(k)) for k in keys)), 20
+        )
+
+    assert asyncio.run(run(["a", "b", "c"])) == ["a", "b", "c"]
+    assert store.write_error and "disk is full" in store.write_error and store.write_failures == 3
+    assert asyncio.run(run(["d"])) == ["d"]  # the writer thread survived: later writes do not hang
+    assert store.write_failures == 4 and store._writer.is_alive()
+    disk["full"] = False  # space freed: the next write succeeds and the error clears by itself
+    assert asyncio.run(run(["e"])) == ["e"] and store.write_error is None
+    store.close()
+    again = Store(tmp_path)
+    assert again._disk.get("e") == "e" and again._disk.get("a") is None
+    again.close()
+
+
+def test_unreadable_cache_is_a_miss_not_a_failure(tmp_path, monkeypatch):
+    import sqlite3
+
+    store = Store(tmp_path)
+
+    def broken(*a, **kw):
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    monkeypatch.setattr(store._disk, "get", broken)
+
+    async def compute():
+        return "v"
+
+    assert asyncio.run(store.get_or_compute("k", compute)) == "v" and store.read_failures == 1
+    store.close()
+
+
+def test_corrupt_or_unwritable_cache_directory_is_one_clear_error(tmp_path):
+    import os
+
+    import pytest
+
+    from reward.cache import CacheDirError
+
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "cache.db").write_bytes(b"this is not a sqlite database" * 100)
+    with pytest.raises(CacheDirError, match=f"cache directory {corrupt}: cannot be used"):
+        Store(corrupt)
+    blocked = tmp_path / "file"
+    blocked.write_text("x")
+    with pytest.raises(CacheDirError, match=r"cache directory .*file"):
+        Store(blocked / "sub")
+    if os.geteuid() != 0:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        with pytest.raises(CacheDirError, match="cache directory"):
+            Store(ro / "c")
+        ro.chmod(0o700)
+
+
+def test_one_callers_cancellation_never_reaches_another_sharing_the_work(tmp_path):
+    store = Store(tmp_path)
+    started = []
+
+    async def slow():
+        started.append(1)
+        await asyncio.sleep(0.2)
+        return "plan"
+
+    async def run():
+        first = asyncio.create_task(store.get_or_compute("ref", slow))
+        await asyncio.sleep(0)
+        second = asyncio.create_task(store.get_or_compute("ref", slow))
+        await asyncio.sleep(0.05)
+        first.cancel()  # the first request's deadline
+        with contextlib.suppress(asyncio.CancelledError):
+            await first
+        return await second
+
+    assert asyncio.run(run()) == "plan" and len(started) == 1
+    store.close()
+
+
+def test_work_nobody_waits_for_is_cancelled(tmp_path):
+    store = Store(tmp_path)
+    finished = []
+
+    async def slow():
+        await asyncio.sleep(5)
+        finished.append(1)
+
+    async def run():
+        task = asyncio.create_task(store.get_or_compute("k", slow))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0)
+        return dict(store._inflight)
+
+    assert asyncio.run(run()) == {} and not finished
+    store.close()
+
+
+def test_read_only_cache_directory_is_one_clear_error_even_as_root(tmp_path, monkeypatch):
+    """Root ignores file modes, so the read-only database is simulated where SQLite would report it."""
+    import sqlite3
+
+    import diskcache
+    import pytest
+
+    from reward.cache import CacheDirError
+
+    def readonly(*a, **kw):
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(diskcache, "Cache", readonly)
+    with pytest.raises(CacheDirError, match=r"cache directory .*ro: cannot be used \(attempt to write a readonly"):
+        Store(tmp_path / "ro")

@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import EXAMPLES, cli_env, example_groups, rollout, step
+from tests.conftest import EXAMPLES, ROOT, cli_env, example_groups, rollout, step
 
 
 def reward(*args, env, check=True):
@@ -141,3 +141,27 @@ def test_fake_judge_fallback_when_no_judge_configured(fake_judge, tmp_path):
     assert fake_judge.counts()["total"] == 0  # an in-process fake judge of its own, not ours
     assert all(g["judge"]["fake"] for g in read_jsonl(out))
     assert read_jsonl(out)[0]["judge"]["grade_model"] == "openai/reward-fake-judge"
+
+
+def test_help_and_errors_show_bracketed_text_as_written(fake_judge, tmp_path):
+    env = cli_env(fake_judge, tmp_path / "c")
+    assert "[env REWARD_CACHE_DIR]" in reward("score", "--help", env=env).stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        (ROOT / "rubrics" / "execution_subagent.yaml")
+        .read_text()
+        .replace("name: execution_subagent", "name: 'Bad Name!'", 1)
+    )
+    proc = reward("rubric", "check", bad, env=env, check=False)
+    assert proc.returncode == 2 and "^[\\w.-]+$" in proc.stderr, proc.stderr
+
+
+def test_unusable_cache_directory_is_one_line_naming_it(fake_judge, tmp_path):
+    corrupt = tmp_path / "corrupt-cache"
+    corrupt.mkdir()
+    (corrupt / "cache.db").write_bytes(b"not a database" * 200)
+    env = cli_env(fake_judge, corrupt)
+    proc = reward("score", EXAMPLES, "-o", tmp_path / "o.jsonl", "--no-progress", env=env, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"error: cache directory {corrupt}"), proc.stderr

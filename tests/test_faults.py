@@ -63,6 +63,10 @@ def test_20_percent_faults_every_rollout_scored_with_identical_rewards(make_scor
         "malformed",
         "missing_dimension",
         "out_of_range",
+        "cut",
+        "plain_refusal",
+        "no_choices",
+        "huge_number",
     }, injected
 
 

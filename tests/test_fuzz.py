@@ -1,8 +1,9 @@
 """Property-based fuzzing of the HTTP API from its own OpenAPI schema: no input may cause a 5xx.
 
-A bounded number of examples per operation (REWARD_FUZZ_EXAMPLES, default 30) keeps it inside the suite's
-time budget; the server runs as a real process against the fake judge, with small limits so that huge
-generated bodies meet the 413 path.
+A bounded number of examples per operation (REWARD_FUZZ_EXAMPLES, default 80) keeps it inside the suite's
+time budget; half the cases are schemathesis' negative ones (wrong types, out-of-range numbers, missing and
+extra fields at any depth). The server runs as a real process against the fake judge, with small limits so
+that huge generated bodies meet the 413 path.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import os
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
 
 from tests.server_proc import ServerProcess, server_env
 
-FUZZ_EXAMPLES = int(os.environ.get("REWARD_FUZZ_EXAMPLES", "30"))
+FUZZ_EXAMPLES = int(os.environ.get("REWARD_FUZZ_EXAMPLES", "80"))
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +47,7 @@ def test_every_operation_is_fuzzed_and_none_answers_5xx(api, fake_judge_server):
     for op in ops:
 
         @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-        @given(case=op.as_strategy())
+        @given(case=st.one_of(op.as_strategy(GenerationMode.POSITIVE), op.as_strategy(GenerationMode.NEGATIVE)))
         def check(case):
             response = case.call(base_url=api.url, timeout=30)
             seen[case.path] = seen.get(case.path, 0) + 1

@@ -47,10 +47,11 @@ def test_timeout_is_explicit_and_categorised(fake_judge):
 
 
 def test_empty_reply_is_invalid_content_for_condensing(make_scorer, fake_judge):
-    from reward.scorer import _plan_text
+    from reward.judge import Reply
+    from reward.plan_check import check_plan
 
     with pytest.raises(InvalidReply) as exc:
-        _plan_text("   ")
+        check_plan(Reply("   ", False), ("Task Outcome",))
     assert exc.value.category == "judge_empty_reply"
 
 
@@ -101,3 +102,31 @@ def test_router_config_must_name_both_roles(tmp_path):
     cfg.write_text("model_list:\n  - model_name: judge\n    litellm_params: {model: openai/x}\n")
     with pytest.raises(ConfigError, match="'condense' and 'grade'"):
         load_router_config(str(cfg))
+
+
+def test_redaction_neither_mangles_text_nor_misses_keys():
+    from reward.judge import redact
+
+    # a short test key is removed where it stands alone, never from inside words
+    assert redact("OpenAIException - bad key x", ["x"]) == "OpenAIException - bad key [redacted]"
+    # a key without a known prefix, echoed by the judge after "API key" / "Bearer" / "api_key="
+    assert redact("Incorrect API key provided: abcdef1234567890XYZ.", []) == "Incorrect API key provided: [redacted]."
+    assert redact("Authorization: Bearer zzzzzzzz9999", []) == "Authorization: Bearer [redacted]"
+    assert redact("url?api_key=hunter2hunter2 failed", []) == "url?api_key=[redacted] failed"
+    assert "[redacted]" not in redact("pattern ^[a-z]*$ in keyless text: the api key is wrong", [])
+    assert redact("x mysecretvalue123 and prefixmysecretvalue123", ["mysecretvalue123"]) == (
+        "x [redacted] and prefix[redacted]"
+    )
+
+
+def test_router_config_keys_are_secrets(fake_judge):
+    from reward.judge import JudgeClient
+
+    config = {
+        "model_list": [
+            {"model_name": "condense", "litellm_params": {"model": "openai/m", "api_key": "plainrouterkey42"}},
+            {"model_name": "grade", "litellm_params": {"model": "openai/m", "api_key": "plainrouterkey42"}},
+        ]
+    }
+    client = JudgeClient(settings_for(fake_judge), config)
+    assert "plainrouterkey42" in client._secrets

@@ -70,3 +70,21 @@ def test_penalties_are_configurable_and_can_be_disabled():
     assert check_penalty(cfg, make(num_tokens=101), never_called).reward == -7
     assert check_penalty(cfg, make(steps=[], final=""), never_called).kind == "no_commands"
     assert check_penalty(cfg, make(final=""), never_called) is None
+
+
+def test_text_over_128_bytes_per_allowed_token_is_too_long_without_tokenizing():
+    huge = make(steps=[Step(command="yes", exit_code=0, output="a" * 3_900_000)])  # > 128 x 30,000 bytes
+    p = check_penalty(Penalties(), huge, never_called)
+    assert p is not None and p.kind == "too_long" and p.detail.startswith("at least 30470 tokens")
+
+
+def test_long_text_is_counted_in_pieces_so_one_endless_word_is_not_quadratic():
+    pieces = []
+
+    def counter(text):
+        pieces.append(len(text))
+        return count_tokens(text)
+
+    p = check_penalty(Penalties(), make(steps=[Step(command="yes", exit_code=0, output="a" * 1_000_000)]), counter)
+    assert p is not None and p.kind == "too_long"
+    assert len(pieces) > 1 and max(pieces) <= 64 * 1024

@@ -120,3 +120,70 @@ def test_sigkill_mid_run_loses_nothing_duplicates_nothing_and_repeats_no_finishe
         assert not any(f"make {gid}r" in p for p in second_prompts)
     repeated = [p for p in second_prompts if p in first_prompts]
     assert len(repeated) <= 8  # at most the calls in flight when the process died (concurrency 4)
+
+
+def hostile_lines() -> list[str]:
+    g = json.dumps(group("x"))
+    tool_calls = group("tc", rollouts=[{"messages": [{"role": "assistant", "content": "", "tool_calls": [1, "x"]}]}])
+    return [
+        json.dumps(tool_calls),  # a non-object in tool_calls
+        g.replace('"exit_code": 0', '"exit_code": ' + "9" * 5000, 1),  # a 5000-digit exit code
+        '{"group_id": "deep", "query": ' + "[" * 100_000 + "]" * 100_000 + "}",  # deep nesting
+        g.replace('"exit_code": 0', '"exit_code": NaN', 1),
+        g.replace('"exit_code": 0', '"exit_code": Infinity', 1),
+        g.replace('"exit_code": 0', '"exit_code": 1e400', 1),
+        '{"group_id": "m", "query": "q", "reference": {"plan": "P"}, "rollouts": [{"messages": '
+        + "[" * 50_000
+        + "]" * 50_000
+        + "}]}",
+        "[1, 2, 3]",
+        '"just a string"',
+        "\udcff\x00{",
+    ]
+
+
+def test_every_hostile_line_is_a_line_error_and_the_other_groups_are_scored(make_scorer, tmp_path):
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    bad = hostile_lines()
+    inp.write_text(
+        "\n".join([json.dumps(group("first")), *bad, json.dumps(group("last"))]) + "\n",
+        encoding="utf-8",
+        errors="surrogateescape",
+    )
+    report = run(make_scorer(), inp, out)
+    assert sorted(g["group_id"] for g in read_jsonl(out)) == ["first", "last"]
+    lines = sorted(p.lineno for p in report.invalid)
+    assert lines == list(range(2, 2 + len(bad))), [str(p) for p in report.invalid]
+    text = "\n".join(str(p) for p in report.invalid)
+    assert "more than 4300 digits" in text and "nested too deeply" in text and "NaN is not valid JSON" in text
+    assert "Traceback" not in text
+
+
+def test_a_second_run_on_the_same_output_refuses_clearly(make_scorer, tmp_path):
+    import fcntl
+    import os
+
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_jsonl(inp, [group("a")])
+    fd = os.open(tmp_path / "out.jsonl.lock", os.O_RDWR | os.O_CREAT)  # another run holds the file
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        with pytest.raises(RunError, match="another run is writing to this file"):
+            run(make_scorer(), inp, out)
+        assert not out.exists()
+    finally:
+        os.close(fd)
+    assert run(make_scorer(), inp, out).scored == 1  # released: the next run goes ahead
+
+
+def test_full_cache_disk_offline_every_group_is_still_written(make_scorer, fake_judge, tmp_path, monkeypatch):
+    from tests.test_cache import _full_disk
+
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_jsonl(inp, [group(f"g{i}") for i in range(6)])
+    scorer = make_scorer(cache=tmp_path / "full")
+    _full_disk(scorer.store, monkeypatch)
+    report = asyncio.run(asyncio.wait_for(score_file(scorer, inp, out), 120))  # used to hang forever
+    assert report.scored == 6 and len(read_jsonl(out)) == 6
+    assert all(r["status"] == "ok" for g in read_jsonl(out) for r in g["rollouts"])
+    assert scorer.store.write_failures > 0

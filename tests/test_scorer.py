@@ -144,3 +144,28 @@ def test_scoring_is_deterministic_for_the_fake_judge(make_scorer, tmp_path):
     b, _ = score(make_scorer(cache=tmp_path / "b"), group())
     assert [r.reward for r in a.rollouts] == [r.reward for r in b.rollouts]
     assert a.std > 0 and not a.filtered
+
+
+def test_one_requests_deadline_never_fails_another_sharing_its_reference(make_scorer, fake_judge):
+    """Two requests share the in-flight condensing of one reference; the first one's deadline passes. The
+    shared call belongs to neither: the second request still gets every reward (it used to get a
+    CancelledError, a 500 over HTTP)."""
+    scorer = make_scorer()
+    ref = {"steps": [step("make test")], "final_answer": "<final_answer>ok</final_answer>"}
+    first = Group.model_validate(group("first", rollouts=[rollout("a")], reference=ref))
+    second = Group.model_validate(group("second", rollouts=[rollout("b"), rollout("c")], reference=ref))
+    fake_judge.state.latency = 0.4
+
+    async def run():
+        loop = asyncio.get_running_loop()
+        a = asyncio.create_task(scorer.score_group(first, Usage(), loop.time() + 0.2))
+        await asyncio.sleep(0.05)  # the second request arrives while the reference is being condensed
+        b = asyncio.create_task(scorer.score_group(second, Usage()))
+        return await asyncio.gather(a, b)
+
+    a, b = asyncio.run(run())
+    assert a.rollouts[0].error.category == "judge_timeout"
+    assert [r.status for r in b.rollouts] == ["ok", "ok"]
+    calls = [c for c in fake_judge.state.calls if c["kind"] == "condense"]
+    reference_calls = [c for c in calls if "make test" in c["messages"][-1]["content"]]
+    assert len(reference_calls) == 1  # condensed once, for both requests

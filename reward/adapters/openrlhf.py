@@ -47,7 +47,7 @@ def to_groups(req: OpenRLHFRequest) -> tuple[list[dict[str, Any]], list[tuple[in
     return build_groups(samples)
 
 
-_LOG_KEYS = ("penalized", "has_final_answer", "reward_fallback")
+_LOG_KEYS = ("penalized", "has_final_answer", "reward_fallback", "fake_judge")
 
 
 def empty_response() -> dict[str, Any]:

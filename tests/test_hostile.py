@@ -1,0 +1,357 @@
+"""Hostile inputs and broken environments against the service in-process: a clear 4xx naming the path, or a
+categorised per-rollout error; never a 5xx, a hang or a number that was not computed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from reward.server import create_app
+from reward.service import RewardService, ServiceSettings
+from tests.conftest import ROOT, group, rollout, step
+
+JSON = {"content-type": "application/json"}
+
+
+@pytest.fixture
+def service(fake_judge, tmp_path, monkeypatch):
+    monkeypatch.setenv("REWARD_JUDGE_MODEL", "openai/test-judge")
+    monkeypatch.setenv("REWARD_JUDGE_API_BASE", fake_judge.api_base)
+    monkeypatch.setenv("REWARD_JUDGE_API_KEY", "sk-test")
+    svc = RewardService(ServiceSettings(rubric_dir=ROOT / "rubrics", cache_dir=tmp_path / "cache"))
+    yield svc
+
+
+@pytest.fixture
+def client(service):
+    with TestClient(create_app(service), raise_server_exceptions=False) as c:
+        yield c
+
+
+def body(*groups: dict) -> str:
+    return json.dumps({"groups": list(groups)})
+
+
+# --- 1. a full cache disk ------------------------------------------------------------------------------
+
+
+def test_full_cache_disk_scores_without_cache_readyz_false_then_recovers(client, service, monkeypatch):
+    from tests.test_cache import _full_disk
+
+    disk = _full_disk(service.store, monkeypatch)
+    r = client.post("/score", content=body(group("full-1")), headers=JSON, timeout=30)
+    assert r.status_code == 200
+    assert [x["status"] for x in r.json()["groups"][0]["rollouts"]] == ["ok"] * 4  # not judge_timeout
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and "disk is full" in ready.json()["cache"]
+    assert ready.json()["cache_write_failures"] >= 1
+    disk["full"] = False
+    r = client.post("/score", content=body(group("full-2", rollouts=[rollout("new")])), headers=JSON, timeout=30)
+    assert r.status_code == 200 and r.json()["groups"][0]["rollouts"][0]["status"] == "ok"
+    assert client.get("/readyz").status_code == 200
+
+
+# --- 3. malformed input over HTTP: a 4xx naming the problem, never a 5xx ----------------------------------
+
+
+def hostile_bodies() -> dict[str, tuple[str, str]]:
+    """name: (path, raw body)."""
+    g = json.dumps({"groups": [group("h")]})
+    deep_json = "[" * 200_000 + "]" * 200_000
+    just_deep = "[" * 900 + "]" * 900  # parses, then meets the validators
+    msgs = '{"groups": [{"group_id": "m", "query": "q", "reference": {"plan": "P"}, "rollouts": [{"messages": %s}]}]}'
+    tool_calls = [{"role": "assistant", "content": "", "tool_calls": [1, None, "x", {"function": 3}]}]
+
+    def slime(label: str) -> str:
+        return '{"prompt": "p", "response": "r", "label": ' + label + "}"
+
+    def openrlhf(label: str) -> str:
+        return '{"query": ["q"], "prompts": ["p"], "labels": [' + label + "]}"
+
+    out: dict[str, tuple[str, str]] = {}
+    for name, value in {
+        "5000-digit int": "9" * 5000,
+        "NaN": "NaN",
+        "Infinity": "-Infinity",
+        "1e400": "1e400",
+        "deep": deep_json,
+        "deep but parseable": just_deep,
+        "deep object": '{"a":' * 900 + "1" + "}" * 900,
+    }.items():
+        out[f"score exit_code {name}"] = ("/score", g.replace('"exit_code": 0', f'"exit_code": {value}', 1))
+        out[f"score query {name}"] = ("/score", g.replace('"query": "Run', f'"query": {value}, "x": "', 1))
+        out[f"score messages {name}"] = ("/score", msgs % value)
+        out[f"slime label {name}"] = ("/slime", slime(value))
+        out[f"slime label.query {name}"] = ("/slime", slime('{"reference": {"plan": "P"}, "query": ' + value + "}"))
+        out[f"openrlhf label {name}"] = ("/openrlhf", openrlhf(value))
+    out["score tool_calls non-objects"] = ("/score", msgs % json.dumps(tool_calls))
+    out["score messages non-objects"] = ("/score", msgs % '[1, null, [], "x"]')
+    out["score groups not a list"] = ("/score", '{"groups": 5}')
+    out["score body a list"] = ("/score", "[1, 2]")
+    out["score body a number"] = ("/score", "9" * 5000)
+    out["score truncated"] = ("/score", g[: len(g) // 2])
+    out["score NUL and surrogates"] = ("/score", g.replace("Run pytest", "\\u0000\\ud800\\udfff"))
+    out["score not UTF-8"] = ("/score", g.encode("utf-8").replace(b"Run", b"\xff\xfe").decode("latin-1"))
+    out["slime response object"] = ("/slime", '{"prompt": "p", "response": {"a": 1}, "label": "x"}')
+    out["openrlhf lengths differ"] = ("/openrlhf", '{"query": ["a", "b"], "prompts": [], "labels": ["x"]}')
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(hostile_bodies()))
+def test_hostile_body_is_a_4xx_naming_the_problem_never_a_5xx(client, name):
+    path, raw = hostile_bodies()[name]
+    data = raw.encode("latin-1") if name == "score not UTF-8" else raw.encode("utf-8", "surrogatepass")
+    r = client.post(path, content=data, headers=JSON, timeout=60)
+    assert 400 <= r.status_code < 500 or r.status_code == 200, (r.status_code, r.text[:300])
+    if r.status_code != 200:
+        detail = r.json()["detail"]
+        assert detail and all(isinstance(p, str) and ":" in p for p in detail), detail
+        assert "Traceback" not in r.text
+    else:  # accepted: then every rollout is a real result or a categorised error, never a 5xx
+        assert "rewards" in r.json() or "reward" in r.json() or "groups" in r.json()
+
+
+# --- 6. a fake judgement is never served as a real one ----------------------------------------------------
+
+
+def test_slime_and_openrlhf_answers_carry_the_fake_mark(client):
+    label = json.dumps({"reference": {"plan": "EXECUTION PLAN"}, "query": "Run pytest"})
+    text = (
+        "<|im_start|>assistant\n<tool_call>\n"
+        + json.dumps({"name": "run_in_terminal", "arguments": {"command": "pytest -q"}})
+        + "\n</tool_call><|im_end|>\n<|im_start|>user\n<tool_response>\n3 passed\nExit code: 0\n</tool_response>"
+        + "<|im_end|>\n<|im_start|>assistant\n<final_answer>3 passed</final_answer><|im_end|>"
+    )
+    r = client.post("/slime", json={"prompt": "Run pytest", "response": text, "label": label})
+    assert r.status_code == 200 and r.json()["reward"] is not None and r.json()["fake"] is True
+    r = client.post("/openrlhf", json={"query": [text], "prompts": [""], "labels": [label]})
+    assert r.status_code == 200 and r.json()["extra_logs"]["fake_judge"] == [1.0]
+
+
+def test_a_dry_run_against_the_fake_judge_is_never_served_to_another_judge(make_scorer, fake_judge, tmp_path):
+    """Same model name, same cache: a judgement made by one endpoint is not an answer for another."""
+    import asyncio
+
+    from reward.judge import Usage
+    from reward.trajectory import Group
+
+    cache = tmp_path / "shared"
+    data = Group.model_validate(group("dry", rollouts=[rollout("a"), rollout("b")]))
+    dry = asyncio.run(make_scorer(cache=cache).score_group(data, Usage()))
+    assert dry.judge.fake and all(r.status == "ok" for r in dry.rollouts)
+    # production: the real judge (another endpoint) is unreachable
+    prod = make_scorer(cache=cache, api_base="http://127.0.0.1:9/v1", num_retries=0, timeout_s=2.0)
+    result = asyncio.run(prod.score_group(data, Usage()))
+    assert [(r.status, r.reward) for r in result.rollouts] == [("error", None)] * 2
+    assert {r.error.category for r in result.rollouts} == {"judge_unavailable"}
+
+
+def test_plans_written_by_the_fake_judge_stay_fake_when_loaded(make_scorer, fake_judge, tmp_path, rubric):
+    import asyncio
+
+    from reward.fake_judge import fake_verdict
+    from reward.judge import Usage
+    from reward.prepare import load_plans, prepare_group
+    from reward.runner import plan_file
+    from reward.trajectory import Group
+    from reward.verdict import verdict_schema
+
+    refs, plans = tmp_path / "refs.jsonl", tmp_path / "plans.jsonl"
+    refs.write_text(json.dumps({"id": "ref-1", "query": "q", "steps": [step()], "final_answer": "done"}) + "\n")
+    scorer = make_scorer()
+    asyncio.run(plan_file(scorer, refs, plans))
+    assert json.loads(plans.read_text())["fake"] is True
+    loaded = load_plans([plans])
+    assert loaded["ref-1"].fake is True
+    # grading by a judge that is not the fake one: the group is still fake, through its reference
+    real = {"system_fingerprint": "real-judge", "model": "m", "id": "x", "object": "chat.completion"}
+    plan = loaded["ref-1"].plan
+    verdict = json.dumps(fake_verdict("", verdict_schema(rubric.spec)))
+    choice = {"index": 0, "finish_reason": "stop"}
+    fake_judge.script(
+        {
+            "kind": "condense",
+            "body": {**real, "choices": [{**choice, "message": {"role": "assistant", "content": plan}}]},
+        },
+        {
+            "kind": "grade",
+            "body": {**real, "choices": [{**choice, "message": {"role": "assistant", "content": verdict}}]},
+        },
+    )
+    data = prepare_group(
+        Group.model_validate(group("by-id", rollouts=[rollout("z")], reference={"id": "ref-1"})), loaded
+    )
+    result = asyncio.run(scorer.score_group(data, Usage()))
+    assert result.rollouts[0].status == "ok" and result.judge.fake is True
+
+
+def test_plans_file_is_split_on_newlines_only(tmp_path):
+    from reward.prepare import load_plans
+
+    plan = "EXECUTION PLAN\u2028Task Outcome: success.\x85\x1c\x1d\x1eKey Findings: \u2029none"
+    path = tmp_path / "plans.jsonl"
+    path.write_text(
+        json.dumps({"id": "a", "plan": plan}, ensure_ascii=False)
+        + "\r\n"
+        + json.dumps({"id": "b", "plan": "P"})
+        + "\n",
+        encoding="utf-8",
+    )
+    loaded = load_plans([path])
+    assert loaded["a"].plan == plan and loaded["b"].plan == "P" and loaded["a"].fake is False
+
+
+# --- 7. CPU work on large inputs runs off the event loop ---------------------------------------------------
+
+
+def _off_loop() -> bool:
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return True
+    return False
+
+
+def test_large_rollouts_are_counted_and_cleaned_off_the_event_loop(make_scorer, fake_judge):
+    import asyncio
+
+    from reward.judge import Usage
+    from reward.llm import count_tokens
+    from reward.trajectory import Group
+
+    where = []
+
+    def counter(text):
+        where.append(_off_loop())
+        return count_tokens(text)
+
+    scorer = make_scorer()
+    scorer.counter = counter
+    big = rollout("big", steps=[step("cat log", 0, "PASSED test_x\n" * 40_000)])  # 560 KB, no num_tokens
+    result = asyncio.run(scorer.score_group(Group.model_validate(group("big", rollouts=[big])), Usage()))
+    assert result.rollouts[0].penalty == "too_long"
+    assert where and all(where)
+
+
+def test_request_bodies_are_parsed_off_the_event_loop(client, monkeypatch):
+    import reward.server as server
+
+    where = []
+    real = server._parse_body
+
+    def parse(body):
+        where.append(_off_loop())
+        return real(body)
+
+    monkeypatch.setattr(server, "_parse_body", parse)
+    assert client.post("/score", content=body(group("parsed")), headers=JSON).status_code == 200
+    assert where == [True]
+
+
+# --- property-based: nested and numeric edge cases anywhere in a request ------------------------------------
+
+HOSTILE_BODIES = int(__import__("os").environ.get("REWARD_FUZZ_BODIES", "300"))
+
+
+def _fragments():
+    from hypothesis import strategies as st
+
+    depth = st.integers(1, 3000)
+    return st.one_of(
+        st.integers(1, 9000).map(lambda n: "9" * n),  # up to 9000 digits
+        st.integers(1, 9000).map(lambda n: "-" + "9" * n),
+        st.sampled_from(["NaN", "Infinity", "-Infinity", "1e309", "-1e309", "1e-400", "-0", "0.0", "true", "null"]),
+        depth.map(lambda n: "[" * n + "]" * n),
+        depth.map(lambda n: '{"a":' * n + "1" + "}" * n),
+        st.sampled_from(['"\\u0000"', '"\\ud800"', '"\\udfff\\ud800"', '""', '"' + "x" * 5000 + '"']),
+        st.integers(-(2**70), 2**70).map(str),
+        st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    )
+
+
+def _paths(value, prefix=()):
+    """Every path to a value inside a JSON document."""
+    yield prefix
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _paths(v, (*prefix, i))
+
+
+MARK = "@@HOSTILE@@"
+
+
+def _with_fragment(doc, path, fragment: str) -> str:
+    import copy
+
+    doc = copy.deepcopy(doc)
+    if not path:
+        return fragment
+    target = doc
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = MARK
+    return json.dumps(doc).replace(json.dumps(MARK), fragment, 1)
+
+
+def test_fuzz_nested_and_numeric_edge_cases_anywhere_are_never_a_5xx(client):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    messages = [
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {
+                    "id": "c",
+                    "type": "function",
+                    "function": {"name": "run_in_terminal", "arguments": json.dumps({"command": "pytest"})},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c", "content": "3 passed", "exit_code": 0},
+        {"role": "assistant", "content": "<final_answer>3 passed</final_answer>"},
+    ]
+    docs = {
+        "/score": {"groups": [group("fz", rollouts=[rollout("a"), {"id": "m", "messages": messages}])]},
+        "/slime": {"prompt": "p", "response": "r", "label": {"reference": {"plan": "P"}, "query": "q"}},
+        "/openrlhf": {"query": ["q"], "prompts": ["p"], "labels": [{"reference": {"plan": "P"}}]},
+    }
+    targets = [(p, path) for p, d in docs.items() for path in _paths(d)]
+    seen = {"2xx": 0, "4xx": 0}
+
+    @settings(max_examples=HOSTILE_BODIES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(target=st.sampled_from(targets), fragment=_fragments())
+    def check(target, fragment):
+        path, where = target
+        raw = _with_fragment(docs[path], where, fragment)
+        r = client.post(path, content=raw.encode("utf-8", "surrogatepass"), headers=JSON, timeout=60)
+        assert r.status_code < 500 or (r.status_code == 503 and r.headers.get("retry-after")), (
+            path,
+            where,
+            fragment[:80],
+            r.status_code,
+            r.text[:300],
+        )
+        if 400 <= r.status_code < 500:
+            assert all(isinstance(p, str) for p in r.json()["detail"])
+        seen["2xx" if r.status_code < 300 else "4xx"] += 1
+
+    check()
+    assert seen["4xx"] > 0
+    print(f"fuzzed {sum(seen.values())} hostile request bodies: {seen}")
+
+
+def test_lone_surrogates_in_ids_become_replacement_characters_not_a_500(client):
+    raw = json.dumps({"groups": [group("s\ud800", rollouts=[rollout("\udfffid")])]})
+    r = client.post("/score", content=raw.encode(), headers=JSON)
+    assert r.status_code == 200
+    g = r.json()["groups"][0]
+    assert g["group_id"] == "s\ufffd" and g["rollouts"][0]["id"] == "\ufffdid"
