@@ -319,7 +319,8 @@ def create_app(state: FakeJudgeState) -> FastAPI:
                     state.prefix_cache.cached_chars(prompt) // 4,
                 )
             )
-        content = json.dumps(fake_verdict(prompt, schema or {}, body.get("seed"))) if kind == "grade" else fake_plan(prompt)
+        seed = body.get("seed")
+        content = json.dumps(fake_verdict(prompt, schema or {}, seed)) if kind == "grade" else fake_plan(prompt)
         return JSONResponse(
             _completion(content, None, prompt, cached_tokens=state.prefix_cache.cached_chars(prompt) // 4)
         )

@@ -46,7 +46,8 @@ _OPENAI_HOSTS = ("api.openai.com",)
 
 def count_tokens(text: str) -> int:
     """Tokens of `text` with tiktoken's cl100k_base, which litellm bundles (no download at run time)."""
-    return len(litellm.encoding.encode(text, disallowed_special=()))
+    encoding: Any = litellm.encoding  # tiktoken's Encoding (untyped in litellm)
+    return len(encoding.encode(text, disallowed_special=()))
 
 
 def has_price(model: str) -> bool:

@@ -56,9 +56,11 @@ def _compile(source: str) -> jinja2.Template:
 def render(source: str, variables: dict[str, Any]) -> Messages:
     """Render a template that defines `system()` and `user()` macros into chat messages."""
     module = _compile(source).make_module(variables)
+    # macros are attributes jinja2 creates at render time: looked up by name
+    system, user = getattr(module, "system"), getattr(module, "user")  # noqa: B009
     return [
-        {"role": "system", "content": str(module.system()).strip()},
-        {"role": "user", "content": str(module.user()).strip()},
+        {"role": "system", "content": str(system()).strip()},
+        {"role": "user", "content": str(user()).strip()},
     ]
 
 

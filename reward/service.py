@@ -88,7 +88,7 @@ def usage_out(usage: Usage) -> UsageOut:
         grade_calls=usage.calls["grade"],
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
-        cached_tokens=usage.cached_tokens,
+        cached_tokens=usage.cached_tokens if usage is not None else 0,
         cost=usage.cost if usage.cost_known else None,
         cache_hits=usage.cache.hits,
         coalesced=usage.cache.coalesced,
@@ -111,7 +111,7 @@ def metrics_of(groups: list[GroupResult], usage: Usage | None = None) -> Metrics
         dimension_mean=s.dimension_means,
         judge_reward_std=s.judge_reward_std,
         group_snr=s.group_snr,
-        cached_tokens=usage.cached_tokens,
+        cached_tokens=usage.cached_tokens if usage is not None else 0,
     )
 
 
