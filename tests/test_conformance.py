@@ -1,8 +1,8 @@
 """Conformance: every trainer-native form of the example rollouts gets exactly the steps-form reward.
 
-The payloads are stored fixtures (tests/fixtures/conformance, built by tests/fixtures/conformance_gen): chat text rendered
-with the Qwen3 / Qwen3-Instruct-2507 chat templates, and what slime, OpenRLHF and verl's own request code
-sent. Each goes through the trainer's path here (`/score`, `/slime`, slime's group function, `/openrlhf`,
+The payloads are stored fixtures (tests/fixtures/conformance, built by tests/fixtures/conformance_gen): chat
+text rendered with the Qwen3 / Qwen3-Instruct-2507 chat templates, what slime, OpenRLHF and verl's own
+request code sent, and what TRL 1.16's own GRPOTrainer passed to a reward function. Each goes through the trainer's path here (`/score`, `/slime`, slime's group function, `/openrlhf`,
 verl's `compute_score`, TRL's reward function) against a real server and the fake judge.
 
 The one rollout recorded over the token limit (`too-long`, 41,873 tokens in 4.9 KB of text) needs the
