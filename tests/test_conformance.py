@@ -1,8 +1,8 @@
 """Conformance: every trainer-native form of the example rollouts gets exactly the steps-form reward.
 
-The payloads are stored fixtures (tests/fixtures/conformance, see make_conformance.py): chat text rendered
-with the Qwen3 / Qwen3-Instruct-2507 chat templates, and what slime, OpenRLHF and verl's own request code
-sent. Each goes through the trainer's path here (`/score`, `/slime`, slime's group function, `/openrlhf`,
+The payloads are stored fixtures (tests/fixtures/conformance, built by tests/fixtures/conformance_gen): chat
+text rendered with the Qwen3 / Qwen3-Instruct-2507 chat templates, what slime, OpenRLHF and verl's own
+request code sent, and what TRL 1.16's own GRPOTrainer passed to a reward function. Each goes through the trainer's path here (`/score`, `/slime`, slime's group function, `/openrlhf`,
 verl's `compute_score`, TRL's reward function) against a real server and the fake judge.
 
 The one rollout recorded over the token limit (`too-long`, 41,873 tokens in 4.9 KB of text) needs the
@@ -158,24 +158,69 @@ def test_verl_compute_score(expected, client):
     assert all(ok == n == 31 for ok, n in report("verl", matrix).values())
 
 
-def test_trl_reward_function(expected, client):
+def steps_with_counts(server, counts: dict[tuple[str, str], int]) -> dict[tuple[str, str], tuple[str, float]]:
+    """The steps-form reward when each rollout carries the given exact token count."""
+    groups = load("steps")["groups"]
+    for g in groups:
+        for r in g["rollouts"]:
+            r["num_tokens"] = counts[(g["group_id"], r["id"])]
+    resp = httpx.post(f"{server.url}/score", json={"groups": groups}, timeout=120).json()
+    return {(g["group_id"], r["id"]): (r["status"], r["reward"]) for g in resp["groups"] for r in g["rollouts"]}
+
+
+def test_trl_reward_function(server, expected, client):
+    """What TRL 1.16's own GRPOTrainer._generate / _calculate_rewards passed, through the TRL reward function.
+
+    TRL's count is exact but its own (here the stand-in tokenizer's, tool results included): the steps form
+    is scored with the same count, so the over-limit rollout is compared like for like.
+    """
+    fixture = load("trl")
     matrix: Counter[tuple[str, bool]] = Counter()
     batches: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for c in load("trl")["cases"]:
+    for c in fixture["cases"]:
         batches.setdefault((c["form"], c["group_id"]), []).append(c)
+    want: dict[str, dict[tuple[str, str], tuple[str, float]]] = {}
+    for form in {f for f, _ in batches}:
+        counts = {(c["group_id"], c["rollout_id"]): c["kwargs"]["completion_ids_lengths"]
+                  for c in fixture["cases"] if c["form"] == form}  # fmt: skip
+        want[form] = steps_with_counts(server, counts)
     for (form, gid), cs in batches.items():
-        kwargs: dict[str, Any] = {k: [] for k in ("prompts", "completions", "completion_ids", "reference", "query")}
-        for c in cs:
-            for k in ("prompts", "completions", "reference", "query"):
-                kwargs[k] += c["kwargs"][k]
-            kwargs["completion_ids"] += [list(range(n)) for n in c["kwargs"]["completion_ids_lengths"]]
+        extras: dict[str, list[Any]] = {}
+        metrics: dict[str, float] = {}
+        kwargs: dict[str, Any] = {
+            "prompts": [c["kwargs"]["prompts"] for c in cs],
+            "completions": [c["kwargs"]["completions"] for c in cs],
+            "completion_ids": [list(range(c["kwargs"]["completion_ids_lengths"])) for c in cs],
+            "reference": [c["kwargs"]["reference"] for c in cs],
+            "query": [c["kwargs"]["query"] for c in cs],
+            "trainer_state": SimpleNamespace(global_step=0),
+            "log_extra": extras.__setitem__,
+            "log_metric": metrics.__setitem__,
+        }
+        assert set(cs[0]["other_kwargs"]) == {"trainer_state", "log_extra", "log_metric"}
         rewards = asyncio.run(trl_adapter.execution_subagent_reward(**kwargs))
+        assert extras["reward/status"] and len(extras["reward/status"]) == len(cs)
         for c, reward in zip(cs, rewards, strict=True):
-            check(matrix, form, (gid, c["rollout_id"]), ("ok", reward), ("ok", expected[(gid, c["rollout_id"])][1]))
-    assert all(ok == n == 32 for ok, n in report("TRL", matrix).values())
+            key = (gid, c["rollout_id"])
+            check(matrix, form, key, ("ok", reward), ("ok", want[form][key][1]))
+            if c["rollout_id"] != NEEDS_EXACT_COUNT:  # under the limit either way: the recorded reward too
+                assert reward == expected[key][1], (form, key)
+    table = report("TRL", matrix)
+    assert len(table) == 4 and all(ok == n == 32 for ok, n in table.values()), table
+
+
+def test_trl_fixture_was_captured_by_running_trl():
+    meta = load("trl")
+    assert meta["trainer"] == "TRL" and meta["version"] == "1.16.0"
+    assert meta["function"] == "trl.trainer.grpo_trainer.GRPOTrainer._calculate_rewards"
+    tool_loop = [c for c in meta["cases"] if c["form"] == "trl_tool_loop_dict_result"]
+    tool_msgs = [m for c in tool_loop for m in c["kwargs"]["completions"] if m["role"] == "tool"]
+    # TRL's tool loop: {"role": "tool", "name", "content": str(result)}; a dict result is its Python repr
+    assert tool_msgs and all(set(m) == {"role", "name", "content"} for m in tool_msgs)
+    assert all(m["content"].startswith("{'output': ") for m in tool_msgs)
 
 
 def test_fixtures_name_the_trainer_and_its_commit():
-    for name in ("slime", "openrlhf", "verl", "trl"):
+    for name in ("slime", "openrlhf", "verl"):
         meta = load(name)
         assert meta["trainer"] and len(meta["commit"]) == 40 and meta["captured_by"]

@@ -1,6 +1,6 @@
 """TRL GRPOTrainer: `GRPOTrainer(reward_funcs=[reward.adapters.trl.execution_subagent_reward], ...)`.
 
-Matched against TRL `trl/trainer/grpo_trainer.py` `_calculate_rewards` (keyword call
+Checked against what TRL 1.16's own `GRPOTrainer._generate` / `_calculate_rewards` pass (keyword call
 `reward_func(prompts=..., completions=..., completion_ids=..., **dataset_columns, trainer_state=...,
 log_extra=..., log_metric=...)`; `async def` functions run on the trainer's event loop with the whole local
 batch; `None` becomes NaN and is masked). Conversational completions are message lists (assistant
@@ -21,7 +21,8 @@ from reward.adapters.common import build_groups, per_sample
 
 
 def _rollout(completion: Any, ids: Any) -> dict[str, Any]:
-    # TRL's completion_ids are the exact tokens the policy generated (tool results excluded)
+    # TRL's completion_ids are the exact completion tokens; in its tool loop they include the tool results'
+    # tokens (its tool_mask, which marks them, is not passed to reward functions)
     rollout: dict[str, Any] = {"messages": completion} if isinstance(completion, list) else {"text": str(completion)}
     if ids is not None:
         rollout["num_tokens"] = len(ids)
