@@ -124,9 +124,7 @@ def test_sigkill_mid_run_loses_nothing_duplicates_nothing_and_repeats_no_finishe
 
 def hostile_lines() -> list[str]:
     g = json.dumps(group("x"))
-    tool_calls = group("tc", rollouts=[{"messages": [{"role": "assistant", "content": "", "tool_calls": [1, "x"]}]}])
     return [
-        json.dumps(tool_calls),  # a non-object in tool_calls
         g.replace('"exit_code": 0', '"exit_code": ' + "9" * 5000, 1),  # a 5000-digit exit code
         '{"group_id": "deep", "query": ' + "[" * 100_000 + "]" * 100_000 + "}",  # deep nesting
         g.replace('"exit_code": 0', '"exit_code": NaN', 1),
@@ -150,8 +148,14 @@ def test_every_hostile_line_is_a_line_error_and_the_other_groups_are_scored(make
         encoding="utf-8",
         errors="surrogateescape",
     )
+    # a non-object in tool_calls is the policy's behaviour, not bad input: scored (no valid command)
+    tool_calls = group("tc", rollouts=[{"messages": [{"role": "assistant", "content": "", "tool_calls": [1, "x"]}]}])
+    with inp.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(tool_calls) + "\n")
     report = run(make_scorer(), inp, out)
-    assert sorted(g["group_id"] for g in read_jsonl(out)) == ["first", "last"]
+    scored = {g["group_id"]: g for g in read_jsonl(out)}
+    assert sorted(scored) == ["first", "last", "tc"]
+    assert scored["tc"]["rollouts"][0]["penalty"] == "no_commands"
     lines = sorted(p.lineno for p in report.invalid)
     assert lines == list(range(2, 2 + len(bad))), [str(p) for p in report.invalid]
     text = "\n".join(str(p) for p in report.invalid)

@@ -178,6 +178,7 @@ def test_openrlhf_single_sample_batch_and_empty(server):
             "penalized": [],
             "has_final_answer": [],
             "reward_fallback": [],
+            "fake_judge": [],
         },  # OpenRLHF <= 0.10.1 merges by key
     }
     # a plain string label names a loaded reference plan; the query comes from the prompt's <query> tag
