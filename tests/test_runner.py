@@ -149,7 +149,9 @@ def test_every_hostile_line_is_a_line_error_and_the_other_groups_are_scored(make
         errors="surrogateescape",
     )
     # a non-object in tool_calls is the policy's behaviour, not bad input: scored (no valid command)
-    tool_calls = group("tc", rollouts=[{"messages": [{"role": "assistant", "content": "", "tool_calls": [1, "x"]}]}])
+    calls = {"role": "assistant", "content": "", "tool_calls": [1, "x"]}
+    answer = {"role": "assistant", "content": "<final_answer>done</final_answer>"}
+    tool_calls = group("tc", rollouts=[{"messages": [calls, answer]}])
     with inp.open("a", encoding="utf-8") as f:
         f.write(json.dumps(tool_calls) + "\n")
     report = run(make_scorer(), inp, out)
