@@ -99,7 +99,7 @@ class RedisStore(Store):
         self._client: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._down_until = 0.0
-        self._tasks: set[asyncio.Task[Any]] = set()  # marker releases in flight, kept from the GC
+        self._tasks: set[asyncio.Future[Any]] = set()  # marker releases, client closes: kept from the GC
 
     # --- connection and failure handling ------------------------------------------------------------
 
@@ -122,10 +122,22 @@ class RedisStore(Store):
             return await asyncio.wait_for(op(self._conn()), timeout=self.timeout_s * 2)
         except (self._redis.RedisError, OSError, TimeoutError) as exc:
             self._down_until = time.monotonic() + self.pause_s
+            if not isinstance(exc, self._redis.ResponseError):
+                # The pool's other connections died with this one (a restarted server): a fresh client, so
+                # recovery costs one pause, not one per pooled connection.
+                self._discard_client()
             if self.write_error is None:
                 log.error("cache %s: Redis fails, computing without the cache: %s", self.url, exc)
             self.write_error = f"{type(exc).__name__}: {exc}"
             raise RedisDown(str(exc)) from exc
+
+    def _discard_client(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            closing = asyncio.ensure_future(client.aclose())
+            self._tasks.add(closing)
+            closing.add_done_callback(self._tasks.discard)
+            closing.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     def _recovered(self) -> None:
         if self.write_error is not None:

@@ -173,3 +173,15 @@ async def test_redis_full_keeps_computing_and_recovers(redis_server):
     assert store.probe() == (True, "redis")
     assert await store.get_or_compute(cache_key("plan", {"i": "room"}), compute) == {"v": 1}
     assert store.write_error is None and admin.get(PREFIX + cache_key("plan", {"i": "room"})) is not None
+
+
+@run
+async def test_a_restarted_redis_costs_one_pause_not_one_per_pooled_connection(redis_server):
+    store = RedisStore(redis_server.url, pause_s=0.2)
+    compute, _ = counting({"v": 1}, delay=0.05)
+    await asyncio.gather(*(store.get_or_compute(cache_key("plan", {"i": i}), compute) for i in range(30)))
+    redis_server.stop()  # thirty pooled connections die with it
+    redis_server.start()
+    for i in range(20):  # over several pauses: each dead connection would cost one
+        await store.get_or_compute(cache_key("plan", {"j": i}), compute)
+    assert store.write_failures <= 5 and store.write_error is None
