@@ -72,7 +72,7 @@ def test_two_replicas_share_one_rpm_limit(fake_judge, redis_server, tmp_path):
         minute = datetime.now(UTC).minute
         first = score(a, groups("a"))
         time.sleep(0.5)  # litellm syncs its counters with Redis every 0.1 s
-        second = score(b, groups("b"))
+        score(b, groups("b"))
         time.sleep(0.5)
         calls = fake_judge.counts()
         third = score(a, groups("c"))  # A now counts B's calls too: nothing more this minute
