@@ -121,8 +121,8 @@ class RedisStore(Store):
         try:
             return await asyncio.wait_for(op(self._conn()), timeout=self.timeout_s * 2)
         except (self._redis.RedisError, OSError, TimeoutError) as exc:
-            self._down_until = time.monotonic() + self.pause_s
-            if not isinstance(exc, self._redis.ResponseError):
+            if not isinstance(exc, self._redis.ResponseError):  # an answer (OOM...) is no reason to pause reads
+                self._down_until = time.monotonic() + self.pause_s
                 # The pool's other connections died with this one (a restarted server): a fresh client, so
                 # recovery costs one pause, not one per pooled connection.
                 self._discard_client()
@@ -239,16 +239,23 @@ class RedisStore(Store):
 
     def probe(self) -> tuple[bool, str]:
         """Readiness: can this replica write to Redis now? A short write with an expiry, on a client of its
-        own (sync, short timeouts), that also clears `write_error` once Redis is back."""
+        own (sync, short timeouts), that also clears `write_error` once Redis is back. Within the pause after a
+        failure it answers at once, so a hung Redis costs the event loop one short timeout per pause at most."""
+        if time.monotonic() < self._down_until:
+            return False, f"redis not writable: {self.write_error}"
         try:
             retry = self._redis.retry.Retry(self._redis.backoff.NoBackoff(), 0)
-            client = self._redis.Redis.from_url(self.url, retry=retry, **self._options)
+            short = min(self.timeout_s, 0.5)  # on the event loop: /readyz is asked every few seconds
+            options = {**self._options, "socket_timeout": short, "socket_connect_timeout": short}
+            client = self._redis.Redis.from_url(self.url, retry=retry, **options)
             try:
                 client.set(f"{PREFIX}ready:{os.getpid()}", "1", px=5000)
             finally:
                 client.close()
         except (self._redis.RedisError, OSError) as exc:
             self.write_error = f"{type(exc).__name__}: {exc}"
+            if not isinstance(exc, self._redis.ResponseError):
+                self._down_until = time.monotonic() + self.pause_s
             return False, f"redis not writable: {self.write_error}"
         self._recovered()
         self._down_until = 0.0

@@ -158,15 +158,19 @@ async def test_redis_down_degrades_and_recovers(redis_server):
 @run
 async def test_redis_full_keeps_computing_and_recovers(redis_server):
     admin = redis_server.client()
+    compute, calls = counting({"v": 1})
+    await RedisStore(redis_server.url).get_or_compute(cache_key("plan", {"i": "kept"}), compute)
     admin.config_set("maxmemory-policy", "noeviction")
     admin.config_set("maxmemory", "1")  # every write is refused with OOM
     try:
         store = RedisStore(redis_server.url, pause_s=0.1)
-        compute, calls = counting({"v": 1})
         assert await store.get_or_compute(cache_key("plan", {"i": "full"}), compute) == {"v": 1}
-        assert calls["n"] == 1 and store.write_failures == 1
+        assert calls["n"] == 2 and store.write_failures == 1
         assert "OutOfMemoryError" in (store.write_error or "")
         assert store.probe()[0] is False
+        # a full Redis still answers reads: what it holds is used, not asked of the judge again
+        assert await store.get_or_compute(cache_key("plan", {"i": "kept"}), compute) == {"v": 1}
+        assert calls["n"] == 2 and store.hits == 1
     finally:
         admin.config_set("maxmemory", "0")
     await asyncio.sleep(0.15)
