@@ -161,7 +161,7 @@ def main() -> None:
         redis = RedisServer(tmp).start()
         try:
             env = server_env(dict(os.environ), fj.api_base, tmp / "unused", REWARD_CACHE_URL=redis.url)
-            with ThreadPoolExecutor(4) as pool:
+            with ThreadPoolExecutor(2) as pool:  # four at once may take longer than a start is given here
                 replicas = list(pool.map(lambda _: ServerProcess(env), range(4)))
             try:
                 result["judge calls"] = counts(fj, replicas, args.groups, args.size)
