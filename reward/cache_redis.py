@@ -35,6 +35,7 @@ log = logging.getLogger("reward.cache")
 
 PREFIX = "reward:"
 SCHEMES = ("redis://", "rediss://", "unix://")
+MAX_CONNECTIONS = 64  # per replica; redis-py's pool refuses (not waits) beyond its own maximum
 
 # Extend the marker only while it is still ours; delete it only if it is still ours.
 _EXTEND = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
@@ -97,6 +98,7 @@ class RedisStore(Store):
             "health_check_interval": 0,
         }
         self._client: Any = None
+        self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._down_until = 0.0
         self._tasks: set[asyncio.Future[Any]] = set()  # marker releases, client closes: kept from the GC
@@ -111,15 +113,26 @@ class RedisStore(Store):
 
             # No retry loop of its own: a failure degrades, and the next call tries again.
             retry = Retry(self._redis.backoff.NoBackoff(), 0)
-            self._client = self._redis.asyncio.Redis.from_url(self.url, retry=retry, **self._options)
+            self._client = self._redis.asyncio.Redis.from_url(
+                self.url, retry=retry, max_connections=MAX_CONNECTIONS, **self._options
+            )
+            if self._loop is not loop:
+                self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
             self._loop = loop
         return self._client
 
     async def _call(self, op: Callable[[Any], Awaitable[Any]]) -> Any:
         if time.monotonic() < self._down_until:
             raise RedisDown("paused after a failure")
+        client = self._conn()
+        # Commands beyond the pool's connections queue here (a full pool would be an error, not a wait);
+        # the timeout starts once a connection is free.
+        async with self._slots:
+            return await self._command(op, client)
+
+    async def _command(self, op: Callable[[Any], Awaitable[Any]], client: Any) -> Any:
         try:
-            return await asyncio.wait_for(op(self._conn()), timeout=self.timeout_s * 2)
+            return await asyncio.wait_for(op(client), timeout=self.timeout_s * 2)
         except (self._redis.RedisError, OSError, TimeoutError) as exc:
             if not isinstance(exc, self._redis.ResponseError):  # an answer (OOM...) is no reason to pause reads
                 self._down_until = time.monotonic() + self.pause_s
@@ -207,21 +220,22 @@ class RedisStore(Store):
         heartbeat = asyncio.ensure_future(self._extend(marker, token))
         try:
             value = await compute()
+            try:
+                blob = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+                await self._call(lambda r: r.set(PREFIX + key, blob))
+            except (RedisDown, TypeError, ValueError) as exc:  # not kept; still used, as with a full disk
+                self.write_failures += 1
+                if not isinstance(exc, RedisDown):
+                    self.write_error = f"{type(exc).__name__}: {exc}"
+            else:
+                self._recovered()
         finally:
             heartbeat.cancel()
-            # Released in a task of its own: it must happen even when this computation was cancelled.
+            # Only once the value is in: a waiter that finds neither value nor marker computes it again.
+            # A task of its own, so that it happens even when this computation was cancelled.
             release = asyncio.ensure_future(self._release(marker, token))
             self._tasks.add(release)
             release.add_done_callback(self._tasks.discard)
-        try:
-            blob = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-            await self._call(lambda r: r.set(PREFIX + key, blob))
-        except (RedisDown, TypeError, ValueError) as exc:  # not kept; still used, as with a full disk
-            self.write_failures += 1
-            if not isinstance(exc, RedisDown):
-                self.write_error = f"{type(exc).__name__}: {exc}"
-        else:
-            self._recovered()
         self._remember(key, value)
         return value
 
