@@ -102,8 +102,8 @@ def throughput(fj: FakeJudge, replicas: list[ServerProcess], n_groups: int, size
     return {"1 replica s": round(one, 2), "2 replicas s": round(two, 2), "speed-up": round(one / two, 2), "runs": runs}
 
 
-def rate(fj: FakeJudge, redis_url: str, tmp: Path, rpm: int, seconds: float) -> dict:
-    """Two replicas keep sending new groups; the judge's calls per calendar minute against `rpm`."""
+def rate(fj: FakeJudge, redis_url: str, tmp: Path, rpm: int, seconds: float, n: int = 2) -> dict:
+    """`n` replicas keep receiving new groups; the judge's calls per calendar minute against `rpm`."""
     config = tmp / "router.yaml"
     deployment = lambda name: {  # noqa: E731
         "model_name": name,
@@ -118,7 +118,7 @@ def rate(fj: FakeJudge, redis_url: str, tmp: Path, rpm: int, seconds: float) -> 
         REWARD_JUDGE_ROUTER_CONFIG=str(config),
     )
     with ThreadPoolExecutor(2) as pool:
-        pair = list(pool.map(lambda _: ServerProcess(env), range(2)))
+        pair = list(pool.map(lambda _: ServerProcess(env), range(n)))
     fj.reset()
     fj.state.latency = 0.05
     per_minute: dict[str, int] = {}
@@ -127,7 +127,7 @@ def rate(fj: FakeJudge, redis_url: str, tmp: Path, rpm: int, seconds: float) -> 
     i = 0
     try:
         while time.monotonic() < stop:
-            with ThreadPoolExecutor(2) as pool:
+            with ThreadPoolExecutor(n) as pool:
                 list(pool.map(lambda r, i=i: post(r.url, step(f"rate{i}-{r.port}", 2, 4)), pair))
             i += 1
             total = fj.counts()["total"]
@@ -154,23 +154,26 @@ def main() -> None:
     ap.add_argument("--rpm", type=int, default=60)
     ap.add_argument("--rate-seconds", type=float, default=130)
     ap.add_argument("--skip-rate", action="store_true")
+    ap.add_argument("--only-rate", action="store_true")
+    ap.add_argument("--rate-replicas", type=int, default=2)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
     result: dict = {"load before": load()}
     with FakeJudge() as fj:
         redis = RedisServer(tmp).start()
         try:
-            env = server_env(dict(os.environ), fj.api_base, tmp / "unused", REWARD_CACHE_URL=redis.url)
-            with ThreadPoolExecutor(2) as pool:  # four at once may take longer than a start is given here
-                replicas = list(pool.map(lambda _: ServerProcess(env), range(4)))
-            try:
-                result["judge calls"] = counts(fj, replicas, args.groups, args.size)
-                result["throughput"] = throughput(fj, replicas, args.groups, args.size, args.runs)
-            finally:
-                for r in replicas:
-                    r.stop()
+            if not args.only_rate:
+                env = server_env(dict(os.environ), fj.api_base, tmp / "unused", REWARD_CACHE_URL=redis.url)
+                with ThreadPoolExecutor(2) as pool:  # four at once may take longer than a start is given here
+                    replicas = list(pool.map(lambda _: ServerProcess(env), range(4)))
+                try:
+                    result["judge calls"] = counts(fj, replicas, args.groups, args.size)
+                    result["throughput"] = throughput(fj, replicas, args.groups, args.size, args.runs)
+                finally:
+                    for r in replicas:
+                        r.stop()
             if not args.skip_rate:
-                result["shared rpm limit"] = rate(fj, redis.url, tmp, args.rpm, args.rate_seconds)
+                result["shared rpm limit"] = rate(fj, redis.url, tmp, args.rpm, args.rate_seconds, args.rate_replicas)
         finally:
             redis.stop()
     result["load after"] = load()
