@@ -53,7 +53,9 @@ def statuses(answer: dict) -> dict[str, int]:
     return out
 
 
-def test_two_replicas_share_one_rpm_limit(fake_judge, redis_server, tmp_path):
+def test_two_replicas_count_their_calls_in_one_redis_window(fake_judge, redis_server, tmp_path):
+    """What litellm shares: once a replica has synced a window that other replicas filled, it refuses calls.
+    (It does not hold the limit across replicas in a steady stream: bench/replicas.py, README.)"""
     config = tmp_path / "router.yaml"
     deployments = [deployment(name, fake_judge.api_base, rpm=RPM) for name in ("condense", "grade")]
     config.write_text(yaml.safe_dump({"model_list": deployments, "num_retries": 0}))
