@@ -13,7 +13,7 @@ COPY reward ./reward
 COPY rubrics ./rubrics
 COPY templates ./templates
 # A wheel install carries rubrics/ and templates/ inside the package (reward/_data).
-RUN pip install . && rm -rf /app/reward
+RUN pip install '.[redis]' && rm -rf /app/reward
 
 RUN useradd --create-home --uid 10001 reward && mkdir -p /cache && chown reward /cache
 USER reward

@@ -68,7 +68,7 @@ def _scorer(
     samples: int | None = None,
     resample_condense: bool | None = None,
 ) -> Iterator:
-    from reward.cache import Store
+    from reward.cache_redis import open_store
     from reward.fake_judge import FakeJudge
     from reward.judge import JudgeClient
     from reward.scorer import Scorer
@@ -94,7 +94,7 @@ def _scorer(
         err.print("[bold yellow]Using the built-in FAKE judge: scores are NOT real judgements.[/bold yellow]")
         fake_judge = FakeJudge().start()
         settings = with_fake_judge(settings, fake_judge.api_base)
-    store = Store(cache_dir(cache))
+    store = open_store(cache_dir(cache))
     try:
         router = None if fake_judge is not None else router_config()
         yield Scorer(rubric, JudgeClient(settings, router), store)

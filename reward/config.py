@@ -83,9 +83,11 @@ def router_config() -> dict | None:
     path = _env("REWARD_JUDGE_ROUTER_CONFIG")
     if path is None:
         return None
+    from reward.cache_redis import cache_url
     from reward.judge import load_router_config
+    from reward.limits import shared_limits
 
-    return load_router_config(path)
+    return shared_limits(load_router_config(path), cache_url())
 
 
 def judge_configured(settings: JudgeSettings, explicit_model: bool) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from reward.cache import Store
+from reward.cache_redis import RedisStore, open_store
 from reward.config import cache_dir, judge_settings, positive_number, router_config
 from reward.errors import ConfigError
 from reward.judge import JudgeClient, JudgeSettings, Usage
@@ -189,7 +189,7 @@ class RewardService:
         if settings.default_rubric not in self.rubrics:
             raise RubricError(f"default rubric {settings.default_rubric!r} not found in {settings.rubric_dir}")
         self.plans = load_plans(settings.plans)
-        self.store = Store(settings.cache_dir)
+        self.store = open_store(settings.cache_dir)
         # One judge client per distinct judge setting, shared by every rubric that uses it, so the limit on
         # calls in flight holds for the whole worker.
         clients: dict[JudgeSettings, JudgeClient] = {}
@@ -267,7 +267,9 @@ class RewardService:
         writes fail, scoring goes on without the cache but the worker reports not ready)."""
         ok = True
         detail = "disabled"
-        if self.store.write_error is not None:
+        if isinstance(self.store, RedisStore):
+            ok, detail = self.store.probe()
+        elif self.store.write_error is not None:
             ok, detail = False, f"writes failing: {self.store.write_error}"
         elif self.settings.cache_dir is not None:
             try:

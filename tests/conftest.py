@@ -108,3 +108,21 @@ def group(gid: str = "g1", rollouts: list[dict] | None = None, reference: dict |
             "rollouts": rollouts or [rollout(f"r{i}") for i in range(4)],
         }
     )
+
+
+@pytest.fixture(scope="session")
+def redis_server_session(tmp_path_factory: pytest.TempPathFactory):
+    from tests.redis_server import RedisServer
+
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_server(redis_server_session):
+    """A running Redis, emptied for each test (restarted if a test stopped it)."""
+    if redis_server_session.proc is None:
+        redis_server_session.start()
+    redis_server_session.client().flushall()
+    return redis_server_session

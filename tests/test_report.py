@@ -32,8 +32,8 @@ def scored_k2(tmp_path_factory, fake_judge_server):
 
 def _screenshot(page, tmp_path):
     if CHROMIUM is None:
-        if os.environ.get("REWARD_REQUIRE_BROWSER") == "1":
-            pytest.fail("chromium is required here (REWARD_REQUIRE_BROWSER=1) but not installed")
+        if os.environ.get("REWARD_REQUIRE_SERVICES") == "1":
+            pytest.fail("chromium is required here (REWARD_REQUIRE_SERVICES=1) but not installed")
         pytest.skip("chromium is not installed (CI installs it: apt-get install chromium)")
     png = tmp_path / "shot.png"
     cmd = [

@@ -1,0 +1,192 @@
+"""The Redis cache against a real redis-server: sharing, cross-replica single-flight, dead owners, a Redis
+that is down, full or holds garbage (degrade and recover, never a hang, never a wrong value)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+import pytest
+
+from reward.cache import cache_key
+from reward.cache_redis import PREFIX, RedisStore, open_store
+from reward.errors import ConfigError
+
+
+def run(fn):
+    """Run an async test on a fresh event loop (fixtures still reach it: `wraps` keeps the signature)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(fn(*args, **kwargs))
+
+    return wrapper
+
+
+def counting(value: dict, delay: float = 0.0):
+    calls = {"n": 0}
+
+    async def compute() -> dict:
+        calls["n"] += 1
+        await asyncio.sleep(delay)
+        return value
+
+    return compute, calls
+
+
+def test_open_store_picks_redis_from_env(monkeypatch, redis_server, tmp_path):
+    monkeypatch.setenv("REWARD_CACHE_URL", redis_server.url)
+    monkeypatch.setenv("REWARD_CACHE_MARKER_TTL", "3")
+    store = open_store(tmp_path / "unused")
+    assert isinstance(store, RedisStore) and store.marker_ttl_ms == 3000
+    monkeypatch.setenv("REWARD_CACHE_URL", "memcached://x")
+    with pytest.raises(ConfigError, match="REWARD_CACHE_URL"):
+        open_store(tmp_path)
+    monkeypatch.delenv("REWARD_CACHE_URL")
+    assert not isinstance(open_store(tmp_path / "c"), RedisStore)
+
+
+@run
+async def test_a_value_is_in_redis_before_it_is_returned_and_shared(redis_server):
+    a, b = RedisStore(redis_server.url), RedisStore(redis_server.url)
+    key = cache_key("plan", {"input": "x"})
+    compute, calls = counting({"plan": "p", "fake": False})
+    assert await a.get_or_compute(key, compute) == {"plan": "p", "fake": False}
+    # stored under the same key as the disk cache, as JSON (never pickle: Redis is reachable over a network)
+    assert redis_server.client().get(PREFIX + key) == b'{"plan":"p","fake":false}'
+    assert await b.get_or_compute(key, compute) == {"plan": "p", "fake": False}
+    assert calls["n"] == 1 and b.hits == 1 and b.misses == 0
+    assert redis_server.client().keys(PREFIX + "inflight:*") == []  # the marker is gone
+
+
+@run
+async def test_identical_calls_on_two_replicas_share_one_computation(redis_server):
+    a, b = RedisStore(redis_server.url), RedisStore(redis_server.url)
+    compute, calls = counting({"v": 1}, delay=0.1)
+    keys = [cache_key("verdict", {"i": i}) for i in range(150)]  # more commands than pooled connections
+    results = await asyncio.gather(*(s.get_or_compute(k, compute) for k in keys for s in (a, b)))
+    assert results == [{"v": 1}] * 300
+    assert calls["n"] == 150  # the marker goes only once the value is in: nobody computes it twice
+    assert a.misses + b.misses == 150 and a.coalesced + b.coalesced == 150
+    assert a.write_failures == b.write_failures == 0
+
+
+@run
+async def test_a_dead_replicas_marker_lapses_and_the_work_is_taken_over(redis_server):
+    key = cache_key("plan", {"input": "orphan"})
+    # a replica claimed it and died: its marker expires on its own
+    redis_server.client().set(PREFIX + "inflight:" + key, "dead-replica", px=400)
+    store = RedisStore(redis_server.url)
+    compute, calls = counting({"plan": "mine"})
+    assert await asyncio.wait_for(store.get_or_compute(key, compute), timeout=5) == {"plan": "mine"}
+    assert calls["n"] == 1
+
+
+@run
+async def test_the_owner_extends_its_marker_while_it_computes(redis_server):
+    a, b = RedisStore(redis_server.url, marker_ttl_s=0.3), RedisStore(redis_server.url, marker_ttl_s=0.3)
+    compute, calls = counting({"slow": True}, delay=1.2)  # four marker lifetimes
+    key = cache_key("plan", {"input": "slow"})
+    first = asyncio.ensure_future(a.get_or_compute(key, compute))
+    await asyncio.sleep(0.1)
+    assert await b.get_or_compute(key, compute) == {"slow": True}
+    assert await first == {"slow": True}
+    assert calls["n"] == 1
+
+
+@run
+async def test_a_failed_computation_frees_the_key_for_the_waiters(redis_server):
+    a, b = RedisStore(redis_server.url), RedisStore(redis_server.url)
+    key = cache_key("plan", {"input": "fails"})
+
+    async def boom() -> dict:
+        await asyncio.sleep(0.2)
+        raise RuntimeError("judge failed")
+
+    compute, calls = counting({"plan": "ok"})
+    first = asyncio.ensure_future(a.get_or_compute(key, boom))
+    await asyncio.sleep(0.05)
+    second = asyncio.ensure_future(b.get_or_compute(key, compute))
+    with pytest.raises(RuntimeError):
+        await first
+    assert await asyncio.wait_for(second, timeout=3) == {"plan": "ok"}  # failures are not cached
+    assert calls["n"] == 1
+
+
+@run
+async def test_a_cancelled_owner_releases_its_marker(redis_server):
+    store = RedisStore(redis_server.url)
+    key = cache_key("plan", {"input": "cancelled"})
+    compute, _ = counting({"plan": "x"}, delay=5)
+    task = asyncio.ensure_future(store.get_or_compute(key, compute))
+    await asyncio.sleep(0.1)
+    assert redis_server.client().exists(PREFIX + "inflight:" + key)
+    task.cancel()
+    await asyncio.sleep(0.2)
+    assert not redis_server.client().exists(PREFIX + "inflight:" + key)
+
+
+@run
+async def test_garbage_in_redis_is_a_miss_never_a_value(redis_server):
+    key = cache_key("verdict", {"i": "garbage"})
+    redis_server.client().set(PREFIX + key, b"\x80not json")
+    store = RedisStore(redis_server.url)
+    compute, calls = counting({"scores": {}})
+    assert await store.get_or_compute(key, compute) == {"scores": {}}
+    assert calls["n"] == 1 and store.read_failures == 1
+
+
+@run
+async def test_redis_down_degrades_and_recovers(redis_server):
+    store = RedisStore(redis_server.url, timeout_s=0.5, pause_s=0.2)
+    compute, calls = counting({"v": "fresh"})
+    redis_server.stop()
+    # down: computed, returned, counted, reported; bounded by the timeouts, never a hang
+    values = await asyncio.wait_for(
+        asyncio.gather(*(store.get_or_compute(cache_key("plan", {"i": i}), compute) for i in range(20))), timeout=10
+    )
+    assert values == [{"v": "fresh"}] * 20 and calls["n"] == 20
+    assert store.write_failures == 20 and store.write_error is not None
+    assert store.probe()[0] is False
+    redis_server.start()
+    await asyncio.sleep(0.3)  # past the pause
+    assert await store.get_or_compute(cache_key("plan", {"i": "after"}), compute) == {"v": "fresh"}
+    assert store.write_error is None
+    assert redis_server.client().get(PREFIX + cache_key("plan", {"i": "after"})) is not None
+    assert store.probe() == (True, "redis")
+
+
+@run
+async def test_redis_full_keeps_computing_and_recovers(redis_server):
+    admin = redis_server.client()
+    compute, calls = counting({"v": 1})
+    await RedisStore(redis_server.url).get_or_compute(cache_key("plan", {"i": "kept"}), compute)
+    admin.config_set("maxmemory-policy", "noeviction")
+    admin.config_set("maxmemory", "1")  # every write is refused with OOM
+    try:
+        store = RedisStore(redis_server.url, pause_s=0.1)
+        assert await store.get_or_compute(cache_key("plan", {"i": "full"}), compute) == {"v": 1}
+        assert calls["n"] == 2 and store.write_failures == 1
+        assert "OutOfMemoryError" in (store.write_error or "")
+        assert store.probe()[0] is False
+        # a full Redis still answers reads: what it holds is used, not asked of the judge again
+        assert await store.get_or_compute(cache_key("plan", {"i": "kept"}), compute) == {"v": 1}
+        assert calls["n"] == 2 and store.hits == 1
+    finally:
+        admin.config_set("maxmemory", "0")
+    await asyncio.sleep(0.15)
+    assert store.probe() == (True, "redis")
+    assert await store.get_or_compute(cache_key("plan", {"i": "room"}), compute) == {"v": 1}
+    assert store.write_error is None and admin.get(PREFIX + cache_key("plan", {"i": "room"})) is not None
+
+
+@run
+async def test_a_restarted_redis_costs_one_pause_not_one_per_pooled_connection(redis_server):
+    store = RedisStore(redis_server.url, pause_s=0.2)
+    compute, _ = counting({"v": 1}, delay=0.05)
+    await asyncio.gather(*(store.get_or_compute(cache_key("plan", {"i": i}), compute) for i in range(30)))
+    redis_server.stop()  # thirty pooled connections die with it
+    redis_server.start()
+    for i in range(20):  # over several pauses: each dead connection would cost one
+        await store.get_or_compute(cache_key("plan", {"j": i}), compute)
+    assert store.write_failures <= 5 and store.write_error is None

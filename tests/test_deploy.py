@@ -1,0 +1,67 @@
+"""The Kubernetes manifests (deploy/k8s) against the Kubernetes schema, shipped offline by
+kubernetes-validate (strict: an unknown or misspelt field is an error), and against the service itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from reward.judge import load_router_config
+from reward.server import OPEN_PATHS
+
+K8S = Path(__file__).resolve().parent.parent / "deploy" / "k8s"
+OLDEST_SUPPORTED = "1.28.0"  # HPA autoscaling/v2 and every field used here are GA there
+
+
+def resources() -> list[dict]:
+    docs = []
+    for path in sorted(K8S.glob("*.yaml")):
+        if path.name != "kustomization.yaml":
+            docs.extend(d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d)
+    return docs
+
+
+def by_kind(kind: str, name: str) -> dict:
+    return next(d for d in resources() if d["kind"] == kind and d["metadata"]["name"] == name)
+
+
+@pytest.mark.parametrize("version", [OLDEST_SUPPORTED, "latest"])
+def test_every_manifest_is_valid_kubernetes(version):
+    import kubernetes_validate
+
+    version = kubernetes_validate.latest_version() if version == "latest" else version
+    docs = resources()
+    assert {d["kind"] for d in docs} >= {"Deployment", "Service", "ConfigMap", "PersistentVolumeClaim"}
+    for doc in docs:
+        kubernetes_validate.validate(doc, version, strict=True)  # raises ValidationError with the path
+
+
+def test_kustomization_lists_every_manifest():
+    listed = yaml.safe_load((K8S / "kustomization.yaml").read_text())["resources"]
+    assert sorted(listed) == sorted(p.name for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
+
+
+def test_the_deployment_matches_the_service_it_runs():
+    pod = by_kind("Deployment", "reward")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert {"/readyz", "/healthz"} <= set(OPEN_PATHS)  # the probes need no token
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    # the cache URL names the Redis Service and its port
+    redis = by_kind("Service", "reward-redis")["spec"]["ports"][0]["port"]
+    assert env["REWARD_CACHE_URL"] == f"redis://reward-redis:{redis}/0"
+    # graceful shutdown outlasts the request deadline
+    assert pod["terminationGracePeriodSeconds"] > 90
+    # the Router config mounted is one the service loads
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "router")
+    assert env["REWARD_JUDGE_ROUTER_CONFIG"] == mount["mountPath"] + "/router.yaml"
+
+
+def test_the_router_config_in_the_configmap_loads(tmp_path):
+    path = tmp_path / "router.yaml"
+    path.write_text(by_kind("ConfigMap", "reward-router")["data"]["router.yaml"])
+    config = load_router_config(str(path))
+    assert all(d["litellm_params"].get("rpm") for d in config["model_list"])
