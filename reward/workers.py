@@ -19,13 +19,11 @@ import os
 import signal
 import socket
 import sys
-import time
 from typing import Any
 
 from reward.errors import ConfigError, RunError
 
 GC_THRESHOLDS = (20_000, 20, 50)  # default (700, 10, 10): a young collection every 700 net allocations
-_CRASH_LOOP_S = 10.0  # a worker that dies this soon after starting is not restarted (start-up failure)
 
 
 def settle_heap() -> None:
@@ -54,8 +52,14 @@ def _free_port(host: str, port: int) -> int:
         return int(probe.getsockname()[1])
 
 
-def _worker(app: str, host: str, port: int, config: dict[str, Any]) -> None:
+def _worker(app: str, host: str, port: int, config: dict[str, Any], ready: Any) -> None:
     import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:  # listening: from now on a death is a crash to recover from, not a bad start
+                ready.set()
 
     # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; these no-op handlers make that exit 0.
     signal.signal(signal.SIGTERM, lambda *_: None)
@@ -68,7 +72,7 @@ def _worker(app: str, host: str, port: int, config: dict[str, Any]) -> None:
     # No listen() here: uvicorn listens once the app has started, so the kernel never queues connections
     # on a worker that cannot answer yet (a bound socket that is not listening gets none).
     config.setdefault("backlog", 2048)
-    uvicorn.Server(uvicorn.Config(app, factory=True, **config)).run(sockets=[sock])
+    Server(uvicorn.Config(app, factory=True, **config)).run(sockets=[sock])
 
 
 def serve(app: str, host: str, port: int, workers: int, **config: Any) -> None:
@@ -81,10 +85,11 @@ def serve(app: str, host: str, port: int, workers: int, **config: Any) -> None:
     port = _free_port(host, port)
     spawn = multiprocessing.get_context("spawn")  # a clean interpreter each: no forked event loop or threads
 
-    def start() -> tuple[Any, float]:
-        proc = spawn.Process(target=_worker, args=(app, host, port, dict(config)), name="reward-worker")
+    def start() -> tuple[Any, Any]:
+        ready = spawn.Event()
+        proc = spawn.Process(target=_worker, args=(app, host, port, dict(config), ready), name="reward-worker")
         proc.start()
-        return proc, time.monotonic()
+        return proc, ready
 
     procs = [start() for _ in range(workers)]
     stopping = False
@@ -97,10 +102,12 @@ def serve(app: str, host: str, port: int, workers: int, **config: Any) -> None:
     try:
         while not stopping:
             multiprocessing.connection.wait([p.sentinel for p, _ in procs], timeout=0.5)
-            for i, (proc, started) in enumerate(procs):
+            for i, (proc, ready) in enumerate(procs):
                 if proc.is_alive() or stopping:
                     continue
-                if time.monotonic() - started < _CRASH_LOOP_S:
+                # A worker that never got to listen failed to start (bad settings, port, import): restarting
+                # it would loop. One that served and then died (killed, out of memory) is replaced.
+                if not ready.is_set():
                     raise RunError(f"a worker exited during start-up (exit code {proc.exitcode})")
                 print(f"reward: worker {proc.pid} exited ({proc.exitcode}); starting another", file=sys.stderr)
                 procs[i] = start()
