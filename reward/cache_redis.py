@@ -10,9 +10,10 @@ for the value and take over if the marker disappears without one (the owner died
 a dead replica never blocks anybody for longer than the marker's expiry.
 
 Redis is an optimisation, never a point of failure, exactly like a broken disk: every command has a short
-timeout and no retry loop of its own; a failing Redis is a miss, its writes are counted and reported in
-`write_error`, values are still computed and returned, and Redis is left alone for a moment before it is
-tried again (so a dead server costs one timeout per moment, not one per call).
+timeout and no retry loop of its own (a dropped connection, as a restarted server leaves every pooled one, is
+reconnected once by redis-py: a healthy Redis is never paused on); a failing Redis is a miss, its writes
+are counted and reported in `write_error`, values are still computed and returned, and Redis is left alone
+for a moment before it is tried again (so a dead server costs one timeout per moment, not one per call).
 """
 
 from __future__ import annotations
@@ -111,8 +112,10 @@ class RedisStore(Store):
         if self._client is None or self._loop is not loop:
             from redis.asyncio.retry import Retry
 
-            # No retry loop of its own: a failure degrades, and the next call tries again.
-            retry = Retry(self._redis.backoff.NoBackoff(), 0)
+            # A restarted Redis leaves every pooled connection dead: redis-py reconnects once when a connection
+            # drops, so a healthy Redis is read at once instead of being paused on. Nothing else is retried (a
+            # timeout is not): a failure degrades, and the next call tries again.
+            retry = Retry(self._redis.backoff.NoBackoff(), 1, supported_errors=(self._redis.ConnectionError,))
             self._client = self._redis.asyncio.Redis.from_url(
                 self.url, retry=retry, max_connections=MAX_CONNECTIONS, **self._options
             )
@@ -136,17 +139,18 @@ class RedisStore(Store):
         except (self._redis.RedisError, OSError, TimeoutError) as exc:
             if not isinstance(exc, self._redis.ResponseError):  # an answer (OOM...) is no reason to pause reads
                 self._down_until = time.monotonic() + self.pause_s
-                # The pool's other connections died with this one (a restarted server): a fresh client, so
-                # recovery costs one pause, not one per pooled connection.
-                self._discard_client()
+                # The pool's other connections died with this one: a fresh client after the pause.
+                self._discard_client(client)
             if self.write_error is None:
                 log.error("cache %s: Redis fails, computing without the cache: %s", self.url, exc)
             self.write_error = f"{type(exc).__name__}: {exc}"
             raise RedisDown(str(exc)) from exc
 
-    def _discard_client(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
+    def _discard_client(self, client: Any) -> None:
+        # Only the client that failed: a late failure on one already replaced must not close its successor
+        # under the commands it is running.
+        if client is self._client:
+            self._client = None
             closing = asyncio.ensure_future(client.aclose())
             self._tasks.add(closing)
             closing.add_done_callback(self._tasks.discard)

@@ -181,12 +181,39 @@ async def test_redis_full_keeps_computing_and_recovers(redis_server):
 
 
 @run
-async def test_a_restarted_redis_costs_one_pause_not_one_per_pooled_connection(redis_server):
-    store = RedisStore(redis_server.url, pause_s=0.2)
-    compute, _ = counting({"v": 1}, delay=0.05)
+async def test_a_restarted_redis_is_read_at_once_by_a_replica_that_used_it_before(redis_server):
+    """A restart leaves every pooled connection dead: the next command on each reconnects instead of failing,
+    so no pause follows in which what Redis holds goes unread and is paid for again."""
+    store = RedisStore(redis_server.url, pause_s=60)  # a pause would turn every read below into a miss
+    compute, calls = counting({"v": 1}, delay=0.05)
     await asyncio.gather(*(store.get_or_compute(cache_key("plan", {"i": i}), compute) for i in range(30)))
     redis_server.stop()  # thirty pooled connections die with it
     redis_server.start()
-    for i in range(20):  # over several pauses: each dead connection would cost one
-        await store.get_or_compute(cache_key("plan", {"j": i}), compute)
-    assert store.write_failures <= 5 and store.write_error is None
+    keys = [cache_key("plan", {"j": i}) for i in range(30)]
+    redis_server.client().mset({PREFIX + k: '{"v":2}' for k in keys})  # stored by another replica
+    values = await asyncio.gather(*(store.get_or_compute(k, compute) for k in keys))
+    assert values == [{"v": 2}] * 30 and calls["n"] == 30 and store.hits == 30
+    assert store.write_failures == 0 and store.write_error is None
+    assert store.probe() == (True, "redis")
+
+
+@run
+async def test_a_late_failure_on_a_replaced_client_leaves_its_successor_alone(redis_server):
+    import redis
+
+    from reward.cache_redis import RedisDown
+
+    store = RedisStore(redis_server.url, pause_s=0)
+    old = store._conn()
+    store._discard_client(old)  # failed once: replaced
+    fresh = store._conn()
+
+    async def dropped(_client: object) -> None:
+        raise redis.ConnectionError("a command still running on the old client fails late")
+
+    with pytest.raises(RedisDown):
+        await store._command(dropped, old)
+    assert store._client is fresh  # not closed under the commands it runs
+    compute, calls = counting({"v": 1})
+    assert await store.get_or_compute(cache_key("plan", {"i": "late"}), compute) == {"v": 1}
+    assert calls["n"] == 1 and redis_server.client().get(PREFIX + cache_key("plan", {"i": "late"})) is not None

@@ -111,10 +111,14 @@ def test_redis_down_mid_run_degrades_and_recovers(replicas, fake_judge, redis_se
         redis_server.start()
     # recovered, no restart (Redis is left alone for a 1 s pause after a failure, then tried again)
     assert ready_within(b, 5) and ready_within(a, 5)
-    up = score(b, body)  # nothing had been kept: computed again, now stored
-    assert up["usage"]["judge_calls"] == down["usage"]["judge_calls"]
+    # b's pooled connections died with the old server: b reconnects and reads and writes Redis at once, so
+    # everything it computes again (nothing had been kept) is now stored, none of it silently unkept
+    up = score(b, body)
+    assert up["usage"]["judge_calls"] == down["usage"]["judge_calls"] == stored(redis_server)
     assert rewards(up) == rewards(down)  # the same numbers, with or without the cache
-    assert score(a, body)["usage"]["judge_calls"] == 0
+    assert score(a, body)["usage"]["judge_calls"] == 0  # from its memory layer
+    after = groups("after-outage", n_groups=1)  # a reads what b stores now: the shared cache is back for both
+    assert score(b, after)["usage"]["judge_calls"] > 0 and score(a, after)["usage"]["judge_calls"] == 0
 
 
 def post_quietly(url: str, body: list[dict[str, Any]]) -> None:
