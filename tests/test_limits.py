@@ -50,7 +50,7 @@ def test_limits_come_from_the_deployments_or_a_limits_block(tmp_path, monkeypatc
     path = tmp_path / "router.yaml"
     path.write_text(yaml.safe_dump({**config, "limits": {"grade": {"rpm": -1}}}))
     monkeypatch.setenv("REWARD_JUDGE_ROUTER_CONFIG", str(path))
-    with pytest.raises(ConfigError, match="limits.grade.rpm"):
+    with pytest.raises(ConfigError, match=r"limits\.grade\.rpm"):
         router_config()
 
 
