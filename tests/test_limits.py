@@ -184,3 +184,36 @@ def test_redis_down_degrades_to_process_limits_and_recovers(redis_server, caplog
     messages = [r.getMessage() for r in caplog.records]
     assert sum("Redis failed" in m for m in messages) == 1  # one line per outage, not per call
     assert any("answers again" in m for m in messages)
+
+
+def test_judge_calls_of_two_replicas_wait_for_the_shared_cap_and_tokens(fake_judge, redis_server, monkeypatch):
+    """Through JudgeClient: the judge itself never sees more calls at once than the shared cap, and every
+    call is charged its prompt's tokens + max_tokens before it goes out."""
+    from reward.judge import JudgeClient, Usage
+    from tests.conftest import settings_for
+
+    monkeypatch.setenv("REWARD_CACHE_URL", redis_server.url)
+    config = {
+        "model_list": [
+            deployment("condense", fake_judge.api_base),
+            deployment("grade", fake_judge.api_base, max_parallel_requests=2, tpm=10**6),
+        ],
+        "num_retries": 0,
+    }
+    clients = [JudgeClient(settings_for(fake_judge), {**config, "model_list": list(config["model_list"])})]
+    clients.append(JudgeClient(settings_for(fake_judge), {**config, "model_list": list(config["model_list"])}))
+    assert clients[0].limiter.limits == {"grade": RoleLimits(tpm=10**6, max_parallel_requests=2)}
+    fake_judge.state.latency = 0.05
+    messages = [{"role": "user", "content": "grade this " * 50}]
+
+    async def run() -> None:
+        calls = [c.complete("grade", messages, Usage()) for c in clients for _ in range(8)]
+        await asyncio.gather(*calls)
+
+    asyncio.run(run())
+    assert fake_judge.counts()["total"] == 16
+    assert fake_judge.state.peak_in_flight == 2  # reached, never exceeded, by both replicas together
+    estimate = clients[0]._estimate_tokens("grade", clients[0].call_settings("grade"), messages)
+    assert estimate > clients[0].call_settings("grade").max_tokens + 50  # the prompt's tokens are counted too
+    counted = redis_server.client().keys("reward:limits*tpm*")
+    assert counted and sum(int(redis_server.client().get(k) or 0) for k in counted) == 16 * estimate
