@@ -156,6 +156,11 @@ class JudgeLimiter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._down_until = 0.0
         self._down = False
+        if url is not None and self.limits:
+            try:  # the `redis` extra: missing, it is a start-up error, not a failure of every call
+                import redis.asyncio  # noqa: F401
+            except ImportError:
+                raise ConfigError("shared judge limits need the redis client: pip install 'reward[redis]'") from None
 
     @property
     def enabled(self) -> bool:
