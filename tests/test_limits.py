@@ -217,3 +217,22 @@ def test_judge_calls_of_two_replicas_wait_for_the_shared_cap_and_tokens(fake_jud
     assert estimate > clients[0].call_settings("grade").max_tokens + 50  # the prompt's tokens are counted too
     counted = redis_server.client().keys("reward:limits*tpm*")
     assert counted and sum(int(redis_server.client().get(k) or 0) for k in counted) == 16 * estimate
+
+
+def test_a_call_waiting_past_its_deadline_takes_nothing_and_leaks_nothing(redis_server):
+    """The request's deadline cancels the wait; the limiter itself never fails a call."""
+    key = "reward:limits:test:grade:in_flight"
+
+    async def run() -> tuple[int, int]:
+        a, b = replicas(redis_server.url, max_parallel_requests=1, rpm=1)
+        async with a.slot("grade"):
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.3), b.slot("grade"):  # waits on the cap, then the deadline
+                    pass
+            held = redis_server.client().zcard(key)
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3), b.slot("grade"):  # a lease now, but the one rpm is spent
+                pass
+        return held, redis_server.client().zcard(key)
+
+    assert asyncio.run(run()) == (1, 0)
