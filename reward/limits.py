@@ -162,10 +162,6 @@ class JudgeLimiter:
             except ImportError:
                 raise ConfigError("shared judge limits need the redis client: pip install 'reward[redis]'") from None
 
-    @property
-    def enabled(self) -> bool:
-        return bool(self.limits)
-
     def _bind(self) -> None:
         """Clients and process-local state bind to the running event loop: made on first use in each."""
         loop = asyncio.get_running_loop()
