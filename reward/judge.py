@@ -7,6 +7,7 @@ Two failure loops, each in one place:
 - invalid content (a verdict that fails validation, an empty reply, a refusal) is re-asked with the
   validation error by tenacity in `ask`.
 Whatever is left becomes a JudgeError with a category; callers turn it into a per-rollout error.
+Each call attempt first waits for its turn under the judge limits (reward/limits.py): a wait, not a retry.
 """
 
 from __future__ import annotations
