@@ -3,6 +3,7 @@
 
     python bench/replicas.py            # needs redis-server on PATH; about 3 minutes on 2 cores
     python bench/replicas.py --skip-rate
+    python bench/replicas.py --only-rate --rate-replicas 1   # the shared limit's rate for 1, then 2 replicas
 
 Everything runs here: the fake judge, a redis-server on a free port, `reward serve` replicas.
 """
@@ -102,12 +103,20 @@ def throughput(fj: FakeJudge, replicas: list[ServerProcess], n_groups: int, size
     return {"1 replica s": round(one, 2), "2 replicas s": round(two, 2), "speed-up": round(one / two, 2), "runs": runs}
 
 
-def rate(fj: FakeJudge, redis_url: str, tmp: Path, rpm: int, seconds: float, n: int = 2) -> dict:
-    """`n` replicas keep receiving new groups; the judge's calls per calendar minute against `rpm`."""
+def busiest(samples: list[tuple[float, int]], width: float = 60.0) -> int:
+    """The most calls between two samples at most `width` seconds apart (a lower bound on any window)."""
+    return max((c2 - c1 for t1, c1 in samples for t2, c2 in samples if 0 < t2 - t1 <= width), default=0)
+
+
+def rate(
+    fj: FakeJudge, redis_url: str, tmp: Path, rpm: int, seconds: float, n: int = 2, in_flight: int | None = None
+) -> dict:
+    """`n` replicas keep receiving new groups; the judge's calls per minute against the limits."""
     config = tmp / "router.yaml"
+    limits: dict = {"rpm": rpm} if in_flight is None else {"rpm": rpm, "max_parallel_requests": in_flight}
     deployment = lambda name: {  # noqa: E731
         "model_name": name,
-        "litellm_params": {"model": "openai/test-judge", "api_base": fj.api_base, "api_key": "sk-test", "rpm": rpm},
+        "litellm_params": {"model": "openai/test-judge", "api_base": fj.api_base, "api_key": "sk-test", **limits},
     }
     config.write_text(yaml.safe_dump({"model_list": [deployment("condense"), deployment("grade")], "num_retries": 0}))
     env = server_env(
@@ -122,15 +131,24 @@ def rate(fj: FakeJudge, redis_url: str, tmp: Path, rpm: int, seconds: float, n: 
     fj.reset()
     fj.state.latency = 0.05
     per_minute: dict[str, int] = {}
+    statuses: dict[str, int] = {}
+    samples: list[tuple[float, int]] = []
     last = 0
-    stop = time.monotonic() + seconds
+    start = time.monotonic()
+    stop = start + seconds
     i = 0
     try:
         while time.monotonic() < stop:
             with ThreadPoolExecutor(n) as pool:
-                list(pool.map(lambda r, i=i: post(r.url, step(f"rate{i}-{r.port}", 2, 4)), pair))
+                answers = list(pool.map(lambda r, i=i: post(r.url, step(f"rate{i}-{r.port}", 2, 4)), pair))
+            for answer in answers:
+                for g in answer["groups"]:
+                    for r in g["rollouts"]:
+                        key = r["status"] if r["status"] == "ok" else r["error"]["category"]
+                        statuses[key] = statuses.get(key, 0) + 1
             i += 1
             total = fj.counts()["total"]
+            samples.append((time.monotonic() - start, total))
             minute = datetime.now(UTC).strftime("%H:%M")
             per_minute[minute] = per_minute.get(minute, 0) + total - last
             last = total
@@ -139,10 +157,18 @@ def rate(fj: FakeJudge, redis_url: str, tmp: Path, rpm: int, seconds: float, n: 
         for r in pair:
             r.stop()
     return {
+        "replicas": n,
         "rpm per deployment": rpm,
         "deployments": 2,
         "limit per minute (both)": 2 * rpm,
         "judge calls per minute": per_minute,
+        "judge calls in the busiest 60 s": busiest(samples),
+        "judge calls in all": last,
+        "judge calls by role": {k: v for k, v in fj.counts().items() if k != "total"},
+        "seconds": round(samples[-1][0], 1) if samples else 0,
+        "in flight at the judge (peak)": fj.state.peak_in_flight,
+        "in flight allowed (both)": None if in_flight is None else 2 * in_flight,
+        "rollouts": statuses,
     }
 
 
@@ -156,6 +182,7 @@ def main() -> None:
     ap.add_argument("--skip-rate", action="store_true")
     ap.add_argument("--only-rate", action="store_true")
     ap.add_argument("--rate-replicas", type=int, default=2)
+    ap.add_argument("--in-flight", type=int, default=None, help="max_parallel_requests per deployment")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
     result: dict = {"load before": load()}
@@ -173,7 +200,9 @@ def main() -> None:
                     for r in replicas:
                         r.stop()
             if not args.skip_rate:
-                result["shared rpm limit"] = rate(fj, redis.url, tmp, args.rpm, args.rate_seconds, args.rate_replicas)
+                result["shared rpm limit"] = rate(
+                    fj, redis.url, tmp, args.rpm, args.rate_seconds, args.rate_replicas, args.in_flight
+                )
         finally:
             redis.stop()
     result["load after"] = load()

@@ -83,11 +83,12 @@ def router_config() -> dict | None:
     path = _env("REWARD_JUDGE_ROUTER_CONFIG")
     if path is None:
         return None
-    from reward.cache_redis import cache_url
     from reward.judge import load_router_config
-    from reward.limits import shared_limits
+    from reward.limits import role_limits
 
-    return shared_limits(load_router_config(path), cache_url())
+    config = load_router_config(path)
+    role_limits(config)  # a malformed `limits:` block is a start-up error
+    return config
 
 
 def judge_configured(settings: JudgeSettings, explicit_model: bool) -> bool:

@@ -184,6 +184,7 @@ class FakeJudgeState:
         self.faults: tuple[str, ...] = TRANSPORT_FAULTS + tuple(sorted(set(sum(CONTENT_FAULTS.values(), ()))))
         self.hang_s = 5.0
         self.down = False
+        self.in_flight = self.peak_in_flight = 0
         self.injected: Counter[str] = Counter()
         self._attempts: Counter[str] = Counter()
         self._turn: Counter[str] = Counter()
@@ -216,6 +217,7 @@ class FakeJudgeState:
             self._turn.clear()
             self.fault_rate = 0.0
             self.down = False
+            self.peak_in_flight = self.in_flight
             self.prefix_cache.clear()
 
     def counts(self) -> dict[str, int]:
@@ -265,6 +267,16 @@ def create_app(state: FakeJudgeState) -> FastAPI:
     @app.post("/v1/chat/completions")
     @app.post("/chat/completions")
     async def chat(request: Request) -> JSONResponse:
+        with state.lock:  # calls in flight at the judge, as a provider's concurrency limit sees them
+            state.in_flight += 1
+            state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
+        try:
+            return await answer(request)
+        finally:
+            with state.lock:
+                state.in_flight -= 1
+
+    async def answer(request: Request) -> JSONResponse:
         body = await request.json()
         messages = body.get("messages") or []
         # Replies depend on the original prompt only (system + first user message), so a re-ask, which

@@ -7,6 +7,7 @@ Two failure loops, each in one place:
 - invalid content (a verdict that fails validation, an empty reply, a refusal) is re-asked with the
   validation error by tenacity in `ask`.
 Whatever is left becomes a JudgeError with a category; callers turn it into a per-rollout error.
+Each call attempt first waits for its turn under the judge limits (reward/limits.py): a wait, not a retry.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from typing import Any, TypeVar
 from tenacity import AsyncRetrying, retry_if_exception, retry_if_exception_type, stop_after_attempt
 
 from reward.cache import CacheStats
+from reward.cache_redis import cache_url
+from reward.limits import JudgeLimiter, namespace, role_limits, router_params
 from reward.llm import Route, choose_route, has_price, inline_setup, install_inline_setup, litellm
 from reward.prompts import group_prefix_chars
 
@@ -269,7 +272,7 @@ class JudgeClient:
             "router": _digest(router_config) if router_config is not None else None,
         }
         if router_config is not None:
-            config = dict(router_config)
+            config = router_params(router_config)
             model_list = config.pop("model_list")
             for d in model_list:
                 d.setdefault("litellm_params", {}).setdefault("max_retries", 0)
@@ -277,11 +280,20 @@ class JudgeClient:
             config.setdefault("timeout", settings.timeout_s)
             self.router = litellm.Router(model_list=model_list, **config)
         self._semaphore: asyncio.Semaphore | None = None
+        # Limits shared by every replica (in Redis with REWARD_CACHE_URL): each call attempt waits its turn.
+        self.limiter = JudgeLimiter(
+            role_limits(router_config) if router_config is not None else {},
+            cache_url(),
+            namespace(router_config or {}),
+        )
         _raise_connection_limits(settings.concurrency)
 
-    async def _acompletion(self, role: str, messages: list[dict[str, str]], kwargs: dict[str, Any]) -> Any:
-        if self.router is not None:
-            return await self.router.acompletion(model=role, messages=messages, **kwargs)
+    async def _acompletion(
+        self, role: str, messages: list[dict[str, str]], kwargs: dict[str, Any], tokens: int = 0
+    ) -> Any:
+        if self.router is not None:  # the Router's own retries happen inside this one slot
+            async with self.limiter.slot(role, tokens):
+                return await self.router.acompletion(model=role, messages=messages, **kwargs)
         route = self.routes[role]
         s = self.settings
         params: dict[str, Any] = {"model": route.model, "max_retries": 0, **kwargs}
@@ -304,7 +316,8 @@ class JudgeClient:
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await litellm.acompletion(messages=messages, **params)
+                    async with self.limiter.slot(role, tokens):
+                        return await litellm.acompletion(messages=messages, **params)
         finally:
             inline_setup.reset(token)
         raise AssertionError("unreachable: tenacity reraises the last error")
@@ -339,15 +352,27 @@ class JudgeClient:
             kwargs["response_format"] = response_format
         if seed is not None and _takes_seed(call.model):
             kwargs["seed"] = seed
+        tokens = self._estimate_tokens(role, call, messages)
         async with self.semaphore:
             try:
-                resp = await self._acompletion(role, messages, kwargs)
+                resp = await self._acompletion(role, messages, kwargs, tokens)
             except Exception as exc:
                 raise JudgeError(categorize(exc), _short(exc, self._secrets)) from exc
         fake = getattr(resp, "system_fingerprint", None) == FAKE_FINGERPRINT
         for u in (usage, self.usage):
             self._account(u, role, resp, self._priced[role])
         return self._reply(resp, fake)
+
+    def _estimate_tokens(self, role: str, call: CallSettings, messages: list[dict[str, str]]) -> int:
+        """What a call may use of a tokens-per-minute limit, charged before it: the prompt + max_tokens."""
+        lim = self.limiter.limits.get(role)
+        if lim is None or lim.tpm is None:
+            return 0
+        try:
+            prompt = int(litellm.token_counter(model=call.model, messages=messages))
+        except Exception:  # an unknown model's tokenizer: about 4 characters a token
+            prompt = sum(len(str(m.get("content") or "")) for m in messages) // 4
+        return prompt + call.max_tokens
 
     def _reply(self, resp: Any, fake: bool) -> Reply:
         """The first choice of a completion, checked: no choice, no text or a refusal is re-askable."""
