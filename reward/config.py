@@ -83,8 +83,8 @@ def router_config() -> dict | None:
     path = _env("REWARD_JUDGE_ROUTER_CONFIG")
     if path is None:
         return None
-    from reward.judge import load_router_config
     from reward.limits import role_limits
+    from reward.router_config import load_router_config
 
     config = load_router_config(path)
     role_limits(config)  # a malformed `limits:` block is a start-up error

@@ -15,8 +15,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-import os
-import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ from reward.cache_redis import cache_url
 from reward.limits import JudgeLimiter, namespace, role_limits, router_params
 from reward.llm import Route, choose_route, has_price, inline_setup, install_inline_setup, litellm
 from reward.prompts import group_prefix_chars
+from reward.redaction import secrets_from_env, short_error
 
 __all__ = ["FAKE_FINGERPRINT", "JudgeClient", "JudgeError", "Usage", "categorize", "has_price"]
 
@@ -114,40 +113,6 @@ def categorize(exc: BaseException) -> str:
     return "judge_error"
 
 
-_KEYLIKE = re.compile(r"\b(?:sk|pk|rk|key|tok)[-_][A-Za-z0-9_\-]{8,}")
-# A value right after "Bearer", "api key", "api_key=", "Authorization:" is a credential whatever its shape.
-_KEY_AFTER = re.compile(
-    r"(?i)(\bapi[-_ ]?key\b(?:\s+provided)?[\"']?\s*[:=]?\s*[\"']?(?:bearer\s+)?"
-    r"|\bauthorization[\"']?\s*[:=]\s*[\"']?(?:bearer\s+)?"
-    r"|\bbearer\s+)"
-    r"([^\s\"',;]{3,}[^\s\"',;.])"
-)
-
-
-def secrets_from_env() -> list[str]:
-    """Values that must never appear in an error, a log or a response."""
-    names = ("API_KEY", "_TOKEN", "_TOKENS", "_SECRET")
-    values = [v for k, v in os.environ.items() if k.upper().endswith(names) and v]
-    return [p.strip() for v in values for p in v.split(",") if p.strip()]
-
-
-def redact(text: str, secrets: list[str]) -> str:
-    """Remove every known secret and anything shaped like a key. A long secret goes wherever it appears; a
-    short one (a test key such as `x`) only where it stands alone, so that words containing it survive."""
-    for secret in sorted(set(secrets), key=len, reverse=True):
-        if len(secret) >= 8:
-            text = text.replace(secret, "[redacted]")
-        else:
-            text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "[redacted]", text)
-    text = _KEY_AFTER.sub(lambda m: m.group(1) + "[redacted]", text)
-    return _KEYLIKE.sub("[redacted]", text)
-
-
-def _short(exc: BaseException, secrets: list[str] | None = None, limit: int = 300) -> str:
-    text = redact(" ".join(str(exc).split()), secrets or [])
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _digest(config: dict[str, Any]) -> str:
     import hashlib
     import json
@@ -191,25 +156,6 @@ def _headers(exc: BaseException) -> Any:
     if headers is None:
         headers = getattr(getattr(exc, "response", None), "headers", None)
     return headers
-
-
-def load_router_config(path: str) -> dict[str, Any]:
-    """A litellm Router configuration (YAML): `model_list` with deployments named `condense` and `grade`,
-    plus any Router settings (routing_strategy, num_retries, rpm/tpm, fallbacks, ...)."""
-    import yaml
-
-    from reward.errors import ConfigError
-
-    try:
-        data = yaml.safe_load(open(path, encoding="utf-8"))  # noqa: SIM115
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"router config {path}: {exc}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("model_list"), list):
-        raise ConfigError(f"router config {path}: needs a model_list")
-    names = {d.get("model_name") for d in data["model_list"] if isinstance(d, dict)}
-    if not {"condense", "grade"} <= names:
-        raise ConfigError(f"router config {path}: model_list needs deployments named 'condense' and 'grade'")
-    return data
 
 
 def _with_cache_hints(
@@ -357,7 +303,7 @@ class JudgeClient:
             try:
                 resp = await self._acompletion(role, messages, kwargs, tokens)
             except Exception as exc:
-                raise JudgeError(categorize(exc), _short(exc, self._secrets)) from exc
+                raise JudgeError(categorize(exc), short_error(exc, self._secrets)) from exc
         fake = getattr(resp, "system_fingerprint", None) == FAKE_FINGERPRINT
         for u in (usage, self.usage):
             self._account(u, role, resp, self._priced[role])
@@ -387,7 +333,7 @@ class JudgeClient:
         )
         finish = getattr(choice, "finish_reason", None)
         if refusal or finish == "content_filter":
-            raise InvalidReply("judge_refusal", _short(Exception(refusal or "content filtered"), self._secrets))
+            raise InvalidReply("judge_refusal", short_error(Exception(refusal or "content filtered"), self._secrets))
         content = getattr(message, "content", None)
         if content is not None and not isinstance(content, str):
             raise InvalidReply("judge_empty_reply", f"the reply's content was {type(content).__name__}, not text")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reward.judge import load_router_config
+from reward.router_config import load_router_config
 from reward.server import OPEN_PATHS
 
 K8S = Path(__file__).resolve().parent.parent / "deploy" / "k8s"

@@ -76,7 +76,7 @@ def test_categories():
 
 
 def test_router_config_file_routes_both_roles_and_is_the_only_retry_loop(fake_judge, tmp_path):
-    from reward.judge import load_router_config
+    from reward.router_config import load_router_config
 
     cfg = tmp_path / "router.yaml"
     deployments = "\n".join(
@@ -96,7 +96,7 @@ def test_router_config_file_routes_both_roles_and_is_the_only_retry_loop(fake_ju
 
 def test_router_config_must_name_both_roles(tmp_path):
     from reward.errors import ConfigError
-    from reward.judge import load_router_config
+    from reward.router_config import load_router_config
 
     cfg = tmp_path / "router.yaml"
     cfg.write_text("model_list:\n  - model_name: judge\n    litellm_params: {model: openai/x}\n")
@@ -105,7 +105,7 @@ def test_router_config_must_name_both_roles(tmp_path):
 
 
 def test_redaction_neither_mangles_text_nor_misses_keys():
-    from reward.judge import redact
+    from reward.redaction import redact
 
     # a short test key is removed where it stands alone, never from inside words
     assert redact("OpenAIException - bad key x", ["x"]) == "OpenAIException - bad key [redacted]"
