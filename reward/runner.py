@@ -20,7 +20,7 @@ from typing import Any
 
 from reward.errors import RunError
 from reward.judge import JudgeError, Usage
-from reward.native import DEFAULT_TERMINAL_TOOL, NativeFormatError
+from reward.native import DEFAULT_TERMINAL_TOOL
 from reward.prepare import GroupInputError, materialize, prepare_group
 from reward.scorer import Scorer
 from reward.trajectory import Group, LineError, PlanReference, RefLine, parse_line
@@ -302,7 +302,7 @@ async def _plan_file(
     async def work(ref: RefLine) -> None:
         try:
             plan = await scorer.plan(scorer.condense_input(ref.query, materialize(ref, terminal_tool)), report.usage)
-        except (JudgeError, NativeFormatError) as exc:
+        except JudgeError as exc:
             failures.append(f"{ref.id}: {exc}")
         except Exception as exc:  # input no reader foresaw: this reference fails, the others go on
             failures.append(f"{ref.id}: cannot be read: {type(exc).__name__}: {exc}")

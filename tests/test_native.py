@@ -229,3 +229,19 @@ def test_hostile_text_never_raises_and_every_valid_step_has_a_command(pieces, pr
     assert isinstance(final, str)
     steps, _ = steps_from_messages([{"role": "assistant", "content": text}, {"role": "tool", "content": text}])
     assert isinstance(steps, list)
+
+
+def test_deeply_nested_or_huge_calls_and_results_are_malformed_calls_not_crashes():
+    """Python's json raises RecursionError on deep nesting: policy text must never reach it unguarded."""
+    deep = "[" * 100_000 + "]" * 100_000
+    (step,), _ = steps_from_text(f"<tool_call>{deep}</tool_call>")
+    assert step.invalid == "unparsable tool call"
+    huge = '{"name": "run_in_terminal", "arguments": {"command": "ls", "n": ' + "9" * 5000 + "}}"
+    (step,), _ = steps_from_text(f"<tool_call>{huge}</tool_call>")
+    assert step.invalid == "unparsable tool call"
+    call = {"function": {"name": "run_in_terminal", "arguments": deep}}
+    messages = [{"role": "assistant", "content": None, "tool_calls": [call]}, {"role": "tool", "content": deep}]
+    (step,), _ = steps_from_messages(messages)
+    assert step.invalid == "unparsable arguments" and step.output == deep  # the environment's answer is kept
+    output, code = parse_tool_result(deep)
+    assert output == deep and code is None

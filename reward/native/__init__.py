@@ -19,14 +19,9 @@ from reward.trajectory import Step
 DEFAULT_TERMINAL_TOOL = "run_in_terminal"
 
 
-class NativeFormatError(ValueError):
-    """Kept for callers that still catch it: nothing the policy generates raises it any more."""
-
-
 __all__ = [
     "DEFAULT_EXIT_CODE",
     "DEFAULT_TERMINAL_TOOL",
-    "NativeFormatError",
     "convention_from_env",
     "parse_convention",
     "parse_tool_result",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from reward.trajectory import Step
+from reward.trajectory import Step, parse_json
 
 MAX_RAW_CALL = 2000  # a malformed call is shown to the judge; its raw text is capped
 
@@ -30,7 +30,7 @@ def call_step(name: Any, arguments: Any, tool: str, raw: str) -> Step:
     args = arguments
     if isinstance(args, str):
         try:
-            args = json.loads(args)
+            args = parse_json(args)  # strict, and deep nesting or huge numbers are ValueError too
         except ValueError:
             return invalid_step(raw, "unparsable arguments")
     if not isinstance(args, dict):
@@ -55,7 +55,7 @@ def step_from_openai_call(call: Any, tool: str) -> tuple[Step, str | None]:
 def step_from_call_text(payload: str, tool: str) -> Step:
     """The body of a `<tool_call>...</tool_call>` block: `{"name": ..., "arguments": ...}`."""
     try:
-        obj = json.loads(payload)
+        obj = parse_json(payload)
     except ValueError:
         return invalid_step(payload, "unparsable tool call")
     if not isinstance(obj, dict):

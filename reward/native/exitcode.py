@@ -15,10 +15,11 @@ Default: `json,python_dict,last_line`. An `exit_code` field on the tool message 
 from __future__ import annotations
 
 import ast
-import json
 import os
 import re
 from typing import Any, Literal, get_args
+
+from reward.trajectory import parse_json
 
 Place = Literal["json", "python_dict", "first_line", "last_line"]
 PLACES: tuple[str, ...] = get_args(Place)
@@ -81,7 +82,7 @@ def _from_object(obj: Any) -> tuple[str, int] | None:
 
 def _json_object(text: str) -> Any:
     try:
-        return json.loads(text)
+        return parse_json(text)
     except ValueError:
         return None
 
