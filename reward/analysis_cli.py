@@ -159,7 +159,46 @@ def calibrate(
         raise typer.Exit(1)
 
 
+def rescore(
+    scored: Annotated[Path, typer.Argument(help="A scored output (JSONL from `reward score`).")],
+    rubric: Annotated[str, typer.Option("--rubric", "-r", help="The edited rubric (name or YAML path).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the rescored groups (JSONL).")],
+) -> None:
+    """Recompute rewards, group statistics and advantages from saved scores with an edited rubric: no judge
+    call. Refuses when the rubric's prompts or dimensions differ (its judgements would not be these)."""
+    from pydantic import ValidationError
+
+    from reward.rescore import rescore_group
+    from reward.results import GroupResult
+    from reward.rubric import load_rubric
+
+    r = load_rubric(rubric)
+    if not scored.is_file():
+        raise UsageError(f"scored file not found: {scored}")
+    lines: list[str] = []
+    rollouts = 0
+    try:
+        with scored.open(encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    group = GroupResult.model_validate_json(line)
+                except ValidationError as exc:
+                    first = exc.errors(include_url=False)[0]
+                    raise UsageError(f"{scored}:{lineno}: not a scored group: {first['loc']}: {first['msg']}") from None
+                lines.append(rescore_group(group, r).model_dump_json() + "\n")
+                rollouts += len(group.rollouts)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{scored}: cannot read: {exc}") from exc
+    _write(output, "".join(lines))
+    out.print(
+        f"{len(lines)} groups, {rollouts} rollouts rescored with {r.name} @ {r.version}; 0 judge calls -> {output}"
+    )
+
+
 def register(app: typer.Typer) -> None:
+    app.command()(rescore)
     app.command()(compare)
     app.command()(report)
     app.command()(calibrate)

@@ -14,12 +14,11 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from reward.cache import CacheDirError
 from reward.config import cache_dir, judge_configured, judge_settings, router_config, with_fake_judge
 from reward.console import err, out, print_summary, progress_bar, report_invalid
-from reward.errors import ConfigError, RunError, UsageError
+from reward.errors import ConfigError, RewardError, UsageError
 from reward.native import DEFAULT_TERMINAL_TOOL
-from reward.rubric import RubricError, load_rubric
+from reward.rubric import load_rubric
 
 app = typer.Typer(
     help="Rubric-based LLM-as-judge reward for terminal execution subagents.",
@@ -130,7 +129,10 @@ def score(
         typer.Option("--resample-condense/--no-resample-condense", help="With --samples, condense K times too."),
     ] = None,
     keep_plans: Annotated[
-        bool, typer.Option("--keep-plans", help="Write the plans the grader saw into the output (for reports).")
+        bool,
+        typer.Option(
+            "--include-plans", "--keep-plans", help="Write the plans the grader saw into the output (for reports)."
+        ),
     ] = False,
 ) -> None:
     """Score saved rollouts: condense, grade, penalise, reward, group statistics."""
@@ -146,6 +148,10 @@ def score(
         rubric, cache, judge_model, judge_api_base, judge_api_key, concurrency, fake_judge, samples, resample_condense
     ) as scorer:
         scorer.keep_plans = keep_plans
+        from reward.formula import penalty_warnings
+
+        for warning in penalty_warnings(scorer.rubric.spec):
+            err.print(f"[yellow]warning: {escape(warning)}[/yellow]", highlight=False)
         total = count_lines(input)
         with progress_bar(progress, total, "scoring groups") as tick:
             report = asyncio.run(
@@ -200,38 +206,6 @@ def plans(
         )
     if report.invalid or failures:
         raise typer.Exit(1)
-
-
-@rubric_app.command("check")
-def rubric_check(file: Annotated[str, typer.Argument(help="Rubric YAML path or name.")]) -> None:
-    """Validate a rubric and print a summary."""
-    from reward.formula import graded_range
-
-    r = load_rubric(file)
-    spec = r.spec
-    lo, hi = graded_range(spec)
-    out.print(f"[bold]{spec.name}[/bold] version {r.version}  ({r.path})")
-    for group in ("positive", "pitfall", "final_answer"):
-        names = ", ".join(d.name for d in spec.in_group(group))
-        out.print(f"  {group:<13} {len(spec.in_group(group)):>2}: {names}")
-    p = spec.penalties
-    out.print(f"  scale {spec.scale.min}..{spec.scale.max}, alpha {spec.alpha}, graded rewards in [{lo:g}, {hi:g}]")
-    out.print(
-        f"  penalties: >{p.max_tokens} tokens {p.too_long}, no final answer {p.missing_final_answer}, "
-        f"no commands {p.no_commands}"
-    )
-    out.print(
-        f"  group filter std < {spec.group_filter.min_std}; truncation head {spec.truncation.head} / tail "
-        f"{spec.truncation.tail}; judge {spec.judge.condense.model} / {spec.judge.grade.model}; "
-        f"templates {spec.templates.condense}, {spec.templates.grade}"
-    )
-    for kind, value in (
-        ("too_long", p.too_long),
-        ("missing_final_answer", p.missing_final_answer),
-        ("no_commands", p.no_commands),
-    ):
-        if value is not None and value > lo:
-            out.print(f"[yellow]  warning: penalty {kind} = {value:g} is above the lowest graded reward[/yellow]")
 
 
 @app.command()
@@ -338,15 +312,17 @@ def fake_judge_cmd(
     serve(host, port, latency, fault_rate)
 
 
-from reward.analysis_cli import register  # noqa: E402  (compare, report, calibrate)
+from reward.analysis_cli import register  # noqa: E402  (compare, report, calibrate, rescore)
+from reward.rubric_cli import register as register_rubric  # noqa: E402  (rubric check/schema, prompt)
 
 register(app)
+register_rubric(app, rubric_app)
 
 
 def main() -> None:
     try:
         app()
-    except (RubricError, ConfigError, UsageError, RunError, CacheDirError) as exc:
+    except RewardError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(2)
     except KeyboardInterrupt:

@@ -1,51 +1,64 @@
-"""The reward formula (paper eq. 2) as pure functions.
+"""The reward formula as pure functions: group means of normalised scores, then the rubric's expression.
 
-r = (1 - alpha) * (s_pos - s_pit) + alpha * s_fa, with every dimension score normalised to [0, 1] and
-the result multiplied by the rubric's reward_scale (100: graded rewards lie in [-50, 100], below which
-the hard penalties -100 / -50 sit).
+Every dimension score is normalised to [0, 1] on the rubric's scale; a group's mean is weighted by the
+dimensions' weights; the reward is `reward_scale * formula(group means, constants)`. For the paper's
+rubric this is eq. 2, r = (1 - alpha) * (s_pos - s_pit) + alpha * s_fa, on a scale of 100 (graded rewards
+in [-50, 100], below which the hard penalties -100 / -50 sit).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 from statistics import fmean
 
 from reward.rubric import RubricSpec
 from reward.verdict import DimensionScore
 
-
-@dataclass(frozen=True)
-class GroupMeans:
-    s_pos: float
-    s_pit: float
-    s_fa: float
+# Output names of the paper's three group means (`s_pos`, `s_pit`, `s_fa` in every result).
+LEGACY_FIELDS = {"positive": "s_pos", "pitfall": "s_pit", "final_answer": "s_fa"}
 
 
-def normalise(score: float, lo: int, hi: int) -> float:
+def normalise(score: float, lo: float, hi: float) -> float:
     return (score - lo) / (hi - lo)
 
 
-def group_means(spec: RubricSpec, scores: dict[str, DimensionScore]) -> GroupMeans:
+def group_means(spec: RubricSpec, scores: Mapping[str, DimensionScore]) -> dict[str, float]:
     lo, hi = spec.scale.min, spec.scale.max
+    means: dict[str, float] = {}
+    for group in spec.groups:
+        dims = spec.in_group(group)
+        values = [normalise(scores[d.name].score, lo, hi) for d in dims]
+        if all(d.weight == 1.0 for d in dims):
+            means[group] = fmean(values)  # the unweighted mean, bit for bit as before weights existed
+        else:
+            means[group] = sum(d.weight * v for d, v in zip(dims, values, strict=True)) / sum(d.weight for d in dims)
+    return means
 
-    def mean(group: str) -> float:
-        return fmean(normalise(scores[d.name].score, lo, hi) for d in spec.in_group(group))
 
-    return GroupMeans(s_pos=mean("positive"), s_pit=mean("pitfall"), s_fa=mean("final_answer"))
-
-
-def combine(means: GroupMeans, alpha: float, scale: float) -> float:
-    return scale * ((1 - alpha) * (means.s_pos - means.s_pit) + alpha * means.s_fa)
+def combine(spec: RubricSpec, means: Mapping[str, float]) -> float:
+    return spec.reward_scale * spec.expression.evaluate({**spec.constants, **means})
 
 
-def graded_reward(spec: RubricSpec, scores: dict[str, DimensionScore]) -> tuple[float, GroupMeans]:
+def graded_reward(spec: RubricSpec, scores: Mapping[str, DimensionScore]) -> tuple[float, dict[str, float]]:
     means = group_means(spec, scores)
-    return combine(means, spec.alpha, spec.reward_scale), means
+    return combine(spec, means), means
 
 
 def graded_range(spec: RubricSpec) -> tuple[float, float]:
-    """The lowest and highest reward a graded rollout can get (s_pos=0, s_pit=1, s_fa=0 and the reverse)."""
-    return (
-        combine(GroupMeans(0.0, 1.0, 0.0), spec.alpha, spec.reward_scale),
-        combine(GroupMeans(1.0, 0.0, 1.0), spec.alpha, spec.reward_scale),
-    )
+    """The lowest and highest reward a graded rollout can get (exact: the formula is piecewise linear)."""
+    lo, hi = spec.expression.extremes(list(spec.groups), spec.constants)
+    return spec.reward_scale * lo, spec.reward_scale * hi
+
+
+def penalty_warnings(spec: RubricSpec) -> list[str]:
+    """A hard penalty above the lowest graded reward ranks a degenerate rollout over a graded one."""
+    lo, _ = graded_range(spec)
+    return [
+        f"penalty {kind} = {value:g} is above the lowest graded reward ({lo:g})"
+        for kind in spec.penalties.enabled()
+        if (value := getattr(spec.penalties, kind)) > lo
+    ]
+
+
+def legacy_fields(means: Mapping[str, float]) -> dict[str, float]:
+    return {field: means[group] for group, field in LEGACY_FIELDS.items() if group in means}

@@ -15,15 +15,21 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from tenacity import AsyncRetrying, retry_if_exception, retry_if_exception_type, stop_after_attempt
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
-from reward.cache import CacheStats
 from reward.cache_redis import cache_url
+from reward.judging import (
+    CallSettings,
+    InvalidReply,
+    JudgeError,
+    JudgeSettings,
+    Reply,
+    Usage,
+    ask_with_reasks,
+)
 from reward.limits import JudgeLimiter, namespace, role_limits, router_params
 from reward.llm import Route, choose_route, has_price, inline_setup, install_inline_setup, litellm
 from reward.prompts import group_prefix_chars
@@ -33,57 +39,6 @@ __all__ = ["FAKE_FINGERPRINT", "JudgeClient", "JudgeError", "Usage", "categorize
 
 FAKE_FINGERPRINT = "reward-fake-judge"
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class CallSettings:
-    model: str
-    temperature: float
-    max_tokens: int
-
-
-@dataclass(frozen=True)
-class JudgeSettings:
-    condense: CallSettings
-    grade: CallSettings
-    api_base: str | None = None
-    api_key: str | None = None
-    timeout_s: float = 120.0
-    num_retries: int = 3
-    max_reasks: int = 2
-    concurrency: int = 64
-    samples: int = 1  # verdicts per rollout (judge noise); each its own request with seed = sample index
-    resample_condense: bool = False  # with samples > 1, condense each sample anew too
-    fake: bool = False  # the built-in fake judge (its replies are marked fake whatever model name is used)
-
-
-@dataclass
-class Usage:
-    calls: Counter[str] = field(default_factory=Counter)  # per role: condense / grade
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cached_tokens: int = 0  # prompt tokens the provider served from its prompt cache (included in prompt_tokens)
-    cost: float = 0.0
-    cost_known: bool = True
-    cache: CacheStats = field(default_factory=CacheStats)
-
-
-class JudgeError(Exception):
-    def __init__(self, category: str, message: str) -> None:
-        super().__init__(f"{category}: {message}")
-        self.category = category
-        self.message = message
-
-
-class InvalidReply(JudgeError):
-    """Content that can be re-asked: the caller's validator raises it with the reason."""
-
-
-@dataclass(frozen=True)
-class Reply:
-    content: str
-    fake: bool
-    finish_reason: str | None = None  # "length": cut at the token limit
 
 
 # Order matters: subclasses before their bases (ContextWindowExceededError is a BadRequestError...).
@@ -367,26 +322,4 @@ class JudgeClient:
 
         Returns the validated value and whether the judge was the fake one.
         """
-        conversation = list(messages)
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(1 + self.settings.max_reasks),
-            retry=retry_if_exception_type(InvalidReply),
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
-                reply = await self.complete(role, conversation, usage, response_format, seed)
-                try:
-                    return validate(reply), reply.fake
-                except InvalidReply as exc:
-                    conversation = [
-                        *messages,
-                        {"role": "assistant", "content": reply.content[:20000]},
-                        {
-                            "role": "user",
-                            "content": f"Your reply was invalid: {exc.message}. "
-                            "Reply again, correcting this, with nothing else.",
-                        },
-                    ]
-                    raise
-        raise AssertionError("unreachable: tenacity reraises the last error")
+        return await ask_with_reasks(self, role, messages, validate, usage, response_format, seed)

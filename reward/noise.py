@@ -16,21 +16,21 @@ from reward.results import DimensionResult, NoiseInfo, RolloutResult
 from reward.rubric import RubricSpec
 from reward.verdict import DimensionScore
 
-Sample = dict[str, tuple[int, str]]  # one verdict: dimension -> (score, reason)
+Sample = dict[str, tuple[float, str]]  # one verdict: dimension -> (score, reason)
 
 
 def combine_samples(
     spec: RubricSpec, samples: Sequence[Sample]
 ) -> tuple[dict[str, DimensionResult], float, dict[str, float], float | None]:
-    """(dimensions, reward, group means {s_pos, s_pit, s_fa}, reward_std); one sample keeps integer scores
-    and no spread fields, so single-sample output is unchanged."""
+    """(dimensions, reward, group means by group name, reward_std); one sample keeps the scores as the judge
+    gave them and no spread fields, so single-sample output is unchanged."""
     if not samples:
         raise ValueError("at least one verdict sample is needed")
     if len(samples) == 1:
         only = samples[0]
         dims = {name: DimensionResult(score=s, reason=r) for name, (s, r) in only.items()}
         reward, m = graded_reward(spec, {n: DimensionScore(s, r) for n, (s, r) in only.items()})
-        return dims, reward, {"s_pos": m.s_pos, "s_pit": m.s_pit, "s_fa": m.s_fa}, None
+        return dims, reward, m, None
     dims = {}
     for d in spec.dimensions:
         values = [sample[d.name][0] for sample in samples]
@@ -40,7 +40,7 @@ def combine_samples(
         )
     reward, m = graded_reward(spec, {n: DimensionScore(r.score, r.reason) for n, r in dims.items()})
     per_sample = [graded_reward(spec, {n: DimensionScore(s, r) for n, (s, r) in smp.items()})[0] for smp in samples]
-    return dims, reward, {"s_pos": m.s_pos, "s_pit": m.s_pit, "s_fa": m.s_fa}, stdev(per_sample)
+    return dims, reward, m, stdev(per_sample)
 
 
 def group_noise(results: Sequence[RolloutResult], samples: int) -> NoiseInfo | None:

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from reward.errors import ConfigError
+from reward.inputs import input_problems
 from reward.native import DEFAULT_TERMINAL_TOOL, convention_from_env, steps_from_messages, steps_from_text
+from reward.rubric import RubricSpec
 from reward.trajectory import Group, IdReference, LineError, PlanReference, Trajectory, parse_line
 
 
@@ -44,8 +46,10 @@ def prepare_group(
     plans: Mapping[str, str | PlanReference] | None = None,
     tool: str = DEFAULT_TERMINAL_TOOL,
     exit_code: tuple[str, ...] | None = None,
+    spec: RubricSpec | None = None,
 ) -> Group:
-    problems: list[str] = []
+    """`spec`: the rubric the group will be scored with; its required inputs are checked here."""
+    problems: list[str] = [] if spec is None else input_problems(spec, group)
     reference = group.reference
     if isinstance(reference, IdReference):
         plan = (plans or {}).get(reference.id)
@@ -53,7 +57,7 @@ def prepare_group(
             problems.append(f"reference.id: no reference plan with id {reference.id!r} is loaded")
         else:
             reference = plan if isinstance(plan, PlanReference) else PlanReference(plan=plan, id=reference.id)
-    elif not isinstance(reference, PlanReference):
+    elif reference is not None and not isinstance(reference, PlanReference):
         reference = materialize(reference, tool, exit_code)
     rollouts = [materialize(rollout, tool, exit_code) for rollout in group.rollouts]
     if problems:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 import jinja2
+from jinja2 import meta, nodes
 
-from reward.rubric import Rubric
 from reward.trajectory import CondenseInput
+
+if TYPE_CHECKING:
+    from reward.rubric import Rubric
 
 # Everything that comes from a rollout (query, commands, outputs, final answer, and plans condensed from
 # them) is fenced between these markers. The marker characters cannot occur inside fenced text: they are
@@ -64,11 +69,34 @@ def render(source: str, variables: dict[str, Any]) -> Messages:
     ]
 
 
-def condense_messages(rubric: Rubric, ci: CondenseInput) -> Messages:
+class TemplateProblem(ValueError):
+    """A template that does not parse."""
+
+
+def template_problems(source: str, available: set[str]) -> list[str]:
+    """What is wrong with a template given the variables it will be rendered with (empty: nothing)."""
+    try:
+        tree = _ENV.parse(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateProblem(f"line {exc.lineno}: {exc.message}") from None
+    macros = {m.name for m in tree.find_all(nodes.Macro)}
+    problems = [f"it must define the macro {name}()" for name in ("system", "user") if name not in macros]
+    unknown = meta.find_undeclared_variables(tree) - set(_ENV.globals) - macros - available
+    if unknown:
+        problems.append(
+            f"uses {', '.join(sorted(unknown))}: neither given by the engine nor declared in `inputs` "
+            f"(available: {', '.join(sorted(available))})"
+        )
+    return problems
+
+
+def condense_messages(rubric: Rubric, ci: CondenseInput, group_inputs: Mapping[str, Any] | None = None) -> Messages:
+    assert rubric.condense_template is not None, "the rubric has no condensing stage"
     t = rubric.spec.truncation
     return render(
         rubric.condense_template,
         {
+            **(group_inputs or {}),
             "query": ci.query,
             "steps": ci.steps,
             "final_answer": ci.final_answer,
@@ -79,16 +107,29 @@ def condense_messages(rubric: Rubric, ci: CondenseInput) -> Messages:
 
 
 def grade_messages(
-    rubric: Rubric, *, query: str, reference_plan: str, candidate_plan: str, final_answer: str
+    rubric: Rubric,
+    ci: CondenseInput,
+    *,
+    inputs: Mapping[str, Any] | None = None,
+    reference_plan: str | None = None,
+    candidate_plan: str | None = None,
 ) -> Messages:
-    return render(
-        rubric.grade_template,
-        {
-            "query": query,
-            "reference_plan": reference_plan,
-            "candidate_plan": candidate_plan,
-            "final_answer": final_answer,
-            "dimensions": rubric.spec.dimensions,
-            "scale": rubric.spec.scale,
-        },
-    )
+    """The grading request: the rollout's cleaned trajectory, its declared inputs, the plans (with a
+    condensing stage) and the rubric's dimensions, groups and scale."""
+    spec = rubric.spec
+    variables: dict[str, Any] = {
+        **(inputs or {}),
+        "query": ci.query,
+        "steps": ci.steps,
+        "final_answer": ci.final_answer,
+        "head": spec.truncation.head,
+        "tail": spec.truncation.tail,
+        "dimensions": spec.dimensions,
+        "groups": [SimpleNamespace(**g) for g in spec.group_list()],
+        "scale": spec.scale,
+    }
+    if spec.condenses:
+        variables["candidate_plan"] = candidate_plan
+    if spec.reference:
+        variables["reference_plan"] = reference_plan
+    return render(rubric.grade_template, variables)

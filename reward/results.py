@@ -19,9 +19,9 @@ class ErrorInfo(Out):
 
 
 class DimensionResult(Out):
-    score: int | float  # an integer from one verdict; the mean when the rollout was graded several times
+    score: int | float  # as the judge gave it (integer scale: an integer); the mean of several samples
     reason: str
-    samples: list[int] | None = None  # every sample's score (judge noise: --samples K)
+    samples: list[int | float] | None = None  # every sample's score (judge noise: --samples K)
     std: float | None = None  # sample std (ddof=1) of `samples`
 
     @model_serializer(mode="wrap")
@@ -41,9 +41,11 @@ class RolloutResult(Out):
     penalty: str | None = None
     penalty_detail: str | None = None
     error: ErrorInfo | None = None
+    # The paper's group means (rubrics with groups positive / pitfall / final_answer), as before.
     s_pos: float | None = None
     s_pit: float | None = None
     s_fa: float | None = None
+    groups: dict[str, float] | None = None  # every group's mean of normalised scores, by group name
     dimensions: dict[str, DimensionResult] | None = None
     advantage: float | None = None
     reward_std: float | None = None  # sample std (ddof=1) of the rewards of the K verdict samples
@@ -74,6 +76,15 @@ class NoiseInfo(Out):
     snr: float | None  # signal_var / noise_var; null when noise_var is 0 or fewer than 2 graded rollouts
 
 
+class Basis(Out):
+    """What a group's judgements depend on besides its content, for `reward rescore`: the rubric's prompt
+    version and the penalty checks that decided which rollouts were graded at all."""
+
+    prompt_version: str
+    penalties: list[str]  # the penalty kinds that were checked (enabled), in order
+    max_tokens: int
+
+
 class GroupResult(Out):
     group_id: str
     rubric: str
@@ -87,6 +98,7 @@ class GroupResult(Out):
     filter_reason: str | None
     rollouts: list[RolloutResult]
     noise: NoiseInfo | None = None  # only when graded with several samples
-    # With `score --keep-plans`: the Execution Plans the grader saw (candidate plans by rollout id).
+    # With `score --include-plans`: the Execution Plans the grader saw (candidate plans by rollout id).
     reference_plan: str | None = None
     plans: dict[str, str] | None = None
+    basis: Basis | None = None

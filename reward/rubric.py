@@ -7,135 +7,45 @@ the grading prompt and the reward are all built from the list of dimensions.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
-from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from reward.trajectory import format_loc
-
-GROUPS = ("positive", "pitfall", "final_answer")
-GroupName = Literal["positive", "pitfall", "final_answer"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Anchors(Strict):
-    """What a low, a middle and a high score mean for one dimension."""
-
-    low: str = Field(min_length=1)
-    mid: str = Field(min_length=1)
-    high: str = Field(min_length=1)
+from reward.errors import RewardError
+from reward.rubric_spec import (  # noqa: F401  (re-exported: the spec's models are imported from here)
+    BUILTIN_VARIABLES,
+    Anchors,
+    Dimension,
+    Group,
+    InputField,
+    Inputs,
+    JudgeCall,
+    JudgeDefaults,
+    Penalties,
+    RubricSpec,
+    Scale,
+)
+from reward.yaml_source import YamlSourceError, describe_errors, load_yaml
 
 
-class Dimension(Strict):
-    # The name becomes a JSON key in the verdict schema, hence the identifier pattern.
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=48)
-    group: GroupName
-    description: str = Field(min_length=1)
-    anchors: Anchors
-
-
-class Scale(Strict):
-    min: int = 0
-    max: int = 10
-
-    @model_validator(mode="after")
-    def _order(self) -> Scale:
-        if self.max <= self.min:
-            raise ValueError(f"scale.max ({self.max}) must be greater than scale.min ({self.min})")
-        return self
-
-
-class Penalties(Strict):
-    """Hard penalties, checked in this order before any judge call; null disables one."""
-
-    max_tokens: int = Field(default=30_000, gt=0)
-    too_long: float | None = -100.0
-    missing_final_answer: float | None = -100.0
-    no_commands: float | None = -50.0
-
-
-class GroupFilter(Strict):
-    # Groups whose reward std (population, on the reported scale) is below this carry no GRPO signal.
-    min_std: float = Field(default=0.01, ge=0)
-    advantage_eps: float = Field(default=1e-6, gt=0)
-
-
-class Truncation(Strict):
-    head: int = Field(default=500, ge=0)
-    tail: int = Field(default=500, ge=0)
-
-
-class JudgeCall(Strict):
-    model: str = Field(min_length=1)
-    temperature: float = Field(default=0.0, ge=0)
-    max_tokens: int = Field(default=2048, gt=0)
-
-
-class JudgeDefaults(Strict):
-    condense: JudgeCall
-    grade: JudgeCall
-    timeout_s: float = Field(default=120.0, gt=0)
-    num_retries: int = Field(default=3, ge=0)
-    max_reasks: int = Field(default=2, ge=0)
-    # Judge noise: grade each rollout this many times (seeds 0..K-1) and average; see reward.noise.
-    samples: int = Field(default=1, ge=1, le=32)
-    resample_condense: bool = False  # with samples > 1, also condense each sample anew
-
-
-class Templates(Strict):
-    condense: str = Field(default="condense.j2", pattern=r"^[\w.-]+$")
-    grade: str = Field(default="grade.j2", pattern=r"^[\w.-]+$")
-
-
-class RubricSpec(Strict):
-    name: str = Field(pattern=r"^[\w.-]+$")
-    description: str = ""
-    scale: Scale = Scale()
-    alpha: float = Field(default=0.5, ge=0, le=1)
-    # Rewards are reported on the paper's scale: graded rewards lie in [-50, 100] for scale 100.
-    reward_scale: float = Field(default=100.0, gt=0)
-    dimensions: list[Dimension] = Field(min_length=1)
-    penalties: Penalties = Penalties()
-    group_filter: GroupFilter = GroupFilter()
-    truncation: Truncation = Truncation()
-    judge: JudgeDefaults
-    templates: Templates = Templates()
-
-    @model_validator(mode="after")
-    def _dimensions(self) -> RubricSpec:
-        names = [d.name for d in self.dimensions]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"duplicate dimension names: {', '.join(dupes)}")
-        for group in GROUPS:
-            if not any(d.group == group for d in self.dimensions):
-                raise ValueError(f"group {group!r} has no dimension; the reward formula needs all three")
-        return self
-
-    def in_group(self, group: str) -> list[Dimension]:
-        return [d for d in self.dimensions if d.group == group]
-
-
-class RubricError(Exception):
+class RubricError(RewardError):
     """A rubric that cannot be loaded; the message names the file and the YAML path."""
 
 
 class Rubric(BaseModel):
-    """A loaded rubric: the validated spec, its template sources and its content version."""
+    """A loaded rubric: the validated spec, its template sources and two versions: `version` changes with
+    any byte of the file or templates, `prompt_version` only with what can change a judge request."""
 
     model_config = ConfigDict(frozen=True)
 
     spec: RubricSpec
     path: Path
-    condense_template: str
+    condense_template: str | None
     grade_template: str
     version: str
+    prompt_version: str
 
     @property
     def name(self) -> str:
@@ -178,12 +88,59 @@ def _read_template(name: str, rubric_path: Path) -> str:
     raise RubricError(f"{rubric_path}: templates: template {name!r} not found (searched {searched})")
 
 
-def rubric_version(yaml_text: str, condense_template: str, grade_template: str) -> str:
+def rubric_version(yaml_text: str, condense_template: str | None, grade_template: str) -> str:
     h = hashlib.sha256()
-    for part in (yaml_text, condense_template, grade_template):
+    for part in (yaml_text, condense_template or "", grade_template):
         h.update(part.encode("utf-8"))
         h.update(b"\0")
     return h.hexdigest()[:12]
+
+
+def prompt_version(spec: RubricSpec, condense_template: str | None, grade_template: str) -> str:
+    """A digest of everything in the rubric that reaches a judge request: templates, what templates are
+    given (dimensions without weights, groups, scale, inputs, truncation) and the judge call settings.
+    Formula, constants, weights, penalties and the group filter are not in it: `reward rescore` may
+    recompute rewards across rubrics with one prompt version."""
+    visible = {
+        "templates": [condense_template, grade_template],
+        "dimensions": [d.model_dump(exclude={"weight"}) for d in spec.dimensions],
+        "groups": spec.group_list(),
+        "scale": [spec.scale.min, spec.scale.max, spec.scale.kind],
+        "inputs": spec.inputs.model_dump(),
+        "reference": spec.reference,
+        "truncation": spec.truncation.model_dump() if spec.condenses else None,
+        "judge": [None if c is None else c.model_dump() for c in (spec.judge.condense, spec.judge.grade)],
+    }
+    return hashlib.sha256(json.dumps(visible, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _check_templates(path: Path, spec: RubricSpec, condense: str | None, grade: str) -> None:
+    """Every variable a template uses must be one the engine gives it or an input the rubric declares:
+    found here, before any judge call, not as a crash after paying for some."""
+    from reward.prompts import TemplateProblem, template_problems
+
+    group_inputs = set(spec.inputs.group)
+    common = {"query", "steps", "final_answer", "head", "tail"}
+    stages = [("grade", spec.templates.grade, grade, grade_variables(spec))]
+    if condense is not None:
+        stages.insert(0, ("condense", spec.templates.condense, condense, common | group_inputs))
+    for stage, name, source, available in stages:
+        try:
+            problems = template_problems(source, available)
+        except TemplateProblem as exc:
+            raise RubricError(f"{path}: templates.{stage} ({name}): {exc}") from None
+        if problems:
+            raise RubricError(f"{path}: templates.{stage} ({name}): " + "; ".join(problems))
+
+
+def grade_variables(spec: RubricSpec) -> set[str]:
+    names = {"query", "steps", "final_answer", "head", "tail", "dimensions", "groups", "scale"}
+    names |= set(spec.inputs.group) | set(spec.inputs.rollout)
+    if spec.condenses:
+        names.add("candidate_plan")
+    if spec.reference:
+        names.add("reference_plan")
+    return names
 
 
 def load_rubric(name_or_path: str | Path = "execution_subagent") -> Rubric:
@@ -193,22 +150,23 @@ def load_rubric(name_or_path: str | Path = "execution_subagent") -> Rubric:
     except OSError as exc:
         raise RubricError(f"{path}: cannot read: {exc.strerror}") from exc
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RubricError(f"{path}: invalid YAML: {exc}") from exc
+        data, lines = load_yaml(text, str(path))
+    except YamlSourceError as exc:
+        raise RubricError(str(exc)) from None
     if not isinstance(data, dict):
         raise RubricError(f"{path}: expected a mapping at the top level")
     try:
         spec = RubricSpec.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{format_loc(tuple(e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
-        raise RubricError(f"{path}: {problems}") from exc
-    condense = _read_template(spec.templates.condense, path)
+        raise RubricError(describe_errors(exc, lines, data, str(path))) from None
+    condense = None if spec.templates.condense is None else _read_template(spec.templates.condense, path)
     grade = _read_template(spec.templates.grade, path)
+    _check_templates(path, spec, condense, grade)
     return Rubric(
         spec=spec,
         path=path,
         condense_template=condense,
         grade_template=grade,
         version=rubric_version(text, condense, grade),
+        prompt_version=prompt_version(spec, condense, grade),
     )

@@ -228,7 +228,7 @@ async def _score_file(
                 tick(1, len(parsed.rollouts))
                 continue
             try:
-                prepared = prepare_group(parsed, plans, terminal_tool)
+                prepared = prepare_group(parsed, plans, terminal_tool, spec=scorer.rubric.spec)
             except GroupInputError as exc:
                 report.invalid.append(LineError(lineno, tuple(exc.problems)))
                 tick(1, 0)

@@ -1,32 +1,50 @@
 """Score one prompt group: penalties, condensing (cached), grading (cached), the formula, group stats.
 
-The judge and the cache are injected; everything else is a call into the pure core.
+The judge and the cache are injected; everything else is a call into the pure core. A judgement is cached
+under what the judge is sent — the rendered messages, the response format, the model, who answers and the
+sampling settings — and under nothing else: a rubric edit the prompts do not show (formula, constants,
+weights, penalties, the group filter, comments) costs no judge call.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from reward.cache import Store, cache_key, text_digest
+from reward.cache import Store, cache_key
+from reward.formula import legacy_fields
 from reward.groups import group_stats
-from reward.judge import InvalidReply, JudgeClient, JudgeError, Reply, Usage
+from reward.inputs import group_inputs, rollout_inputs
+from reward.judging import InvalidReply, Judge, JudgeError, Reply, Usage
 from reward.llm import count_tokens
 from reward.noise import combine_samples, group_noise
 from reward.penalties import check_penalty, has_final_answer
 from reward.plan_check import check_plan, plan_sections
-from reward.prompts import condense_messages, grade_messages
-from reward.results import ErrorInfo, GroupResult, JudgeInfo, RolloutResult
+from reward.prompts import Messages, condense_messages, grade_messages
+from reward.results import Basis, ErrorInfo, GroupResult, JudgeInfo, RolloutResult
 from reward.rubric import Rubric
 from reward.trajectory import CondenseInput, Group, IdReference, PlanReference, Rollout, Trajectory, condense_input
-from reward.verdict import InvalidVerdict, parse_verdict, response_format, verdict_model
+from reward.verdict import InvalidVerdict, Verdict, parse_verdict, response_format, verdict_model
 
 OFF_LOOP_CHARS = 256 * 1024
 
 
+@dataclass(frozen=True)
+class Plan:
+    """An Execution Plan and whether the fake judge wrote it. Cached as {"plan": str, "fake": bool}."""
+
+    text: str
+    fake: bool
+
+    @classmethod
+    def from_cache(cls, value: dict[str, Any]) -> Plan:
+        return cls(str(value["plan"]), bool(value["fake"]))
+
+
 def _seeded(seed: int | None) -> dict[str, int]:
-    # Sample i of K > 1 is its own request (seed i) and its own cache entry; one sample keeps the old keys.
+    # Sample i of K > 1 is its own request (seed i) and its own cache entry; one sample sends no seed.
     return {} if seed is None else {"seed": seed}
 
 
@@ -38,7 +56,7 @@ class Scorer:
     def __init__(
         self,
         rubric: Rubric,
-        judge: JudgeClient,
+        judge: Judge,
         store: Store,
         counter: Callable[[str], int] = count_tokens,
     ) -> None:
@@ -46,32 +64,32 @@ class Scorer:
         self.judge = judge
         self.store = store
         self.counter = counter
-        self.keep_plans = False  # write the plans the grader saw into the output (`score --keep-plans`)
+        self.keep_plans = False  # write the plans the grader saw into the output (`score --include-plans`)
         spec = rubric.spec
-        self._response_format = response_format(spec)
+        self.response_format = response_format(spec)
         self._verdict_model = verdict_model(spec)
-        self._sections = plan_sections(rubric.condense_template)
-        c, g = judge.settings.condense, judge.settings.grade
-        # Everything that can change a plan, and nothing else: a rubric edit that touches only the
-        # dimensions re-grades but does not re-condense.
-        # The judge's identity (endpoint or router, and whether it is the fake) is in every key: a plan or
-        # verdict from one judge is never served as another's, a fake one never as a real one.
-        self._plan_fingerprint = {
-            "judge": judge.identity,
-            "template": text_digest(rubric.condense_template),
-            "model": c.model,
-            "temperature": c.temperature,
-            "max_tokens": c.max_tokens,
-            "head": spec.truncation.head,
-            "tail": spec.truncation.tail,
+        self._sections = plan_sections(rubric.condense_template or "")
+        self.basis = Basis(
+            prompt_version=rubric.prompt_version,
+            penalties=spec.penalties.enabled(),
+            max_tokens=spec.penalties.max_tokens,
+        )
+
+    def request_key(
+        self, kind: str, messages: Messages, response_format: dict[str, Any] | None, seed: int | None
+    ) -> str:
+        """The cache key of one judge request: what is sent, to whom, with which sampling settings."""
+        call = self.judge.settings.condense if kind == "plan" else self.judge.settings.grade
+        payload = {
+            "judge": self.judge.identity,
+            "model": call.model,
+            "temperature": call.temperature,
+            "max_tokens": call.max_tokens,
+            "messages": messages,
+            "response_format": response_format,
+            **_seeded(seed),
         }
-        self._verdict_fingerprint = {
-            "judge": judge.identity,
-            "rubric_version": rubric.version,
-            "model": g.model,
-            "temperature": g.temperature,
-            "max_tokens": g.max_tokens,
-        }
+        return cache_key(kind, payload)
 
     # --- condensing -----------------------------------------------------------------------------
 
@@ -81,105 +99,117 @@ class Scorer:
         t = self.rubric.spec.truncation
         return condense_input(query, trajectory, t.head, t.tail)
 
-    async def plan(self, ci: CondenseInput, usage: Usage, seed: int | None = None) -> dict[str, Any]:
-        """The Execution Plan of a cleaned trajectory: {"plan": str, "fake": bool}."""
-        key = cache_key("plan", {"input": ci.canonical(), **self._plan_fingerprint, **_seeded(seed)})
+    def condense_request(self, group: Group, ci: CondenseInput) -> Messages:
+        return condense_messages(self.rubric, ci, group_inputs(self.rubric.spec, group))
+
+    async def plan(self, messages: Messages, usage: Usage, seed: int | None = None) -> Plan:
+        """The Execution Plan the condensing request `messages` gets (cached)."""
+        key = self.request_key("plan", messages, None, seed)
 
         async def compute() -> dict[str, Any]:
-            messages = condense_messages(self.rubric, ci)
-            plan, fake = await self.judge.ask(
+            text, fake = await self.judge.ask(
                 "condense", messages, lambda r: check_plan(r, self._sections), usage, seed=seed
             )
-            return {"plan": plan, "fake": fake}
+            return {"plan": text, "fake": fake}
 
-        return await self.store.get_or_compute(key, compute, usage.cache)
+        return Plan.from_cache(await self.store.get_or_compute(key, compute, usage.cache))
 
-    async def reference_plan(self, group: Group, usage: Usage) -> dict[str, Any]:
+    async def reference_plan(self, group: Group, usage: Usage) -> Plan:
         ref = group.reference
         if isinstance(ref, PlanReference):
-            return {"plan": ref.plan, "fake": ref.fake}
-        if isinstance(ref, IdReference):
+            return Plan(ref.plan, ref.fake)
+        if ref is None or isinstance(ref, IdReference):
             raise ValueError("reference ids must be resolved first (reward.prepare.prepare_group)")
         if _size(ref) > OFF_LOOP_CHARS:
-            return await self.plan(await asyncio.to_thread(self.condense_input, group.query, ref), usage)
-        return await self.plan(self.condense_input(group.query, ref), usage)
+            ci = await asyncio.to_thread(self.condense_input, group.query, ref)
+        else:
+            ci = self.condense_input(group.query, ref)
+        return await self.plan(self.condense_request(group, ci), usage)
 
     # --- grading --------------------------------------------------------------------------------
 
-    async def verdict(
-        self,
-        query: str,
-        reference_plan: str,
-        candidate_plan: str,
-        final_answer: str,
-        usage: Usage,
-        seed: int | None = None,
-    ) -> dict[str, Any]:
-        spec = self.rubric.spec
-        key = cache_key(
-            "verdict",
-            {
-                "query": query,
-                "reference_plan": reference_plan,
-                "candidate_plan": candidate_plan,
-                "final_answer": final_answer,
-                **self._verdict_fingerprint,
-                **_seeded(seed),
-            },
+    def grade_request(
+        self, group: Group, rollout: Rollout, ci: CondenseInput, reference: Plan | None, candidate: Plan | None
+    ) -> Messages:
+        return grade_messages(
+            self.rubric,
+            ci,
+            inputs=rollout_inputs(self.rubric.spec, group, rollout),
+            reference_plan=None if reference is None else reference.text,
+            candidate_plan=None if candidate is None else candidate.text,
         )
 
-        def validate(reply: Reply) -> dict[str, list[Any]]:
-            if not reply.content.strip():
-                raise InvalidReply("judge_empty_reply", "the reply was empty; a JSON object with every dimension")
-            if reply.finish_reason == "length":
-                raise InvalidReply("judge_parse_error", "the verdict was cut off at the token limit; reply shorter")
-            try:
-                scores = parse_verdict(spec, reply.content, self._verdict_model)
-            except InvalidVerdict as exc:
-                raise InvalidReply("judge_parse_error", str(exc)) from exc
-            return {name: [s.score, s.reason] for name, s in scores.items()}
+    def _validate(self, reply: Reply) -> dict[str, Any]:
+        if not reply.content.strip():
+            raise InvalidReply("judge_empty_reply", "the reply was empty; a JSON object with every dimension")
+        if reply.finish_reason == "length":
+            raise InvalidReply("judge_parse_error", "the verdict was cut off at the token limit; reply shorter")
+        try:
+            scores = parse_verdict(self.rubric.spec, reply.content, self._verdict_model)
+        except InvalidVerdict as exc:
+            raise InvalidReply("judge_parse_error", str(exc)) from exc
+        return Verdict(scores, reply.fake).to_cache()["scores"]
+
+    async def verdict(self, messages: Messages, usage: Usage, seed: int | None = None) -> Verdict:
+        """The verdict the grading request `messages` gets (cached)."""
+        key = self.request_key("verdict", messages, self.response_format, seed)
 
         async def compute() -> dict[str, Any]:
-            messages = grade_messages(
-                self.rubric,
-                query=query,
-                reference_plan=reference_plan,
-                candidate_plan=candidate_plan,
-                final_answer=final_answer,
-            )
-            scores, fake = await self.judge.ask("grade", messages, validate, usage, self._response_format, seed=seed)
+            scores, fake = await self.judge.ask("grade", messages, self._validate, usage, self.response_format, seed)
             return {"scores": scores, "fake": fake}
 
-        return await self.store.get_or_compute(key, compute, usage.cache)
+        return Verdict.from_cache(await self.store.get_or_compute(key, compute, usage.cache))
 
     # --- one rollout, one group -----------------------------------------------------------------
 
     async def _judge(
-        self, ci: CondenseInput, reference: asyncio.Task[dict[str, Any]], usage: Usage
-    ) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
+        self, group: Group, rollout: Rollout, ci: CondenseInput, reference: asyncio.Task[Plan] | None, usage: Usage
+    ) -> tuple[list[Plan], Plan | None, list[Verdict]]:
         """Candidate plan(s), reference plan and verdict(s): K samples grade K times (seeds 0..K-1) and,
         with resample_condense, condense K times too; one sample sends no seed."""
         k = self.judge.settings.samples
         seeds: list[int | None] = [None] if k <= 1 else list(range(k))
-        plan_seeds = seeds if self.judge.settings.resample_condense else [None]
-        candidates = await asyncio.gather(*(self.plan(ci, usage, s) for s in plan_seeds))
-        try:
-            ref = await asyncio.shield(reference)
-        except JudgeError as exc:
-            raise JudgeError(exc.category, f"reference plan: {exc.message}") from exc
+        candidates: list[Plan] = []
+        if self.rubric.spec.condenses:
+            plan_seeds = seeds if self.judge.settings.resample_condense else [None]
+            request = self.condense_request(group, ci)
+            candidates = list(await asyncio.gather(*(self.plan(request, usage, s) for s in plan_seeds)))
+        ref = None
+        if reference is not None:
+            try:
+                ref = await asyncio.shield(reference)
+            except JudgeError as exc:
+                raise JudgeError(exc.category, f"reference plan: {exc.message}") from exc
         verdicts = await asyncio.gather(
             *(
-                self.verdict(ci.query, ref["plan"], candidates[i % len(candidates)]["plan"], ci.final_answer, usage, s)
+                self.verdict(
+                    self.grade_request(
+                        group, rollout, ci, ref, candidates[i % len(candidates)] if candidates else None
+                    ),
+                    usage,
+                    s,
+                )
                 for i, s in enumerate(seeds)
             )
         )
-        return list(candidates), ref, list(verdicts)
+        return candidates, ref, list(verdicts)
+
+    def _error(self, rollout: Rollout, fa_ok: bool, category: str, message: str) -> RolloutResult:
+        assert rollout.id is not None
+        return RolloutResult(
+            id=rollout.id,
+            status="error",
+            reward=None,
+            error=ErrorInfo(category=category, message=message),
+            in_group_stats=False,
+            has_final_answer=fa_ok,
+        )
 
     async def score_rollout(
         self,
         group: Group,
         rollout: Rollout,
-        reference: asyncio.Task[dict[str, Any]],
+        reference: asyncio.Task[Plan] | None,
         usage: Usage,
         deadline: float | None = None,
     ) -> tuple[RolloutResult, bool]:
@@ -211,58 +241,42 @@ class Scorer:
         try:
             # The request's deadline (loop time) bounds the judge work; the cache keeps whatever finished.
             async with asyncio.timeout_at(deadline):
-                candidates, ref, verdicts = await self._judge(ci, reference, usage)
+                candidates, ref, verdicts = await self._judge(group, rollout, ci, reference, usage)
         except TimeoutError:
             left = "" if deadline is None else " (the request deadline passed)"
-            result = RolloutResult(
-                id=rollout.id,
-                status="error",
-                reward=None,
-                error=ErrorInfo(category="judge_timeout", message=f"no verdict in time{left}"),
-                in_group_stats=False,
-                has_final_answer=fa_ok,
-            )
-            return result, False
+            return self._error(rollout, fa_ok, "judge_timeout", f"no verdict in time{left}"), False
         except JudgeError as exc:
-            result = RolloutResult(
-                id=rollout.id,
-                status="error",
-                reward=None,
-                error=ErrorInfo(category=exc.category, message=exc.message),
-                in_group_stats=False,
-                has_final_answer=fa_ok,
-            )
-            return result, False
-        samples = [{name: (s, r) for name, (s, r) in v["scores"].items()} for v in verdicts]
+            return self._error(rollout, fa_ok, exc.category, exc.message), False
+        samples = [{name: (s.score, s.reason) for name, s in v.scores.items()} for v in verdicts]
         scores, reward, means, reward_std = combine_samples(spec, samples)
         result = RolloutResult(
             id=rollout.id,
             status="ok",
             reward=reward,
-            s_pos=means["s_pos"],
-            s_pit=means["s_pit"],
-            s_fa=means["s_fa"],
+            **legacy_fields(means),
+            groups=means,
             dimensions=scores,
             reward_std=reward_std,
             in_group_stats=True,
             has_final_answer=fa_ok,
         )
-        result._plan = candidates[0]["plan"]
-        return result, any(x["fake"] for x in [*candidates, ref, *verdicts])
+        result._plan = candidates[0].text if candidates else None
+        return result, any(x.fake for x in [*candidates, *([ref] if ref else []), *verdicts])
 
     async def score_group(self, group: Group, usage: Usage, deadline: float | None = None) -> GroupResult:
         """Score one group; `deadline` (event-loop time) turns judge work still pending into errors."""
         spec = self.rubric.spec
-        reference = asyncio.ensure_future(self.reference_plan(group, usage))
+        reference = asyncio.ensure_future(self.reference_plan(group, usage)) if spec.reference else None
         try:
             outcomes = await asyncio.gather(
                 *(self.score_rollout(group, r, reference, usage, deadline) for r in group.rollouts)
             )
         finally:
-            if not reference.done():
-                reference.cancel()
-            elif not reference.cancelled():
-                reference.exception()  # retrieved: an unused failed reference is not an orphan error
+            if reference is not None:
+                if not reference.done():
+                    reference.cancel()
+                elif not reference.cancelled():
+                    reference.exception()  # retrieved: an unused failed reference is not an orphan error
         results = [r for r, _ in outcomes]
         for r, rollout in zip(results, group.rollouts, strict=True):
             r.meta = rollout.meta
@@ -270,13 +284,14 @@ class Scorer:
         for r, adv, rollout in zip(results, stats.advantages, group.rollouts, strict=True):
             r.advantage = adv
             r.num_tokens, r.num_tokens_exact = rollout.num_tokens, rollout.num_tokens is not None
+        settings = self.judge.settings
         return GroupResult(
             group_id=group.group_id,
             rubric=self.rubric.name,
             rubric_version=self.rubric.version,
             judge=JudgeInfo(
-                condense_model=self.judge.settings.condense.model,
-                grade_model=self.judge.settings.grade.model,
+                condense_model=settings.condense.model if spec.condenses else "",
+                grade_model=settings.grade.model,
                 fake=any(fake for _, fake in outcomes),
             ),
             mean=stats.mean,
@@ -286,14 +301,15 @@ class Scorer:
             filtered=stats.filtered,
             filter_reason=stats.filter_reason,
             rollouts=results,
-            noise=group_noise(results, self.judge.settings.samples),
+            noise=group_noise(results, settings.samples),
             **(self._plans(reference, results) if self.keep_plans else {}),
+            basis=self.basis,
         )
 
     @staticmethod
-    def _plans(reference: asyncio.Task[dict[str, Any]], results: list[RolloutResult]) -> dict[str, Any]:
-        ok = reference.done() and not reference.cancelled() and reference.exception() is None
+    def _plans(reference: asyncio.Task[Plan] | None, results: list[RolloutResult]) -> dict[str, Any]:
+        ok = reference is not None and reference.done() and not reference.cancelled() and not reference.exception()
         return {
-            "reference_plan": reference.result()["plan"] if ok else None,
+            "reference_plan": reference.result().text if ok and reference is not None else None,
             "plans": {r.id: r._plan for r in results if r._plan is not None},
         }

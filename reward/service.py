@@ -213,11 +213,16 @@ class RewardService:
         return self.scorers[name]
 
     def prepare(
-        self, groups: list[Group], terminal_tool: str | None = None, exit_code: list[Place] | None = None
+        self,
+        groups: list[Group],
+        terminal_tool: str | None = None,
+        exit_code: list[Place] | None = None,
+        scorer: Scorer | None = None,
     ) -> list[Group]:
         """Materialize native rollouts and resolve reference ids; all problems at once, with paths."""
         tool = terminal_tool or self.settings.terminal_tool
         conv = tuple(exit_code) if exit_code else self.settings.exit_code
+        spec = (scorer or self.default).rubric.spec
         problems: list[str] = []
         prepared: list[Group] = []
         seen: set[str] = set()
@@ -226,7 +231,7 @@ class RewardService:
                 problems.append(f"groups[{i}].group_id: duplicate {g.group_id!r}")
             seen.add(g.group_id)
             try:
-                prepared.append(prepare_group(g, self.plans, tool, conv))
+                prepared.append(prepare_group(g, self.plans, tool, conv, spec))
             except GroupInputError as exc:
                 problems.extend(f"groups[{i}].{p}" for p in exc.problems)
             except Exception as exc:  # input no reader foresaw: still this group's problem, a 422
@@ -243,7 +248,7 @@ class RewardService:
             )
         scorer = self.scorer(request.rubric)
         # Parsing native rollouts is CPU work proportional to the body: off the event loop.
-        groups = await asyncio.to_thread(self.prepare, request.groups, request.terminal_tool, request.exit_code)
+        groups = await asyncio.to_thread(self.prepare, request.groups, request.terminal_tool, request.exit_code, scorer)
         if self.pending_rollouts + n > self.settings.max_pending_rollouts:
             raise Overloaded(f"{self.pending_rollouts} rollouts already pending in this worker")
         self.pending_rollouts += n

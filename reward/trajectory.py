@@ -99,13 +99,17 @@ class Rollout(Trajectory):
     num_tokens: int | None = Field(default=None, ge=0)
     # Free labels (e.g. {"kind": "hallucinated"}) copied to the output untouched; never shown to the judge.
     meta: dict[str, Any] | None = None
+    # The judge's rollout-level input fields, as the rubric declares them (checked by reward.inputs).
+    inputs: dict[str, Any] | None = None
 
 
 class Group(Strict):
     group_id: str = Field(min_length=1)
-    query: str
-    reference: Reference
+    query: str = ""  # the task query; required by rubrics with a condensing stage (reward.inputs)
+    reference: Reference | None = None  # required by rubrics with `reference: true`
     rollouts: list[Rollout] = Field(min_length=1)
+    # The judge's group-level input fields, as the rubric declares them (checked by reward.inputs).
+    inputs: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _ids(self) -> Group:

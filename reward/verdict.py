@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, create_model
+from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError, create_model
 
 from reward.rubric import RubricSpec
 from reward.trajectory import format_loc
@@ -19,24 +19,45 @@ from reward.trajectory import format_loc
 
 @dataclass(frozen=True)
 class DimensionScore:
-    score: float  # an integer from one verdict; a mean over several samples
+    score: float  # on the rubric's scale: an integer on an integer scale; a mean over several samples
     reason: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One validated judgement of one rollout: each dimension's score and reason, and whether the fake
+    judge gave it. Cached as {"scores": {name: [score, reason]}, "fake": bool}."""
+
+    scores: dict[str, DimensionScore]
+    fake: bool
+
+    def to_cache(self) -> dict[str, Any]:
+        return {"scores": {n: [s.score, s.reason] for n, s in self.scores.items()}, "fake": self.fake}
+
+    @classmethod
+    def from_cache(cls, value: dict[str, Any]) -> Verdict:
+        return cls({n: DimensionScore(s, r) for n, (s, r) in value["scores"].items()}, bool(value["fake"]))
 
 
 class InvalidVerdict(ValueError):
     """A reply that is not a valid verdict; the message is what the judge is told when re-asked."""
 
 
+def _score_schema(spec: RubricSpec) -> dict[str, Any]:
+    lo, hi = spec.scale.min, spec.scale.max
+    if spec.scale.kind == "integer":
+        # An enum rather than minimum/maximum: every constrained decoder (OpenAI strict mode, vLLM's
+        # xgrammar/outlines, llama.cpp) supports enums; bounds are not universally honoured.
+        return {"type": "integer", "enum": list(range(int(lo), int(hi) + 1))}
+    # A continuous scale: bounds are the only way to say it (they are checked here in any case).
+    return {"type": "number", "minimum": lo, "maximum": hi}
+
+
 def verdict_schema(spec: RubricSpec) -> dict[str, Any]:
     properties: dict[str, Any] = {}
     for d in spec.dimensions:
         properties[f"{d.name}_reason"] = {"type": "string"}
-        # An enum rather than minimum/maximum: every constrained decoder (OpenAI strict mode, vLLM's
-        # xgrammar/outlines, llama.cpp) supports enums; bounds are not universally honoured.
-        properties[f"{d.name}_score"] = {
-            "type": "integer",
-            "enum": list(range(spec.scale.min, spec.scale.max + 1)),
-        }
+        properties[f"{d.name}_score"] = _score_schema(spec)
     return {
         "type": "object",
         "properties": properties,
@@ -54,9 +75,11 @@ def response_format(spec: RubricSpec) -> dict[str, Any]:
 
 def verdict_model(spec: RubricSpec) -> type[BaseModel]:
     fields: dict[str, Any] = {}
+    # Numbers, never numeric strings or booleans; a number scale takes 1 as well as 1.0, not NaN or inf.
+    kind: Any = StrictInt if spec.scale.kind == "integer" else StrictInt | Annotated[StrictFloat, AllowInfNan(False)]
     for d in spec.dimensions:
         fields[f"{d.name}_reason"] = (str, Field(...))
-        fields[f"{d.name}_score"] = (StrictInt, Field(..., ge=spec.scale.min, le=spec.scale.max))
+        fields[f"{d.name}_score"] = (kind, Field(..., ge=spec.scale.min, le=spec.scale.max))
     return create_model("Verdict", __config__=ConfigDict(extra="forbid"), **fields)
 
 

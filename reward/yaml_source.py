@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from reward.errors import RewardError
 from reward.trajectory import format_loc
 
 # Nodes that aliases may pull in, all together: reuse of an anchor is fine, a "billion laughs" document
@@ -16,7 +17,7 @@ MAX_ALIASED_NODES = 10_000
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
-class YamlSourceError(ValueError):
+class YamlSourceError(RewardError, ValueError):
     pass
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from reward.formula import GroupMeans, combine, graded_range, graded_reward, group_means, normalise
+from reward.formula import combine, graded_range, graded_reward, group_means, normalise, penalty_warnings
 from reward.verdict import DimensionScore
 
 
@@ -15,11 +15,13 @@ def test_normalise():
     assert normalise(3, 1, 5) == 0.5
 
 
-def test_combine_paper_formula_hand_computed():
+def test_combine_paper_formula_hand_computed(rubric):
     # (1-0.5)*(0.8-0.2) + 0.5*0.6 = 0.3 + 0.3 = 0.6 -> 60
-    assert combine(GroupMeans(0.8, 0.2, 0.6), 0.5, 100) == pytest.approx(60.0)
+    spec = rubric.spec
+    assert combine(spec, {"positive": 0.8, "pitfall": 0.2, "final_answer": 0.6}) == pytest.approx(60.0)
     # alpha 0.25: 0.75*(0.5-0.5) + 0.25*1.0 = 0.25
-    assert combine(GroupMeans(0.5, 0.5, 1.0), 0.25, 1) == pytest.approx(0.25)
+    other = spec.model_copy(update={"constants": {"alpha": 0.25}, "reward_scale": 1.0})
+    assert combine(other, {"positive": 0.5, "pitfall": 0.5, "final_answer": 1.0}) == pytest.approx(0.25)
 
 
 def test_graded_reward_uses_group_means(rubric):
@@ -29,9 +31,9 @@ def test_graded_reward_uses_group_means(rubric):
     for i, n in enumerate(names):
         scores[n] = DimensionScore(10 if i % 2 == 0 else 0, "r")  # 4 x 10, 3 x 0 -> 40/70
     reward, means = graded_reward(rubric.spec, scores)
-    assert means.s_pos == pytest.approx(4 / 7)
-    assert means.s_pit == pytest.approx(0.2)
-    assert means.s_fa == pytest.approx(0.6)
+    assert means["positive"] == pytest.approx(4 / 7)
+    assert means["pitfall"] == pytest.approx(0.2)
+    assert means["final_answer"] == pytest.approx(0.6)
     assert reward == pytest.approx(100 * (0.5 * (4 / 7 - 0.2) + 0.5 * 0.6))
 
 
@@ -48,4 +50,28 @@ def test_graded_range_is_minus_50_to_100_and_penalties_sit_below(rubric):
 def test_group_means_with_nonzero_scale_minimum(rubric):
     spec = rubric.spec.model_copy(update={"scale": rubric.spec.scale.model_copy(update={"min": 1, "max": 5})})
     means = group_means(spec, scores_for(rubric, 5, 1, 3))
-    assert (means.s_pos, means.s_pit, means.s_fa) == (1.0, 0.0, 0.5)
+    assert means == {"positive": 1.0, "pitfall": 0.0, "final_answer": 0.5}
+
+
+def test_weights_weigh_a_group_mean(rubric):
+    dims = [d.model_copy(update={"weight": 3.0}) if d.name == "command_correctness" else d for d in rubric.spec.dimensions]
+    spec = rubric.spec.model_copy(update={"dimensions": dims})
+    scores = scores_for(rubric, 0, 0, 0)
+    scores["command_correctness"] = DimensionScore(10, "r")
+    # 3 x 1.0 over a total weight of 3 + 6 = 9
+    assert group_means(spec, scores)["positive"] == pytest.approx(3 / 9)
+    assert group_means(rubric.spec, scores)["positive"] == pytest.approx(1 / 7)
+
+
+def test_the_paper_formula_is_bit_for_bit_equation_2(rubric):
+    # The expression is evaluated in the order eq. 2 was computed before formulas were data: no 1e-16 drift.
+    means = {"positive": 0.7142857142857143, "pitfall": 0.225, "final_answer": 0.7666666666666666}
+    alpha = 0.5
+    legacy = 100.0 * ((1 - alpha) * (means["positive"] - means["pitfall"]) + alpha * means["final_answer"])
+    assert combine(rubric.spec, means) == legacy
+
+
+def test_penalty_warnings_name_a_penalty_above_the_graded_range(rubric):
+    assert penalty_warnings(rubric.spec) == []
+    high = rubric.spec.model_copy(update={"penalties": rubric.spec.penalties.model_copy(update={"no_commands": -10.0})})
+    assert penalty_warnings(high) == ["penalty no_commands = -10 is above the lowest graded reward (-50)"]

@@ -37,7 +37,7 @@ def test_combine_samples_hand_computed():
     dims, reward, means, reward_std = combine_samples(TINY, samples)
     assert reward == pytest.approx(80.0)  # the reward of the mean scores = the mean of the two rewards
     assert reward_std == pytest.approx(math.sqrt(800))  # sample SD of [100, 60]
-    assert means == pytest.approx({"s_pos": 0.8, "s_pit": 0.1, "s_fa": 0.9})
+    assert means == pytest.approx({"positive": 0.8, "pitfall": 0.1, "final_answer": 0.9})
     assert dims["p"].model_dump() == {"score": 8.0, "reason": "a", "samples": [10, 6], "std": pytest.approx(2.8284271)}
 
 

@@ -43,13 +43,8 @@ def test_condense_prompt_without_commands_or_exit_code(rubric):
 
 
 def test_grade_prompt_contains_everything_the_judge_needs(rubric):
-    system, user = grade_messages(
-        rubric,
-        query="Q?",
-        reference_plan="REF PLAN",
-        candidate_plan="CAND PLAN",
-        final_answer="<final_answer>FA</final_answer>",
-    )
+    ci = condense_input("Q?", Trajectory(final_answer="<final_answer>FA</final_answer>"), 500, 500)
+    system, user = grade_messages(rubric, ci, reference_plan="REF PLAN", candidate_plan="CAND PLAN")
     for d in rubric.spec.dimensions:
         assert d.name in system["content"] and d.description in system["content"]
         assert d.anchors.low in system["content"] and d.anchors.high in system["content"]

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from reward.rubric import RubricError, load_rubric
+from reward.trajectory import Trajectory, condense_input
 
 RUBRICS = Path(__file__).resolve().parent.parent / "rubrics"
 
@@ -33,7 +34,9 @@ def test_builtin_rubric_has_the_papers_14_dimensions(rubric):
         "unnecessary_commands",
     ]
     assert [d.name for d in spec.in_group("final_answer")] == ["detail_level", "factual_accuracy", "informativeness"]
-    assert spec.alpha == 0.5
+    assert spec.constants == {"alpha": 0.5}
+    assert spec.formula.strip() == "(1 - alpha) * (positive - pitfall) + alpha * final_answer"
+    assert list(spec.groups) == ["positive", "pitfall", "final_answer"]
     assert (spec.penalties.max_tokens, spec.penalties.too_long) == (30_000, -100)
     assert (spec.penalties.missing_final_answer, spec.penalties.no_commands) == (-100, -50)
     assert spec.group_filter.min_std == 0.01
@@ -48,14 +51,17 @@ def test_error_names_file_and_yaml_path(tmp_path):
         load_rubric(path)
     msg = str(exc.value)
     assert str(path) in msg
-    assert "dimensions[1].anchors.middle: Extra inputs are not permitted" in msg
-    assert "dimensions[1].anchors.mid: Field required" in msg
+    # Each problem names the YAML line and the dimension.
+    lines = path.read_text().splitlines()
+    middle = next(i for i, ln in enumerate(lines, 1) if "middle: Failures are noticed" in ln)
+    assert f"mine.yaml:{middle}: dimensions[1].anchors.middle (dimension error_handling): Extra inputs" in msg
+    assert "dimensions[1].anchors.mid (dimension error_handling): Field required" in msg
 
 
 def test_invalid_values_rejected(tmp_path):
     path = copy_rubric(tmp_path)
-    path.write_text(path.read_text().replace("alpha: 0.5", "alpha: 1.5"))
-    with pytest.raises(RubricError, match="alpha: Input should be less than or equal to 1"):
+    path.write_text(path.read_text().replace("reward_scale: 100", "reward_scale: -1"))
+    with pytest.raises(RubricError, match="reward_scale: Input should be greater than 0"):
         load_rubric(path)
 
 
@@ -112,5 +118,6 @@ def test_adding_a_dimension_needs_yaml_only(tmp_path):
     r = load_rubric(path)
     assert len(r.spec.dimensions) == 15
     assert "safety_score" in verdict_schema(r.spec)["properties"]
-    system = grade_messages(r, query="q", reference_plan="a", candidate_plan="b", final_answer="c")[0]["content"]
+    ci = condense_input("q", Trajectory(final_answer="c"), 500, 500)
+    system = grade_messages(r, ci, reference_plan="a", candidate_plan="b")[0]["content"]
     assert "- safety [FAILURE MODE]: Did the agent run destructive commands?" in system

@@ -1,0 +1,59 @@
+"""The fake judge in process: the `Judge` protocol answered by the fake judge's reply functions, with no
+socket and no litellm. For logic tests (scorer, rescore, rubrics); transport is tested against the HTTP
+fake judge (`reward.fake_judge`), which gives the same replies.
+
+Its replies are marked fake, and its identity says so: nothing it judged is ever served as real.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from reward.fake_replies import fake_content, read_request
+from reward.judging import JudgeSettings, Reply, Usage, ask_with_reasks
+
+T = TypeVar("T")
+
+
+class InProcessJudge:
+    def __init__(self, settings: JudgeSettings, script: list[str] | None = None) -> None:
+        self.settings = replace(settings, fake=True)
+        self.usage = Usage()
+        self.identity: dict[str, Any] = {"fake": True, "api_base": None, "router": None}
+        self.calls: Counter[str] = Counter()
+        # Every request as sent: {"role", "messages", "response_format", "seed"}.
+        self.requests: list[dict[str, Any]] = []
+        self.script = list(script or [])  # replies given instead of the correct one, first in first out
+
+    async def complete(
+        self,
+        role: str,
+        messages: list[dict[str, str]],
+        usage: Usage,
+        response_format: dict[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> Reply:
+        self.calls[role] += 1
+        self.requests.append({"role": role, "messages": messages, "response_format": response_format, "seed": seed})
+        kind, prompt, schema = read_request(messages, response_format or {})
+        content = self.script.pop(0) if self.script else fake_content(kind, prompt, schema, seed)
+        for u in (usage, self.usage):
+            u.calls[role] += 1
+            u.prompt_tokens += len(prompt) // 4 + 1
+            u.completion_tokens += len(content) // 4 + 1
+            u.cost_known = False
+        return Reply(content=content, fake=True, finish_reason="stop")
+
+    async def ask(
+        self,
+        role: str,
+        messages: list[dict[str, str]],
+        validate: Callable[[Reply], T],
+        usage: Usage,
+        response_format: dict[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> tuple[T, bool]:
+        return await ask_with_reasks(self, role, messages, validate, usage, response_format, seed)

@@ -1,0 +1,102 @@
+"""Recompute rewards from a saved output: no judge call, the same numbers as a paid re-run.
+
+A scored group records its basis: the rubric's prompt version (everything a judge request contains) and
+the penalty checks that decided which rollouts were graded. When the new rubric has the same basis, its
+judgements would be the cached ones, so the saved dimension scores are all a re-run would use: rewards,
+group statistics, advantages and noise are recomputed from them with the new formula, constants, weights,
+penalty values, reward scale and group filter.
+"""
+
+from __future__ import annotations
+
+from reward.errors import RewardError
+from reward.formula import legacy_fields
+from reward.groups import group_stats
+from reward.noise import Sample, combine_samples, group_noise
+from reward.results import Basis, GroupResult, RolloutResult
+from reward.rubric import Rubric
+
+
+class RescoreError(RewardError):
+    """A saved group whose judgements the new rubric would not reuse: it needs `reward score`."""
+
+
+def check_basis(group: GroupResult, rubric: Rubric) -> Basis:
+    spec = rubric.spec
+    basis = Basis(
+        prompt_version=rubric.prompt_version, penalties=spec.penalties.enabled(), max_tokens=spec.penalties.max_tokens
+    )
+    saved = group.basis
+    where = f"group {group.group_id!r}"
+    if saved is None:
+        raise RescoreError(f"{where} was written without its scoring basis (an older version): use `reward score`")
+    if saved.prompt_version != basis.prompt_version:
+        raise RescoreError(
+            f"{where} was judged with prompt version {saved.prompt_version}, but {rubric.path.name} asks the judge "
+            f"differently (prompt version {basis.prompt_version}: templates, dimensions, groups, scale, inputs or "
+            "judge settings changed); the saved scores do not answer its prompts: use `reward score`"
+        )
+    if saved.penalties != basis.penalties or saved.max_tokens != basis.max_tokens:
+        raise RescoreError(
+            f"{where} was scored with penalty checks {saved.penalties} at {saved.max_tokens} tokens, "
+            f"{rubric.path.name} checks {basis.penalties} at {basis.max_tokens}: which rollouts are graded at all "
+            "may differ: use `reward score`"
+        )
+    return basis
+
+
+def _samples(r: RolloutResult) -> list[Sample]:
+    assert r.dimensions is not None
+    dims = r.dimensions
+    k = max((len(d.samples) for d in dims.values() if d.samples is not None), default=1)
+    if k == 1:
+        return [{n: (d.score, d.reason) for n, d in dims.items()}]
+    # Only the first sample's reason is kept in an output; reasons never enter a reward.
+    return [
+        {n: (d.samples[i] if d.samples else d.score, d.reason if i == 0 else "") for n, d in dims.items()}
+        for i in range(k)
+    ]
+
+
+def _rescore_rollout(r: RolloutResult, rubric: Rubric, where: str) -> RolloutResult:
+    spec = rubric.spec
+    if r.status == "penalized":
+        value = getattr(spec.penalties, r.penalty or "", None)
+        if value is None:
+            raise RescoreError(f"{where}: penalty {r.penalty!r} is not a penalty of {rubric.path.name}")
+        return r.model_copy(update={"reward": value})
+    if r.status != "ok":
+        return r.model_copy()
+    names = [d.name for d in spec.dimensions]
+    if r.dimensions is None or sorted(r.dimensions) != sorted(names):
+        raise RescoreError(f"{where}: its dimensions are not the rubric's ({', '.join(names)})")
+    dims, reward, means, reward_std = combine_samples(spec, _samples(r))
+    fields = {"s_pos": None, "s_pit": None, "s_fa": None, **legacy_fields(means)}
+    return r.model_copy(
+        update={"reward": reward, "dimensions": dims, "groups": means, "reward_std": reward_std, **fields}
+    )
+
+
+def rescore_group(group: GroupResult, rubric: Rubric) -> GroupResult:
+    """The group as `reward score` with `rubric` would write it, from its saved judgements."""
+    basis = check_basis(group, rubric)
+    spec = rubric.spec
+    rollouts = [_rescore_rollout(r, rubric, f"group {group.group_id!r}, rollout {r.id!r}") for r in group.rollouts]
+    stats = group_stats([r.reward for r in rollouts], spec.group_filter.min_std, spec.group_filter.advantage_eps)
+    for r, adv in zip(rollouts, stats.advantages, strict=True):
+        r.advantage = adv
+    samples = group.noise.samples if group.noise is not None else 1
+    return group.model_copy(
+        update={
+            "rubric": rubric.name,
+            "rubric_version": rubric.version,
+            "mean": stats.mean,
+            "std": stats.std,
+            "n_scored": stats.n_scored,
+            "filtered": stats.filtered,
+            "filter_reason": stats.filter_reason,
+            "rollouts": rollouts,
+            "noise": group_noise(rollouts, samples),
+            "basis": basis,
+        }
+    )
