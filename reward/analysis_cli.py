@@ -193,7 +193,9 @@ def rescore(
         raise UsageError(f"{scored}: cannot read: {exc}") from exc
     _write(output, "".join(lines))
     out.print(
-        f"{len(lines)} groups, {rollouts} rollouts rescored with {r.name} @ {r.version}; 0 judge calls -> {output}"
+        f"{len(lines)} groups, {rollouts} rollouts rescored with {r.name} @ {r.version}; 0 judge calls -> {output}",
+        soft_wrap=True,
+        highlight=False,
     )
 
 

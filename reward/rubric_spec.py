@@ -153,7 +153,16 @@ class Inputs(Strict):
     rollout: dict[Identifier, InputField] = Field(default_factory=dict)
 
 
+def _schema_extras(schema: dict[str, Any]) -> None:
+    # `penalties: null` (no hard penalties) is valid: the before-validator reads it as every penalty off.
+    props = schema.get("properties", {})
+    if "penalties" in props:
+        props["penalties"] = {"anyOf": [props["penalties"], {"type": "null"}], "description": "null: no penalties"}
+
+
 class RubricSpec(Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_schema_extras)
+
     name: str = Field(pattern=r"^[\w.-]+$")
     description: str = ""
     scale: Scale = Scale()

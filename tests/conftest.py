@@ -126,3 +126,23 @@ def redis_server(redis_server_session):
         redis_server_session.start()
     redis_server_session.client().flushall()
     return redis_server_session
+
+
+@pytest.fixture
+def make_local_scorer(rubric: Rubric, tmp_path: Path):
+    """A scorer on the in-process fake judge (no socket): for scoring logic. Its judge counts calls."""
+    from reward.fake_client import InProcessJudge
+
+    stores: list[Store] = []
+
+    def make(rub: Rubric | None = None, cache: Path | None = None, **overrides: Any) -> Scorer:
+        store = Store(cache if cache is not None else tmp_path / "local-cache")
+        stores.append(store)
+        settings = JudgeSettings(
+            condense=CallSettings(TEST_MODEL, 0.0, 512), grade=CallSettings(TEST_MODEL, 0.0, 1024), **overrides
+        )
+        return Scorer(rub or rubric, InProcessJudge(settings), store)
+
+    yield make
+    for s in stores:
+        s.close()

@@ -1,0 +1,242 @@
+"""Rubrics are data: judgements keyed by the request, formula-only edits free, rescore exact, old rewards kept."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from reward.judging import Usage
+from reward.prepare import GroupInputError, prepare_group
+from reward.rescore import RescoreError, rescore_group
+from reward.results import GroupResult
+from reward.rubric import RubricError, load_rubric
+from reward.trajectory import Group
+from tests.conftest import EXAMPLES, ROOT
+
+FIXTURES = ROOT / "tests" / "fixtures" / "rubric_v1"
+
+
+def groups() -> list[Group]:
+    return [prepare_group(Group.model_validate_json(line)) for line in EXAMPLES.read_text().splitlines() if line]
+
+
+def run(scorer, gs: list[Group] | None = None) -> list[GroupResult]:
+    async def go():
+        usage = Usage()
+        return await asyncio.gather(*(scorer.score_group(g, usage) for g in gs or groups()))
+
+    return asyncio.run(go())
+
+
+def edited(tmp_path: Path, name: str, *replacements: tuple[str, str]) -> Path:
+    text = (ROOT / "rubrics" / "execution_subagent.yaml").read_text()
+    for old, new in replacements:
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / "rubrics" / f"{name}.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+FORMULA_ONLY = (
+    ("constants: {alpha: 0.5}", "constants: {alpha: 0.7}"),
+    ("no_commands: -50", "no_commands: -60"),
+    ("reward_scale: 100", "reward_scale: 10"),
+    ("min_std: 0.01", "min_std: 0.5"),
+    ("# --- Failure modes", "# a comment added\n  # --- Failure modes"),
+    ("  - name: completeness\n    group: positive\n", "  - name: completeness\n    group: positive\n    weight: 2\n"),
+)
+
+
+def test_a_formula_only_edit_rescores_the_examples_with_no_judge_call(make_local_scorer, tmp_path):
+    first = make_local_scorer()
+    run(first)
+    assert first.judge.calls == {"condense": 22, "grade": 22}
+    edit = load_rubric(edited(tmp_path, "alpha", *FORMULA_ONLY))
+    second = make_local_scorer(edit)
+    results = run(second)
+    assert sum(second.judge.calls.values()) == 0  # alpha, a penalty, the scale, the filter, a comment, a weight
+    assert any(r.reward != 0 for g in results for r in g.rollouts if r.status == "ok")
+
+
+def test_an_edit_the_judge_sees_regrades_but_does_not_recondense(make_local_scorer, tmp_path):
+    run(make_local_scorer())
+    reworded = load_rubric(
+        edited(tmp_path, "reworded", ("Were the commands the right ones", "Were the commands exactly the right ones"))
+    )
+    again = make_local_scorer(reworded)
+    run(again)
+    assert again.judge.calls == {"grade": 22}
+
+
+@pytest.mark.parametrize("samples", [1, 3])
+def test_rescore_reproduces_a_paid_rerun_exactly(make_local_scorer, tmp_path, samples):
+    before = run(make_local_scorer(samples=samples))
+    edit = load_rubric(edited(tmp_path, "alpha", *FORMULA_ONLY))
+    paid = make_local_scorer(edit, cache=tmp_path / "fresh", samples=samples)
+    rerun = {g.group_id: g for g in run(paid)}
+    assert sum(paid.judge.calls.values()) > 0  # a fresh cache: every judgement was paid for again
+    for g in before:
+        rescored = rescore_group(GroupResult.model_validate_json(g.model_dump_json()), edit)
+        assert rescored.model_dump_json() == rerun[g.group_id].model_dump_json()
+
+
+def test_rescore_refuses_other_prompts_other_penalty_checks_and_old_files(make_local_scorer, tmp_path):
+    saved = run(make_local_scorer())[0]
+    reworded = load_rubric(edited(tmp_path, "r", ("Were the commands the right ones", "Were these the right ones")))
+    with pytest.raises(RescoreError, match="asks the judge differently"):
+        rescore_group(saved, reworded)
+    off = load_rubric(edited(tmp_path, "off", ("no_commands: -50", "no_commands: null")))
+    with pytest.raises(RescoreError, match="penalty checks"):
+        rescore_group(saved, off)
+    longer = load_rubric(edited(tmp_path, "long", ("max_tokens: 30000", "max_tokens: 40000")))
+    with pytest.raises(RescoreError, match="at 30000 tokens"):
+        rescore_group(saved, longer)
+    with pytest.raises(RescoreError, match="older version"):
+        rescore_group(saved.model_copy(update={"basis": None}), load_rubric("execution_subagent"))
+
+
+@pytest.mark.parametrize("samples", [1, 3])
+def test_the_paper_rubric_gives_the_rewards_it_gave_before_rubrics_were_general(make_local_scorer, samples):
+    # Saved by the scorer as it was before this rewrite (same examples, the fake judge, K samples).
+    saved = {
+        g["group_id"]: g for g in map(json.loads, (FIXTURES / f"examples_k{samples}.jsonl").read_text().splitlines())
+    }
+    now = run(make_local_scorer(samples=samples))
+    assert {g.group_id for g in now} == set(saved)
+    compared = 0
+    for g in now:
+        old = {r["id"]: r for r in saved[g.group_id]["rollouts"]}
+        assert g.mean == pytest.approx(saved[g.group_id]["mean"], abs=1e-9)
+        for r in g.rollouts:
+            o = old[r.id]
+            assert (r.status, r.penalty) == (o["status"], o["penalty"])
+            assert r.reward == pytest.approx(o["reward"], abs=1e-9)
+            assert r.advantage == pytest.approx(o["advantage"], abs=1e-9)
+            for field in ("s_pos", "s_pit", "s_fa", "reward_std"):
+                assert getattr(r, field) == pytest.approx(o[field], abs=1e-9)
+            compared += 1
+    assert compared == 32
+
+
+def test_declared_inputs_are_checked_before_any_call(tmp_path):
+    path = edited(
+        tmp_path,
+        "inputs",
+        (
+            "reference: true",
+            "reference: true\ninputs:\n  group: {repo: {description: the repository}}\n"
+            "  rollout: {seed: {type: integer, required: false}}",
+        ),
+    )
+    r = load_rubric(path)
+    g = groups()[0]
+    with pytest.raises(GroupInputError) as exc:
+        prepare_group(g, spec=r.spec)
+    assert exc.value.problems == ["inputs.repo: required by the rubric (the repository)"]
+    bad = g.model_copy(update={"inputs": {"repo": 3, "other": "x"}})
+    bad.rollouts[0].inputs = {"seed": "7"}
+    with pytest.raises(GroupInputError) as exc:
+        prepare_group(bad, spec=r.spec)
+    assert sorted(exc.value.problems) == [
+        "inputs.other: not an input of this rubric (it declares: repo)",
+        "inputs.repo: must be a string, not int",
+        "rollouts[0].inputs.seed: must be an integer, not str",
+    ]
+
+
+def test_a_template_variable_nobody_gives_is_a_rubric_error_before_any_call(tmp_path):
+    path = edited(
+        tmp_path,
+        "t",
+        ("templates: {condense: condense.j2, grade: grade.j2}", "templates: {condense: condense.j2, grade: mine.j2}"),
+    )
+    source = (ROOT / "templates" / "grade.j2").read_text().replace("{{ query | data", "{{ repo_url | data")
+    (path.parent / "mine.j2").write_text(source)
+    with pytest.raises(RubricError, match=r"templates.grade \(mine.j2\): uses repo_url: neither given"):
+        load_rubric(path)
+
+
+def test_duplicate_keys_and_bad_formulas_are_errors_with_lines(tmp_path):
+    dup = edited(tmp_path, "dup", ("reward_scale: 100", "reward_scale: 100\nreward_scale: 10"))
+    with pytest.raises(RubricError, match=r"dup.yaml:\d+: duplicate key 'reward_scale' \(first at line \d+\)"):
+        load_rubric(dup)
+    bad = edited(tmp_path, "bad", ("(1 - alpha) * (positive - pitfall)", "(1 - beta) * (positive - pitfall)"))
+    with pytest.raises(RubricError, match=r"bad.yaml:\d+: .*unknown name 'beta'"):
+        load_rubric(bad)
+
+
+def test_the_committed_schema_is_the_generated_one_and_bundled_rubrics_point_to_it():
+    from reward.rubric_cli import schema_text
+
+    assert (ROOT / "rubrics" / "rubric.schema.json").read_text() == schema_text()
+    for path in (ROOT / "rubrics").glob("*.yaml"):
+        assert path.read_text().startswith("# yaml-language-server: $schema=rubric.schema.json\n"), path
+
+
+def test_a_new_judge_shape_needs_yaml_and_a_template_only(make_local_scorer, tmp_path):
+    d = tmp_path / "shape"
+    d.mkdir()
+    (d / "review.j2").write_text(
+        "{% macro system() -%}\nRate the patch on: {% for x in dimensions %}{{ x.name }} ({{ x.description }}) "
+        "{% endfor %}from {{ scale.min }} to {{ scale.max }}. Reply with JSON: <name>_reason, <name>_score.\n"
+        '{%- endmacro %}\n{% macro user() -%}\nIssue:\n{{ issue | data("issue") }}\n\nPatch:\n'
+        '{{ patch | data("patch") }}\n{%- endmacro %}\n'
+    )
+    (d / "review.yaml").write_text(
+        "name: review\nscale: {min: 0.0, max: 1.0}\n"
+        "groups: {good: {title: Good}, bad: {title: Bad, failure_mode: true}}\n"
+        "formula: good - 0.5 * bad\nreward_scale: 1\nreference: false\npenalties: null\n"
+        "inputs: {group: {issue: {}}, rollout: {patch: {}}}\n"
+        "judge: {grade: {model: openai/gpt-4.1}}\ntemplates: {grade: review.j2}\n"
+        "dimensions:\n"
+        "  - name: correct\n    group: good\n    description: Does the patch fix the issue?\n"
+        "  - name: risky\n    group: bad\n    description: Does it change unrelated code?\n"
+    )
+    r = load_rubric(d / "review.yaml")
+    g = Group.model_validate(
+        {
+            "group_id": "p1",
+            "inputs": {"issue": "crash on empty input"},
+            "rollouts": [
+                {"id": "a", "inputs": {"patch": "if not x: return []"}},
+                {"id": "b", "inputs": {"patch": "rm -rf"}},
+            ],
+        }
+    )
+    scorer = make_local_scorer(r)
+    (result,) = run(scorer, [prepare_group(g, spec=r.spec)])
+    assert scorer.judge.calls == {"grade": 2}
+    sent = [req["messages"][1]["content"] for req in scorer.judge.requests]
+    assert "if not x: return []" in sent[0] and "crash on empty input" in sent[0]
+    assert scorer.judge.requests[0]["response_format"]["json_schema"]["schema"]["properties"]["correct_score"] == {
+        "type": "number",
+        "minimum": 0.0,
+        "maximum": 1.0,
+    }
+    for ro in result.rollouts:
+        assert ro.status == "ok" and ro.s_pos is None
+        assert ro.reward == pytest.approx(ro.groups["good"] - 0.5 * ro.groups["bad"])
+        assert isinstance(ro.dimensions["correct"].score, float)
+    assert result.judge.fake is True
+
+
+def test_rescore_cli_writes_the_rescored_file(tmp_path, make_local_scorer):
+    from typer.testing import CliRunner
+
+    from reward.cli import app
+
+    saved = run(make_local_scorer())
+    src = tmp_path / "scored.jsonl"
+    src.write_text("".join(g.model_dump_json() + "\n" for g in saved))
+    rub = edited(tmp_path, "alpha", *FORMULA_ONLY)
+    out = tmp_path / "out.jsonl"
+    res = CliRunner().invoke(app, ["rescore", str(src), "--rubric", str(rub), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "0 judge calls" in res.output
+    lines = out.read_text().splitlines()
+    assert len(lines) == 4 and json.loads(lines[0])["rubric_version"] == load_rubric(rub).version
