@@ -1,11 +1,8 @@
-"""Cut the inputs of the paper's Figure 7 evaluation judge (rubric `response_quality`) out of a saved
-main-agent run: for every call of the subagent tool, the main agent's context before the call, the call's
-query, the subagent's response and the turns that followed it.
+"""Cut the inputs of the paper's Figure 7 evaluation judge (rubric `response_quality`) out of saved main-agent
+runs (OpenAI chat messages): per subagent call, the context before it, its query and response, the turns after.
 
-A run is a list of OpenAI chat-completions messages. A *turn* is one assistant message with the tool
-results and user messages that follow it, up to the next assistant message. The run came from a policy,
-so nothing in it is trusted to be well formed: a malformed call or message is rendered as it is, never an
-error.
+A *turn* is an assistant message with the tool results and user messages after it, up to the next assistant
+message. Runs come from a policy: a malformed call or message is rendered as it is, never an error.
 
     python -m reward.subagent_calls MAIN_AGENT.jsonl --tool execution_subagent --n-after 5 -o GROUPS.jsonl
 """
@@ -13,6 +10,7 @@ error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from typing import Any, TextIO
@@ -41,9 +39,12 @@ def _calls(message: Message) -> list[dict[str, Any]]:
 
 
 def _function(call: dict[str, Any]) -> tuple[str, Any]:
-    fn = call.get("function")
-    fn = fn if isinstance(fn, dict) else {}
+    fn = call["function"] if isinstance(call.get("function"), dict) else {}
     return str(fn.get("name", "")), fn.get("arguments", "")
+
+
+def _id(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None  # a policy may write a list as an id
 
 
 def _arguments_text(arguments: Any) -> str:
@@ -52,44 +53,34 @@ def _arguments_text(arguments: Any) -> str:
 
 def query_of(arguments: Any, key: str) -> str:
     """The call's `key` argument; the raw arguments when they are not a JSON object holding it."""
-    parsed = arguments
-    if isinstance(arguments, str):
-        try:
-            parsed = parse_json(arguments)
-        except ValueError:
-            return arguments
-    if isinstance(parsed, dict) and key in parsed:
-        value = parsed[key]
-        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return _arguments_text(arguments)
+    try:
+        parsed = parse_json(arguments) if isinstance(arguments, str) else arguments
+    except ValueError:
+        parsed = None
+    return _arguments_text(parsed[key] if isinstance(parsed, dict) and key in parsed else arguments)
 
 
 class _Renderer:
-    """Renders messages as plain text, naming each tool result after the call it answers."""
+    """Messages as plain text, each tool result named after the call it answers."""
 
     def __init__(self, messages: list[Message], limit: int) -> None:
         self.limit = limit
-        self.tool_of = {c.get("id"): _function(c)[0] for m in messages for c in _calls(m) if c.get("id")}
+        self.tool_of = {_id(c.get("id")): _function(c)[0] for m in messages for c in _calls(m)}
+        self.tool_of.pop(None, None)
 
     def message(self, m: Message, skip_call: object = None) -> str:
         role = str(m.get("role", "?"))
-        if role == "tool":
-            name = self.tool_of.get(m.get("tool_call_id")) or str(m.get("name") or "")
-            return f"[tool {name}] {cap(_text(m), self.limit)}" if name else f"[tool] {cap(_text(m), self.limit)}"
-        calls = [_function(c) for c in _calls(m) if c is not skip_call]
         text = cap(_text(m), self.limit)
-        if not text and not calls:
-            return ""
-        lines = [f"[{role}] {text}".rstrip()]
+        if role == "tool":
+            name = self.tool_of.get(_id(m.get("tool_call_id"))) or str(m.get("name") or "")
+            return f"[tool {name}] {text}".rstrip() if name else f"[tool] {text}".rstrip()
+        calls = [_function(c) for c in _calls(m) if c is not skip_call]
+        lines = [text] if text else []
         lines += [f"{name}({cap(_arguments_text(arguments), self.limit)})" for name, arguments in calls]
-        return "\n".join(lines)
+        return f"[{role}] " + "\n".join(lines) if lines else ""
 
     def all(self, messages: list[Message]) -> str:
         return "\n\n".join(part for part in map(self.message, messages) if part)
-
-
-def _turn_starts(messages: list[Message]) -> list[int]:
-    return [i for i, m in enumerate(messages) if m.get("role") == "assistant"]
 
 
 def cut_subagent_calls(
@@ -101,40 +92,38 @@ def cut_subagent_calls(
     system_chars: int = 2_000,
     message_chars: int = 2_000,
 ) -> list[dict[str, Any]]:
-    """One record of the Figure 7 fields per call of `tool_name`, in call order.
-
-    `max_chars` caps each field, `system_chars` the system-prompt excerpt and `message_chars` each message
-    inside a rendered trajectory; all are cut in the middle with a marker.
-    """
+    """The Figure 7 fields of each call of `tool_name`, in call order. `max_chars` caps each field,
+    `system_chars` the system prompt (an excerpt), `message_chars` each message of a rendered trajectory."""
     if n_after < 0:
         raise ValueError("n_after must be >= 0")
     msgs: list[Message] = [m for m in messages if isinstance(m, dict)]
-    first_system = next((i for i, m in enumerate(msgs) if m.get("role") == "system"), None)
-    first_user = next((i for i, m in enumerate(msgs) if m.get("role") == "user"), None)
-    system_prompt = cap(_text(msgs[first_system]), system_chars) if first_system is not None else ""
-    problem = cap(_text(msgs[first_user]), max_chars) if first_user is not None else ""
+    first_system, first_user = (
+        next((i for i, m in enumerate(msgs) if m.get("role") == r), None) for r in ("system", "user")
+    )
+    base = {
+        "system_prompt": cap(_text(msgs[first_system]), system_chars) if first_system is not None else "",
+        "problem_statement": cap(_text(msgs[first_user]), max_chars) if first_user is not None else "",
+    }
     # Both are shown in their own sections; the trajectory does not repeat them.
     shown = [m for i, m in enumerate(msgs) if i not in (first_system, first_user)]
     render = _Renderer(shown, message_chars)
-    starts = _turn_starts(shown)
+    starts = [i for i, m in enumerate(shown) if m.get("role") == "assistant"]
     bounds = [*starts, len(shown)]
 
     records: list[dict[str, Any]] = []
     for k, start in enumerate(starts):
         turn_end = bounds[k + 1]
+        answers = {
+            _id(m.get("tool_call_id")): j
+            for j, m in reversed(list(enumerate(shown[start + 1 : turn_end], start + 1)))
+            if m.get("role") == "tool"
+        }
+        answers.pop(None, None)  # the first answer to each id wins; a result without an id answers nothing
         for call in _calls(shown[start]):
             name, arguments = _function(call)
             if name != tool_name:
                 continue
-            call_id = call.get("id")
-            answer = next(
-                (
-                    j
-                    for j in range(start + 1, turn_end)
-                    if call_id and shown[j].get("role") == "tool" and shown[j].get("tool_call_id") == call_id
-                ),
-                None,
-            )
+            answer = answers.get(_id(call.get("id")))
             # The calling message is shown without this call (its query has its own section); the rest of
             # its turn (other calls' results) opens the turns after, uncounted.
             before = render.all(shown[:start]) + "\n\n" + render.message(shown[start], skip_call=call)
@@ -143,8 +132,7 @@ def cut_subagent_calls(
             after = render.all(rest + shown[turn_end : bounds[last]])
             records.append(
                 {
-                    "system_prompt": system_prompt,
-                    "problem_statement": problem,
+                    **base,
                     "trajectory": cap(before.strip(), max_chars),
                     "subagent_query": cap(clean_output(query_of(arguments, query_arg)), max_chars),
                     "subagent_response": cap(_text(shown[answer]), max_chars) if answer is not None else "",
@@ -153,17 +141,6 @@ def cut_subagent_calls(
                 }
             )
     return records
-
-
-def _groups(run_id: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        {
-            "group_id": f"{run_id}/{i}",
-            "inputs": {f: r[f] for f in GROUP_FIELDS},
-            "rollouts": [{"id": f"{run_id}/{i}", "inputs": {f: r[f] for f in ROLLOUT_FIELDS}}],
-        }
-        for i, r in enumerate(records)
-    ]
 
 
 def convert(lines: list[str], out: TextIO, err: TextIO, **options: Any) -> tuple[int, int, int]:
@@ -189,16 +166,19 @@ def convert(lines: list[str], out: TextIO, err: TextIO, **options: Any) -> tuple
             bad += 1
             continue
         seen.add(str(run_id))
-        groups = _groups(str(run_id), cut_subagent_calls(messages, **options))
-        for group in groups:
+        records = cut_subagent_calls(messages, **options)
+        for i, r in enumerate(records):
+            gid = f"{run_id}/{i}"
+            rollout = {"id": gid, "inputs": {f: r[f] for f in ROLLOUT_FIELDS}}
+            group = {"group_id": gid, "inputs": {f: r[f] for f in GROUP_FIELDS}, "rollouts": [rollout]}
             out.write(json.dumps(group, ensure_ascii=False) + "\n")
-        runs, calls = runs + 1, calls + len(groups)
+        runs, calls = runs + 1, calls + len(records)
     return runs, calls, bad
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m reward.subagent_calls", description=__doc__.split("\n\n")[0])
-    p.add_argument("input", help="JSONL, one main-agent run per line: {\"id\": ..., \"messages\": [...]}")
+    p.add_argument("input", help='JSONL, one main-agent run per line: {"id": ..., "messages": [...]}')
     p.add_argument("--tool", default="execution_subagent", help="name of the subagent tool")
     p.add_argument("--n-after", type=int, default=5, help="assistant turns after the response to show")
     p.add_argument("--query-arg", default="query", help="the call argument that holds the query")
@@ -211,12 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     with open(a.input, encoding="utf-8") as f:
         lines = f.read().split("\n")
     options = {"tool_name": a.tool, "n_after": a.n_after, "query_arg": a.query_arg, "max_chars": a.max_chars}
-    out = open(a.output, "w", encoding="utf-8") if a.output else sys.stdout  # noqa: SIM115
-    try:
+    with open(a.output, "w", encoding="utf-8") if a.output else contextlib.nullcontext(sys.stdout) as out:
         runs, calls, bad = convert(lines, out, sys.stderr, **options)
-    finally:
-        if a.output:
-            out.close()
     print(f"{runs} runs, {calls} subagent calls, {bad} bad lines", file=sys.stderr)
     return 1 if bad else 0
 

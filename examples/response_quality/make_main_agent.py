@@ -69,24 +69,27 @@ def run(run_id: str, problem: Any, *turns: list[dict[str, Any]], final: str) -> 
 
 
 # --- marshmallow: a precise answer the agent acts on ----------------------------------------------------
-TIMEDELTA_SRC = '''1503	    def _serialize(self, value, attr, obj, **kwargs):
+TIMEDELTA_SRC = """1503	    def _serialize(self, value, attr, obj, **kwargs):
 1504	        if value is None:
 1505	            return None
 1506	        base_unit = dt.timedelta(**{self.precision: 1})
 1507	        return int(value.total_seconds() / base_unit.total_seconds())
-1508	
+1508\t
 1509	    def _deserialize(self, value, attr, data, **kwargs):
 1510	        try:
 1511	            value = int(value)
 1512	        except (TypeError, ValueError) as error:
-1513	            raise self.make_error("invalid") from error'''
+1513	            raise self.make_error("invalid") from error"""
 
 marshmallow = run(
     "marshmallow-timedelta",
-    "TimeDelta serialization precision\n\n```python\nfrom marshmallow.fields import TimeDelta\nfrom datetime import timedelta\n\ntd_field = TimeDelta(precision=\"milliseconds\")\nobj = dict()\nobj[\"td_field\"] = timedelta(milliseconds=345)\nprint(td_field.serialize(\"td_field\", obj))\n```\n\nOutput of this snippet is `344`, but it seems that `345` is correct. Looks like a rounding issue: the value goes through float seconds.",
+    'TimeDelta serialization precision\n\n```python\nfrom marshmallow.fields import TimeDelta\nfrom datetime import timedelta\n\ntd_field = TimeDelta(precision="milliseconds")\nobj = dict()\nobj["td_field"] = timedelta(milliseconds=345)\nprint(td_field.serialize("td_field", obj))\n```\n\nOutput of this snippet is `344`, but it seems that `345` is correct. Looks like a rounding issue: the value goes through float seconds.',
     turn(
         "I'll find how TimeDelta serializes values.",
-        call("terminal", command="grep -n 'class TimeDelta' src/marshmallow/fields.py && sed -n 1500,1515p src/marshmallow/fields.py | cat -n"),
+        call(
+            "terminal",
+            command="grep -n 'class TimeDelta' src/marshmallow/fields.py && sed -n 1500,1515p src/marshmallow/fields.py | cat -n",
+        ),
         "1436:class TimeDelta(Field):\n" + TIMEDELTA_SRC,
     ),
     turn(
@@ -107,7 +110,7 @@ marshmallow = run(
             command="str_replace",
             path="/testbed/src/marshmallow/utils.py",
             old_str="def from_iso_time(value):",
-            new_str="def timedelta_to_microseconds(value: dt.timedelta) -> int:\n    \"\"\"The number of microseconds in a timedelta, computed without floats.\"\"\"\n    return (value.days * (24 * 3600) + value.seconds) * 1000000 + value.microseconds\n\n\ndef from_iso_time(value):",
+            new_str='def timedelta_to_microseconds(value: dt.timedelta) -> int:\n    """The number of microseconds in a timedelta, computed without floats."""\n    return (value.days * (24 * 3600) + value.seconds) * 1000000 + value.microseconds\n\n\ndef from_iso_time(value):',
         ),
         edited("/testbed/src/marshmallow/utils.py"),
     ),
@@ -137,7 +140,10 @@ marshmallow = run(
     ),
     turn(
         "Re-running the TimeDelta tests.",
-        call("terminal", command="python -m pytest tests/test_fields.py tests/test_serialization.py -q -k 'timedelta or TimeDelta' 2>&1 | tail -3"),
+        call(
+            "terminal",
+            command="python -m pytest tests/test_fields.py tests/test_serialization.py -q -k 'timedelta or TimeDelta' 2>&1 | tail -3",
+        ),
         "..................                                                       [100%]\n18 passed, 412 deselected in 0.35s",
     ),
     turn(
@@ -154,7 +160,7 @@ marshmallow = run(
 # --- httpx: a vague answer, so the agent re-runs the tests itself ------------------------------------
 httpx = run(
     "httpx-copy-with",
-    "`URL.copy_with(params=...)` drops the fragment\n\n```python\n>>> import httpx\n>>> httpx.URL(\"https://example.org/path#section\").copy_with(params={\"a\": \"1\"})\nURL('https://example.org/path?a=1')\n```\n\nExpected `URL('https://example.org/path?a=1#section')`. Only the query should change.",
+    '`URL.copy_with(params=...)` drops the fragment\n\n```python\n>>> import httpx\n>>> httpx.URL("https://example.org/path#section").copy_with(params={"a": "1"})\nURL(\'https://example.org/path?a=1\')\n```\n\nExpected `URL(\'https://example.org/path?a=1#section\')`. Only the query should change.',
     turn(
         "Let me look at copy_with.",
         call("terminal", command="grep -n 'def copy_with' -A 24 httpx/_urls.py"),
@@ -166,8 +172,8 @@ httpx = run(
             "str_replace_editor",
             command="str_replace",
             path="/testbed/httpx/_urls.py",
-            old_str="            query = str(QueryParams(params)).encode(\"ascii\")\n            return URL(self, query=query, fragment=None, **kwargs)",
-            new_str="            kwargs[\"query\"] = str(QueryParams(params)).encode(\"ascii\")\n        return URL(self, **kwargs)",
+            old_str='            query = str(QueryParams(params)).encode("ascii")\n            return URL(self, query=query, fragment=None, **kwargs)',
+            new_str='            kwargs["query"] = str(QueryParams(params)).encode("ascii")\n        return URL(self, **kwargs)',
         ),
         edited("/testbed/httpx/_urls.py"),
     ),
@@ -185,18 +191,18 @@ httpx = run(
         "......................................F.......................F....................... [100%]\n=================================== FAILURES ===================================\n_________________________ test_url_copy_with_empty_params ______________________\n\n    def test_url_copy_with_empty_params():\n        url = httpx.URL(\"https://example.org/path?a=1#frag\")\n>       assert url.copy_with(params={}) == httpx.URL(\"https://example.org/path#frag\")\nE       AssertionError: assert URL('https://example.org/path?#frag') == URL('https://example.org/path#frag')\n\ntests/models/test_url.py:311: AssertionError\n___________________________ test_url_copy_remove_param _________________________\n\n    def test_url_copy_remove_param():\n        url = httpx.URL(\"https://example.org:123/?a=123\")\n>       assert url.copy_remove_param(\"a\") == \"https://example.org:123/\"\nE       AssertionError: assert URL('https://example.org:123/?') == 'https://example.org:123/'\n\ntests/models/test_url.py:402: AssertionError\n=========================== short test summary info ============================\nFAILED tests/models/test_url.py::test_url_copy_with_empty_params - AssertionError: assert URL('https://example.org/path?#frag') == URL('https://example.org/path#frag')\nFAILED tests/models/test_url.py::test_url_copy_remove_param - AssertionError: assert URL('https://example.org:123/?') == 'https://example.org:123/'\n2 failed, 84 passed in 0.29s",
     ),
     turn(
-        "Two failures, both with a bare `?`: an empty params dict now gives the query b\"\". `test_url_copy_with_empty_params` is this issue's case; let me check that copy_remove_param goes through copy_with too.",
+        'Two failures, both with a bare `?`: an empty params dict now gives the query b"". `test_url_copy_with_empty_params` is this issue\'s case; let me check that copy_remove_param goes through copy_with too.',
         call("terminal", command="grep -n 'def copy_remove_param' -A 3 httpx/_urls.py"),
-        "318:    def copy_remove_param(self, key: str) -> \"URL\":\n319-        return self.copy_with(params=self.params.remove(key))\n320-\n321-    def copy_merge_params(self, params: QueryParamTypes) -> \"URL\":",
+        '318:    def copy_remove_param(self, key: str) -> "URL":\n319-        return self.copy_with(params=self.params.remove(key))\n320-\n321-    def copy_merge_params(self, params: QueryParamTypes) -> "URL":',
     ),
     turn(
-        "Same cause for both: when the params are empty the query must be None, not b\"\", so that no `?` is written.",
+        'Same cause for both: when the params are empty the query must be None, not b"", so that no `?` is written.',
         call(
             "str_replace_editor",
             command="str_replace",
             path="/testbed/httpx/_urls.py",
-            old_str="            kwargs[\"query\"] = str(QueryParams(params)).encode(\"ascii\")",
-            new_str="            # An empty query is None, not b\"\": otherwise a bare \"?\" is written.\n            kwargs[\"query\"] = str(QueryParams(params)).encode(\"ascii\") or None",
+            old_str='            kwargs["query"] = str(QueryParams(params)).encode("ascii")',
+            new_str='            # An empty query is None, not b"": otherwise a bare "?" is written.\n            kwargs["query"] = str(QueryParams(params)).encode("ascii") or None',
         ),
         edited("/testbed/httpx/_urls.py"),
     ),
@@ -207,7 +213,10 @@ httpx = run(
     ),
     turn(
         "All 86 URL tests pass. Checking the example from the issue.",
-        call("terminal", command="python -c \"import httpx; print(httpx.URL('https://example.org/path#section').copy_with(params={'a': '1'}))\""),
+        call(
+            "terminal",
+            command="python -c \"import httpx; print(httpx.URL('https://example.org/path#section').copy_with(params={'a': '1'}))\"",
+        ),
         "https://example.org/path?a=1#section",
     ),
     final="`URL.copy_with(params=...)` no longer clears the fragment: the params branch now only sets the query, and an empty params dict gives no query at all (no bare `?`, which also fixes copy_remove_param of the last parameter). All 86 tests in tests/models/test_url.py pass.",
@@ -244,13 +253,13 @@ click = run(
         '2893:    def resolve_envvar_value(self, ctx: Context) -> str | None:\n2894-        rv = super().resolve_envvar_value(ctx)\n2895-\n2896-        if rv is not None:\n2897-            return rv\n2898-\n2899-        if (\n2900-            self.allow_from_autoenv\n2901-            and ctx.auto_envvar_prefix is not None\n2902-            and self.name is not None\n2903-        ):\n2904-            envvar = f"{ctx.auto_envvar_prefix}_{self.name.upper()}"\n2905-            rv = os.environ.get(envvar)\n2906-\n2907-            if rv:\n2908:    def value_from_envvar(self, ctx: Context) -> t.Any | None:\n2909-        rv: t.Any | None = self.resolve_envvar_value(ctx)\n2910-\n2911-        if rv is None:\n2912-            return None\n2913-\n2914-        if self.is_flag and self.flag_value:\n2915-            return bool(rv)\n2916-\n2917-        value_depth = (self.nargs != 1) + bool(self.multiple)',
     ),
     turn(
-        "Line 2915: `bool(rv)` is True for any non-empty string, including \"0\". The value should go through the BOOL type instead.",
+        'Line 2915: `bool(rv)` is True for any non-empty string, including "0". The value should go through the BOOL type instead.',
         call(
             "str_replace_editor",
             command="str_replace",
             path="/testbed/src/click/core.py",
             old_str="        if self.is_flag and self.flag_value:\n            return bool(rv)",
-            new_str="        if self.is_flag and self.flag_value:\n            # \"0\", \"false\", \"no\", \"off\" are False, as on the command line.\n            return types.BoolParamType().convert(rv, self, ctx)",
+            new_str='        if self.is_flag and self.flag_value:\n            # "0", "false", "no", "off" are False, as on the command line.\n            return types.BoolParamType().convert(rv, self, ctx)',
         ),
         edited("/testbed/src/click/core.py"),
     ),
