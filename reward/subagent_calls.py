@@ -60,9 +60,7 @@ def query_of(arguments: Any, key: str) -> str:
     return _arguments_text(parsed[key] if isinstance(parsed, dict) and key in parsed else arguments)
 
 
-class _Renderer:
-    """Messages as plain text, each tool result named after the call it answers."""
-
+class _Renderer:  # messages as plain text, each tool result named after the call it answers
     def __init__(self, messages: list[Message], limit: int) -> None:
         self.limit = limit
         self.tool_of = {_id(c.get("id")): _function(c)[0] for m in messages for c in _calls(m)}
@@ -97,9 +95,8 @@ def cut_subagent_calls(
     if n_after < 0:
         raise ValueError("n_after must be >= 0")
     msgs: list[Message] = [m for m in messages if isinstance(m, dict)]
-    first_system, first_user = (
-        next((i for i, m in enumerate(msgs) if m.get("role") == r), None) for r in ("system", "user")
-    )
+    first_system = next((i for i, m in enumerate(msgs) if m.get("role") == "system"), None)
+    first_user = next((i for i, m in enumerate(msgs) if m.get("role") == "user"), None)
     base = {
         "system_prompt": cap(_text(msgs[first_system]), system_chars) if first_system is not None else "",
         "problem_statement": cap(_text(msgs[first_user]), max_chars) if first_user is not None else "",
