@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from reward.prompts import fence, render
-from reward.subagent_calls import cut_subagent_calls, main, query_of
+from reward.subagent_calls import GROUP_FIELDS, ROLLOUT_FIELDS, cut_subagent_calls, main, query_of
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "response_quality"
@@ -247,3 +247,29 @@ def test_template_shows_every_field_fenced_and_every_dimension():
         )
     assert "Fig" not in system["content"] and "(0.0–1.0)" in system["content"]
     assert user["content"].endswith("assess whether the main agent effectively used it.")
+
+
+FIGURE_7 = {
+    "task_completion": "Did the subagent fully accomplish what was asked?",
+    "factual_accuracy": "Is the response factually grounded and verifiable? (exit codes, paths, exact errors)",
+    "informativeness": "Enough detail to proceed without re-running commands?",
+    "relevance": "Focused on the query with no extraneous content?",
+    "actionability": "Can the main agent determine clear next steps?",
+}
+
+
+def test_rubric_declares_figure_7_and_everything_its_template_uses():
+    import jinja2
+    from jinja2 import meta
+
+    spec = yaml.safe_load((ROOT / "rubrics" / "response_quality.yaml").read_text())
+    assert {d["name"]: d["description"] for d in spec["dimensions"]} == FIGURE_7
+    assert all(d["group"] == "quality" and set(d["anchors"]) == {"low", "mid", "high"} for d in spec["dimensions"])
+    inputs = {**spec["inputs"]["group"], **spec["inputs"]["rollout"]}
+    assert set(inputs) == {*GROUP_FIELDS, *ROLLOUT_FIELDS} and inputs["n_after"]["type"] == "integer"
+    assert (spec["formula"], spec["reward_scale"], spec["scale"]) == ("quality", 1, {"min": 0.0, "max": 1.0})
+    source = (ROOT / "templates" / spec["templates"]["grade"]).read_text()
+    env = jinja2.Environment()
+    env.filters["data"] = fence
+    used = meta.find_undeclared_variables(env.parse(source))
+    assert used == set(inputs) | {"dimensions", "scale"}
