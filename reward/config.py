@@ -46,6 +46,7 @@ def judge_settings(
     resample_condense: bool | None = None,
 ) -> JudgeSettings:
     judge = rubric.spec.judge
+    condense = judge.condense or judge.grade
     model = model or _env("REWARD_JUDGE_MODEL")
     if concurrency is None:
         concurrency = positive_number(_env("REWARD_JUDGE_CONCURRENCY"), "REWARD_JUDGE_CONCURRENCY", int)  # type: ignore[assignment]
@@ -58,7 +59,8 @@ def judge_settings(
         return CallSettings(model=model or role_default, temperature=temperature, max_tokens=max_tokens)
 
     return JudgeSettings(
-        condense=call(judge.condense.model, judge.condense.temperature, judge.condense.max_tokens),
+        # A rubric without a condensing stage never calls the condense role; it gets the grade settings.
+        condense=call(condense.model, condense.temperature, condense.max_tokens),
         grade=call(judge.grade.model, judge.grade.temperature, judge.grade.max_tokens),
         api_base=api_base or _env("REWARD_JUDGE_API_BASE"),
         api_key=api_key or _env("REWARD_JUDGE_API_KEY"),

@@ -65,7 +65,11 @@ def print_summary(summary: Any, report: Any, scorer: Any) -> None:
         ("reward mean / std", f"{_fmt(summary.reward_mean)} / {_fmt(summary.reward_std)}"),
         ("penalties", _counts(summary.penalties)),
         ("filtered groups", f"{summary.filtered_groups} of {summary.groups} (reward std below threshold)"),
-        ("final-answer rate", _fmt(summary.final_answer_rate, ".1%")),
+        *(
+            [("final-answer rate", _fmt(summary.final_answer_rate, ".1%"))]
+            if scorer.rubric.spec.condenses  # rollouts that are terminal trajectories
+            else []
+        ),
         ("errors", _counts(summary.errors)),
         (
             "judge noise",

@@ -104,7 +104,10 @@ def fake_verdict(prompt: str, schema: dict[str, Any], seed: int | None = None) -
                 lo, hi = float(prop.get("minimum", 0.0)), float(prop.get("maximum", 1.0))
                 out[name] = max(lo, min(hi, round(lo + quality * (hi - lo), 2)))
         elif prop.get("type") == "string":
-            out[name] = "fake judge: outcome matches the reference" if match else "fake judge: outcome differs"
+            if not reference:
+                out[name] = "fake judge: scored from the length of the response"
+            else:
+                out[name] = "fake judge: outcome matches the reference" if match else "fake judge: outcome differs"
         elif prop.get("type") == "boolean":
             out[name] = match
     return out
