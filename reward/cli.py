@@ -194,6 +194,8 @@ def plans(
     if not input.is_file():
         raise UsageError(f"input file not found: {input}")
     with _scorer(rubric, cache, judge_model, judge_api_base, judge_api_key, concurrency, fake_judge) as scorer:
+        if not scorer.rubric.spec.condenses:
+            raise UsageError(f"rubric {scorer.rubric.name} has no condensing stage: there are no plans to precompute")
         with progress_bar(progress, count_lines(input), "condensing references") as tick:
             report, failures = asyncio.run(plan_file(scorer, input, output, terminal_tool=terminal_tool, progress=tick))
         report_invalid(report.invalid)

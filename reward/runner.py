@@ -23,7 +23,7 @@ from reward.judge import JudgeError, Usage
 from reward.native import DEFAULT_TERMINAL_TOOL
 from reward.prepare import GroupInputError, materialize, prepare_group
 from reward.scorer import Scorer
-from reward.trajectory import Group, LineError, PlanReference, RefLine, parse_line
+from reward.trajectory import Group, LineError, PlanReference, RefLine, Rollout, parse_line
 
 
 @dataclass
@@ -301,13 +301,15 @@ async def _plan_file(
 
     async def work(ref: RefLine) -> None:
         try:
-            plan = await scorer.plan(scorer.condense_input(ref.query, materialize(ref, terminal_tool)), report.usage)
+            g = Group(group_id=ref.id, query=ref.query, rollouts=[Rollout()])
+            ci = scorer.condense_input(ref.query, materialize(ref, terminal_tool))
+            plan = await scorer.plan(scorer.condense_request(g, ci), report.usage)
         except JudgeError as exc:
             failures.append(f"{ref.id}: {exc}")
         except Exception as exc:  # input no reader foresaw: this reference fails, the others go on
             failures.append(f"{ref.id}: cannot be read: {type(exc).__name__}: {exc}")
         else:
-            line = {"id": ref.id, "plan": plan["plan"], "fake": plan["fake"]}
+            line = {"id": ref.id, "plan": plan.text, "fake": plan.fake}
             writer.write(json.dumps(line, ensure_ascii=False))
             report.scored += 1
         tick(1, 0)

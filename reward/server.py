@@ -210,8 +210,14 @@ def create_app(service: RewardService | None = None) -> FastAPI:
                 "version": r.version,
                 "default": name == s.settings.default_rubric,
                 "description": r.spec.description,
-                "alpha": r.spec.alpha,
+                "prompt_version": r.prompt_version,
+                "formula": r.spec.formula,
+                "constants": r.spec.constants,
+                "reward_scale": r.spec.reward_scale,
+                "groups": list(r.spec.groups),
                 "scale": r.spec.scale.model_dump(),
+                "reference": r.spec.reference,
+                "inputs": r.spec.inputs.model_dump(),
                 "penalties": r.spec.penalties.model_dump(),
                 "dimensions": [
                     {"name": d.name, "group": d.group, "description": d.description} for d in r.spec.dimensions

@@ -54,7 +54,9 @@ def test_group_means_with_nonzero_scale_minimum(rubric):
 
 
 def test_weights_weigh_a_group_mean(rubric):
-    dims = [d.model_copy(update={"weight": 3.0}) if d.name == "command_correctness" else d for d in rubric.spec.dimensions]
+    dims = [
+        d.model_copy(update={"weight": 3.0}) if d.name == "command_correctness" else d for d in rubric.spec.dimensions
+    ]
     spec = rubric.spec.model_copy(update={"dimensions": dims})
     scores = scores_for(rubric, 0, 0, 0)
     scores["command_correctness"] = DimensionScore(10, "r")

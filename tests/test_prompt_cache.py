@@ -14,7 +14,7 @@ import pytest
 from reward.judge import CallSettings, JudgeClient, Usage
 from reward.llm import litellm
 from reward.prompts import grade_messages, group_prefix_chars
-from reward.trajectory import Group
+from reward.trajectory import CondenseInput, Group
 from tests.conftest import group, rollout, settings_for, step
 
 
@@ -25,7 +25,8 @@ def client_for(fj: Any, model: str, **overrides: Any) -> JudgeClient:
 
 def grade_msgs(rubric, query: str, candidate: str) -> list[dict[str, str]]:
     ref = "EXECUTION PLAN\n\nTask Outcome: success.\n" + "- ran the suite, all green\n" * 80
-    return grade_messages(rubric, query=query, reference_plan=ref, candidate_plan=candidate, final_answer="done")
+    ci = CondenseInput(query=query, steps=(), final_answer="done")
+    return grade_messages(rubric, ci, reference_plan=ref, candidate_plan=candidate)
 
 
 def test_group_prefix_is_everything_before_the_candidate(rubric):

@@ -24,7 +24,7 @@ def test_serve_without_a_judge_refuses_to_start(tmp_path):
 
 
 def test_serve_with_an_invalid_rubric_refuses_to_start(tmp_path, fake_judge):
-    (tmp_path / "bad.yaml").write_text("name: bad\nalpha: 2\n")
+    (tmp_path / "bad.yaml").write_text("name: bad\nreward_scale: -1\n")
     env = server_env(dict(os.environ), fake_judge.api_base, tmp_path / "c")
     proc = subprocess.run(
         [sys.executable, "-m", "reward", "serve", "--rubric-dir", str(tmp_path)],
@@ -33,7 +33,7 @@ def test_serve_with_an_invalid_rubric_refuses_to_start(tmp_path, fake_judge):
         text=True,
         timeout=60,
     )
-    assert proc.returncode == 2 and "bad.yaml" in proc.stderr and "alpha" in proc.stderr
+    assert proc.returncode == 2 and "bad.yaml" in proc.stderr and "reward_scale" in proc.stderr
 
 
 def test_explicit_fallback_is_flagged(tmp_path, fake_judge):
