@@ -46,7 +46,7 @@ def reward_histogram(graded: Sequence[float], penalized: Sequence[float]) -> str
     return to_data_uri(fig)
 
 
-def dimension_boxes(scores: dict[str, list[float]], groups: dict[str, str], scale: tuple[int, int]) -> str:
+def dimension_boxes(scores: dict[str, list[float]], groups: dict[str, str], scale: tuple[float, float]) -> str:
     names = list(scores)
     fig = _figure(7, 0.35 * max(len(names), 3) + 1.2)
     ax = fig.add_subplot()

@@ -31,7 +31,7 @@ PLOTTED_GROUPS = 30  # per end of the spread plot
 MAX_DIMENSIONS = 64
 
 
-def _rubric_info(groups: list[ScoredGroup]) -> tuple[dict[str, str], tuple[int, int]]:
+def _rubric_info(groups: list[ScoredGroup]) -> tuple[dict[str, str], tuple[float, float]]:
     """Dimension -> rubric group, and the score scale, when the run's rubric can be loaded here."""
     name = next((g.rubric for g in groups if g.rubric), "")
     try:

@@ -121,7 +121,9 @@ def _check_templates(path: Path, spec: RubricSpec, condense: str | None, grade: 
 
     group_inputs = set(spec.inputs.group)
     common = {"query", "steps", "final_answer", "head", "tail"}
-    stages = [("grade", spec.templates.grade, grade, grade_variables(spec))]
+    stages: list[tuple[str, str | None, str, set[str]]] = [
+        ("grade", spec.templates.grade, grade, grade_variables(spec))
+    ]
     if condense is not None:
         stages.insert(0, ("condense", spec.templates.condense, condense, common | group_inputs))
     for stage, name, source, available in stages:

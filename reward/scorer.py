@@ -249,11 +249,14 @@ class Scorer:
             return self._error(rollout, fa_ok, exc.category, exc.message), False
         samples = [{name: (s.score, s.reason) for name, s in v.scores.items()} for v in verdicts]
         scores, reward, means, reward_std = combine_samples(spec, samples)
+        legacy = legacy_fields(means)
         result = RolloutResult(
             id=rollout.id,
             status="ok",
             reward=reward,
-            **legacy_fields(means),
+            s_pos=legacy.get("s_pos"),
+            s_pit=legacy.get("s_pit"),
+            s_fa=legacy.get("s_fa"),
             groups=means,
             dimensions=scores,
             reward_std=reward_std,
@@ -261,7 +264,8 @@ class Scorer:
             has_final_answer=fa_ok,
         )
         result._plan = candidates[0].text if candidates else None
-        return result, any(x.fake for x in [*candidates, *([ref] if ref else []), *verdicts])
+        judged: list[Plan | Verdict] = [*candidates, *([ref] if ref else []), *verdicts]
+        return result, any(x.fake for x in judged)
 
     async def score_group(self, group: Group, usage: Usage, deadline: float | None = None) -> GroupResult:
         """Score one group; `deadline` (event-loop time) turns judge work still pending into errors."""
