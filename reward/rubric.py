@@ -7,13 +7,13 @@ the grading prompt and the reward are all built from the list of dimensions.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from reward.settings import setting
 from reward.trajectory import format_loc
 
 GROUPS = ("positive", "pitfall", "final_answer")
@@ -149,7 +149,7 @@ def data_root() -> Path:
 
 
 def rubric_dir() -> Path:
-    return Path(os.environ.get("REWARD_RUBRIC_DIR") or data_root() / "rubrics")
+    return Path(setting("rubric_dir") or data_root() / "rubrics")
 
 
 def template_dirs(rubric_path: Path) -> list[Path]:
