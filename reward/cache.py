@@ -37,6 +37,8 @@ from typing import Any
 
 import diskcache
 
+from reward.errors import RewardError
+
 log = logging.getLogger("reward.cache")
 
 
@@ -78,7 +80,7 @@ class _Write:
             self.loop.call_soon_threadsafe(resolve)
 
 
-class CacheDirError(Exception):
+class CacheDirError(RewardError):
     """The cache directory cannot be opened (not creatable, not writable, not a diskcache)."""
 
 

@@ -24,6 +24,7 @@ from tenacity import AsyncRetrying, retry_if_exception, retry_if_exception_type,
 
 from reward.cache import CacheStats
 from reward.cache_redis import cache_url
+from reward.errors import RewardError
 from reward.limits import JudgeLimiter, namespace, role_limits, router_params
 from reward.llm import Route, choose_route, has_price, inline_setup, install_inline_setup, litellm
 from reward.prompts import group_prefix_chars
@@ -68,7 +69,7 @@ class Usage:
     cache: CacheStats = field(default_factory=CacheStats)
 
 
-class JudgeError(Exception):
+class JudgeError(RewardError):
     def __init__(self, category: str, message: str) -> None:
         super().__init__(f"{category}: {message}")
         self.category = category

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from reward.cache_redis import RedisStore, open_store
 from reward.config import cache_dir, judge_settings, router_config
+from reward.errors import RewardError
 from reward.judge import JudgeClient, JudgeSettings, Usage
 from reward.native.exitcode import Place
 from reward.prepare import GroupInputError, load_plans, prepare_group
@@ -163,11 +164,11 @@ class ServiceSettings:
         )
 
 
-class Overloaded(Exception):
+class Overloaded(RewardError):
     """More rollouts pending in this worker than it accepts: answered 503 with Retry-After."""
 
 
-class TooLarge(Exception):
+class TooLarge(RewardError):
     """A request over a size limit: answered 413."""
 
 
