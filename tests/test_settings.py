@@ -34,6 +34,25 @@ def test_every_variable_in_the_source_is_a_setting_and_in_the_readme():
     assert {n for n in FIELDS if f"`{n}`" not in readme} == set()
 
 
+# Read by the test suite and CI only, never by the package.
+TEST_ONLY = {
+    "REWARD_REQUIRE_SERVICES",
+    "REWARD_TEST_RAY",
+    "REWARD_TEST_REAL_JUDGE",
+    "REWARD_TEST_MODEL",
+    "REWARD_FUZZ_EXAMPLES",
+}
+
+
+def test_deployments_and_docs_set_only_known_variables():
+    # a misspelt variable in a manifest or the docs would be silently ignored
+    files = [ROOT / "README.md", ROOT / "Dockerfile", ROOT / ".ci" / "run", ROOT / "pyproject.toml"]
+    files += [p for d in ("deploy", "bench", "examples") for p in (ROOT / d).rglob("*") if p.is_file()]
+    names = {n for p in files for n in NAME.findall(p.read_text(encoding="utf-8", errors="replace"))}
+    assert "REWARD_CACHE_URL" in names
+    assert names - FIELDS - TEST_ONLY == set()
+
+
 def test_the_readme_table_is_the_models():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = re.search(
