@@ -31,12 +31,11 @@ from typing import Any
 
 from reward.cache import CacheStats, Store
 from reward.errors import ConfigError, RewardError
-from reward.settings import CACHE_URL_SCHEMES, DEFAULTS, Settings, setting
+from reward.settings import DEFAULTS, setting
 
 log = logging.getLogger("reward.cache")
 
 PREFIX = "reward:"
-SCHEMES = CACHE_URL_SCHEMES
 MAX_CONNECTIONS = 64  # per replica; redis-py's pool refuses (not waits) beyond its own maximum
 
 # Extend the marker only while it is still ours; delete it only if it is still ours.
@@ -59,7 +58,7 @@ def open_store(directory: str | Path | None) -> Store:
     url = cache_url()
     if url is None:
         return Store(directory)
-    return RedisStore(url, marker_ttl_s=Settings.from_env(only=("cache_marker_ttl",)).cache_marker_ttl)
+    return RedisStore(url, marker_ttl_s=setting("cache_marker_ttl"))
 
 
 class RedisStore(Store):
