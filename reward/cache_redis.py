@@ -30,12 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from reward.cache import CacheStats, Store
-from reward.errors import ConfigError
+from reward.errors import ConfigError, RewardError
+from reward.settings import DEFAULTS, setting
 
 log = logging.getLogger("reward.cache")
 
 PREFIX = "reward:"
-SCHEMES = ("redis://", "rediss://", "unix://")
 MAX_CONNECTIONS = 64  # per replica; redis-py's pool refuses (not waits) beyond its own maximum
 
 # Extend the marker only while it is still ours; delete it only if it is still ours.
@@ -43,15 +43,13 @@ _EXTEND = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexp
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
-class RedisDown(Exception):
+class RedisDown(RewardError):
     """Redis failed or is being left alone for a moment: the caller computes without the cache."""
 
 
 def cache_url() -> str | None:
     """REWARD_CACHE_URL: a Redis URL for a cache shared by replicas; unset: the disk cache."""
-    url = os.environ.get("REWARD_CACHE_URL") or None
-    if url is not None and not url.startswith(SCHEMES):
-        raise ConfigError(f"REWARD_CACHE_URL must start with {', '.join(SCHEMES)}; got {url.split(':')[0]!r}")
+    url: str | None = setting("cache_url")
     return url
 
 
@@ -60,14 +58,7 @@ def open_store(directory: str | Path | None) -> Store:
     url = cache_url()
     if url is None:
         return Store(directory)
-    ttl = os.environ.get("REWARD_CACHE_MARKER_TTL") or None
-    try:
-        marker_ttl_s = float(ttl) if ttl is not None else 10.0
-    except ValueError:
-        raise ConfigError(f"REWARD_CACHE_MARKER_TTL must be a number of seconds, got {ttl!r}") from None
-    if marker_ttl_s <= 0:
-        raise ConfigError(f"REWARD_CACHE_MARKER_TTL must be positive, got {ttl!r}")
-    return RedisStore(url, marker_ttl_s=marker_ttl_s)
+    return RedisStore(url, marker_ttl_s=setting("cache_marker_ttl"))
 
 
 class RedisStore(Store):
@@ -75,7 +66,7 @@ class RedisStore(Store):
         self,
         url: str,
         memory_items: int = 4096,
-        marker_ttl_s: float = 10.0,
+        marker_ttl_s: float = DEFAULTS.cache_marker_ttl,
         timeout_s: float = 1.0,
         pause_s: float = 1.0,
     ) -> None:

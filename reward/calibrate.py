@@ -12,10 +12,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from reward.errors import RewardError
 from reward.scored import ScoredGroup
 
 
-class OrderError(ValueError):
+class OrderError(RewardError, ValueError):
     """An --order that cannot be parsed; the message says why."""
 
 

@@ -19,6 +19,7 @@ from reward.console import err, out, print_summary, progress_bar, report_invalid
 from reward.errors import ConfigError, RewardError, UsageError
 from reward.native import DEFAULT_TERMINAL_TOOL
 from reward.rubric import load_rubric
+from reward.settings import DEFAULT_CONCURRENCY, DEFAULT_RUBRIC, DEFAULTS, setting
 
 app = typer.Typer(
     help="Rubric-based LLM-as-judge reward for terminal execution subagents.",
@@ -44,7 +45,12 @@ BaseOpt = Annotated[str | None, typer.Option("--judge-api-base", help="[env REWA
 KeyOpt = Annotated[str | None, typer.Option("--judge-api-key", help="[env REWARD_JUDGE_API_KEY]")]
 ConcOpt = Annotated[
     int | None,
-    typer.Option("--concurrency", "-c", min=1, help="Judge calls in flight [env REWARD_JUDGE_CONCURRENCY; 64]."),
+    typer.Option(
+        "--concurrency",
+        "-c",
+        min=1,
+        help=f"Judge calls in flight [env REWARD_JUDGE_CONCURRENCY; {DEFAULT_CONCURRENCY}].",
+    ),
 ]
 FakeOpt = Annotated[bool, typer.Option("--fake-judge", help="Use the built-in fake judge (not real scores).")]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")]
@@ -83,7 +89,7 @@ def _scorer(
         resample_condense=resample_condense,
     )
     fake_judge = None
-    explicit = bool(model or os.environ.get("REWARD_JUDGE_MODEL"))
+    explicit = bool(model or setting("judge_model"))
     if fake or not judge_configured(settings, explicit):
         if not fake:
             err.print(
@@ -107,7 +113,7 @@ def _scorer(
 def score(
     input: Annotated[Path, typer.Argument(help="Rollout groups, one JSON object per line.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Scored groups (JSONL); resumed if it exists.")],
-    rubric: RubricOpt = "execution_subagent",
+    rubric: RubricOpt = DEFAULT_RUBRIC,
     cache: CacheOpt = None,
     judge_model: ModelOpt = None,
     judge_api_base: BaseOpt = None,
@@ -178,7 +184,7 @@ def score(
 def plans(
     input: Annotated[Path, typer.Argument(help='Reference trajectories: {"id", "query", "steps", "final_answer"}.')],
     output: Annotated[Path, typer.Option("--output", "-o", help='Plans as {"id", "plan"} lines; resumed.')],
-    rubric: RubricOpt = "execution_subagent",
+    rubric: RubricOpt = DEFAULT_RUBRIC,
     cache: CacheOpt = None,
     judge_model: ModelOpt = None,
     judge_api_base: BaseOpt = None,
@@ -212,9 +218,9 @@ def plans(
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(envvar="REWARD_HOST", help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar="REWARD_PORT", help="Port.")] = 8000,
-    workers: Annotated[int, typer.Option(envvar="REWARD_WORKERS", min=1, help="Worker processes.")] = 1,
+    host: Annotated[str, typer.Option(envvar="REWARD_HOST", help="Interface to listen on.")] = DEFAULTS.host,
+    port: Annotated[int, typer.Option(envvar="REWARD_PORT", help="Port.")] = DEFAULTS.port,
+    workers: Annotated[int, typer.Option(envvar="REWARD_WORKERS", min=1, help="Worker processes.")] = DEFAULTS.workers,
     rubric_dir: Annotated[
         Path | None, typer.Option("--rubric-dir", help="Rubrics to load (all *.yaml) [env REWARD_RUBRIC_DIR].")
     ] = None,
@@ -272,7 +278,7 @@ def serve(
     service = RewardService(settings)
     default_judge = service.default.judge.settings
     service.close()
-    if not fake_judge and not judge_configured(default_judge, bool(os.environ.get("REWARD_JUDGE_MODEL"))):
+    if not fake_judge and not judge_configured(default_judge, bool(setting("judge_model"))):
         raise ConfigError(
             f"no judge is configured for {default_judge.grade.model}: set REWARD_JUDGE_MODEL (and its key or "
             "REWARD_JUDGE_API_BASE), or pass --fake-judge for a dry run"
@@ -296,6 +302,34 @@ def serve(
     finally:
         if fake is not None:
             fake.stop()
+
+
+@app.command("env")
+def env_cmd(
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the README's table of variables.")] = False,
+) -> None:
+    """The REWARD_* environment variables: type, default, meaning and the value set here (secrets hidden);
+    a value that cannot be used is an error (exit status 2)."""
+    from rich.table import Table
+
+    from reward import settings as s
+
+    if markdown:
+        typer.echo(s.markdown_table())
+        return
+    table = Table("variable", "type", "default", "set here", "meaning", box=None, pad_edge=False)
+    for field in s.Settings.model_fields:
+        description = s.Settings.model_fields[field].description or ""
+        table.add_row(
+            s.env_name(field),
+            s.type_name(field),
+            escape(s.default_text(field)),
+            escape(s.shown_value(field)),
+            escape(description),
+        )
+    table.columns[0].no_wrap = True
+    out.print(table)
+    s.Settings.from_env()  # every value checked, as the service checks it at start-up
 
 
 @app.command("fake-judge")

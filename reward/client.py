@@ -12,7 +12,6 @@ the request's fault and is raised at once. Every raised error carries the servic
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import threading
 import time
@@ -22,14 +21,17 @@ from typing import Any
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_before_delay
 
-DEFAULT_URL = "http://127.0.0.1:8000"
-DEFAULT_TIMEOUT_S = 110.0
+from reward.errors import RewardError
+from reward.settings import DEFAULTS, setting
+
+DEFAULT_URL = DEFAULTS.url
+DEFAULT_TIMEOUT_S = DEFAULTS.timeout
 _TRANSIENT = {502, 503, 504}
 _TRANSIENT_JUDGE = {"judge_unavailable", "judge_rate_limited", "judge_timeout"}
 _MAX_BACKOFF_S = 8.0
 
 
-class RewardServiceError(RuntimeError):
+class RewardServiceError(RewardError, RuntimeError):
     def __init__(self, status: int | None, detail: Any, retry_after: float | None = None) -> None:
         what = f"answered {status}" if status is not None else "could not be reached"
         super().__init__(f"reward service {what}: {detail}")
@@ -96,9 +98,9 @@ def _transient(exc: BaseException) -> bool:
 
 class RewardClient:
     def __init__(self, url: str | None = None, *, timeout_s: float | None = None, token: str | None = None) -> None:
-        self.url = (url or os.environ.get("REWARD_URL") or DEFAULT_URL).rstrip("/")
-        self.budget_s = timeout_s or float(os.environ.get("REWARD_TIMEOUT") or DEFAULT_TIMEOUT_S)
-        token = token or os.environ.get("REWARD_TOKEN")
+        self.url = (url or setting("url")).rstrip("/")
+        self.budget_s = timeout_s or setting("timeout")
+        token = token or setting("token")
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._sync: httpx.Client | None = None
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (

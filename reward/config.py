@@ -13,25 +13,7 @@ from pathlib import Path
 from reward.errors import ConfigError
 from reward.judge import CallSettings, JudgeSettings
 from reward.rubric import Rubric
-
-DEFAULT_CONCURRENCY = 64  # judge calls in flight per process; hosted APIs rate-limit well above this
-
-
-def _env(name: str) -> str | None:
-    value = os.environ.get(name)
-    return value if value else None
-
-
-def positive_number(value: str | None, name: str, kind: type[int] | type[float]) -> int | float | None:
-    if value is None:
-        return None
-    try:
-        number = kind(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a {kind.__name__}, got {value!r}") from None
-    if number <= 0:
-        raise ConfigError(f"{name} must be positive, got {value!r}")
-    return number
+from reward.settings import DEFAULT_CONCURRENCY, setting
 
 
 def judge_settings(
@@ -47,11 +29,11 @@ def judge_settings(
 ) -> JudgeSettings:
     judge = rubric.spec.judge
     condense = judge.condense or judge.grade
-    model = model or _env("REWARD_JUDGE_MODEL")
+    model = model or setting("judge_model")
     if concurrency is None:
-        concurrency = positive_number(_env("REWARD_JUDGE_CONCURRENCY"), "REWARD_JUDGE_CONCURRENCY", int)  # type: ignore[assignment]
+        concurrency = setting("judge_concurrency")
     if timeout_s is None:
-        timeout_s = positive_number(_env("REWARD_JUDGE_TIMEOUT"), "REWARD_JUDGE_TIMEOUT", float)
+        timeout_s = setting("judge_timeout")
     if concurrency is not None and concurrency <= 0:
         raise ConfigError("--concurrency must be positive")
 
@@ -62,27 +44,20 @@ def judge_settings(
         # A rubric without a condensing stage never calls the condense role; it gets the grade settings.
         condense=call(condense.model, condense.temperature, condense.max_tokens),
         grade=call(judge.grade.model, judge.grade.temperature, judge.grade.max_tokens),
-        api_base=api_base or _env("REWARD_JUDGE_API_BASE"),
-        api_key=api_key or _env("REWARD_JUDGE_API_KEY"),
+        api_base=api_base or setting("judge_api_base"),
+        api_key=api_key or setting("judge_api_key"),
         timeout_s=float(timeout_s or judge.timeout_s),
         num_retries=judge.num_retries,
         max_reasks=judge.max_reasks,
         concurrency=int(concurrency or DEFAULT_CONCURRENCY),
-        samples=int(samples or _env_samples() or judge.samples),
+        samples=int(samples or setting("judge_samples") or judge.samples),
         resample_condense=judge.resample_condense if resample_condense is None else resample_condense,
     )
 
 
-def _env_samples() -> int | None:
-    k = positive_number(_env("REWARD_JUDGE_SAMPLES"), "REWARD_JUDGE_SAMPLES", int)
-    if k is not None and k > 32:
-        raise ConfigError(f"REWARD_JUDGE_SAMPLES must be at most 32, got {k}")
-    return None if k is None else int(k)
-
-
 def router_config() -> dict | None:
     """REWARD_JUDGE_ROUTER_CONFIG: a litellm Router YAML for several judge deployments (see README)."""
-    path = _env("REWARD_JUDGE_ROUTER_CONFIG")
+    path = setting("judge_router_config")
     if path is None:
         return None
     from reward.limits import role_limits
@@ -96,7 +71,7 @@ def router_config() -> dict | None:
 def judge_configured(settings: JudgeSettings, explicit_model: bool) -> bool:
     """Is a real judge reachable in principle? An explicit model or API base says so; otherwise the
     rubric's default models need their provider's key in the environment."""
-    if explicit_model or settings.api_base or settings.api_key or _env("REWARD_JUDGE_ROUTER_CONFIG"):
+    if explicit_model or settings.api_base or settings.api_key or setting("judge_router_config"):
         return True
     from reward.llm import litellm
 
@@ -121,9 +96,9 @@ def with_fake_judge(settings: JudgeSettings, api_base: str) -> JudgeSettings:
 
 def cache_dir(flag: str | None) -> Path | None:
     """The plan/verdict cache directory; 'none' disables the disk cache."""
-    value = flag or _env("REWARD_CACHE_DIR")
+    value = flag or setting("cache_dir")
     if value is None:
-        base = _env("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         return Path(base) / "reward"
     if value.lower() == "none":
         return None

@@ -2,7 +2,7 @@
 
 
 class RewardError(Exception):
-    """Every error the project raises on purpose: callers can catch this one class."""
+    """Every error the project raises on purpose: `except RewardError` catches ours and nothing else."""
 
 
 class ConfigError(RewardError):

@@ -16,6 +16,8 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from reward.errors import RewardError
+
 MAX_LENGTH = 500
 _BINARY: dict[type[ast.operator], Callable[[float, float], float]] = {
     ast.Add: operator.add,
@@ -26,7 +28,7 @@ _BINARY: dict[type[ast.operator], Callable[[float, float], float]] = {
 _FUNCTIONS: dict[str, Callable[..., float]] = {"min": min, "max": max, "abs": abs}
 
 
-class ExpressionError(ValueError):
+class ExpressionError(RewardError, ValueError):
     """A formula that is not a safe arithmetic expression over the names it may use."""
 
 

@@ -37,7 +37,7 @@ from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter, RateLimiter, SlidingWindowCounterRateLimiter
 
-from reward.errors import ConfigError
+from reward.errors import ConfigError, RewardError
 
 log = logging.getLogger("reward.limits")
 ROLES = ("condense", "grade")
@@ -129,7 +129,7 @@ def namespace(config: dict[str, Any]) -> str:
     return hashlib.sha256("\n".join(deployments).encode()).hexdigest()[:16]
 
 
-class _Down(Exception):
+class _Down(RewardError):
     """Redis failed or is being left alone for a moment: use the process's own limits."""
 
 

@@ -11,14 +11,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeVar
 
-from reward.errors import ConfigError
+from reward.errors import ConfigError, RewardError
 from reward.inputs import input_problems
 from reward.native import DEFAULT_TERMINAL_TOOL, convention_from_env, steps_from_messages, steps_from_text
 from reward.rubric import RubricSpec
 from reward.trajectory import Group, IdReference, LineError, PlanReference, Trajectory, parse_line
 
 
-class GroupInputError(ValueError):
+class GroupInputError(RewardError, ValueError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems

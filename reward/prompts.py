@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 from jinja2 import meta, nodes
 
+from reward.errors import RewardError
 from reward.trajectory import CondenseInput
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ def render(source: str, variables: dict[str, Any]) -> Messages:
     ]
 
 
-class TemplateProblem(ValueError):
+class TemplateProblem(RewardError, ValueError):
     """A template that does not parse."""
 
 

@@ -12,13 +12,13 @@ replica has its own disk cache, which is not shared across machines).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 
 from reward.server import create_app
+from reward.settings import reward_environ
 
 
 class RayArgs(BaseModel):
@@ -39,7 +39,7 @@ class RayArgs(BaseModel):
 
 
 def deployment_options(args: RayArgs) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if k.startswith("REWARD_")} | args.env
+    env = reward_environ() | args.env
     options: dict[str, Any] = {
         "name": args.name,
         "max_ongoing_requests": args.max_ongoing_requests,

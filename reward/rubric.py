@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -27,6 +26,7 @@ from reward.rubric_spec import (  # noqa: F401  (re-exported: the spec's models 
     RubricSpec,
     Scale,
 )
+from reward.settings import setting
 from reward.yaml_source import YamlSourceError, describe_errors, load_yaml
 
 
@@ -59,7 +59,7 @@ def data_root() -> Path:
 
 
 def rubric_dir() -> Path:
-    return Path(os.environ.get("REWARD_RUBRIC_DIR") or data_root() / "rubrics")
+    return Path(setting("rubric_dir") or data_root() / "rubrics")
 
 
 def template_dirs(rubric_path: Path) -> list[Path]:

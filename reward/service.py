@@ -14,19 +14,31 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from reward.cache_redis import RedisStore, open_store
-from reward.config import cache_dir, judge_settings, positive_number, router_config
-from reward.errors import ConfigError
+from reward.config import cache_dir, judge_settings, router_config
+from reward.errors import RewardError
 from reward.judge import JudgeClient, JudgeSettings, Usage
-from reward.native import DEFAULT_EXIT_CODE, DEFAULT_TERMINAL_TOOL, convention_from_env
 from reward.native.exitcode import Place
 from reward.prepare import GroupInputError, load_plans, prepare_group
 from reward.results import GroupResult
 from reward.rubric import Rubric, RubricError, load_rubric, rubric_dir
 from reward.scorer import Scorer
+from reward.settings import DEFAULT_RUBRIC, DEFAULTS, Settings
 from reward.summary import summarize
 from reward.trajectory import Group
 
-DEFAULT_RUBRIC = "execution_subagent"
+# The variables ServiceSettings.from_env reads (the judge's and the cache's are read where they are used).
+SERVICE_FIELDS = (
+    "judge_error_fallback",
+    "plans",
+    "tokens",
+    "exit_code",
+    "request_deadline",
+    "max_rollouts",
+    "max_pending_rollouts",
+    "max_body_bytes",
+    "rubric",
+    "terminal_tool",
+)
 
 
 class Strict(BaseModel):
@@ -117,59 +129,46 @@ def metrics_of(groups: list[GroupResult], usage: Usage | None = None) -> Metrics
 
 @dataclass
 class ServiceSettings:
+    """What a worker needs beyond the judge and the cache; defaults are the REWARD_* variables' (reward.settings)."""
+
     rubric_dir: Path
     default_rubric: str = DEFAULT_RUBRIC
     cache_dir: Path | None = None
     plans: list[Path] = field(default_factory=list)
-    terminal_tool: str = DEFAULT_TERMINAL_TOOL
-    exit_code: tuple[str, ...] = DEFAULT_EXIT_CODE  # REWARD_EXIT_CODE: see reward.native.exitcode
+    terminal_tool: str = DEFAULTS.terminal_tool
+    exit_code: tuple[str, ...] = DEFAULTS.exit_code  # REWARD_EXIT_CODE: see reward.native.exitcode
     judge_error_fallback: float | None = None  # opt-in, flagged: OpenRLHF / slime HTTP adapters only
     # Below slime's 120 s client timeout (OpenRLHF's is 180 s): an answer, with errors, before they give up.
-    request_deadline_s: float = 90.0
-    max_rollouts: int = 4096  # per request
-    max_pending_rollouts: int = 16384  # per worker, all requests together: beyond, 503 + Retry-After
-    max_body_bytes: int = 64 * 1024 * 1024
+    request_deadline_s: float = DEFAULTS.request_deadline
+    max_rollouts: int = DEFAULTS.max_rollouts  # per request
+    max_pending_rollouts: int = DEFAULTS.max_pending_rollouts  # per worker, all requests together: then 503
+    max_body_bytes: int = DEFAULTS.max_body_bytes
     tokens: tuple[str, ...] = ()  # bearer tokens; empty: no auth
 
     @classmethod
     def from_env(cls) -> ServiceSettings:
-        fallback = os.environ.get("REWARD_JUDGE_ERROR_FALLBACK") or None
-        try:
-            fallback_value = float(fallback) if fallback is not None else None
-        except ValueError:
-            raise ConfigError(f"REWARD_JUDGE_ERROR_FALLBACK must be a number, got {fallback!r}") from None
-        plans = [Path(p) for p in (os.environ.get("REWARD_PLANS") or "").split(os.pathsep) if p]
-
-        def num(name: str, kind: type, default: float) -> Any:
-            value = positive_number(os.environ.get(name) or None, name, kind)
-            return default if value is None else value
-
-        tokens = tuple(t.strip() for t in (os.environ.get("REWARD_TOKENS") or "").split(",") if t.strip())
-        try:
-            exit_code = convention_from_env()
-        except ValueError as exc:
-            raise ConfigError(f"REWARD_EXIT_CODE: {exc}") from None
+        env = Settings.from_env(only=SERVICE_FIELDS)
         return cls(
-            request_deadline_s=num("REWARD_REQUEST_DEADLINE", float, 90.0),
-            max_rollouts=num("REWARD_MAX_ROLLOUTS", int, 4096),
-            max_pending_rollouts=num("REWARD_MAX_PENDING_ROLLOUTS", int, 16384),
-            max_body_bytes=num("REWARD_MAX_BODY_BYTES", int, 64 * 1024 * 1024),
-            tokens=tokens,
+            request_deadline_s=env.request_deadline,
+            max_rollouts=env.max_rollouts,
+            max_pending_rollouts=env.max_pending_rollouts,
+            max_body_bytes=env.max_body_bytes,
+            tokens=env.tokens,
             rubric_dir=rubric_dir(),
-            default_rubric=os.environ.get("REWARD_RUBRIC") or DEFAULT_RUBRIC,
+            default_rubric=env.rubric,
             cache_dir=cache_dir(None),
-            plans=plans,
-            terminal_tool=os.environ.get("REWARD_TERMINAL_TOOL") or DEFAULT_TERMINAL_TOOL,
-            exit_code=exit_code,
-            judge_error_fallback=fallback_value,
+            plans=list(env.plans),
+            terminal_tool=env.terminal_tool,
+            exit_code=env.exit_code,
+            judge_error_fallback=env.judge_error_fallback,
         )
 
 
-class Overloaded(Exception):
+class Overloaded(RewardError):
     """More rollouts pending in this worker than it accepts: answered 503 with Retry-After."""
 
 
-class TooLarge(Exception):
+class TooLarge(RewardError):
     """A request over a size limit: answered 413."""
 
 

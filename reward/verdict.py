@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError, create_model
 
+from reward.errors import RewardError
 from reward.rubric import RubricSpec
 from reward.trajectory import format_loc
 
@@ -39,7 +40,7 @@ class Verdict:
         return cls({n: DimensionScore(s, r) for n, (s, r) in value["scores"].items()}, bool(value["fake"]))
 
 
-class InvalidVerdict(ValueError):
+class InvalidVerdict(RewardError, ValueError):
     """A reply that is not a valid verdict; the message is what the judge is told when re-asked."""
 
 

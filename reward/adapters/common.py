@@ -7,16 +7,18 @@ import json
 import re
 from typing import Any
 
+from reward.errors import RewardError
+
 _QUERY_TAG = re.compile(r"<query>\s*(.*?)\s*</query>", re.DOTALL)
 _REFERENCE_KEYS = {"plan", "id", "steps", "final_answer", "messages", "text"}
 _USER_TURN = re.compile(r"<\|im_start\|>user\s*\n(.*?)<\|im_end\|>", re.DOTALL)
 
 
-class AdapterInputError(ValueError):
+class AdapterInputError(RewardError, ValueError):
     """A trainer payload we cannot turn into a group; answered with 422 / raised in-process."""
 
 
-class JudgeFailed(RuntimeError):
+class JudgeFailed(RewardError, RuntimeError):
     """Some rollouts could not be judged: the trainer must not receive a number for them."""
 
     def __init__(self, errors: list[dict[str, Any]]) -> None:

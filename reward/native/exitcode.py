@@ -15,7 +15,6 @@ Default: `json,python_dict,last_line`. An `exit_code` field on the tool message 
 from __future__ import annotations
 
 import ast
-import os
 import re
 from typing import Any, Literal, get_args
 
@@ -50,7 +49,11 @@ def parse_convention(value: str | list[str] | tuple[str, ...] | None) -> tuple[s
 
 
 def convention_from_env() -> tuple[str, ...]:
-    return parse_convention(os.environ.get("REWARD_EXIT_CODE") or None)
+    """REWARD_EXIT_CODE, or the default; a bad value is a ConfigError naming the variable."""
+    from reward.settings import setting  # reward.settings imports this module
+
+    convention: tuple[str, ...] = setting("exit_code")
+    return convention
 
 
 def content_text(content: Any) -> str:
