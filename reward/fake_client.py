@@ -7,6 +7,7 @@ Its replies are marked fake, and its identity says so: nothing it judged is ever
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
@@ -19,14 +20,22 @@ T = TypeVar("T")
 
 
 class InProcessJudge:
-    def __init__(self, settings: JudgeSettings, script: list[str] | None = None) -> None:
+    def __init__(self, settings: JudgeSettings, latency: float = 0.0) -> None:
         self.settings = replace(settings, fake=True)
         self.usage = Usage()
         self.identity: dict[str, Any] = {"fake": True, "api_base": None, "router": None}
         self.calls: Counter[str] = Counter()
         # Every request as sent: {"role", "messages", "response_format", "seed"}.
         self.requests: list[dict[str, Any]] = []
-        self.script = list(script or [])  # replies given instead of the correct one, first in first out
+        self.latency = latency  # seconds before each reply
+        self._script: dict[str, list[str]] = {"condense": [], "grade": []}
+
+    def script(self, role: str, *contents: str) -> None:
+        """Replies given instead of the correct ones to the next calls of `role`, first in first out."""
+        self._script[role].extend(contents)
+
+    def counts(self) -> dict[str, int]:
+        return {"total": sum(self.calls.values()), **{role: self.calls[role] for role in ("condense", "grade")}}
 
     async def complete(
         self,
@@ -39,7 +48,10 @@ class InProcessJudge:
         self.calls[role] += 1
         self.requests.append({"role": role, "messages": messages, "response_format": response_format, "seed": seed})
         kind, prompt, schema = read_request(messages, response_format or {})
-        content = self.script.pop(0) if self.script else fake_content(kind, prompt, schema, seed)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        scripted = self._script[role]
+        content = scripted.pop(0) if scripted else fake_content(kind, prompt, schema, seed)
         for u in (usage, self.usage):
             u.calls[role] += 1
             u.prompt_tokens += len(prompt) // 4 + 1

@@ -9,6 +9,8 @@ penalty values, reward scale and group filter.
 
 from __future__ import annotations
 
+import math
+
 from reward.errors import RewardError
 from reward.formula import legacy_fields
 from reward.groups import group_stats
@@ -45,6 +47,18 @@ def check_basis(group: GroupResult, rubric: Rubric) -> Basis:
     return basis
 
 
+def _check_scores(samples: list[Sample], rubric: Rubric, where: str) -> None:
+    """A saved file is input like any other: a score the judge could not have given (NaN, out of range, a
+    fraction on an integer scale) is refused, never turned into a reward."""
+    scale = rubric.spec.scale
+    for sample in samples:
+        for name, (score, _) in sample.items():
+            ok = isinstance(score, int | float) and not isinstance(score, bool) and math.isfinite(score)
+            ok = ok and scale.min <= score <= scale.max and (scale.kind == "number" or float(score).is_integer())
+            if not ok:
+                raise RescoreError(f"{where}: {name} = {score!r} is not a score on the scale {scale.min}..{scale.max}")
+
+
 def _samples(r: RolloutResult) -> list[Sample]:
     assert r.dimensions is not None
     dims = r.dimensions
@@ -70,7 +84,9 @@ def _rescore_rollout(r: RolloutResult, rubric: Rubric, where: str) -> RolloutRes
     names = [d.name for d in spec.dimensions]
     if r.dimensions is None or sorted(r.dimensions) != sorted(names):
         raise RescoreError(f"{where}: its dimensions are not the rubric's ({', '.join(names)})")
-    dims, reward, means, reward_std = combine_samples(spec, _samples(r))
+    samples = _samples(r)
+    _check_scores(samples, rubric, where)
+    dims, reward, means, reward_std = combine_samples(spec, samples)
     fields = {"s_pos": None, "s_pit": None, "s_fa": None, **legacy_fields(means)}
     return r.model_copy(
         update={"reward": reward, "dimensions": dims, "groups": means, "reward_std": reward_std, **fields}
