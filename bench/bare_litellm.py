@@ -59,9 +59,7 @@ async def main(api_base: str, model: str, groups_file: str, concurrency: int) ->
 
     def grade_msgs(g: Group, ci: Any, plan: str) -> list[dict[str, str]]:
         ref = getattr(g.reference, "plan", "")
-        return grade_messages(
-            rubric, query=ci.query, reference_plan=ref, candidate_plan=plan, final_answer=ci.final_answer
-        )
+        return grade_messages(rubric, ci, reference_plan=ref, candidate_plan=plan)
 
     async def pipeline(g: Group, ci: Any) -> dict[str, Any]:
         plan = await call("condense", condense_messages(rubric, ci))

@@ -80,7 +80,7 @@ def load_done(
         if rubric_version is not None and record.get("rubric_version") != rubric_version:
             raise RunError(
                 f"{output}: group {ident!r} was scored with rubric version {record.get('rubric_version')}, "
-                f"not the current {rubric_version}; write to a new output file"
+                f"not the current {rubric_version}; write to a new output file (or `reward rescore` this one)"
             )
         if keep is not None and not keep(record):
             dropped = True
