@@ -75,8 +75,10 @@ class Expression:
             if isinstance(node.op, ast.Mult) and self._varying(node.left) and self._varying(node.right):
                 raise ExpressionError("a product needs a constant on one side (the formula must be linear)")
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS:
-            if node.keywords or not node.args or (node.func.id == "abs" and len(node.args) != 1):
-                raise ExpressionError(f"{node.func.id}() takes positional arguments only ({ast.unparse(node)})")
+            arity_ok = len(node.args) == 1 if node.func.id == "abs" else len(node.args) >= 2
+            if node.keywords or not arity_ok or any(isinstance(a, ast.Starred) for a in node.args):
+                wanted = "one argument" if node.func.id == "abs" else "two or more arguments"
+                raise ExpressionError(f"{node.func.id}() takes {wanted}, positional ({ast.unparse(node)})")
             for arg in node.args:
                 self._check(arg, allowed)
         else:

@@ -40,7 +40,8 @@ Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=48)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No NaN or infinity anywhere in a rubric: a penalty, a constant or a scale of .inf is a reward nobody computed.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Anchors(Strict):
@@ -161,7 +162,7 @@ def _schema_extras(schema: dict[str, Any]) -> None:
 
 
 class RubricSpec(Strict):
-    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_schema_extras)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, json_schema_extra=_schema_extras)
 
     name: str = Field(pattern=r"^[\w.-]+$")
     description: str = ""
