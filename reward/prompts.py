@@ -125,7 +125,8 @@ def grade_messages(
         "final_answer": ci.final_answer,
         "head": spec.truncation.head,
         "tail": spec.truncation.tail,
-        "dimensions": spec.dimensions,
+        # Weights are not shown: they only weigh group means, so editing one costs no judge call.
+        "dimensions": [SimpleNamespace(**d.model_dump(exclude={"weight"})) for d in spec.dimensions],
         "groups": [SimpleNamespace(**g) for g in spec.group_list()],
         "scale": spec.scale,
     }

@@ -108,7 +108,7 @@ def prompt_version(spec: RubricSpec, condense_template: str | None, grade_templa
         "scale": [spec.scale.min, spec.scale.max, spec.scale.kind],
         "inputs": spec.inputs.model_dump(),
         "reference": spec.reference,
-        "truncation": spec.truncation.model_dump() if spec.condenses else None,
+        "truncation": spec.truncation.model_dump(),  # shapes `steps` and is given as head / tail
         "judge": [None if c is None else c.model_dump() for c in (spec.judge.condense, spec.judge.grade)],
     }
     return hashlib.sha256(json.dumps(visible, sort_keys=True).encode()).hexdigest()[:12]

@@ -212,7 +212,8 @@ def test_a_new_judge_shape_needs_yaml_and_a_template_only(make_local_scorer, tmp
     (result,) = run(scorer, [prepare_group(g, spec=r.spec)])
     assert scorer.judge.calls == {"grade": 2}
     sent = [req["messages"][1]["content"] for req in scorer.judge.requests]
-    assert "if not x: return []" in sent[0] and "crash on empty input" in sent[0]
+    (for_a,) = [u for u in sent if "if not x: return []" in u]  # requests run concurrently: in any order
+    assert "crash on empty input" in for_a and "rm -rf" not in for_a
     assert scorer.judge.requests[0]["response_format"]["json_schema"]["schema"]["properties"]["correct_score"] == {
         "type": "number",
         "minimum": 0.0,
