@@ -78,11 +78,12 @@ def _find_group(path: Path, group_id: str) -> Any:
         raise UsageError(f"input file not found: {path}")
     with path.open(encoding="utf-8", errors="replace") as f:
         for lineno, line in enumerate(f, 1):
-            if f'"{group_id}"' not in line and group_id not in line:
+            # A cheap filter before parsing: the id as written, or as JSON escapes it.
+            if group_id not in line and json.dumps(group_id)[1:-1] not in line and "\\u" not in line:
                 continue
             parsed = parse_line(Group, line, lineno)
             if isinstance(parsed, LineError):
-                if group_id in line:
+                if group_id in line:  # most likely the asked group, unreadable: say why
                     raise UsageError(f"{path}: {parsed}")
                 continue
             if parsed.group_id == group_id:
