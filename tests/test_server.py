@@ -16,7 +16,7 @@ from reward.adapters import trl as trl_adapter
 from reward.adapters import verl as verl_adapter
 from reward.adapters.common import JudgeFailed
 from reward.client import RewardClient
-from tests.conftest import example_groups, group, rollout, step
+from tests.conftest import ROOT, example_groups, group, rollout, step
 from tests.native_forms import as_messages, as_text
 from tests.server_proc import ServerProcess, server_env
 
@@ -149,6 +149,28 @@ def test_bad_requests_are_422_with_paths(server):
     assert resp.status_code == 422 and "unknown rubric 'missing'" in resp.json()["detail"][0]
     resp = httpx.post(f"{server.url}/score", json={"groups": [{**group(), "extra": 1}]})
     assert resp.status_code == 422
+
+
+def test_response_quality_over_http_and_its_missing_inputs_are_422(server):
+    rq = ROOT / "examples" / "response_quality" / "groups.jsonl"
+    line = json.loads(rq.read_text().splitlines()[0])
+    line["group_id"] = unique("rq")
+    resp = httpx.post(f"{server.url}/score", json={"groups": [line], "rubric": "response_quality"}, timeout=30)
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["rubric"] == "response_quality"
+    (r,) = body["groups"][0]["rollouts"]
+    assert r["status"] == "ok" and 0.0 <= r["reward"] <= 1.0 and set(r["groups"]) == {"quality"}
+    del line["inputs"]["subagent_query"]
+    line["rollouts"][0]["inputs"]["extra"] = "x"
+    resp = httpx.post(f"{server.url}/score", json={"groups": [line], "rubric": "response_quality"})
+    assert resp.status_code == 422
+    detail = " ".join(resp.json()["detail"])
+    assert "groups[0].inputs.subagent_query: required by the rubric" in detail
+    assert "groups[0].rollouts[0].inputs.extra: not an input of this rubric" in detail
+    # The default rubric condenses and needs a reference: such a group is a 422, not a crash.
+    resp = httpx.post(f"{server.url}/score", json={"groups": [{**line, "inputs": None}]})
+    assert resp.status_code == 422 and "reference: required by the rubric" in " ".join(resp.json()["detail"])
 
 
 # --- OpenRLHF ------------------------------------------------------------------------------------------
