@@ -301,7 +301,7 @@ async def _plan_file(
 
     async def work(ref: RefLine) -> None:
         try:
-            g = Group(group_id=ref.id, query=ref.query, rollouts=[Rollout()])
+            g = Group(group_id=ref.id, query=ref.query, rollouts=[Rollout()], inputs=ref.inputs)
             ci = scorer.condense_input(ref.query, materialize(ref, terminal_tool))
             plan = await scorer.plan(scorer.condense_request(g, ci), report.usage)
         except JudgeError as exc:

@@ -128,6 +128,7 @@ class RefLine(Trajectory):
 
     id: str = Field(min_length=1)
     query: str
+    inputs: dict[str, Any] | None = None  # the group-level inputs a rubric's condensing template uses
 
 
 @dataclass(frozen=True)
