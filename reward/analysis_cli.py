@@ -163,6 +163,14 @@ def rescore(
     scored: Annotated[Path, typer.Argument(help="A scored output (JSONL from `reward score`).")],
     rubric: Annotated[str, typer.Option("--rubric", "-r", help="The edited rubric (name or YAML path).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the rescored groups (JSONL).")],
+    samples: Annotated[
+        int | None,
+        typer.Option("--samples", min=1, max=32, help="Samples a re-run would grade with [rubric judge.samples]."),
+    ] = None,
+    resample_condense: Annotated[
+        bool | None,
+        typer.Option("--resample-condense/--no-resample-condense", help="As a re-run would [rubric]."),
+    ] = None,
 ) -> None:
     """Recompute rewards, group statistics and advantages from saved scores with an edited rubric: no judge
     call. Refuses when the rubric's prompts or dimensions differ (its judgements would not be these)."""
@@ -171,10 +179,12 @@ def rescore(
     from reward.rescore import rescore_group
     from reward.results import GroupResult
     from reward.rubric import load_rubric
+    from reward.settings import setting
 
     r = load_rubric(rubric)
     if not scored.is_file():
         raise UsageError(f"scored file not found: {scored}")
+    k = samples or setting("judge_samples") or r.spec.judge.samples  # as `reward score` would choose K
     lines: list[str] = []
     rollouts = 0
     try:
@@ -187,10 +197,12 @@ def rescore(
                 except ValidationError as exc:
                     first = exc.errors(include_url=False)[0]
                     raise UsageError(f"{scored}:{lineno}: not a scored group: {first['loc']}: {first['msg']}") from None
-                lines.append(rescore_group(group, r).model_dump_json() + "\n")
+                lines.append(rescore_group(group, r, k, resample_condense).model_dump_json() + "\n")
                 rollouts += len(group.rollouts)
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{scored}: cannot read: {exc}") from exc
+    if not lines:
+        raise UsageError(f"{scored}: no scored group in the file")
     _write(output, "".join(lines))
     out.print(
         f"{len(lines)} groups, {rollouts} rollouts rescored with {r.name} @ {r.version}; 0 judge calls -> {output}",

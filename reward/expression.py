@@ -59,8 +59,12 @@ class Expression:
         if isinstance(node, ast.Constant):
             if isinstance(node.value, bool) or not isinstance(node.value, int | float):
                 raise ExpressionError(f"only numbers may appear as constants, not {node.value!r}")
-            if not math.isfinite(node.value):
-                raise ExpressionError("constants must be finite")
+            try:
+                finite = math.isfinite(float(node.value))
+            except OverflowError:  # an integer literal beyond the float range
+                finite = False
+            if not finite:
+                raise ExpressionError("constants must be finite numbers")
         elif isinstance(node, ast.Name):
             if node.id not in allowed:
                 known = ", ".join(sorted(allowed)) or "none"

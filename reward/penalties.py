@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from reward.results import PenaltyKind
 from reward.rubric import Penalties
 from reward.trajectory import Rollout
 
@@ -17,7 +18,7 @@ _FINAL_ANSWER = re.compile(r"<final_answer>(.*?)</final_answer>", re.DOTALL)
 
 @dataclass(frozen=True)
 class Penalty:
-    kind: str  # too_long | missing_final_answer | no_commands
+    kind: PenaltyKind
     reward: float
     detail: str
 

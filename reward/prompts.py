@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 from jinja2 import meta, nodes
+from jinja2.sandbox import SandboxedEnvironment
 
 from reward.errors import RewardError
-from reward.trajectory import CondenseInput
+from reward.trajectory import CondenseInput, ShownStep
 
 if TYPE_CHECKING:
-    from reward.rubric import Rubric
+    from reward.rubric import Rubric, RubricSpec
 
 # Everything that comes from a rollout (query, commands, outputs, final answer, and plans condensed from
 # them) is fenced between these markers. The marker characters cannot occur inside fenced text: they are
@@ -42,7 +43,8 @@ def group_prefix_chars(user_content: str) -> int:
     return max(at, 0)
 
 
-_ENV = jinja2.Environment(
+# Sandboxed: templates come from rubric files, and rendering one must never reach Python internals.
+_ENV = SandboxedEnvironment(
     undefined=jinja2.StrictUndefined,
     autoescape=False,  # plain-text prompts, not HTML
     keep_trailing_newline=False,
@@ -91,20 +93,42 @@ def template_problems(source: str, available: set[str]) -> list[str]:
     return problems
 
 
+def condense_variables(spec: RubricSpec, ci: CondenseInput, group_inputs: Mapping[str, Any] | None) -> dict[str, Any]:
+    t = spec.truncation
+    return {
+        **(group_inputs or {}),
+        "query": ci.query,
+        "steps": ci.steps,
+        "final_answer": ci.final_answer,
+        "head": t.head,
+        "tail": t.tail,
+    }
+
+
+def grade_variables(
+    spec: RubricSpec,
+    ci: CondenseInput,
+    inputs: Mapping[str, Any] | None,
+    reference_plan: str | None,
+    candidate_plan: str | None,
+) -> dict[str, Any]:
+    variables: dict[str, Any] = {
+        **condense_variables(spec, ci, inputs),
+        # Weights are not shown: they only weigh group means, so editing one costs no judge call.
+        "dimensions": [SimpleNamespace(**d.model_dump(exclude={"weight"})) for d in spec.dimensions],
+        "groups": [SimpleNamespace(**g) for g in spec.group_list()],
+        "scale": spec.scale,
+    }
+    if spec.condenses:
+        variables["candidate_plan"] = candidate_plan
+    if spec.reference:
+        variables["reference_plan"] = reference_plan
+    return variables
+
+
 def condense_messages(rubric: Rubric, ci: CondenseInput, group_inputs: Mapping[str, Any] | None = None) -> Messages:
     assert rubric.condense_template is not None, "the rubric has no condensing stage"
-    t = rubric.spec.truncation
-    return render(
-        rubric.condense_template,
-        {
-            **(group_inputs or {}),
-            "query": ci.query,
-            "steps": ci.steps,
-            "final_answer": ci.final_answer,
-            "head": t.head,
-            "tail": t.tail,
-        },
-    )
+    return render(rubric.condense_template, condense_variables(rubric.spec, ci, group_inputs))
 
 
 def grade_messages(
@@ -117,21 +141,29 @@ def grade_messages(
 ) -> Messages:
     """The grading request: the rollout's cleaned trajectory, its declared inputs, the plans (with a
     condensing stage) and the rubric's dimensions, groups and scale."""
-    spec = rubric.spec
-    variables: dict[str, Any] = {
-        **(inputs or {}),
-        "query": ci.query,
-        "steps": ci.steps,
-        "final_answer": ci.final_answer,
-        "head": spec.truncation.head,
-        "tail": spec.truncation.tail,
-        # Weights are not shown: they only weigh group means, so editing one costs no judge call.
-        "dimensions": [SimpleNamespace(**d.model_dump(exclude={"weight"})) for d in spec.dimensions],
-        "groups": [SimpleNamespace(**g) for g in spec.group_list()],
-        "scale": spec.scale,
-    }
-    if spec.condenses:
-        variables["candidate_plan"] = candidate_plan
-    if spec.reference:
-        variables["reference_plan"] = reference_plan
-    return render(rubric.grade_template, variables)
+    return render(rubric.grade_template, grade_variables(rubric.spec, ci, inputs, reference_plan, candidate_plan))
+
+
+_SAMPLE = {"string": "text", "integer": 1, "number": 0.5, "boolean": True}
+
+
+def trial_problems(spec: RubricSpec, stage: str, source: str) -> list[str]:
+    """Render a template with sample values, once with everything present and once with every optional
+    part absent (no steps, empty texts, optional inputs left out): a typo in an attribute, a filter
+    misused or an include is found when the rubric is loaded, not after judge calls were paid for."""
+    problems = []
+    fields = {**spec.inputs.group, **spec.inputs.rollout}
+    full = CondenseInput("query", (ShownStep("ls", 0, "output"),), "<final_answer>a</final_answer>")
+    bare = CondenseInput("", (), "")
+    for ci, present in ((full, True), (bare, False)):
+        inputs = {n: _SAMPLE[f.type] if present or f.required else None for n, f in fields.items()}
+        if stage == "condense":
+            variables = condense_variables(spec, ci, {n: inputs[n] for n in spec.inputs.group})
+        else:
+            variables = grade_variables(spec, ci, inputs, "reference plan", "candidate plan")
+        try:
+            render(source, variables)
+        except Exception as exc:  # whatever jinja or a filter raises: the rubric's problem, said once
+            what = "with every field" if present else "with optional parts left out"
+            problems.append(f"rendering {what} fails: {type(exc).__name__}: {exc}")
+    return problems

@@ -23,11 +23,20 @@ class RescoreError(RewardError):
     """A saved group whose judgements the new rubric would not reuse: it needs `reward score`."""
 
 
-def check_basis(group: GroupResult, rubric: Rubric) -> Basis:
+def expected_basis(rubric: Rubric, samples: int, resample_condense: bool) -> Basis:
+    """The basis of a group scored with `rubric` and K = `samples` verdicts per rollout."""
     spec = rubric.spec
-    basis = Basis(
-        prompt_version=rubric.prompt_version, penalties=spec.penalties.enabled(), max_tokens=spec.penalties.max_tokens
+    return Basis(
+        prompt_version=rubric.prompt_version,
+        penalties=spec.penalties.enabled(),
+        max_tokens=spec.penalties.max_tokens,
+        samples=samples,
+        resample_condense=resample_condense and samples > 1,  # one sample condenses once either way
     )
+
+
+def check_basis(group: GroupResult, rubric: Rubric, samples: int, resample_condense: bool) -> Basis:
+    basis = expected_basis(rubric, samples, resample_condense)
     saved = group.basis
     where = f"group {group.group_id!r}"
     if saved is None:
@@ -44,6 +53,12 @@ def check_basis(group: GroupResult, rubric: Rubric) -> Basis:
             f"{rubric.path.name} checks {basis.penalties} at {basis.max_tokens}: which rollouts are graded at all "
             "may differ: use `reward score`"
         )
+    if (saved.samples, saved.resample_condense) != (basis.samples, basis.resample_condense):
+        raise RescoreError(
+            f"{where} was graded with {saved.samples} sample(s) per rollout (resample_condense "
+            f"{saved.resample_condense}), a re-run would use {basis.samples} ({basis.resample_condense}): "
+            "pass --samples (and --resample-condense) as the re-run would, or use `reward score`"
+        )
     return basis
 
 
@@ -59,10 +74,13 @@ def _check_scores(samples: list[Sample], rubric: Rubric, where: str) -> None:
                 raise RescoreError(f"{where}: {name} = {score!r} is not a score on the scale {scale.min}..{scale.max}")
 
 
-def _samples(r: RolloutResult) -> list[Sample]:
+def _samples(r: RolloutResult, where: str) -> list[Sample]:
     assert r.dimensions is not None
     dims = r.dimensions
-    k = max((len(d.samples) for d in dims.values() if d.samples is not None), default=1)
+    lengths = {len(d.samples) if d.samples is not None else 1 for d in dims.values()}
+    if len(lengths) != 1 or 0 in lengths:
+        raise RescoreError(f"{where}: its dimensions hold different numbers of samples ({sorted(lengths)})")
+    (k,) = lengths
     if k == 1:
         return [{n: (d.score, d.reason) for n, d in dims.items()}]
     # Only the first sample's reason is kept in an output; reasons never enter a reward.
@@ -75,16 +93,15 @@ def _samples(r: RolloutResult) -> list[Sample]:
 def _rescore_rollout(r: RolloutResult, rubric: Rubric, where: str) -> RolloutResult:
     spec = rubric.spec
     if r.status == "penalized":
-        value = getattr(spec.penalties, r.penalty or "", None)
-        if value is None:
+        if r.penalty is None or r.penalty not in spec.penalties.enabled():
             raise RescoreError(f"{where}: penalty {r.penalty!r} is not a penalty of {rubric.path.name}")
-        return r.model_copy(update={"reward": value})
+        return r.model_copy(update={"reward": getattr(spec.penalties, r.penalty)})
     if r.status != "ok":
         return r.model_copy()
     names = [d.name for d in spec.dimensions]
     if r.dimensions is None or sorted(r.dimensions) != sorted(names):
         raise RescoreError(f"{where}: its dimensions are not the rubric's ({', '.join(names)})")
-    samples = _samples(r)
+    samples = _samples(r, where)
     _check_scores(samples, rubric, where)
     dims, reward, means, reward_std = combine_samples(spec, samples)
     fields = {"s_pos": None, "s_pit": None, "s_fa": None, **legacy_fields(means)}
@@ -93,15 +110,20 @@ def _rescore_rollout(r: RolloutResult, rubric: Rubric, where: str) -> RolloutRes
     )
 
 
-def rescore_group(group: GroupResult, rubric: Rubric) -> GroupResult:
-    """The group as `reward score` with `rubric` would write it, from its saved judgements."""
-    basis = check_basis(group, rubric)
+def rescore_group(
+    group: GroupResult, rubric: Rubric, samples: int | None = None, resample_condense: bool | None = None
+) -> GroupResult:
+    """The group as `reward score` with `rubric` (and K = `samples`, by default the rubric's) would write it,
+    from its saved judgements."""
+    judge = rubric.spec.judge
+    k = judge.samples if samples is None else samples
+    resample = judge.resample_condense if resample_condense is None else resample_condense
+    basis = check_basis(group, rubric, k, resample)
     spec = rubric.spec
     rollouts = [_rescore_rollout(r, rubric, f"group {group.group_id!r}, rollout {r.id!r}") for r in group.rollouts]
     stats = group_stats([r.reward for r in rollouts], spec.group_filter.min_std, spec.group_filter.advantage_eps)
     for r, adv in zip(rollouts, stats.advantages, strict=True):
         r.advantage = adv
-    samples = group.noise.samples if group.noise is not None else 1
     return group.model_copy(
         update={
             "rubric": rubric.name,
@@ -112,7 +134,7 @@ def rescore_group(group: GroupResult, rubric: Rubric) -> GroupResult:
             "filtered": stats.filtered,
             "filter_reason": stats.filter_reason,
             "rollouts": rollouts,
-            "noise": group_noise(rollouts, samples),
+            "noise": group_noise(rollouts, k),
             "basis": basis,
         }
     )

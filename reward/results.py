@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, PrivateAttr, SerializerFunctionWrapHandler, model_serializer
 
 Status = Literal["ok", "penalized", "error"]
+PenaltyKind = Literal["too_long", "missing_final_answer", "no_commands"]
 
 
 class Out(BaseModel):
@@ -38,7 +39,7 @@ class RolloutResult(Out):
     id: str
     status: Status
     reward: float | None  # null when not computed: never an invented number
-    penalty: str | None = None
+    penalty: PenaltyKind | None = None
     penalty_detail: str | None = None
     error: ErrorInfo | None = None
     # The paper's group means (rubrics with groups positive / pitfall / final_answer), as before.
@@ -83,6 +84,8 @@ class Basis(Out):
     prompt_version: str
     penalties: list[str]  # the penalty kinds that were checked (enabled), in order
     max_tokens: int
+    samples: int  # verdicts per rollout (judge noise)
+    resample_condense: bool  # with samples > 1: each sample condensed anew
 
 
 class GroupResult(Out):

@@ -117,12 +117,12 @@ def prompt_version(spec: RubricSpec, condense_template: str | None, grade_templa
 def _check_templates(path: Path, spec: RubricSpec, condense: str | None, grade: str) -> None:
     """Every variable a template uses must be one the engine gives it or an input the rubric declares:
     found here, before any judge call, not as a crash after paying for some."""
-    from reward.prompts import TemplateProblem, template_problems
+    from reward.prompts import TemplateProblem, template_problems, trial_problems
 
     group_inputs = set(spec.inputs.group)
     common = {"query", "steps", "final_answer", "head", "tail"}
     stages: list[tuple[str, str | None, str, set[str]]] = [
-        ("grade", spec.templates.grade, grade, grade_variables(spec))
+        ("grade", spec.templates.grade, grade, grade_variable_names(spec))
     ]
     if condense is not None:
         stages.insert(0, ("condense", spec.templates.condense, condense, common | group_inputs))
@@ -131,11 +131,12 @@ def _check_templates(path: Path, spec: RubricSpec, condense: str | None, grade: 
             problems = template_problems(source, available)
         except TemplateProblem as exc:
             raise RubricError(f"{path}: templates.{stage} ({name}): {exc}") from None
+        problems = problems or trial_problems(spec, stage, source)
         if problems:
             raise RubricError(f"{path}: templates.{stage} ({name}): " + "; ".join(problems))
 
 
-def grade_variables(spec: RubricSpec) -> set[str]:
+def grade_variable_names(spec: RubricSpec) -> set[str]:
     names = {"query", "steps", "final_answer", "head", "tail", "dimensions", "groups", "scale"}
     names |= set(spec.inputs.group) | set(spec.inputs.rollout)
     if spec.condenses:

@@ -6,11 +6,11 @@ Schema of these models (`reward rubric schema`) is what editors validate rubric 
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictFloat, StrictInt, model_validator
 
+from reward.errors import RewardError
 from reward.expression import Expression, ExpressionError
 
 # The paper's groups: rubrics written before groups were declared use these, with equation 2 as formula.
@@ -36,7 +36,17 @@ BUILTIN_VARIABLES = frozenset(
         "reference_plan",
     }
 )
+# Names an input may not take: the engine's variables, jinja's constants, the templates' macros.
+RESERVED_NAMES = BUILTIN_VARIABLES | {"none", "true", "false", "system", "user", "loop", "range", "namespace"}
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=48)]
+
+
+class SpecProblem(RewardError, ValueError):
+    """A rubric problem found across fields, with the path of the field to blame (for its YAML line)."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
 
 
 class Strict(BaseModel):
@@ -59,7 +69,7 @@ class Dimension(Strict):
     description: str = Field(min_length=1)
     anchors: Anchors | None = None
     # Weight in its group's mean; not shown to the judge, so changing it costs no judge call.
-    weight: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    weight: float = Field(default=1.0, gt=0, le=1e6)
 
 
 class Group(Strict):
@@ -81,8 +91,8 @@ class Scale(Strict):
 
     @model_validator(mode="after")
     def _order(self) -> Scale:
-        if not (math.isfinite(self.min) and math.isfinite(self.max)):
-            raise ValueError("scale bounds must be finite")
+        if not (abs(self.min) <= 1e9 and abs(self.max) <= 1e9):
+            raise ValueError("scale bounds must lie within ±1e9")
         if self.max <= self.min:
             raise ValueError(f"scale.max ({self.max}) must be greater than scale.min ({self.min})")
         if self.kind == "integer" and self.max - self.min > 1000:
@@ -209,36 +219,38 @@ class RubricSpec(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> RubricSpec:
-        names = [d.name for d in self.dimensions]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"duplicate dimension names: {', '.join(dupes)}")
-        for d in self.dimensions:
+        seen: dict[str, int] = {}
+        for i, d in enumerate(self.dimensions):
+            if d.name in seen:
+                raise SpecProblem(
+                    ("dimensions", i, "name"), f"duplicate dimension name {d.name} (also dimensions[{seen[d.name]}])"
+                )
+            seen[d.name] = i
             if d.group not in self.groups:
-                raise ValueError(f"dimension {d.name}: group {d.group!r} is not declared in groups")
+                raise SpecProblem(("dimensions", i, "group"), f"group {d.group!r} is not declared in groups")
         for g in self.groups:
             if not any(d.group == g for d in self.dimensions):
-                raise ValueError(f"group {g!r} has no dimension")
+                raise SpecProblem(("groups", g), f"group {g!r} has no dimension")
         clash = set(self.groups) & set(self.constants)
         if clash:
-            raise ValueError(f"names used both as group and constant: {', '.join(sorted(clash))}")
+            raise SpecProblem(("constants",), f"names used both as group and constant: {', '.join(sorted(clash))}")
         try:
             expr = Expression(self.formula, set(self.groups), set(self.constants))
             expr.extremes(list(self.groups), self.constants)
         except ExpressionError as exc:
-            raise ValueError(f"formula: {exc}") from None
+            raise SpecProblem(("formula",), str(exc)) from None
         self._formula = expr
         if self.templates.condense is not None and self.judge.condense is None:
-            raise ValueError("judge.condense: required with a condensing template (templates.condense)")
+            raise SpecProblem(("judge",), "judge.condense is required with a condensing template (templates.condense)")
         if self.reference and self.templates.condense is None:
-            raise ValueError("reference: a reference is condensed like the rollouts: it needs templates.condense")
+            raise SpecProblem(("reference",), "a reference is condensed like the rollouts: it needs templates.condense")
         declared = [*self.inputs.group, *self.inputs.rollout]
         both = sorted({n for n in declared if declared.count(n) > 1})
         if both:
-            raise ValueError(f"inputs declared for both the group and the rollout: {', '.join(both)}")
-        shadow = sorted(set(declared) & BUILTIN_VARIABLES)
+            raise SpecProblem(("inputs",), f"declared for both the group and the rollout: {', '.join(both)}")
+        shadow = sorted(set(declared) & RESERVED_NAMES)
         if shadow:
-            raise ValueError(f"inputs: {', '.join(shadow)} are built-in template variables")
+            raise SpecProblem(("inputs",), f"{', '.join(shadow)}: reserved names (built-in template variables)")
         return self
 
     @property

@@ -23,7 +23,8 @@ from reward.noise import combine_samples, group_noise
 from reward.penalties import check_penalty, has_final_answer
 from reward.plan_check import check_plan, plan_sections
 from reward.prompts import Messages, condense_messages, grade_messages
-from reward.results import Basis, ErrorInfo, GroupResult, JudgeInfo, RolloutResult
+from reward.rescore import expected_basis
+from reward.results import ErrorInfo, GroupResult, JudgeInfo, RolloutResult
 from reward.rubric import Rubric
 from reward.trajectory import CondenseInput, Group, IdReference, PlanReference, Rollout, Trajectory, condense_input
 from reward.verdict import InvalidVerdict, Verdict, parse_verdict, response_format, verdict_model
@@ -69,11 +70,7 @@ class Scorer:
         self.response_format = response_format(spec)
         self._verdict_model = verdict_model(spec)
         self._sections = plan_sections(rubric.condense_template or "")
-        self.basis = Basis(
-            prompt_version=rubric.prompt_version,
-            penalties=spec.penalties.enabled(),
-            max_tokens=spec.penalties.max_tokens,
-        )
+        self.basis = expected_basis(rubric, judge.settings.samples, judge.settings.resample_condense)
 
     def request_key(
         self, kind: str, messages: Messages, response_format: dict[str, Any] | None, seed: int | None

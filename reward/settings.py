@@ -10,6 +10,7 @@ Imports nothing heavy (pydantic and the native-rollout parsers): the trainer-sid
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -44,6 +45,8 @@ def _number(value: Any, name: str, kind: type[int] | type[float], positive: bool
         number = kind(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{name} must be a {kind.__name__}, got {value!r}") from None
+    if not math.isfinite(number):  # a NaN fallback reward or an infinite timeout is nobody's intent
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
     if positive and number <= 0:
         raise ConfigError(f"{name} must be positive, got {value!r}")
     return number
@@ -146,9 +149,12 @@ class Settings(BaseModel):
     @classmethod
     def _float(cls, value: Any, info: ValidationInfo) -> Any:
         try:
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{env_name(str(info.field_name))} must be a number, got {value!r}") from None
+        if not math.isfinite(number):  # a NaN fallback would reach the trainer as a reward
+            raise ConfigError(f"{env_name(str(info.field_name))} must be a finite number, got {value!r}")
+        return number
 
     @field_validator("cache_marker_ttl", mode="before")
     @classmethod
@@ -157,7 +163,7 @@ class Settings(BaseModel):
             ttl = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"REWARD_CACHE_MARKER_TTL must be a number of seconds, got {value!r}") from None
-        if ttl <= 0:
+        if not ttl > 0 or not math.isfinite(ttl):
             raise ConfigError(f"REWARD_CACHE_MARKER_TTL must be positive, got {value!r}")
         return ttl
 

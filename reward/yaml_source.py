@@ -132,6 +132,10 @@ def describe_errors(exc: ValidationError, lines: YamlLines, data: Any, source: s
     out = []
     for error in exc.errors(include_url=False):
         loc = tuple(error["loc"])
+        cause = (error.get("ctx") or {}).get("error")
+        blamed = getattr(cause, "loc", None)
+        if not loc and isinstance(blamed, tuple):  # a cross-field problem names the field to blame
+            loc, error = blamed, {**error, "msg": str(cause)}
         path, dimension = _readable(loc, data, error["type"] == "missing")
         line = lines.line_of(loc)
         where = f"{source}:{line}" if line is not None else source

@@ -35,6 +35,7 @@ def test_evaluates_arithmetic_over_names():
         ("min(*[pos, fa])", "not allowed|two or more"),
         ("pos +", "not an arithmetic expression"),
         ("1e999 * pos", "finite"),
+        ("1" + "0" * 400 + " * pos", "finite"),
         ("pos" + " + pos" * 300, "longer than"),
     ],
 )

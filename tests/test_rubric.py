@@ -69,10 +69,12 @@ def test_duplicate_dimension_and_empty_group_rejected(tmp_path):
     path = copy_rubric(tmp_path)
     text = path.read_text()
     path.write_text(text.replace("- name: efficiency", "- name: completeness"))
-    with pytest.raises(RubricError, match="duplicate dimension names: completeness"):
+    lineno = text.splitlines().index("  - name: efficiency") + 1
+    match = rf"mine.yaml:{lineno}: dimensions\[5\].name \(dimension completeness\): duplicate dimension name"
+    with pytest.raises(RubricError, match=match):
         load_rubric(path)
     path.write_text(text.replace("group: final_answer", "group: positive"))
-    with pytest.raises(RubricError, match="group 'final_answer' has no dimension"):
+    with pytest.raises(RubricError, match=r"mine.yaml:\d+: groups.final_answer: group 'final_answer' has no dimension"):
         load_rubric(path)
 
 

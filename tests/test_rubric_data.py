@@ -81,8 +81,11 @@ def test_rescore_reproduces_a_paid_rerun_exactly(make_local_scorer, tmp_path, sa
     rerun = {g.group_id: g for g in run(paid)}
     assert sum(paid.judge.calls.values()) > 0  # a fresh cache: every judgement was paid for again
     for g in before:
-        rescored = rescore_group(GroupResult.model_validate_json(g.model_dump_json()), edit)
+        rescored = rescore_group(GroupResult.model_validate_json(g.model_dump_json()), edit, samples=samples)
         assert rescored.model_dump_json() == rerun[g.group_id].model_dump_json()
+    # A re-run with another K would grade anew: refused, not approximated.
+    with pytest.raises(RescoreError, match=f"graded with {samples} sample"):
+        rescore_group(before[0], edit, samples=2)
 
 
 def test_rescore_refuses_other_prompts_other_penalty_checks_and_old_files(make_local_scorer, tmp_path):
@@ -98,6 +101,19 @@ def test_rescore_refuses_other_prompts_other_penalty_checks_and_old_files(make_l
         rescore_group(saved, longer)
     with pytest.raises(RescoreError, match="older version"):
         rescore_group(saved.model_copy(update={"basis": None}), load_rubric("execution_subagent"))
+    # A saved file is input: a penalty name that is not one, or ragged samples, are refused.
+    rubric = load_rubric("execution_subagent")
+    penalized = next(i for i, r in enumerate(saved.rollouts) if r.status == "penalized")
+    forged = saved.model_copy(deep=True)
+    forged.rollouts[penalized].penalty = None
+    with pytest.raises(RescoreError, match="is not a penalty of"):
+        rescore_group(forged, rubric)
+    graded = next(i for i, r in enumerate(saved.rollouts) if r.status == "ok")
+    forged = saved.model_copy(deep=True)
+    dims = forged.rollouts[graded].dimensions
+    next(iter(dims.values())).samples = [1, 2]
+    with pytest.raises(RescoreError, match="different numbers of samples"):
+        rescore_group(forged, rubric)
 
 
 @pytest.mark.parametrize("samples", [1, 3])
