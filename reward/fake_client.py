@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
 from reward.fake_replies import fake_content, read_request
-from reward.judging import JudgeSettings, Reply, Usage, ask_with_reasks
+from reward.judging import JudgeSettings, ReAsking, Reply, Usage
 
 T = TypeVar("T")
 
 
-class InProcessJudge:
+class InProcessJudge(ReAsking):
     def __init__(self, settings: JudgeSettings, latency: float = 0.0) -> None:
         self.settings = replace(settings, fake=True)
         self.usage = Usage()
@@ -58,14 +57,3 @@ class InProcessJudge:
             u.completion_tokens += len(content) // 4 + 1
             u.cost_known = False
         return Reply(content=content, fake=True, finish_reason="stop")
-
-    async def ask(
-        self,
-        role: str,
-        messages: list[dict[str, str]],
-        validate: Callable[[Reply], T],
-        usage: Usage,
-        response_format: dict[str, Any] | None = None,
-        seed: int | None = None,
-    ) -> tuple[T, bool]:
-        return await ask_with_reasks(self, role, messages, validate, usage, response_format, seed)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
@@ -26,9 +25,9 @@ from reward.judging import (
     InvalidReply,
     JudgeError,
     JudgeSettings,
+    ReAsking,
     Reply,
     Usage,
-    ask_with_reasks,
 )
 from reward.limits import JudgeLimiter, namespace, role_limits, router_params
 from reward.llm import Route, choose_route, has_price, inline_setup, install_inline_setup, litellm
@@ -142,7 +141,7 @@ def _with_cache_hints(
     ]
 
 
-class JudgeClient:
+class JudgeClient(ReAsking):
     """Judge calls through litellm, with one transport-retry loop:
 
     - by default, `litellm.acompletion` per call, retried here with tenacity on transport errors, waiting
@@ -308,18 +307,3 @@ class JudgeClient:
             usage.cost_known = False
         else:
             usage.cost += float(cost)
-
-    async def ask(
-        self,
-        role: str,
-        messages: list[dict[str, str]],
-        validate: Callable[[Reply], T],
-        usage: Usage,
-        response_format: dict[str, Any] | None = None,
-        seed: int | None = None,
-    ) -> tuple[T, bool]:
-        """Call the judge and validate its reply; an invalid reply is re-asked with the reason.
-
-        Returns the validated value and whether the judge was the fake one.
-        """
-        return await ask_with_reasks(self, role, messages, validate, usage, response_format, seed)

@@ -100,8 +100,37 @@ class Judge(Protocol):
     ) -> tuple[T, bool]: ...
 
 
+class ReAsking:
+    """`ask` for a judge that implements `complete`: the re-ask loop, shared by every judge."""
+
+    settings: JudgeSettings
+
+    async def complete(
+        self,
+        role: str,
+        messages: list[dict[str, str]],
+        usage: Usage,
+        response_format: dict[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> Reply:
+        raise NotImplementedError
+
+    async def ask(
+        self,
+        role: str,
+        messages: list[dict[str, str]],
+        validate: Callable[[Reply], T],
+        usage: Usage,
+        response_format: dict[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> tuple[T, bool]:
+        """Call the judge and validate its reply; an invalid reply is re-asked with the reason.
+        Returns the validated value and whether the judge was the fake one."""
+        return await ask_with_reasks(self, role, messages, validate, usage, response_format, seed)
+
+
 async def ask_with_reasks(
-    judge: Judge,
+    judge: ReAsking,
     role: str,
     messages: list[dict[str, str]],
     validate: Callable[[Reply], T],
