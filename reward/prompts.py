@@ -43,15 +43,21 @@ def group_prefix_chars(user_content: str) -> int:
     return max(at, 0)
 
 
-# Sandboxed: templates come from rubric files, and rendering one must never reach Python internals.
-_ENV = SandboxedEnvironment(
-    undefined=jinja2.StrictUndefined,
-    autoescape=False,  # plain-text prompts, not HTML
-    keep_trailing_newline=False,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-_ENV.filters["data"] = fence
+_OPTIONS: dict[str, Any] = {
+    "undefined": jinja2.StrictUndefined,
+    "autoescape": False,  # plain-text prompts, not HTML
+    "keep_trailing_newline": False,
+    "trim_blocks": True,
+    "lstrip_blocks": True,
+}
+# Templates are rubric files, configuration of the deployment, never rollout text. Each is checked once,
+# when its rubric is loaded: no private attributes (statically) and a trial render in jinja's sandbox. Prompts
+# are then rendered without the sandbox, whose attribute checks would triple the cost of every render (and a
+# rendered prompt is every cache key).
+_ENV = jinja2.Environment(**_OPTIONS)
+_SANDBOX = SandboxedEnvironment(**_OPTIONS)
+for _env in (_ENV, _SANDBOX):
+    _env.filters["data"] = fence
 
 Messages = list[dict[str, str]]
 
@@ -61,9 +67,14 @@ def _compile(source: str) -> jinja2.Template:
     return _ENV.from_string(source)
 
 
-def render(source: str, variables: dict[str, Any]) -> Messages:
+@lru_cache(maxsize=32)
+def _compile_sandboxed(source: str) -> jinja2.Template:
+    return _SANDBOX.from_string(source)
+
+
+def render(source: str, variables: dict[str, Any], sandboxed: bool = False) -> Messages:
     """Render a template that defines `system()` and `user()` macros into chat messages."""
-    module = _compile(source).make_module(variables)
+    module = (_compile_sandboxed if sandboxed else _compile)(source).make_module(variables)
     # macros are attributes jinja2 creates at render time: looked up by name
     system, user = getattr(module, "system"), getattr(module, "user")  # noqa: B009
     return [
@@ -84,6 +95,16 @@ def template_problems(source: str, available: set[str]) -> list[str]:
         raise TemplateProblem(f"line {exc.lineno}: {exc.message}") from None
     macros = {m.name for m in tree.find_all(nodes.Macro)}
     problems = [f"it must define the macro {name}()" for name in ("system", "user") if name not in macros]
+    private = sorted(
+        {n.attr for n in tree.find_all(nodes.Getattr) if n.attr.startswith("_")}
+        | {
+            str(n.arg.value)
+            for n in tree.find_all(nodes.Getitem)
+            if isinstance(n.arg, nodes.Const) and str(n.arg.value).startswith("_")
+        }
+    )
+    if private:
+        problems.append(f"reaches into Python internals ({', '.join(private)}): templates may not")
     unknown = meta.find_undeclared_variables(tree) - set(_ENV.globals) - macros - available
     if unknown:
         problems.append(
@@ -162,7 +183,7 @@ def trial_problems(spec: RubricSpec, stage: str, source: str) -> list[str]:
         else:
             variables = grade_variables(spec, ci, inputs, "reference plan", "candidate plan")
         try:
-            render(source, variables)
+            render(source, variables, sandboxed=True)
         except Exception as exc:  # whatever jinja or a filter raises: the rubric's problem, said once
             what = "with every field" if present else "with optional parts left out"
             problems.append(f"rendering {what} fails: {type(exc).__name__}: {exc}")

@@ -177,6 +177,29 @@ def test_a_template_variable_nobody_gives_is_a_rubric_error_before_any_call(tmp_
         load_rubric(path)
 
 
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("{{ d.descripton }}", "has no attribute 'descripton'"),  # a typo, found before any call
+        ("{{ cycler.__init__.__globals__ }}", r"reaches into Python internals \(__globals__, __init__\)"),
+        ("{{ cycler['__init__'] }}", r"reaches into Python internals \(__init__\)"),
+        ("{{ cycler.mro }}", "SecurityError: access to attribute 'mro'"),
+        ('{% include "grade.j2" %}', "rendering .* fails"),
+    ],
+)
+def test_a_template_that_cannot_render_safely_is_a_rubric_error(tmp_path, expression, message):
+    path = edited(
+        tmp_path,
+        "t",
+        ("templates: {condense: condense.j2, grade: grade.j2}", "templates: {condense: condense.j2, grade: mine.j2}"),
+    )
+    source = (ROOT / "templates" / "grade.j2").read_text()
+    source = source.replace("- {{ d.name }}", "- {{ d.name }} " + expression)
+    (path.parent / "mine.j2").write_text(source)
+    with pytest.raises(RubricError, match=message):
+        load_rubric(path)
+
+
 def test_duplicate_keys_and_bad_formulas_are_errors_with_lines(tmp_path):
     dup = edited(tmp_path, "dup", ("reward_scale: 100", "reward_scale: 100\nreward_scale: 10"))
     with pytest.raises(RubricError, match=r"dup.yaml:\d+: duplicate key 'reward_scale' \(first at line \d+\)"):
