@@ -13,12 +13,12 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from reward.fake_replies import fake_content, read_request
-from reward.judging import JudgeSettings, ReAsking, Reply, Usage
+from reward.judging import Judge, JudgeSettings, Reply, Usage
 
 T = TypeVar("T")
 
 
-class InProcessJudge(ReAsking):
+class InProcessJudge(Judge):
     def __init__(self, settings: JudgeSettings, latency: float = 0.0) -> None:
         self.settings = replace(settings, fake=True)
         self.usage = Usage()

@@ -23,9 +23,9 @@ from reward.cache_redis import cache_url
 from reward.judging import (
     CallSettings,
     InvalidReply,
+    Judge,
     JudgeError,
     JudgeSettings,
-    ReAsking,
     Reply,
     Usage,
 )
@@ -141,7 +141,7 @@ def _with_cache_hints(
     ]
 
 
-class JudgeClient(ReAsking):
+class JudgeClient(Judge):
     """Judge calls through litellm, with one transport-retry loop:
 
     - by default, `litellm.acompletion` per call, retried here with tenacity on transport errors, waiting

@@ -1,4 +1,4 @@
-"""What a judge is to the scorer: the `Judge` protocol, its settings and reply types, and the re-ask loop.
+"""What a judge is to the scorer: the `Judge` base class, its settings and reply types, and the re-ask loop.
 
 Two judges implement it: `reward.judge.JudgeClient` (litellm, the network seam) and
 `reward.fake_client.InProcessJudge` (the fake judge without sockets, for logic tests). Invalid content
@@ -8,10 +8,11 @@ by tenacity, whichever judge answers.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
@@ -72,39 +73,16 @@ class Reply:
     finish_reason: str | None = None  # "length": cut at the token limit
 
 
-class Judge(Protocol):
-    """A judge the scorer can ask. `identity` says who answers (part of every cache key: one judge's
-    plans and verdicts are never served as another's, a fake one's never as a real one's)."""
+class Judge(ABC):
+    """A judge the scorer can ask: implementations give `complete` (one call), the re-ask loop is `ask`.
+    `identity` says who answers (part of every cache key: one judge's plans and verdicts are never served
+    as another's, a fake one's never as a real one's)."""
 
     settings: JudgeSettings
     usage: Usage
     identity: dict[str, Any]
 
-    async def complete(
-        self,
-        role: str,
-        messages: list[dict[str, str]],
-        usage: Usage,
-        response_format: dict[str, Any] | None = None,
-        seed: int | None = None,
-    ) -> Reply: ...
-
-    async def ask(
-        self,
-        role: str,
-        messages: list[dict[str, str]],
-        validate: Callable[[Reply], T],
-        usage: Usage,
-        response_format: dict[str, Any] | None = None,
-        seed: int | None = None,
-    ) -> tuple[T, bool]: ...
-
-
-class ReAsking:
-    """`ask` for a judge that implements `complete`: the re-ask loop, shared by every judge."""
-
-    settings: JudgeSettings
-
+    @abstractmethod
     async def complete(
         self,
         role: str,
@@ -113,7 +91,7 @@ class ReAsking:
         response_format: dict[str, Any] | None = None,
         seed: int | None = None,
     ) -> Reply:
-        raise NotImplementedError
+        """One judge call; raises JudgeError, or InvalidReply for content that can be re-asked."""
 
     async def ask(
         self,
@@ -124,42 +102,28 @@ class ReAsking:
         response_format: dict[str, Any] | None = None,
         seed: int | None = None,
     ) -> tuple[T, bool]:
-        """Call the judge and validate its reply; an invalid reply is re-asked with the reason.
-        Returns the validated value and whether the judge was the fake one."""
-        return await ask_with_reasks(self, role, messages, validate, usage, response_format, seed)
-
-
-async def ask_with_reasks(
-    judge: ReAsking,
-    role: str,
-    messages: list[dict[str, str]],
-    validate: Callable[[Reply], T],
-    usage: Usage,
-    response_format: dict[str, Any] | None = None,
-    seed: int | None = None,
-) -> tuple[T, bool]:
-    """Call the judge and validate its reply; an invalid reply is re-asked with the reason, up to
-    `max_reasks` times. Returns the validated value and whether the judge was the fake one."""
-    conversation = list(messages)
-    retrying = AsyncRetrying(
-        stop=stop_after_attempt(1 + judge.settings.max_reasks),
-        retry=retry_if_exception_type(InvalidReply),
-        reraise=True,
-    )
-    async for attempt in retrying:
-        with attempt:
-            reply = await judge.complete(role, conversation, usage, response_format, seed)
-            try:
-                return validate(reply), reply.fake
-            except InvalidReply as exc:
-                conversation = [
-                    *messages,
-                    {"role": "assistant", "content": reply.content[:20000]},
-                    {
-                        "role": "user",
-                        "content": f"Your reply was invalid: {exc.message}. "
-                        "Reply again, correcting this, with nothing else.",
-                    },
-                ]
-                raise
-    raise AssertionError("unreachable: tenacity reraises the last error")
+        """Call the judge and validate its reply; an invalid reply is re-asked with the reason, up to
+        `max_reasks` times. Returns the validated value and whether the judge was the fake one."""
+        conversation = list(messages)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(1 + self.settings.max_reasks),
+            retry=retry_if_exception_type(InvalidReply),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                reply = await self.complete(role, conversation, usage, response_format, seed)
+                try:
+                    return validate(reply), reply.fake
+                except InvalidReply as exc:
+                    conversation = [
+                        *messages,
+                        {"role": "assistant", "content": reply.content[:20000]},
+                        {
+                            "role": "user",
+                            "content": f"Your reply was invalid: {exc.message}. "
+                            "Reply again, correcting this, with nothing else.",
+                        },
+                    ]
+                    raise
+        raise AssertionError("unreachable: tenacity reraises the last error")
