@@ -126,20 +126,25 @@ def condense_variables(spec: RubricSpec, ci: CondenseInput, group_inputs: Mappin
     }
 
 
+def template_view(spec: RubricSpec) -> dict[str, Any]:
+    """What the grading template sees of the rubric: built once per loaded rubric (`Rubric.view`)."""
+    return {
+        # Weights are not shown: they only weigh group means, so editing one costs no judge call.
+        "dimensions": [SimpleNamespace(**d.model_dump(exclude={"weight"})) for d in spec.dimensions],
+        "groups": [SimpleNamespace(**g) for g in spec.group_list()],
+        "scale": spec.scale,
+    }
+
+
 def grade_variables(
     spec: RubricSpec,
     ci: CondenseInput,
     inputs: Mapping[str, Any] | None,
     reference_plan: str | None,
     candidate_plan: str | None,
+    view: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    variables: dict[str, Any] = {
-        **condense_variables(spec, ci, inputs),
-        # Weights are not shown: they only weigh group means, so editing one costs no judge call.
-        "dimensions": [SimpleNamespace(**d.model_dump(exclude={"weight"})) for d in spec.dimensions],
-        "groups": [SimpleNamespace(**g) for g in spec.group_list()],
-        "scale": spec.scale,
-    }
+    variables: dict[str, Any] = {**condense_variables(spec, ci, inputs), **(view or template_view(spec))}
     if spec.condenses:
         variables["candidate_plan"] = candidate_plan
     if spec.reference:
@@ -162,29 +167,34 @@ def grade_messages(
 ) -> Messages:
     """The grading request: the rollout's cleaned trajectory, its declared inputs, the plans (with a
     condensing stage) and the rubric's dimensions, groups and scale."""
-    return render(rubric.grade_template, grade_variables(rubric.spec, ci, inputs, reference_plan, candidate_plan))
+    variables = grade_variables(rubric.spec, ci, inputs, reference_plan, candidate_plan, rubric.view)
+    return render(rubric.grade_template, variables)
 
 
 _SAMPLE = {"string": "text", "integer": 1, "number": 0.5, "boolean": True}
 
 
-def trial_problems(spec: RubricSpec, stage: str, source: str) -> list[str]:
-    """Render a template with sample values, once with everything present and once with every optional
-    part absent (no steps, empty texts, optional inputs left out): a typo in an attribute, a filter
-    misused or an include is found when the rubric is loaded, not after judge calls were paid for."""
-    problems = []
+def check_template(spec: RubricSpec, stage: str, source: str) -> list[str]:
+    """What is wrong with a rubric's template, found when the rubric is loaded, not after judge calls were
+    paid for: variables nobody gives (the names are those of the variables it is rendered with), then a
+    render with sample values in the sandbox, once with everything present and once with every optional part
+    absent (no steps, empty texts, optional inputs left out): an attribute typo, a misused filter, an include."""
     fields = {**spec.inputs.group, **spec.inputs.rollout}
     full = CondenseInput("query", (ShownStep("ls", 0, "output"),), "<final_answer>a</final_answer>")
     bare = CondenseInput("", (), "")
+    trials = []
     for ci, present in ((full, True), (bare, False)):
         inputs = {n: _SAMPLE[f.type] if present or f.required else None for n, f in fields.items()}
         if stage == "condense":
-            variables = condense_variables(spec, ci, {n: inputs[n] for n in spec.inputs.group})
+            trials.append(condense_variables(spec, ci, {n: inputs[n] for n in spec.inputs.group}))
         else:
-            variables = grade_variables(spec, ci, inputs, "reference plan", "candidate plan")
+            trials.append(grade_variables(spec, ci, inputs, "reference plan", "candidate plan"))
+    problems = template_problems(source, set(trials[0]))
+    if problems:  # rendering would only fail on the same names
+        return problems
+    for variables, what in zip(trials, ("with every field", "with optional parts left out"), strict=True):
         try:
             render(source, variables, sandboxed=True)
         except Exception as exc:  # whatever jinja or a filter raises: the rubric's problem, said once
-            what = "with every field" if present else "with optional parts left out"
             problems.append(f"rendering {what} fails: {type(exc).__name__}: {exc}")
     return problems

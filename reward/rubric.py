@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
 from reward.errors import RewardError
 from reward.rubric_spec import (  # noqa: F401  (re-exported: the spec's models are imported from here)
@@ -47,9 +48,21 @@ class Rubric(BaseModel):
     version: str
     prompt_version: str
 
+    _view: dict[str, Any] = PrivateAttr()
+
+    def model_post_init(self, context: Any) -> None:
+        from reward.prompts import template_view
+
+        self._view = template_view(self.spec)  # once, not for every rollout's grading prompt
+
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def view(self) -> dict[str, Any]:
+        """The rubric as its grading template sees it: dimensions, groups, scale."""
+        return self._view
 
 
 def data_root() -> Path:
@@ -115,35 +128,20 @@ def prompt_version(spec: RubricSpec, condense_template: str | None, grade_templa
 
 
 def _check_templates(path: Path, spec: RubricSpec, condense: str | None, grade: str) -> None:
-    """Every variable a template uses must be one the engine gives it or an input the rubric declares:
-    found here, before any judge call, not as a crash after paying for some."""
-    from reward.prompts import TemplateProblem, template_problems, trial_problems
+    """Every variable a template uses must be one the engine gives it or an input the rubric declares, and
+    it must render: found here, before any judge call, not as a crash after paying for some."""
+    from reward.prompts import TemplateProblem, check_template
 
-    group_inputs = set(spec.inputs.group)
-    common = {"query", "steps", "final_answer", "head", "tail"}
-    stages: list[tuple[str, str | None, str, set[str]]] = [
-        ("grade", spec.templates.grade, grade, grade_variable_names(spec))
-    ]
-    if condense is not None:
-        stages.insert(0, ("condense", spec.templates.condense, condense, common | group_inputs))
-    for stage, name, source, available in stages:
+    stages = [("condense", spec.templates.condense, condense), ("grade", spec.templates.grade, grade)]
+    for stage, name, source in stages:
+        if source is None:
+            continue
         try:
-            problems = template_problems(source, available)
+            problems = check_template(spec, stage, source)
         except TemplateProblem as exc:
             raise RubricError(f"{path}: templates.{stage} ({name}): {exc}") from None
-        problems = problems or trial_problems(spec, stage, source)
         if problems:
             raise RubricError(f"{path}: templates.{stage} ({name}): " + "; ".join(problems))
-
-
-def grade_variable_names(spec: RubricSpec) -> set[str]:
-    names = {"query", "steps", "final_answer", "head", "tail", "dimensions", "groups", "scale"}
-    names |= set(spec.inputs.group) | set(spec.inputs.rollout)
-    if spec.condenses:
-        names.add("candidate_plan")
-    if spec.reference:
-        names.add("reference_plan")
-    return names
 
 
 def load_rubric(name_or_path: str | Path = "execution_subagent") -> Rubric:

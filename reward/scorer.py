@@ -27,7 +27,7 @@ from reward.rescore import expected_basis
 from reward.results import ErrorInfo, GroupResult, JudgeInfo, RolloutResult
 from reward.rubric import Rubric
 from reward.trajectory import CondenseInput, Group, IdReference, PlanReference, Rollout, Trajectory, condense_input
-from reward.verdict import InvalidVerdict, Verdict, parse_verdict, response_format, verdict_model
+from reward.verdict import DimensionScore, InvalidVerdict, Verdict, parse_verdict, response_format, verdict_model
 
 OFF_LOOP_CHARS = 256 * 1024
 
@@ -38,6 +38,9 @@ class Plan:
 
     text: str
     fake: bool
+
+    def to_cache(self) -> dict[str, Any]:
+        return {"plan": self.text, "fake": self.fake}
 
     @classmethod
     def from_cache(cls, value: dict[str, Any]) -> Plan:
@@ -107,7 +110,7 @@ class Scorer:
             text, fake = await self.judge.ask(
                 "condense", messages, lambda r: check_plan(r, self._sections), usage, seed=seed
             )
-            return {"plan": text, "fake": fake}
+            return Plan(text, fake).to_cache()
 
         return Plan.from_cache(await self.store.get_or_compute(key, compute, usage.cache))
 
@@ -136,7 +139,7 @@ class Scorer:
             candidate_plan=None if candidate is None else candidate.text,
         )
 
-    def _validate(self, reply: Reply) -> dict[str, Any]:
+    def _validate(self, reply: Reply) -> dict[str, DimensionScore]:
         if not reply.content.strip():
             raise InvalidReply("judge_empty_reply", "the reply was empty; a JSON object with every dimension")
         if reply.finish_reason == "length":
@@ -145,7 +148,7 @@ class Scorer:
             scores = parse_verdict(self.rubric.spec, reply.content, self._verdict_model)
         except InvalidVerdict as exc:
             raise InvalidReply("judge_parse_error", str(exc)) from exc
-        return Verdict(scores, reply.fake).to_cache()["scores"]
+        return scores
 
     async def verdict(self, messages: Messages, usage: Usage, seed: int | None = None) -> Verdict:
         """The verdict the grading request `messages` gets (cached)."""
@@ -153,7 +156,7 @@ class Scorer:
 
         async def compute() -> dict[str, Any]:
             scores, fake = await self.judge.ask("grade", messages, self._validate, usage, self.response_format, seed)
-            return {"scores": scores, "fake": fake}
+            return Verdict(scores, fake).to_cache()
 
         return Verdict.from_cache(await self.store.get_or_compute(key, compute, usage.cache))
 
