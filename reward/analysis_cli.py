@@ -6,6 +6,7 @@ as rich markup) and escaped in HTML: they come from the policy's rollouts.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Annotated
@@ -42,7 +43,8 @@ def _write(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the folder itself may be what cannot be written
+            tmp.unlink(missing_ok=True)
         raise UsageError(f"{path}: cannot write: {exc.strerror}") from exc
 
 

@@ -63,3 +63,35 @@ def test_a_group_without_the_declared_fields_is_refused_before_any_call():
         prepare_group(g, spec=rubric.spec)
     assert "inputs.problem_statement: required by the rubric" in "; ".join(exc.value.problems)
     assert any(p.startswith("rollouts[0].inputs.trajectory_after: required") for p in exc.value.problems)
+
+
+@pytest.mark.parametrize(
+    ("reply", "why"),
+    [
+        ('{"task_completion_reason": "ok", "task_completion_score": 0.9', "not valid JSON"),  # cut off
+        ("I'm sorry, but I can't help with that.", "not valid JSON"),  # a plain-text refusal
+        ("HUGE", "less than or equal to 1"),  # a giant number
+        ("NAN", "finite number"),  # NaN, which Python's json accepts
+        ("STRING", "valid number"),  # "0.9" as a string: never coerced
+        ("BOOL", "valid number"),  # true is not 1.0
+    ],
+)
+def test_hostile_replies_on_a_continuous_scale_are_errors_never_numbers(make_local_scorer, reply, why):
+    rubric = load_rubric("response_quality")
+    names = [d.name for d in rubric.spec.dimensions]
+    good = {k: v for n in names for k, v in ((f"{n}_reason", "r"), (f"{n}_score", 0.5))}
+    special = {"HUGE": 1e308, "NAN": float("nan"), "STRING": "0.9", "BOOL": True}
+    if reply in special:
+        reply = json.dumps({**good, "relevance_score": special[reply]})
+    line = json.loads(GROUPS.read_text().splitlines()[0])
+    scorer = make_local_scorer(rubric, max_reasks=2)
+    scorer.judge.script("grade", *[reply] * 3)  # the first ask and both re-asks get it
+
+    async def go():
+        return await scorer.score_group(prepare_group(Group.model_validate(line), spec=rubric.spec), Usage())
+
+    result = asyncio.run(go())
+    (r,) = result.rollouts
+    assert (r.status, r.reward, r.dimensions, r.advantage) == ("error", None, None, None)
+    assert r.error.category == "judge_parse_error" and why in r.error.message
+    assert scorer.judge.counts()["grade"] == 3 and result.n_scored == 0 and result.mean is None

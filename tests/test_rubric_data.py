@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from reward.errors import UsageError
 from reward.judging import Usage
 from reward.prepare import GroupInputError, prepare_group
 from reward.rescore import RescoreError, rescore_group
@@ -280,3 +281,27 @@ def test_rescore_cli_writes_the_rescored_file(tmp_path, make_local_scorer):
     assert "0 judge calls" in res.output
     lines = out.read_text().splitlines()
     assert len(lines) == 4 and json.loads(lines[0])["rubric_version"] == load_rubric(rub).version
+
+
+def test_rescore_never_leaves_a_half_written_or_clobbered_output(tmp_path, make_local_scorer):
+    from typer.testing import CliRunner
+
+    from reward.cli import app
+
+    saved = run(make_local_scorer())
+    src = tmp_path / "scored.jsonl"
+    src.write_text("".join(g.model_dump_json() + "\n" for g in saved))
+    runner = CliRunner()
+    # An output that cannot be written (its folder is a file: as a full or read-only disk fails) is one
+    # clear error, and no temporary file is left behind.
+    blocked = tmp_path / "file"
+    blocked.write_text("x")
+    res = runner.invoke(app, ["rescore", str(src), "-r", "execution_subagent", "-o", str(blocked / "out.jsonl")])
+    assert res.exit_code == 1 and isinstance(res.exception, UsageError) and "cannot write" in str(res.exception)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "local-cache", "scored.jsonl"]
+    # A refused rescore leaves an existing output as it was: it is replaced whole or not at all.
+    out = tmp_path / "out.jsonl"
+    out.write_text("previous\n")
+    other = edited(tmp_path, "reworded", ("Were the commands the right ones", "Were these the right ones"))
+    res = runner.invoke(app, ["rescore", str(src), "-r", str(other), "-o", str(out)])
+    assert isinstance(res.exception, RescoreError) and out.read_text() == "previous\n"
