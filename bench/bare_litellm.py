@@ -20,11 +20,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from reward.llm import litellm  # sets LITELLM_LOCAL_MODEL_COST_MAP before importing litellm
-from reward.prompts import condense_messages, grade_messages
-from reward.rubric import load_rubric
-from reward.trajectory import Group, condense_input
-from reward.verdict import response_format
+from reward.core.trajectory import Group, condense_input
+from reward.judge.llm import litellm  # sets LITELLM_LOCAL_MODEL_COST_MAP before importing litellm
+from reward.rubric.load import load_rubric
+from reward.rubric.prompts import condense_messages, grade_messages
+from reward.rubric.verdict import response_format
 
 
 def cpu() -> float:

@@ -27,7 +27,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from reward.fake_judge import FakeJudge  # noqa: E402
+from reward.judge.fake.http import FakeJudge  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
 from tests.server_proc import ServerProcess, server_env  # noqa: E402
 

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from economy import economy, sequential_baseline
 from harness import ROOT, children, judge_stats, post, server, step_groups, stub_judge, usage_sum
 
-from reward.llm import choose_route
+from reward.judge.llm import choose_route
 
 JUDGE_MODEL = "openai/bench-judge"  # what the server is given; the route it picks is what the bare calls use
 

@@ -19,7 +19,7 @@ import zlib
 from collections import Counter
 from typing import Any
 
-from reward.prefix_cache import PrefixCache  # no litellm import: this process stays small
+from reward.judge.fake.prefix_cache import PrefixCache  # no litellm import: this process stays small
 
 SPLIT = "\u27eadata:candidate_plan\u27eb"
 stats: Counter[str] = Counter()

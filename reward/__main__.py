@@ -1,3 +1,3 @@
-from reward.cli import main
+from reward.cli.main import main
 
 main()

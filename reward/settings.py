@@ -118,7 +118,7 @@ class Settings(BaseModel):
     host: str = _var("127.0.0.1", "Interface `reward serve` listens on.")
     port: int = _var(8000, "Port `reward serve` listens on.")
     workers: int = _var(1, "Worker processes of `reward serve`.")
-    # --- the trainer-side client (reward.client) -----------------------------------------------------------
+    # --- the trainer-side client (reward.adapters.client) -----------------------------------------------------------
     url: str = _var("http://127.0.0.1:8000", "Where the client finds `reward serve`.")
     timeout: float = _var(110.0, "The client's time budget per call, seconds, retries included.")
     token: str | None = _var(None, "Bearer token the client sends.", secret=True, shown="none")

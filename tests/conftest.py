@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from reward.cache import Store
-from reward.fake_judge import FakeJudge
-from reward.judge import CallSettings, JudgeClient, JudgeSettings
-from reward.rubric import Rubric, load_rubric
-from reward.scorer import Scorer
+from reward.cache.disk import Store
+from reward.judge.fake.http import FakeJudge
+from reward.judge.litellm_judge import CallSettings, JudgeClient, JudgeSettings
+from reward.rubric.load import Rubric, load_rubric
+from reward.scoring.scorer import Scorer
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "rollouts.jsonl"
@@ -131,7 +131,7 @@ def redis_server(redis_server_session):
 @pytest.fixture
 def make_local_scorer(rubric: Rubric, tmp_path: Path):
     """A scorer on the in-process fake judge (no socket): for scoring logic. Its judge counts calls."""
-    from reward.fake_client import InProcessJudge
+    from reward.judge.fake.in_process import InProcessJudge
 
     stores: list[Store] = []
 

@@ -17,8 +17,8 @@ from reward.adapters import openrlhf_agent
 from reward.adapters import slime as slime_adapter
 from reward.adapters import trl as trl_adapter
 from reward.adapters import verl as verl_adapter
+from reward.adapters.client import RewardClient, RewardServiceError
 from reward.adapters.common import AdapterInputError, build_groups, parse_label
-from reward.client import RewardClient, RewardServiceError
 from tests.server_proc import ServerProcess, free_port, server_env
 
 PLAN = "EXECUTION PLAN\n\nTask Outcome: success.\n\nCommands Executed:\n- `ls` (exit code 0)"
@@ -118,7 +118,7 @@ def test_adapters_pass_exact_token_counts(flaky, monkeypatch):
         seen.extend(groups)
         return scored()
 
-    monkeypatch.setattr("reward.client._default", SimpleNamespace(ascore=ascore))
+    monkeypatch.setattr("reward.adapters.client._default", SimpleNamespace(ascore=ascore))
     completion = [{"role": "assistant", "content": "<final_answer>x</final_answer>"}]
     asyncio.run(
         trl_adapter.execution_subagent_reward(
@@ -135,7 +135,7 @@ def test_slime_group_mode_with_reward_key_and_a_bare_plan_label(monkeypatch):
         assert groups[0]["reference"] == {"plan": PLAN}
         return scored(12.5)
 
-    monkeypatch.setattr("reward.client._default", SimpleNamespace(ascore=ascore))
+    monkeypatch.setattr("reward.adapters.client._default", SimpleNamespace(ascore=ascore))
     sample = SimpleNamespace(prompt="<query>q</query>", response="r", label={"plan": PLAN}, response_length=1)
     plain = asyncio.run(slime_adapter.batched_custom_rm(SimpleNamespace(reward_key=None), [sample]))
     keyed = asyncio.run(slime_adapter.batched_custom_rm(SimpleNamespace(reward_key="score"), [sample]))
@@ -171,7 +171,7 @@ def test_verl_query_from_the_prompt_in_extra_info(monkeypatch):
         seen.extend(groups)
         return scored(status="penalized", reward=-50.0) | {}
 
-    monkeypatch.setattr("reward.client._default", SimpleNamespace(score=score))
+    monkeypatch.setattr("reward.adapters.client._default", SimpleNamespace(score=score))
     prompt = [{"role": "user", "content": "<query>run make</query>"}]
     out = verl_adapter.compute_score_sync("d", "text", {"plan": PLAN}, {"prompt": prompt})
     assert seen[0]["query"] == "run make" and out["penalized"] == 1.0 and not any(v != v for v in out.values())
@@ -193,7 +193,7 @@ def server(fake_judge_server, tmp_path_factory):
 
 
 def test_openrlhf_agent_mode_episode_reward(server, monkeypatch):
-    monkeypatch.setattr("reward.client._default", RewardClient(server.url, timeout_s=60))
+    monkeypatch.setattr("reward.adapters.client._default", RewardClient(server.url, timeout_s=60))
     prompt = "<|im_start|>user\n<query>list files</query><|im_end|>\n<|im_start|>assistant\n"
     text = (
         prompt + CALL % "ls" + "<|im_end|>\n<|im_start|>user\n<tool_response>\na\nExit code: 0\n</tool_response>"
@@ -259,7 +259,7 @@ def blip(category: str = "judge_unavailable") -> tuple[int, dict[str, str], Any]
 
 def test_a_transient_judge_error_is_asked_again_and_a_lasting_one_reaches_the_adapter(flaky, monkeypatch):
     f = flaky(blip(), blip("judge_rate_limited"))
-    monkeypatch.setattr("reward.client._default", RewardClient(f.url, timeout_s=30))
+    monkeypatch.setattr("reward.adapters.client._default", RewardClient(f.url, timeout_s=30))
     sample = SimpleNamespace(prompt="<query>q</query>", response="r", label={"plan": PLAN}, response_length=1)
     assert asyncio.run(slime_adapter.batched_custom_rm(SimpleNamespace(), [sample])) == [1.0]
     assert f.requests == 3
@@ -269,7 +269,7 @@ def test_a_transient_judge_error_is_asked_again_and_a_lasting_one_reaches_the_ad
     assert g.requests == 1
     # out of budget: the last answer goes to the adapter, which never turns it into a number
     h = flaky(*[blip()] * 50)
-    monkeypatch.setattr("reward.client._default", RewardClient(h.url, timeout_s=1.0))
+    monkeypatch.setattr("reward.adapters.client._default", RewardClient(h.url, timeout_s=1.0))
     with pytest.raises(Exception, match="judge_unavailable"):
         asyncio.run(slime_adapter.batched_custom_rm(SimpleNamespace(), [sample]))
     assert h.requests >= 2

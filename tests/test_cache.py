@@ -1,7 +1,7 @@
 import asyncio
 import contextlib
 
-from reward.cache import CacheStats, Store, cache_key
+from reward.cache.disk import CacheStats, Store, cache_key
 
 
 def test_cache_key_is_canonical_and_kind_scoped():
@@ -134,7 +134,7 @@ def test_corrupt_or_unwritable_cache_directory_is_one_clear_error(tmp_path):
 
     import pytest
 
-    from reward.cache import CacheDirError
+    from reward.cache.disk import CacheDirError
 
     corrupt = tmp_path / "corrupt"
     corrupt.mkdir()
@@ -205,7 +205,7 @@ def test_read_only_cache_directory_is_one_clear_error_even_as_root(tmp_path, mon
     import diskcache
     import pytest
 
-    from reward.cache import CacheDirError
+    from reward.cache.disk import CacheDirError
 
     def readonly(*a, **kw):
         raise sqlite3.OperationalError("attempt to write a readonly database")

@@ -8,8 +8,8 @@ import functools
 
 import pytest
 
-from reward.cache import cache_key
-from reward.cache_redis import PREFIX, RedisStore, open_store
+from reward.cache.disk import cache_key
+from reward.cache.redis_store import PREFIX, RedisStore, open_store
 from reward.errors import ConfigError
 
 
@@ -201,7 +201,7 @@ async def test_a_restarted_redis_is_read_at_once_by_a_replica_that_used_it_befor
 async def test_a_late_failure_on_a_replaced_client_leaves_its_successor_alone(redis_server):
     import redis
 
-    from reward.cache_redis import RedisDown
+    from reward.cache.redis_store import RedisDown
 
     store = RedisStore(redis_server.url, pause_s=0)
     old = store._conn()

@@ -6,11 +6,11 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from reward.calibrate import OrderError, calibrate, label_of, parse_order
-from reward.cli import app
-from reward.judge import Usage
-from reward.scored import ScoredGroup
-from reward.trajectory import Group
+from reward.analysis.calibrate import OrderError, calibrate, label_of, parse_order
+from reward.analysis.scored import ScoredGroup
+from reward.cli.main import app
+from reward.core.trajectory import Group
+from reward.judge.litellm_judge import Usage
 from tests.conftest import group, rollout
 
 ORDER = "reference>good>vague=missed_error>hallucinated"

@@ -1,4 +1,4 @@
-from reward.clean import clean_output, prepare_output, resolve_carriage_returns, sanitize, strip_ansi, truncate
+from reward.core.clean import clean_output, prepare_output, resolve_carriage_returns, sanitize, strip_ansi, truncate
 
 
 def test_strip_ansi_removes_colours_cursor_moves_and_osc():

@@ -5,9 +5,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from reward.cli import app
-from reward.compare import compare_runs, kendall_tau, sign_flips
-from reward.scored import ScoredGroup, load_scored
+from reward.analysis.compare import compare_runs, kendall_tau, sign_flips
+from reward.analysis.scored import ScoredGroup, load_scored
+from reward.cli.main import app
 
 
 def test_kendall_tau_hand_computed_with_ties():

@@ -27,7 +27,7 @@ import pytest
 from reward.adapters import slime as slime_adapter
 from reward.adapters import trl as trl_adapter
 from reward.adapters import verl as verl_adapter
-from reward.client import RewardClient
+from reward.adapters.client import RewardClient
 from tests.server_proc import ServerProcess, server_env
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "conformance"
@@ -56,7 +56,7 @@ def expected(server) -> dict[tuple[str, str], tuple[str, float]]:
 @pytest.fixture
 def client(server, monkeypatch):
     c = RewardClient(server.url, timeout_s=60)
-    monkeypatch.setattr("reward.client._default", c)
+    monkeypatch.setattr("reward.adapters.client._default", c)
     return c
 
 

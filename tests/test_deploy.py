@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reward.router_config import load_router_config
-from reward.server import OPEN_PATHS
+from reward.judge.router_config import load_router_config
+from reward.service.app import OPEN_PATHS
 
 K8S = Path(__file__).resolve().parent.parent / "deploy" / "k8s"
 OLDEST_SUPPORTED = "1.28.0"  # HPA autoscaling/v2 and every field used here are GA there

@@ -1,6 +1,6 @@
 import pytest
 
-from reward.expression import Expression, ExpressionError
+from reward.rubric.expression import Expression, ExpressionError
 
 GROUPS = {"pos", "pit", "fa"}
 

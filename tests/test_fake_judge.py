@@ -1,8 +1,8 @@
 import json
 import urllib.request
 
-from reward.fake_judge import fake_plan, fake_verdict
-from reward.verdict import parse_verdict, verdict_schema
+from reward.judge.fake.http import fake_plan, fake_verdict
+from reward.rubric.verdict import parse_verdict, verdict_schema
 
 
 def post(url: str, body: dict) -> dict:

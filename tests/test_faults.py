@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from reward.judge import Usage
-from reward.trajectory import Group
+from reward.core.trajectory import Group
+from reward.judge.litellm_judge import Usage
 from tests.conftest import group, rollout, step
 
 

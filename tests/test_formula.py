@@ -1,7 +1,7 @@
 import pytest
 
-from reward.formula import combine, graded_range, graded_reward, group_means, normalise, penalty_warnings
-from reward.verdict import DimensionScore
+from reward.rubric.formula import combine, graded_range, graded_reward, group_means, normalise, penalty_warnings
+from reward.rubric.verdict import DimensionScore
 
 
 def scores_for(rubric, pos: int, pit: int, fa: int) -> dict[str, DimensionScore]:

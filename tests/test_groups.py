@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from reward.groups import group_stats
+from reward.core.group_stats import group_stats
 
 
 def test_mean_population_std_and_advantages():

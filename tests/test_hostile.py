@@ -8,8 +8,8 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from reward.server import create_app
-from reward.service import RewardService, ServiceSettings
+from reward.service.app import create_app
+from reward.service.reward_service import RewardService, ServiceSettings
 from tests.conftest import ROOT, group, rollout, step
 
 JSON = {"content-type": "application/json"}
@@ -134,8 +134,8 @@ def test_a_dry_run_against_the_fake_judge_is_never_served_to_another_judge(make_
     """Same model name, same cache: a judgement made by one endpoint is not an answer for another."""
     import asyncio
 
-    from reward.judge import Usage
-    from reward.trajectory import Group
+    from reward.core.trajectory import Group
+    from reward.judge.litellm_judge import Usage
 
     cache = tmp_path / "shared"
     data = Group.model_validate(group("dry", rollouts=[rollout("a"), rollout("b")]))
@@ -151,12 +151,12 @@ def test_a_dry_run_against_the_fake_judge_is_never_served_to_another_judge(make_
 def test_plans_written_by_the_fake_judge_stay_fake_when_loaded(make_scorer, fake_judge, tmp_path, rubric):
     import asyncio
 
-    from reward.fake_judge import fake_verdict
-    from reward.judge import Usage
-    from reward.prepare import load_plans, prepare_group
-    from reward.runner import plan_file
-    from reward.trajectory import Group
-    from reward.verdict import verdict_schema
+    from reward.core.trajectory import Group
+    from reward.judge.fake.http import fake_verdict
+    from reward.judge.litellm_judge import Usage
+    from reward.native.prepare import load_plans, prepare_group
+    from reward.rubric.verdict import verdict_schema
+    from reward.scoring.runner import plan_file
 
     refs, plans = tmp_path / "refs.jsonl", tmp_path / "plans.jsonl"
     refs.write_text(json.dumps({"id": "ref-1", "query": "q", "steps": [step()], "final_answer": "done"}) + "\n")
@@ -188,7 +188,7 @@ def test_plans_written_by_the_fake_judge_stay_fake_when_loaded(make_scorer, fake
 
 
 def test_plans_file_is_split_on_newlines_only(tmp_path):
-    from reward.prepare import load_plans
+    from reward.native.prepare import load_plans
 
     plan = "EXECUTION PLAN\u2028Task Outcome: success.\x85\x1c\x1d\x1eKey Findings: \u2029none"
     path = tmp_path / "plans.jsonl"
@@ -219,9 +219,9 @@ def _off_loop() -> bool:
 def test_large_rollouts_are_counted_and_cleaned_off_the_event_loop(make_scorer, fake_judge):
     import asyncio
 
-    from reward.judge import Usage
-    from reward.llm import count_tokens
-    from reward.trajectory import Group
+    from reward.core.trajectory import Group
+    from reward.judge.litellm_judge import Usage
+    from reward.judge.llm import count_tokens
 
     where = []
 
@@ -238,7 +238,7 @@ def test_large_rollouts_are_counted_and_cleaned_off_the_event_loop(make_scorer, 
 
 
 def test_request_bodies_are_parsed_off_the_event_loop(client, monkeypatch):
-    import reward.server as server
+    import reward.service.app as server
 
     where = []
     real = server._parse_body

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from reward.judge import InvalidReply, JudgeClient, JudgeError, Usage, categorize
-from reward.llm import litellm
+from reward.judge.litellm_judge import InvalidReply, JudgeClient, JudgeError, Usage, categorize
+from reward.judge.llm import litellm
 from tests.conftest import settings_for
 
 MSG = [{"role": "user", "content": "## Task Query\n\nhello"}]
@@ -47,8 +47,8 @@ def test_timeout_is_explicit_and_categorised(fake_judge):
 
 
 def test_empty_reply_is_invalid_content_for_condensing(make_scorer, fake_judge):
-    from reward.judge import Reply
-    from reward.plan_check import check_plan
+    from reward.judge.litellm_judge import Reply
+    from reward.scoring.plan_check import check_plan
 
     with pytest.raises(InvalidReply) as exc:
         check_plan(Reply("   ", False), ("Task Outcome",))
@@ -76,7 +76,7 @@ def test_categories():
 
 
 def test_router_config_file_routes_both_roles_and_is_the_only_retry_loop(fake_judge, tmp_path):
-    from reward.router_config import load_router_config
+    from reward.judge.router_config import load_router_config
 
     cfg = tmp_path / "router.yaml"
     deployments = "\n".join(
@@ -96,7 +96,7 @@ def test_router_config_file_routes_both_roles_and_is_the_only_retry_loop(fake_ju
 
 def test_router_config_must_name_both_roles(tmp_path):
     from reward.errors import ConfigError
-    from reward.router_config import load_router_config
+    from reward.judge.router_config import load_router_config
 
     cfg = tmp_path / "router.yaml"
     cfg.write_text("model_list:\n  - model_name: judge\n    litellm_params: {model: openai/x}\n")
@@ -105,7 +105,7 @@ def test_router_config_must_name_both_roles(tmp_path):
 
 
 def test_redaction_neither_mangles_text_nor_misses_keys():
-    from reward.redaction import redact
+    from reward.judge.redaction import redact
 
     # a short test key is removed where it stands alone, never from inside words
     assert redact("OpenAIException - bad key x", ["x"]) == "OpenAIException - bad key [redacted]"
@@ -120,7 +120,7 @@ def test_redaction_neither_mangles_text_nor_misses_keys():
 
 
 def test_router_config_keys_are_secrets(fake_judge):
-    from reward.judge import JudgeClient
+    from reward.judge.litellm_judge import JudgeClient
 
     config = {
         "model_list": [

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reward.fake_judge import PLAIN_REFUSAL, fake_plan, fake_verdict
-from reward.judge import Usage
-from reward.trajectory import Group
-from reward.verdict import verdict_schema
+from reward.core.trajectory import Group
+from reward.judge.fake.http import PLAIN_REFUSAL, fake_plan, fake_verdict
+from reward.judge.litellm_judge import Usage
+from reward.rubric.verdict import verdict_schema
 from tests.conftest import group, rollout, step
 
 CATEGORIES = {

@@ -11,9 +11,9 @@ import time
 import pytest
 import yaml
 
-from reward.config import router_config
 from reward.errors import ConfigError
-from reward.limits import JudgeLimiter, RoleLimits, namespace, role_limits, router_params
+from reward.judge.limits import JudgeLimiter, RoleLimits, namespace, role_limits, router_params
+from reward.scoring.build import router_config
 
 
 def deployment(name: str, api_base: str = "http://j", **limits: int) -> dict:
@@ -125,7 +125,7 @@ def test_two_replicas_together_never_hold_more_than_the_shared_calls_in_flight(r
 
 HOLDER = """
 import asyncio, sys
-from reward.limits import JudgeLimiter, RoleLimits
+from reward.judge.limits import JudgeLimiter, RoleLimits
 async def main():
     limiter = JudgeLimiter({"grade": RoleLimits(max_parallel_requests=1)}, sys.argv[1], "test", lease_ttl_s=0.6)
     async with limiter.slot("grade"):
@@ -177,7 +177,7 @@ def test_redis_down_degrades_to_process_limits_and_recovers(redis_server, caplog
             await asyncio.gather(*(call() for _ in range(4)))
         return down_peak, len(redis_server.client().keys("reward:limits*rpm*"))
 
-    with caplog.at_level(logging.WARNING, logger="reward.limits"):
+    with caplog.at_level(logging.WARNING, logger="reward.judge.limits"):
         down_peak, shared_keys = asyncio.run(run())
     assert down_peak == 2  # the cap still held, in the process
     assert shared_keys == 1  # counted in Redis again once it answered
@@ -189,7 +189,7 @@ def test_redis_down_degrades_to_process_limits_and_recovers(redis_server, caplog
 def test_judge_calls_of_two_replicas_wait_for_the_shared_cap_and_tokens(fake_judge, redis_server, monkeypatch):
     """Through JudgeClient: the judge itself never sees more calls at once than the shared cap, and every
     call is charged its prompt's tokens + max_tokens before it goes out."""
-    from reward.judge import JudgeClient, Usage
+    from reward.judge.litellm_judge import JudgeClient, Usage
     from tests.conftest import settings_for
 
     monkeypatch.setenv("REWARD_CACHE_URL", redis_server.url)

@@ -2,8 +2,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reward.core.trajectory import Step
 from reward.native import parse_convention, parse_tool_result, steps_from_messages, steps_from_text
-from reward.trajectory import Step
 from tests.conftest import example_groups
 from tests.native_forms import as_messages, as_text
 

@@ -5,12 +5,12 @@ import math
 
 import pytest
 
-from reward.judge import Usage
-from reward.noise import combine_samples, group_noise
-from reward.results import RolloutResult
-from reward.rubric import RubricSpec
-from reward.service import metrics_of
-from reward.trajectory import Group
+from reward.core.results import RolloutResult
+from reward.core.trajectory import Group
+from reward.judge.litellm_judge import Usage
+from reward.rubric.load import RubricSpec
+from reward.rubric.noise import combine_samples, group_noise
+from reward.service.reward_service import metrics_of
 from tests.conftest import group, rollout, step
 
 TINY = RubricSpec.model_validate(

@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from reward.fake_judge import PLAIN_REFUSAL, fake_plan
-from reward.judge import InvalidReply, Reply, Usage
-from reward.plan_check import check_plan, plan_sections
-from reward.trajectory import Group
+from reward.core.trajectory import Group
+from reward.judge.fake.http import PLAIN_REFUSAL, fake_plan
+from reward.judge.litellm_judge import InvalidReply, Reply, Usage
+from reward.scoring.plan_check import check_plan, plan_sections
 from tests.conftest import group, rollout
 
 SECTIONS = ("Task Outcome", "Commands Executed", "Key Findings", "Error Recovery", "Final State")

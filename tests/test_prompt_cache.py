@@ -11,10 +11,10 @@ from typing import Any, ClassVar
 
 import pytest
 
-from reward.judge import CallSettings, JudgeClient, Usage
-from reward.llm import litellm
-from reward.prompts import grade_messages, group_prefix_chars
-from reward.trajectory import CondenseInput, Group
+from reward.core.trajectory import CondenseInput, Group
+from reward.judge.litellm_judge import CallSettings, JudgeClient, Usage
+from reward.judge.llm import litellm
+from reward.rubric.prompts import grade_messages, group_prefix_chars
 from tests.conftest import group, rollout, settings_for, step
 
 

@@ -1,8 +1,8 @@
 import jinja2
 import pytest
 
-from reward.prompts import condense_messages, grade_messages, render
-from reward.trajectory import Step, Trajectory, condense_input
+from reward.core.trajectory import Step, Trajectory, condense_input
+from reward.rubric.prompts import condense_messages, grade_messages, render
 
 
 def test_condense_prompt_follows_figure_5(rubric):

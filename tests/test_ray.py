@@ -1,4 +1,4 @@
-"""The Ray Serve application (reward.ray). Its options are checked whenever Ray is installed; a local Ray
+"""The Ray Serve application (reward.service.ray). Its options are checked whenever Ray is installed; a local Ray
 instance with two replicas on one Redis is opt-in (REWARD_TEST_RAY=1: it takes about 40 s on two cores):
 
     REWARD_TEST_RAY=1 python -m pytest -q tests/test_ray.py
@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 pytest.importorskip("ray.serve", reason="the `ray` extra is not installed")
 
-from reward.ray import RayArgs, build, deployment_options
+from reward.service.ray import RayArgs, build, deployment_options
 from tests.server_proc import free_port
 from tests.test_replicas import groups
 

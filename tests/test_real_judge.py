@@ -9,11 +9,11 @@ import os
 
 import pytest
 
-from reward.cache import Store
-from reward.config import judge_settings
-from reward.judge import JudgeClient, Usage
-from reward.scorer import Scorer
-from reward.trajectory import Group
+from reward.cache.disk import Store
+from reward.core.trajectory import Group
+from reward.judge.litellm_judge import JudgeClient, Usage
+from reward.scoring.build import judge_settings
+from reward.scoring.scorer import Scorer
 from tests.conftest import example_groups
 
 pytestmark = pytest.mark.skipif(

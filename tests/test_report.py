@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from reward.cli import app
+from reward.analysis.report import render_report
+from reward.analysis.scored import ScoredGroup
+from reward.cli.main import app
 from reward.errors import UsageError
-from reward.report import render_report
-from reward.scored import ScoredGroup
 from tests.conftest import EXAMPLES, cli_env
 from tests.test_cli import reward
 
@@ -114,8 +114,8 @@ def test_report_of_errors_only_and_empty_files(tmp_path):
 def test_keep_plans_writes_the_plans_the_grader_saw_and_the_report_shows_them(make_scorer, fake_judge):
     import asyncio
 
-    from reward.judge import Usage
-    from reward.trajectory import Group
+    from reward.core.trajectory import Group
+    from reward.judge.litellm_judge import Usage
     from tests.conftest import group, rollout
 
     g = Group.model_validate(group(rollouts=[rollout("a"), rollout("b", steps=[])]))

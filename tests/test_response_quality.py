@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from reward.clean import sanitize
-from reward.judging import Usage
-from reward.prepare import GroupInputError, prepare_group
-from reward.prompts import fence
-from reward.rubric import load_rubric
-from reward.trajectory import Group
+from reward.core.clean import sanitize
+from reward.core.trajectory import Group
+from reward.judge.base import Usage
+from reward.native.prepare import GroupInputError, prepare_group
+from reward.rubric.load import load_rubric
+from reward.rubric.prompts import fence
 from tests.conftest import ROOT
 
 GROUPS = ROOT / "examples" / "response_quality" / "groups.jsonl"

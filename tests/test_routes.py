@@ -9,9 +9,9 @@ from functools import partial
 
 import pytest
 
-from reward.judge import CallSettings, InvalidReply, JudgeClient, JudgeError, Usage
-from reward.llm import choose_route, has_price, inline_setup, install_inline_setup, litellm
-from reward.service import usage_out
+from reward.judge.litellm_judge import CallSettings, InvalidReply, JudgeClient, JudgeError, Usage
+from reward.judge.llm import choose_route, has_price, inline_setup, install_inline_setup, litellm
+from reward.service.reward_service import usage_out
 from tests.conftest import settings_for
 
 # Two judge kinds against the same fake OpenAI-compatible server: a known OpenAI model behind a gateway

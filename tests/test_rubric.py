@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from reward.rubric import RubricError, load_rubric
-from reward.trajectory import Trajectory, condense_input
+from reward.core.trajectory import Trajectory, condense_input
+from reward.rubric.load import RubricError, load_rubric
 
 RUBRICS = Path(__file__).resolve().parent.parent / "rubrics"
 
@@ -106,8 +106,8 @@ def test_version_changes_with_yaml_and_with_templates(tmp_path, rubric):
 
 
 def test_adding_a_dimension_needs_yaml_only(tmp_path):
-    from reward.prompts import grade_messages
-    from reward.verdict import verdict_schema
+    from reward.rubric.prompts import grade_messages
+    from reward.rubric.verdict import verdict_schema
 
     path = copy_rubric(tmp_path)
     extra = """

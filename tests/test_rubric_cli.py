@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from reward.prompts import fence
+from reward.rubric.prompts import fence
 from tests.conftest import EXAMPLES, ROOT, cli_env
 from tests.test_cli import read_jsonl, reward
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from reward.analysis.rescore import RescoreError, rescore_group
+from reward.core.results import GroupResult
+from reward.core.trajectory import Group
 from reward.errors import UsageError
-from reward.judging import Usage
-from reward.prepare import GroupInputError, prepare_group
-from reward.rescore import RescoreError, rescore_group
-from reward.results import GroupResult
-from reward.rubric import RubricError, load_rubric
-from reward.trajectory import Group
+from reward.judge.base import Usage
+from reward.native.prepare import GroupInputError, prepare_group
+from reward.rubric.load import RubricError, load_rubric
 from tests.conftest import EXAMPLES, ROOT
 
 FIXTURES = ROOT / "tests" / "fixtures" / "rubric_v1"
@@ -211,7 +211,7 @@ def test_duplicate_keys_and_bad_formulas_are_errors_with_lines(tmp_path):
 
 
 def test_the_committed_schema_is_the_generated_one_and_bundled_rubrics_point_to_it():
-    from reward.rubric_cli import schema_text
+    from reward.cli.rubric import schema_text
 
     assert (ROOT / "rubrics" / "rubric.schema.json").read_text() == schema_text()
     for path in (ROOT / "rubrics").glob("*.yaml"):
@@ -269,7 +269,7 @@ def test_a_new_judge_shape_needs_yaml_and_a_template_only(make_local_scorer, tmp
 def test_rescore_cli_writes_the_rescored_file(tmp_path, make_local_scorer):
     from typer.testing import CliRunner
 
-    from reward.cli import app
+    from reward.cli.main import app
 
     saved = run(make_local_scorer())
     src = tmp_path / "scored.jsonl"
@@ -286,7 +286,7 @@ def test_rescore_cli_writes_the_rescored_file(tmp_path, make_local_scorer):
 def test_rescore_never_leaves_a_half_written_or_clobbered_output(tmp_path, make_local_scorer):
     from typer.testing import CliRunner
 
-    from reward.cli import app
+    from reward.cli.main import app
 
     saved = run(make_local_scorer())
     src = tmp_path / "scored.jsonl"

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from reward.errors import RunError
-from reward.runner import load_done, score_file
+from reward.scoring.runner import load_done, score_file
 from tests.conftest import group, rollout, step
 
 

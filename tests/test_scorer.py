@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from reward.judge import Usage
-from reward.rubric import load_rubric
-from reward.trajectory import Group
+from reward.core.trajectory import Group
+from reward.judge.litellm_judge import Usage
+from reward.rubric.load import load_rubric
 from tests.conftest import group, rollout, step
 
 

@@ -14,8 +14,8 @@ import pytest
 from reward.adapters import slime as slime_adapter
 from reward.adapters import trl as trl_adapter
 from reward.adapters import verl as verl_adapter
+from reward.adapters.client import RewardClient
 from reward.adapters.common import JudgeFailed
-from reward.client import RewardClient
 from tests.conftest import ROOT, example_groups, group, rollout, step
 from tests.native_forms import as_messages, as_text
 from tests.server_proc import ServerProcess, server_env
@@ -44,7 +44,7 @@ def _no_leftover_script(fake_judge_server):
 @pytest.fixture
 def client(server, monkeypatch):
     c = RewardClient(server.url, timeout_s=30)
-    monkeypatch.setattr("reward.client._default", c)
+    monkeypatch.setattr("reward.adapters.client._default", c)
     return c
 
 

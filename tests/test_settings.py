@@ -147,11 +147,11 @@ def test_a_reader_checks_only_what_it_reads():
 
 
 def test_the_readers_use_the_settings(monkeypatch, tmp_path):
-    from reward.cache_redis import cache_url
-    from reward.client import RewardClient
+    from reward.adapters.client import RewardClient
+    from reward.cache.redis_store import cache_url
     from reward.native.exitcode import convention_from_env
-    from reward.rubric import rubric_dir
-    from reward.service import ServiceSettings
+    from reward.rubric.load import rubric_dir
+    from reward.service.reward_service import ServiceSettings
 
     monkeypatch.setenv("REWARD_MAX_ROLLOUTS", "7")
     monkeypatch.setenv("REWARD_TOKENS", "a,b")
@@ -179,14 +179,14 @@ def test_the_readers_use_the_settings(monkeypatch, tmp_path):
 
 
 def test_the_client_imports_no_server_code():
-    code = "import sys, reward.client; print(sorted(m for m in ('fastapi', 'litellm', 'uvicorn') if m in sys.modules))"
+    code = "import sys, reward.adapters.client; print(sorted(m for m in ('fastapi', 'litellm', 'uvicorn') if m in sys.modules))"
     assert (
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
     )
 
 
 def test_reward_env_lists_every_variable_and_hides_secrets():
-    from reward.cli import app
+    from reward.cli.main import app
 
     env = {
         "REWARD_JUDGE_API_KEY": "sk-very-secret-1",
@@ -205,7 +205,7 @@ def test_reward_env_lists_every_variable_and_hides_secrets():
 
 # --- errors ---------------------------------------------------------------------------------------------------
 
-OPTIONAL = {"reward.ray": "ray"}  # modules of an optional extra: checked where it is installed
+OPTIONAL = {"reward.service.ray": "ray"}  # modules of an optional extra: checked where it is installed
 
 
 def exception_classes() -> list[str]:
@@ -226,9 +226,11 @@ CLASSES = exception_classes()
 
 
 def test_the_walk_finds_the_exception_classes():
-    assert {"reward.errors.ConfigError", "reward.judging.JudgeError", "reward.client.RewardServiceError"} <= set(
-        CLASSES
-    )
+    assert {
+        "reward.errors.ConfigError",
+        "reward.judge.base.JudgeError",
+        "reward.adapters.client.RewardServiceError",
+    } <= set(CLASSES)
 
 
 @pytest.mark.parametrize(
@@ -241,10 +243,10 @@ def test_every_project_error_is_a_reward_error(qualname):
 
 
 def test_reward_errors_keep_their_builtin_bases():
+    from reward.adapters.client import RewardServiceError
     from reward.adapters.common import AdapterInputError, JudgeFailed
-    from reward.calibrate import OrderError
-    from reward.client import RewardServiceError
-    from reward.prepare import GroupInputError
+    from reward.analysis.calibrate import OrderError
+    from reward.native.prepare import GroupInputError
 
     # `except ValueError` / `except RuntimeError` in callers still catch them
     assert all(issubclass(c, ValueError) for c in (GroupInputError, AdapterInputError, OrderError))

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from reward.prompts import fence, render
-from reward.subagent_calls import GROUP_FIELDS, ROLLOUT_FIELDS, cut_subagent_calls, main, query_of
+from reward.native.subagent_calls import GROUP_FIELDS, ROLLOUT_FIELDS, cut_subagent_calls, main, query_of
+from reward.rubric.prompts import fence, render
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "response_quality"
@@ -171,7 +171,7 @@ def test_long_texts_are_cut_in_the_middle():
 def test_cli_reproduces_the_example_groups(tmp_path):
     out = tmp_path / "groups.jsonl"
     proc = subprocess.run(
-        [sys.executable, "-m", "reward.subagent_calls", str(EXAMPLES / "main_agent.jsonl"), "-o", str(out)],
+        [sys.executable, "-m", "reward.native.subagent_calls", str(EXAMPLES / "main_agent.jsonl"), "-o", str(out)],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -1,6 +1,6 @@
 import json
 
-from reward.trajectory import Group, LineError, PlanReference, RefLine, TrajectoryReference, parse_line
+from reward.core.trajectory import Group, LineError, PlanReference, RefLine, TrajectoryReference, parse_line
 from tests.conftest import group
 
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from reward.verdict import InvalidVerdict, parse_verdict, response_format, verdict_schema
+from reward.rubric.verdict import InvalidVerdict, parse_verdict, response_format, verdict_schema
 
 
 def full(rubric, score=5) -> dict:

@@ -89,7 +89,7 @@ def test_port_in_use_is_a_clear_error(tmp_path, fake_judge):
 
 def test_heap_settled_after_start_up():
     code = (
-        "import gc, reward.llm; from reward.workers import settle_heap, GC_THRESHOLDS; settle_heap(); "
+        "import gc, reward.judge.llm; from reward.service.workers import settle_heap, GC_THRESHOLDS; settle_heap(); "
         "assert gc.get_freeze_count() > 10_000, gc.get_freeze_count(); assert gc.get_threshold() == GC_THRESHOLDS"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

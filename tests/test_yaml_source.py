@@ -3,7 +3,7 @@ from typing import Annotated, Literal
 import pytest
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
-from reward.yaml_source import MAX_ALIASED_NODES, YamlSourceError, describe_errors, load_yaml
+from reward.rubric.yaml_source import MAX_ALIASED_NODES, YamlSourceError, describe_errors, load_yaml
 
 DOC = """\
 # a comment

@@ -40,7 +40,7 @@ def no_reward() -> dict[str, Any]:
 
 async def episode_reward(prompt: str, text: str, label: Any, num_tokens: int | None = None) -> dict[str, Any]:
     """`rewards` / `scores` (with `.item()`, as OpenRLHF reads them) and `extra_logs` of one episode."""
-    from reward.client import default_client
+    from reward.adapters.client import default_client
 
     rollout: dict[str, Any] = {"text": text, "prompt": prompt}
     if num_tokens is not None:

@@ -64,7 +64,7 @@ async def batched_custom_rm(args: Any, samples: list[Any]) -> list[float] | list
     so group statistics see the whole group. Server URL: REWARD_URL. The exact token count is the sample's
     `response_length`. With `--reward-key K` slime reads `sample.reward[K]`: each sample then gets the
     per-sample dict of the HTTP endpoint, with the reward under K as well."""
-    from reward.client import default_client
+    from reward.adapters.client import default_client
 
     groups, index = build_groups(
         [

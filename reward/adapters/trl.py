@@ -50,7 +50,7 @@ async def execution_subagent_reward(
     log_metric: Any = None,
     **kwargs: Any,
 ) -> list[float | None]:
-    from reward.client import default_client
+    from reward.adapters.client import default_client
 
     ids = completion_ids if completion_ids is not None else [None] * len(completions)
     groups, index = build_groups(

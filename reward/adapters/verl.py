@@ -74,7 +74,7 @@ async def compute_score(
     data_source: Any, solution_str: str, ground_truth: Any, extra_info: dict[str, Any] | None = None, **kwargs: Any
 ) -> dict[str, float]:
     """The reward loop's entry point (async: the manager awaits it on its own event loop)."""
-    from reward.client import default_client
+    from reward.adapters.client import default_client
 
     groups, index = _groups(solution_str, ground_truth, extra_info)
     return _answer(per_sample(await default_client().ascore(groups), index)[0])
@@ -84,7 +84,7 @@ def compute_score_sync(
     data_source: Any, solution_str: str, ground_truth: Any, extra_info: dict[str, Any] | None = None, **kwargs: Any
 ) -> dict[str, float]:
     """For verl's legacy reward managers, which call the function and cannot take a coroutine."""
-    from reward.client import default_client
+    from reward.adapters.client import default_client
 
     try:
         asyncio.get_running_loop()

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from reward.core.trajectory import Step
 from reward.native.chatml import turns_from_text
 from reward.native.exitcode import DEFAULT_EXIT_CODE, convention_from_env, parse_convention, parse_tool_result
 from reward.native.messages import turns_from_messages
 from reward.native.turns import assemble
-from reward.trajectory import Step
 
 DEFAULT_TERMINAL_TOOL = "run_in_terminal"
 

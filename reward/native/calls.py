@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from reward.trajectory import Step, parse_json
+from reward.core.trajectory import Step, parse_json
 
 MAX_RAW_CALL = 2000  # a malformed call is shown to the judge; its raw text is capped
 

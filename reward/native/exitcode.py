@@ -18,7 +18,7 @@ import ast
 import re
 from typing import Any, Literal, get_args
 
-from reward.trajectory import parse_json
+from reward.core.trajectory import parse_json
 
 Place = Literal["json", "python_dict", "first_line", "last_line"]
 PLACES: tuple[str, ...] = get_args(Place)

@@ -1,0 +1,164 @@
+"""Self-contained HTML pages: the report of one scored run and the comparison of two.
+
+Everything a page needs is inside it (CSS inline, plots as SVG data URIs): it opens from disk with no
+network. Every value from a scored file (reasons, ids, labels) is HTML-escaped by jinja2's autoescape: a
+rollout is the policy's output and may contain markup.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from statistics import fmean, median, pstdev
+from typing import Any
+
+import jinja2
+
+from reward.analysis import plots
+from reward.analysis.compare import Comparison, mean_tau
+from reward.analysis.scored import ScoredGroup, ScoredRollout
+from reward.rubric.load import RubricError, load_rubric
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "html"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+PLOTTED_GROUPS = 30  # per end of the spread plot
+MAX_DIMENSIONS = 64
+
+
+def _rubric_info(groups: list[ScoredGroup]) -> tuple[dict[str, str], tuple[float, float]]:
+    """Dimension -> rubric group, and the score scale, when the run's rubric can be loaded here."""
+    name = next((g.rubric for g in groups if g.rubric), "")
+    try:
+        spec = load_rubric(name).spec if name else None
+    except RubricError:
+        spec = None
+    if spec is None:
+        return {}, (0, 10)
+    return {d.name: d.group for d in spec.dimensions}, (spec.scale.min, spec.scale.max)
+
+
+def _row(g: ScoredGroup, r: ScoredRollout, dim_group: dict[str, str]) -> dict[str, Any]:
+    # Weakest first: a low score, or a high one on a pitfall dimension (higher is worse there).
+    def badness(name: str, score: float) -> float:
+        return score if dim_group.get(name) == "pitfall" else -score
+
+    dims = sorted((r.dimensions or {}).items(), key=lambda kv: -badness(kv[0], kv[1].score))
+    return {
+        "group_id": g.group_id,
+        "id": r.id,
+        "reward": r.reward,
+        "reward_std": r.reward_std,
+        "status": r.status,
+        "why": r.penalty or (r.error.category if r.error else ""),
+        "message": r.error.message if r.error else "",
+        "dimensions": [(n, d.score, d.std, d.reason) for n, d in dims],
+        "meta": r.meta,
+        "plan": (g.plans or {}).get(r.id),
+        "reference_plan": g.reference_plan,
+    }
+
+
+def _fmt(x: float | None, spec: str = ".2f") -> str:
+    return "–" if x is None else format(x, spec)
+
+
+_env.filters["fmt"] = _fmt
+
+
+def _noise_line(stds: list[float], snrs: list[float]) -> str:
+    if not stds:
+        return "one sample per rollout (score with --samples K to measure it)"
+    snr = _fmt(median(snrs) if snrs else None)
+    return f"reward SD across samples {_fmt(fmean(stds))} (mean); group SNR {snr} (median of {len(snrs)} groups)"
+
+
+def run_context(groups: list[ScoredGroup], title: str, extremes: int = 5) -> dict[str, Any]:
+    rollouts = [(g, r) for g in groups for r in g.rollouts]
+    n = len(rollouts) or 1
+    graded = [r.reward for _, r in rollouts if r.status == "ok" and r.reward is not None]
+    penalized = [r.reward for _, r in rollouts if r.status == "penalized" and r.reward is not None]
+    rewarded = sorted(((g, r) for g, r in rollouts if r.reward is not None), key=lambda gr: gr[1].reward or 0.0)
+    dim_group, scale = _rubric_info(groups)
+    scores: dict[str, list[float]] = {}
+    for _, r in rollouts:
+        if r.status == "ok":
+            for name, d in (r.dimensions or {}).items():
+                if name in scores or len(scores) < MAX_DIMENSIONS:
+                    scores.setdefault(name, []).append(d.score)
+    rates: dict[str, float] = {}
+    for kind in sorted({r.penalty for _, r in rollouts if r.penalty}):
+        rates[f"penalty: {kind}"] = sum(r.penalty == kind for _, r in rollouts) / n
+    for cat in sorted({r.error.category for _, r in rollouts if r.error}):
+        rates[f"error: {cat}"] = sum(bool(r.error and r.error.category == cat) for _, r in rollouts) / n
+    rates["filtered groups"] = sum(g.filtered for g in groups) / (len(groups) or 1)
+    spread = sorted(groups, key=lambda g: -(g.std or 0.0))
+    if len(spread) > 2 * PLOTTED_GROUPS:  # a readable plot: the widest and the narrowest spreads
+        spread = spread[:PLOTTED_GROUPS] + spread[-PLOTTED_GROUPS:]
+    snrs = [g.noise.snr for g in groups if g.noise is not None and g.noise.snr is not None]
+    stds = [r.reward_std for _, r in rollouts if r.reward_std is not None]
+    rewards = [r.reward for _, r in rollouts if r.reward is not None]
+    return {
+        "title": title,
+        "fake": any(g.judge.fake for g in groups),
+        "rubrics": sorted({f"{g.rubric} @ {g.rubric_version}" for g in groups}),
+        "judges": sorted({f"{g.judge.condense_model} / {g.judge.grade_model}" for g in groups}),
+        "summary": [
+            ("groups", f"{len(groups)} ({sum(g.filtered for g in groups)} filtered: no signal for GRPO)"),
+            (
+                "rollouts",
+                f"{len(rollouts)}: {len(graded)} graded, {len(penalized)} penalised, "
+                f"{sum(r.status == 'error' for _, r in rollouts)} judge errors",
+            ),
+            (
+                "reward mean / SD",
+                f"{_fmt(fmean(rewards) if rewards else None)} / {_fmt(pstdev(rewards) if rewards else None)}",
+            ),
+            ("final-answer rate", _fmt(sum(bool(r.has_final_answer) for _, r in rollouts) / n, ".1%")),
+            ("judge noise", _noise_line(stds, snrs)),
+        ],
+        "plots": [
+            plots.reward_histogram(graded, penalized),
+            plots.dimension_boxes(scores, dim_group, scale),
+            plots.group_spread(
+                [(g.group_id, [r.reward for r in g.rollouts if r.reward is not None], g.filtered) for g in spread]
+            ),
+            plots.rate_bars(rates),
+        ],
+        "lowest": [_row(g, r, dim_group) for g, r in rewarded[:extremes]],
+        "errors": [_row(g, r, dim_group) for g, r in rollouts if r.status == "error"][:50],
+        "n_errors": sum(r.status == "error" for _, r in rollouts),
+        "highest": [_row(g, r, dim_group) for g, r in reversed(rewarded[-extremes:])] if extremes else [],
+    }
+
+
+def render_report(groups: list[ScoredGroup], title: str, extremes: int = 5) -> str:
+    return _env.get_template("report.html.j2").render(**run_context(groups, title, extremes))
+
+
+def render_comparison(c: Comparison, a: list[ScoredGroup], b: list[ScoredGroup], title: str) -> str:
+    b_rewards = {(g.group_id, r.id): r.reward for g in b for r in g.rollouts if r.status == "ok"}
+    xs: list[float] = []
+    ys: list[float] = []
+    for g in a:
+        for r in g.rollouts:
+            other = b_rewards.get((g.group_id, r.id))
+            if r.status == "ok" and r.reward is not None and other is not None:
+                xs.append(r.reward)
+                ys.append(other)
+    names = [n for n, d in c.dimensions.items() if d.mean_a is not None and d.mean_b is not None]
+    plot_list = [plots.reward_scatter(xs, ys)]
+    if names:
+        plot_list.append(
+            plots.dimension_shift(
+                names, [c.dimensions[n].mean_a or 0.0 for n in names], [c.dimensions[n].mean_b or 0.0 for n in names]
+            )
+        )
+    return _env.get_template("compare.html.j2").render(
+        title=title, c=c, mean_tau=mean_tau(c), plots=plot_list, fake=any(g.judge.fake for g in [*a, *b])
+    )

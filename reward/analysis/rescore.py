@@ -1,0 +1,140 @@
+"""Recompute rewards from a saved output: no judge call, the same numbers as a paid re-run.
+
+A scored group records its basis: the rubric's prompt version (everything a judge request contains) and
+the penalty checks that decided which rollouts were graded. When the new rubric has the same basis, its
+judgements would be the cached ones, so the saved dimension scores are all a re-run would use: rewards,
+group statistics, advantages and noise are recomputed from them with the new formula, constants, weights,
+penalty values, reward scale and group filter.
+"""
+
+from __future__ import annotations
+
+import math
+
+from reward.core.group_stats import group_stats
+from reward.core.results import Basis, GroupResult, RolloutResult
+from reward.errors import RewardError
+from reward.rubric.formula import legacy_fields
+from reward.rubric.load import Rubric
+from reward.rubric.noise import Sample, combine_samples, group_noise
+
+
+class RescoreError(RewardError):
+    """A saved group whose judgements the new rubric would not reuse: it needs `reward score`."""
+
+
+def expected_basis(rubric: Rubric, samples: int, resample_condense: bool) -> Basis:
+    """The basis of a group scored with `rubric` and K = `samples` verdicts per rollout."""
+    spec = rubric.spec
+    return Basis(
+        prompt_version=rubric.prompt_version,
+        penalties=spec.penalties.enabled(),
+        max_tokens=spec.penalties.max_tokens,
+        samples=samples,
+        resample_condense=resample_condense and samples > 1,  # one sample condenses once either way
+    )
+
+
+def check_basis(group: GroupResult, rubric: Rubric, samples: int, resample_condense: bool) -> Basis:
+    basis = expected_basis(rubric, samples, resample_condense)
+    saved = group.basis
+    where = f"group {group.group_id!r}"
+    if saved is None:
+        raise RescoreError(f"{where} was written without its scoring basis (an older version): use `reward score`")
+    if saved.prompt_version != basis.prompt_version:
+        raise RescoreError(
+            f"{where} was judged with prompt version {saved.prompt_version}, but {rubric.path.name} asks the judge "
+            f"differently (prompt version {basis.prompt_version}: templates, dimensions, groups, scale, inputs or "
+            "judge settings changed); the saved scores do not answer its prompts: use `reward score`"
+        )
+    if saved.penalties != basis.penalties or saved.max_tokens != basis.max_tokens:
+        raise RescoreError(
+            f"{where} was scored with penalty checks {saved.penalties} at {saved.max_tokens} tokens, "
+            f"{rubric.path.name} checks {basis.penalties} at {basis.max_tokens}: which rollouts are graded at all "
+            "may differ: use `reward score`"
+        )
+    if (saved.samples, saved.resample_condense) != (basis.samples, basis.resample_condense):
+        raise RescoreError(
+            f"{where} was graded with {saved.samples} sample(s) per rollout (resample_condense "
+            f"{saved.resample_condense}), a re-run would use {basis.samples} ({basis.resample_condense}): "
+            "pass --samples (and --resample-condense) as the re-run would, or use `reward score`"
+        )
+    return basis
+
+
+def _check_scores(samples: list[Sample], rubric: Rubric, where: str) -> None:
+    """A saved file is input like any other: a score the judge could not have given (NaN, out of range, a
+    fraction on an integer scale) is refused, never turned into a reward."""
+    scale = rubric.spec.scale
+    for sample in samples:
+        for name, (score, _) in sample.items():
+            ok = isinstance(score, int | float) and not isinstance(score, bool) and math.isfinite(score)
+            ok = ok and scale.min <= score <= scale.max and (scale.kind == "number" or float(score).is_integer())
+            if not ok:
+                raise RescoreError(f"{where}: {name} = {score!r} is not a score on the scale {scale.min}..{scale.max}")
+
+
+def _samples(r: RolloutResult, where: str) -> list[Sample]:
+    assert r.dimensions is not None
+    dims = r.dimensions
+    lengths = {len(d.samples) if d.samples is not None else 1 for d in dims.values()}
+    if len(lengths) != 1 or 0 in lengths:
+        raise RescoreError(f"{where}: its dimensions hold different numbers of samples ({sorted(lengths)})")
+    (k,) = lengths
+    if k == 1:
+        return [{n: (d.score, d.reason) for n, d in dims.items()}]
+    # Only the first sample's reason is kept in an output; reasons never enter a reward.
+    return [
+        {n: (d.samples[i] if d.samples else d.score, d.reason if i == 0 else "") for n, d in dims.items()}
+        for i in range(k)
+    ]
+
+
+def _rescore_rollout(r: RolloutResult, rubric: Rubric, where: str) -> RolloutResult:
+    spec = rubric.spec
+    if r.status == "penalized":
+        if r.penalty is None or r.penalty not in spec.penalties.enabled():
+            raise RescoreError(f"{where}: penalty {r.penalty!r} is not a penalty of {rubric.path.name}")
+        return r.model_copy(update={"reward": getattr(spec.penalties, r.penalty)})
+    if r.status != "ok":
+        return r.model_copy()
+    names = [d.name for d in spec.dimensions]
+    if r.dimensions is None or sorted(r.dimensions) != sorted(names):
+        raise RescoreError(f"{where}: its dimensions are not the rubric's ({', '.join(names)})")
+    samples = _samples(r, where)
+    _check_scores(samples, rubric, where)
+    dims, reward, means, reward_std = combine_samples(spec, samples)
+    fields = {"s_pos": None, "s_pit": None, "s_fa": None, **legacy_fields(means)}
+    return r.model_copy(
+        update={"reward": reward, "dimensions": dims, "groups": means, "reward_std": reward_std, **fields}
+    )
+
+
+def rescore_group(
+    group: GroupResult, rubric: Rubric, samples: int | None = None, resample_condense: bool | None = None
+) -> GroupResult:
+    """The group as `reward score` with `rubric` (and K = `samples`, by default the rubric's) would write it,
+    from its saved judgements."""
+    judge = rubric.spec.judge
+    k = judge.samples if samples is None else samples
+    resample = judge.resample_condense if resample_condense is None else resample_condense
+    basis = check_basis(group, rubric, k, resample)
+    spec = rubric.spec
+    rollouts = [_rescore_rollout(r, rubric, f"group {group.group_id!r}, rollout {r.id!r}") for r in group.rollouts]
+    stats = group_stats([r.reward for r in rollouts], spec.group_filter.min_std, spec.group_filter.advantage_eps)
+    for r, adv in zip(rollouts, stats.advantages, strict=True):
+        r.advantage = adv
+    return group.model_copy(
+        update={
+            "rubric": rubric.name,
+            "rubric_version": rubric.version,
+            "mean": stats.mean,
+            "std": stats.std,
+            "n_scored": stats.n_scored,
+            "filtered": stats.filtered,
+            "filter_reason": stats.filter_reason,
+            "rollouts": rollouts,
+            "noise": group_noise(rollouts, k),
+            "basis": basis,
+        }
+    )

@@ -1,0 +1,106 @@
+"""Reading scored output files (`reward score -o ...`) for analysis: compare, report, calibrate.
+
+The models ignore fields they do not know, so files written by another version of `reward` can still be
+compared; a malformed line is reported with its number and skipped, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from reward.core.trajectory import validation_problems
+from reward.errors import UsageError
+
+
+class Lenient(BaseModel):
+    # NaN or infinity (which Python's json accepts) would poison every mean and order: the line is refused.
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
+
+class ScoredDimension(Lenient):
+    score: float
+    reason: str = ""
+    samples: list[float] | None = None
+    std: float | None = None
+
+
+class ScoredError(Lenient):
+    category: str
+    message: str = ""
+
+
+class ScoredRollout(Lenient):
+    id: str
+    status: str
+    reward: float | None = None
+    penalty: str | None = None
+    error: ScoredError | None = None
+    dimensions: dict[str, ScoredDimension] | None = None
+    advantage: float | None = None
+    reward_std: float | None = None
+    has_final_answer: bool | None = None
+    meta: dict[str, Any] | None = None
+
+    def record(self) -> dict[str, Any]:
+        return self.model_dump()
+
+
+class ScoredJudge(Lenient):
+    condense_model: str = ""
+    grade_model: str = ""
+    fake: bool = False
+
+
+class ScoredNoise(Lenient):
+    samples: int
+    snr: float | None = None
+    noise_var: float | None = None
+    signal_var: float | None = None
+
+
+class ScoredGroup(Lenient):
+    group_id: str
+    rubric: str = ""
+    rubric_version: str = ""
+    judge: ScoredJudge = Field(default_factory=ScoredJudge)
+    mean: float | None = None
+    std: float | None = None
+    filtered: bool = False
+    rollouts: list[ScoredRollout]
+    noise: ScoredNoise | None = None
+    reference_plan: str | None = None
+    plans: dict[str, str] | None = None
+
+
+def load_scored(path: Path) -> tuple[list[ScoredGroup], list[str]]:
+    """The groups of a scored file, in file order, and the problems of the lines that were skipped."""
+    if not path.is_file():
+        raise UsageError(f"scored file not found: {path}")
+    groups: list[ScoredGroup] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+    try:
+        with path.open(encoding="utf-8", errors="replace") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    group = ScoredGroup.model_validate(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    problems.append(f"{path}:{lineno}: invalid JSON: {exc.msg}")
+                    continue
+                except ValidationError as exc:
+                    problems.append(f"{path}:{lineno}: " + "; ".join(validation_problems(exc)))
+                    continue
+                if group.group_id in seen:
+                    problems.append(f"{path}:{lineno}: duplicate group_id {group.group_id!r} (first kept)")
+                    continue
+                seen.add(group.group_id)
+                groups.append(group)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror}") from exc
+    return groups, problems

@@ -1,0 +1,107 @@
+"""Output models: one scored group per JSONL line, and what each rollout got."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, PrivateAttr, SerializerFunctionWrapHandler, model_serializer
+
+Status = Literal["ok", "penalized", "error"]
+PenaltyKind = Literal["too_long", "missing_final_answer", "no_commands"]
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorInfo(Out):
+    category: str  # judge_timeout, judge_rate_limited, judge_unavailable, judge_parse_error, ...
+    message: str
+
+
+class DimensionResult(Out):
+    score: int | float  # as the judge gave it (integer scale: an integer); the mean of several samples
+    reason: str
+    samples: list[int | float] | None = None  # every sample's score (judge noise: --samples K)
+    std: float | None = None  # sample std (ddof=1) of `samples`
+
+    @model_serializer(mode="wrap")
+    def _drop_unsampled(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Single-sample output stays {"score", "reason"}: 14 dimensions x 2 nulls per rollout say nothing.
+        data: dict[str, Any] = handler(self)
+        if self.samples is None:
+            data.pop("samples", None)
+            data.pop("std", None)
+        return data
+
+
+class RolloutResult(Out):
+    id: str
+    status: Status
+    reward: float | None  # null when not computed: never an invented number
+    penalty: PenaltyKind | None = None
+    penalty_detail: str | None = None
+    error: ErrorInfo | None = None
+    # The paper's group means (rubrics with groups positive / pitfall / final_answer), as before.
+    s_pos: float | None = None
+    s_pit: float | None = None
+    s_fa: float | None = None
+    groups: dict[str, float] | None = None  # every group's mean of normalised scores, by group name
+    dimensions: dict[str, DimensionResult] | None = None
+    advantage: float | None = None
+    reward_std: float | None = None  # sample std (ddof=1) of the rewards of the K verdict samples
+    # False for a rollout in error: it is left out of the group's mean/std and gets no advantage.
+    in_group_stats: bool
+    has_final_answer: bool
+    # The length check used the trainer's exact token count (true, `num_tokens`) or an offline estimate.
+    num_tokens: int | None = None
+    num_tokens_exact: bool = False
+    meta: dict[str, Any] | None = None  # the rollout's own `meta`, passed through untouched
+    _plan: str | None = PrivateAttr(default=None)  # the candidate plan graded (first sample), for --keep-plans
+
+
+class JudgeInfo(Out):
+    condense_model: str
+    grade_model: str
+    # True when any judgement in this group came from the built-in fake judge: not a real judgement.
+    fake: bool
+
+
+class NoiseInfo(Out):
+    """Judge noise of a group graded with K > 1 samples (see reward.rubric.noise)."""
+
+    samples: int
+    n: int  # graded rollouts the ratio is computed over
+    signal_var: float | None  # population variance of their rewards
+    noise_var: float | None  # mean of their reward_std squared
+    snr: float | None  # signal_var / noise_var; null when noise_var is 0 or fewer than 2 graded rollouts
+
+
+class Basis(Out):
+    """What a group's judgements depend on besides its content, for `reward rescore`: the rubric's prompt
+    version and the penalty checks that decided which rollouts were graded at all."""
+
+    prompt_version: str
+    penalties: list[str]  # the penalty kinds that were checked (enabled), in order
+    max_tokens: int
+    samples: int  # verdicts per rollout (judge noise)
+    resample_condense: bool  # with samples > 1: each sample condensed anew
+
+
+class GroupResult(Out):
+    group_id: str
+    rubric: str
+    rubric_version: str
+    judge: JudgeInfo
+    mean: float | None
+    std: float | None  # population std (ddof=0) of the rewards of the rollouts in the group statistics
+    n_scored: int
+    n_errors: int
+    filtered: bool
+    filter_reason: str | None
+    rollouts: list[RolloutResult]
+    noise: NoiseInfo | None = None  # only when graded with several samples
+    # With `score --include-plans`: the Execution Plans the grader saw (candidate plans by rollout id).
+    reference_plan: str | None = None
+    plans: dict[str, str] | None = None
+    basis: Basis | None = None

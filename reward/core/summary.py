@@ -1,0 +1,84 @@
+"""Summary statistics over scored groups: the end-of-run table of `reward score` (computed from the output
+file, so it covers resumed runs) and the per-step `metrics` of the service."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from reward.core.results import GroupResult
+
+
+@dataclass
+class Summary:
+    groups: int = 0
+    rollouts: int = 0
+    rewards: list[float] = field(default_factory=list)
+    statuses: Counter[str] = field(default_factory=Counter)
+    penalties: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    filtered_groups: int = 0
+    with_final_answer: int = 0
+    fake_groups: int = 0
+    dimension_scores: dict[str, list[float]] = field(default_factory=dict)  # graded rollouts only
+    reward_stds: list[float] = field(default_factory=list)  # judge noise, when graded with K > 1 samples
+    snrs: list[float] = field(default_factory=list)
+
+    def add(self, g: GroupResult) -> None:
+        self.groups += 1
+        self.filtered_groups += bool(g.filtered)
+        self.fake_groups += bool(g.judge.fake)
+        if g.noise is not None and g.noise.snr is not None:
+            self.snrs.append(g.noise.snr)
+        for r in g.rollouts:
+            self.rollouts += 1
+            self.statuses[r.status] += 1
+            self.with_final_answer += bool(r.has_final_answer)
+            if r.reward is not None:
+                self.rewards.append(float(r.reward))
+            if r.penalty:
+                self.penalties[r.penalty] += 1
+            if r.error:
+                self.errors[r.error.category] += 1
+            if r.status == "ok":
+                for name, d in (r.dimensions or {}).items():
+                    self.dimension_scores.setdefault(name, []).append(float(d.score))
+                if r.reward_std is not None:
+                    self.reward_stds.append(r.reward_std)
+
+    @property
+    def reward_mean(self) -> float | None:
+        return float(np.mean(self.rewards)) if self.rewards else None
+
+    @property
+    def reward_std(self) -> float | None:
+        return float(np.std(self.rewards)) if self.rewards else None
+
+    @property
+    def dimension_means(self) -> dict[str, float]:
+        """What to watch for reward hacking: a dimension drifting while the others stay put."""
+        return {name: float(np.mean(v)) for name, v in self.dimension_scores.items()}
+
+    @property
+    def judge_reward_std(self) -> float | None:
+        """Mean over graded rollouts of the SD of their rewards across judge samples."""
+        return float(np.mean(self.reward_stds)) if self.reward_stds else None
+
+    @property
+    def group_snr(self) -> float | None:
+        """Median over groups of their signal-to-noise ratio (see reward.rubric.noise)."""
+        return float(np.median(self.snrs)) if self.snrs else None
+
+    @property
+    def final_answer_rate(self) -> float | None:
+        return self.with_final_answer / self.rollouts if self.rollouts else None
+
+
+def summarize(groups: Iterable[GroupResult]) -> Summary:
+    s = Summary()
+    for g in groups:
+        s.add(g)
+    return s

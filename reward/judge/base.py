@@ -1,0 +1,129 @@
+"""What a judge is to the scorer: the `Judge` base class, its settings and reply types, and the re-ask loop.
+
+Two judges implement it: `reward.judge.litellm_judge.JudgeClient` (litellm, the network seam) and
+`reward.judge.fake.in_process.InProcessJudge` (the fake judge without sockets, for logic tests). Invalid content
+(a verdict that fails validation, an empty reply, a refusal) is re-asked with the validation error here,
+by tenacity, whichever judge answers.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
+
+from reward.cache.disk import CacheStats
+from reward.errors import RewardError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CallSettings:
+    model: str
+    temperature: float
+    max_tokens: int
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    condense: CallSettings
+    grade: CallSettings
+    api_base: str | None = None
+    api_key: str | None = None
+    timeout_s: float = 120.0
+    num_retries: int = 3
+    max_reasks: int = 2
+    concurrency: int = 64
+    samples: int = 1  # verdicts per rollout (judge noise); each its own request with seed = sample index
+    resample_condense: bool = False  # with samples > 1, condense each sample anew too
+    fake: bool = False  # the built-in fake judge (its replies are marked fake whatever model name is used)
+
+
+@dataclass
+class Usage:
+    calls: Counter[str] = field(default_factory=Counter)  # per role: condense / grade
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens the provider served from its prompt cache (included in prompt_tokens)
+    cost: float = 0.0
+    cost_known: bool = True
+    cache: CacheStats = field(default_factory=CacheStats)
+
+
+class JudgeError(RewardError):
+    def __init__(self, category: str, message: str) -> None:
+        super().__init__(f"{category}: {message}")
+        self.category = category
+        self.message = message
+
+
+class InvalidReply(JudgeError):
+    """Content that can be re-asked: the caller's validator raises it with the reason."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    content: str
+    fake: bool
+    finish_reason: str | None = None  # "length": cut at the token limit
+
+
+class Judge(ABC):
+    """A judge the scorer can ask: implementations give `complete` (one call), the re-ask loop is `ask`.
+    `identity` says who answers (part of every cache key: one judge's plans and verdicts are never served
+    as another's, a fake one's never as a real one's)."""
+
+    settings: JudgeSettings
+    usage: Usage
+    identity: dict[str, Any]
+
+    @abstractmethod
+    async def complete(
+        self,
+        role: str,
+        messages: list[dict[str, str]],
+        usage: Usage,
+        response_format: dict[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> Reply:
+        """One judge call; raises JudgeError, or InvalidReply for content that can be re-asked."""
+
+    async def ask(
+        self,
+        role: str,
+        messages: list[dict[str, str]],
+        validate: Callable[[Reply], T],
+        usage: Usage,
+        response_format: dict[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> tuple[T, bool]:
+        """Call the judge and validate its reply; an invalid reply is re-asked with the reason, up to
+        `max_reasks` times. Returns the validated value and whether the judge was the fake one."""
+        conversation = list(messages)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(1 + self.settings.max_reasks),
+            retry=retry_if_exception_type(InvalidReply),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                reply = await self.complete(role, conversation, usage, response_format, seed)
+                try:
+                    return validate(reply), reply.fake
+                except InvalidReply as exc:
+                    conversation = [
+                        *messages,
+                        {"role": "assistant", "content": reply.content[:20000]},
+                        {
+                            "role": "user",
+                            "content": f"Your reply was invalid: {exc.message}. "
+                            "Reply again, correcting this, with nothing else.",
+                        },
+                    ]
+                    raise
+        raise AssertionError("unreachable: tenacity reraises the last error")

@@ -1,0 +1,59 @@
+"""The fake judge in process: the `Judge` protocol answered by the fake judge's reply functions, with no
+socket and no litellm. For logic tests (scorer, rescore, rubrics); transport is tested against the HTTP
+fake judge (`reward.judge.fake.http`), which gives the same replies.
+
+Its replies are marked fake, and its identity says so: nothing it judged is ever served as real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from reward.judge.base import Judge, JudgeSettings, Reply, Usage
+from reward.judge.fake.replies import fake_content, read_request
+
+T = TypeVar("T")
+
+
+class InProcessJudge(Judge):
+    def __init__(self, settings: JudgeSettings, latency: float = 0.0) -> None:
+        self.settings = replace(settings, fake=True)
+        self.usage = Usage()
+        self.identity: dict[str, Any] = {"fake": True, "api_base": None, "router": None}
+        self.calls: Counter[str] = Counter()
+        # Every request as sent: {"role", "messages", "response_format", "seed"}.
+        self.requests: list[dict[str, Any]] = []
+        self.latency = latency  # seconds before each reply
+        self._script: dict[str, list[str]] = {"condense": [], "grade": []}
+
+    def script(self, role: str, *contents: str) -> None:
+        """Replies given instead of the correct ones to the next calls of `role`, first in first out."""
+        self._script[role].extend(contents)
+
+    def counts(self) -> dict[str, int]:
+        return {"total": sum(self.calls.values()), **{role: self.calls[role] for role in ("condense", "grade")}}
+
+    async def complete(
+        self,
+        role: str,
+        messages: list[dict[str, str]],
+        usage: Usage,
+        response_format: dict[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> Reply:
+        self.calls[role] += 1
+        self.requests.append({"role": role, "messages": messages, "response_format": response_format, "seed": seed})
+        kind, prompt, schema = read_request(messages, response_format or {})
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        scripted = self._script[role]
+        content = scripted.pop(0) if scripted else fake_content(kind, prompt, schema, seed)
+        for u in (usage, self.usage):
+            u.calls[role] += 1
+            u.prompt_tokens += len(prompt) // 4 + 1
+            u.completion_tokens += len(content) // 4 + 1
+            u.cost_known = False
+        return Reply(content=content, fake=True, finish_reason="stop")

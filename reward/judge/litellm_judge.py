@@ -1,0 +1,309 @@
+"""The judge client: every judge call goes through litellm, the project's only network seam.
+
+Two failure loops, each in one place:
+- transport errors (429 honouring Retry-After, 5xx, timeouts, connection errors) are retried in
+  `JudgeClient._acompletion` (or by litellm's Router when one is configured, never both); the provider
+  SDK's own retries are switched off so they do not stack;
+- invalid content (a verdict that fails validation, an empty reply, a refusal) is re-asked with the
+  validation error by tenacity in `ask`.
+Whatever is left becomes a JudgeError with a category; callers turn it into a per-rollout error.
+Each call attempt first waits for its turn under the judge limits (reward/limits.py): a wait, not a retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+from typing import Any, TypeVar
+
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+
+from reward.cache.redis_store import cache_url
+from reward.judge.base import (
+    CallSettings,
+    InvalidReply,
+    Judge,
+    JudgeError,
+    JudgeSettings,
+    Reply,
+    Usage,
+)
+from reward.judge.limits import JudgeLimiter, namespace, role_limits, router_params
+from reward.judge.llm import Route, choose_route, has_price, inline_setup, install_inline_setup, litellm
+from reward.judge.redaction import secrets_from_env, short_error
+from reward.rubric.prompts import group_prefix_chars
+
+__all__ = ["FAKE_FINGERPRINT", "JudgeClient", "JudgeError", "Usage", "categorize", "has_price"]
+
+FAKE_FINGERPRINT = "reward-fake-judge"
+T = TypeVar("T")
+
+
+# Order matters: subclasses before their bases (ContextWindowExceededError is a BadRequestError...).
+_CATEGORIES: list[tuple[type[BaseException], str]] = [
+    (litellm.Timeout, "judge_timeout"),
+    (litellm.RateLimitError, "judge_rate_limited"),
+    (litellm.ContextWindowExceededError, "judge_context_window"),
+    (litellm.ContentPolicyViolationError, "judge_refusal"),
+    (litellm.AuthenticationError, "judge_auth"),
+    (litellm.PermissionDeniedError, "judge_auth"),
+    (litellm.NotFoundError, "judge_bad_request"),
+    (litellm.BadRequestError, "judge_bad_request"),
+    (litellm.UnprocessableEntityError, "judge_bad_request"),
+    (litellm.ServiceUnavailableError, "judge_unavailable"),
+    (litellm.InternalServerError, "judge_unavailable"),
+    (litellm.APIConnectionError, "judge_unavailable"),
+    (litellm.APIError, "judge_unavailable"),
+]
+
+
+def categorize(exc: BaseException) -> str:
+    for cls, category in _CATEGORIES:
+        if isinstance(exc, cls):
+            return category
+    if isinstance(exc, asyncio.TimeoutError):
+        return "judge_timeout"
+    return "judge_error"
+
+
+def _digest(config: dict[str, Any]) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _raise_connection_limits(concurrency: int) -> None:
+    """litellm's aiohttp transport allows 1000 connections, 500 per host (AIOHTTP_CONNECTOR_LIMIT*, read at
+    import); calls allowed in flight beyond that would queue in the connector, unseen. Raise the limits to
+    the configured concurrency before the transport is created (the environment still wins if larger)."""
+    from litellm.llms.custom_httpx import http_handler
+
+    for name in ("AIOHTTP_CONNECTOR_LIMIT", "AIOHTTP_CONNECTOR_LIMIT_PER_HOST"):
+        current = getattr(http_handler, name, None)
+        if isinstance(current, int) and 0 < current < concurrency:
+            setattr(http_handler, name, concurrency)
+
+
+@functools.cache
+def _takes_seed(model: str) -> bool:
+    """Does litellm pass `seed` to this model's provider? Where it would reject it (Anthropic, ...) the
+    samples are still separate requests and separate cache entries, only not reproducible."""
+    try:
+        name, provider, _, _ = litellm.get_llm_provider(model)
+        return "seed" in (litellm.get_supported_openai_params(model=name, custom_llm_provider=provider) or [])
+    except Exception:
+        return False
+
+
+def _retryable(exc: BaseException) -> bool:
+    """Transport failures worth another try: timeouts, connection errors, 429 and 5xx."""
+    if isinstance(exc, (litellm.Timeout, litellm.APIConnectionError, litellm.RateLimitError)):
+        return True
+    status = getattr(exc, "status_code", None)
+    return isinstance(status, int) and (status == 429 or status >= 500)
+
+
+def _headers(exc: BaseException) -> Any:
+    headers = getattr(exc, "litellm_response_headers", None)
+    if headers is None:
+        headers = getattr(getattr(exc, "response", None), "headers", None)
+    return headers
+
+
+def _with_cache_hints(
+    route: Route, role: str, messages: list[dict[str, str]], params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """What each provider needs so a group's shared prompt prefix (system prompt, rubric, query, reference
+    plan: everything before the candidate) is served from its prompt cache. OpenAI caches prefixes by
+    itself; `prompt_cache_key` (one per group prefix) keeps a group's calls on the same cache. Anthropic
+    caches only blocks marked `cache_control`. vLLM's prefix caching needs only the order."""
+    if route.kind not in ("openai", "anthropic") or role != "grade" or len(messages) < 2:
+        return messages
+    system, user = messages[0], messages[1]
+    if system.get("role") != "system" or user.get("role") != "user":
+        return messages
+    split = group_prefix_chars(user["content"])
+    if route.kind == "openai":
+        shared = system["content"] + "\0" + user["content"][:split]
+        params["prompt_cache_key"] = "reward-" + hashlib.sha256(shared.encode()).hexdigest()[:32]
+        return messages
+    mark = {"type": "ephemeral"}
+    head, rest = user["content"][:split], user["content"][split:]
+    user_blocks: list[dict[str, Any]] = [{"type": "text", "text": rest}] if rest else []
+    if head:
+        user_blocks.insert(0, {"type": "text", "text": head, "cache_control": mark})
+    return [
+        {"role": "system", "content": [{"type": "text", "text": system["content"], "cache_control": mark}]},
+        {"role": "user", "content": user_blocks},
+        *messages[2:],
+    ]
+
+
+class JudgeClient(Judge):
+    """Judge calls through litellm, with one transport-retry loop:
+
+    - by default, `litellm.acompletion` per call, retried here with tenacity on transport errors, waiting
+      what litellm's own `calculate_retry_after` says (Retry-After honoured, else exponential backoff);
+    - with a Router config (several deployments), litellm's Router, which is then the only retry loop.
+    The provider SDK's own retries are off either way (`max_retries=0`).
+    """
+
+    def __init__(self, settings: JudgeSettings, router_config: dict[str, Any] | None = None) -> None:
+        self.settings = settings
+        self.usage = Usage()
+        # Asked before any Router exists: registering a deployment gives an unknown model a price of 0.
+        self.routes: dict[str, Route] = {
+            role: choose_route(self.call_settings(role).model, settings.api_base) for role in ("condense", "grade")
+        }
+        self._priced = {role: r.priced for role, r in self.routes.items()}
+        router_keys = [
+            str(d.get("litellm_params", {}).get("api_key") or "")
+            for d in (router_config or {}).get("model_list", [])
+            if isinstance(d, dict)
+        ]
+        self._secrets = [s for s in [settings.api_key, *router_keys, *secrets_from_env()] if s]
+        self.router = None
+        # Who answers: part of every cache key (with the model and sampling settings, added by the scorer).
+        self.identity: dict[str, Any] = {
+            "fake": settings.fake,
+            "api_base": None if settings.fake else (settings.api_base or "").rstrip("/") or None,
+            "router": _digest(router_config) if router_config is not None else None,
+        }
+        if router_config is not None:
+            config = router_params(router_config)
+            model_list = config.pop("model_list")
+            for d in model_list:
+                d.setdefault("litellm_params", {}).setdefault("max_retries", 0)
+            config.setdefault("num_retries", settings.num_retries)
+            config.setdefault("timeout", settings.timeout_s)
+            self.router = litellm.Router(model_list=model_list, **config)
+        self._semaphore: asyncio.Semaphore | None = None
+        # Limits shared by every replica (in Redis with REWARD_CACHE_URL): each call attempt waits its turn.
+        self.limiter = JudgeLimiter(
+            role_limits(router_config) if router_config is not None else {},
+            cache_url(),
+            namespace(router_config or {}),
+        )
+        _raise_connection_limits(settings.concurrency)
+
+    async def _acompletion(
+        self, role: str, messages: list[dict[str, str]], kwargs: dict[str, Any], tokens: int = 0
+    ) -> Any:
+        if self.router is not None:  # the Router's own retries happen inside this one slot
+            async with self.limiter.slot(role, tokens):
+                return await self.router.acompletion(model=role, messages=messages, **kwargs)
+        route = self.routes[role]
+        s = self.settings
+        params: dict[str, Any] = {"model": route.model, "max_retries": 0, **kwargs}
+        messages = _with_cache_hints(route, role, messages, params)
+        if s.api_base:
+            params["api_base"] = s.api_base
+        if s.api_key:
+            params["api_key"] = s.api_key
+        retries = s.num_retries
+
+        def wait(state: Any) -> float:
+            remaining = retries - state.attempt_number + 1
+            exc = state.outcome.exception()
+            return litellm.utils.calculate_retry_after(remaining, retries, response_headers=_headers(exc))
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(1 + retries), retry=retry_if_exception(_retryable), wait=wait, reraise=True
+        )
+        token = inline_setup.set(route.inline_setup)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    async with self.limiter.slot(role, tokens):
+                        return await litellm.acompletion(messages=messages, **params)
+        finally:
+            inline_setup.reset(token)
+        raise AssertionError("unreachable: tenacity reraises the last error")
+
+    @property
+    def semaphore(self) -> asyncio.Semaphore:
+        # Created on first use so it binds to the running event loop; shared by every request.
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.settings.concurrency)
+            install_inline_setup(asyncio.get_running_loop())
+        return self._semaphore
+
+    def call_settings(self, role: str) -> CallSettings:
+        return self.settings.condense if role == "condense" else self.settings.grade
+
+    async def complete(
+        self,
+        role: str,
+        messages: list[dict[str, str]],
+        usage: Usage,
+        response_format: dict[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> Reply:
+        """One judge call (transport retries included); raises JudgeError or InvalidReply."""
+        call = self.call_settings(role)
+        kwargs: dict[str, Any] = {
+            "temperature": call.temperature,
+            "max_tokens": call.max_tokens,
+            "timeout": self.settings.timeout_s,
+        }
+        if response_format is not None:
+            kwargs["response_format"] = response_format
+        if seed is not None and _takes_seed(call.model):
+            kwargs["seed"] = seed
+        tokens = self._estimate_tokens(role, call, messages)
+        async with self.semaphore:
+            try:
+                resp = await self._acompletion(role, messages, kwargs, tokens)
+            except Exception as exc:
+                raise JudgeError(categorize(exc), short_error(exc, self._secrets)) from exc
+        fake = getattr(resp, "system_fingerprint", None) == FAKE_FINGERPRINT
+        for u in (usage, self.usage):
+            self._account(u, role, resp, self._priced[role])
+        return self._reply(resp, fake)
+
+    def _estimate_tokens(self, role: str, call: CallSettings, messages: list[dict[str, str]]) -> int:
+        """What a call may use of a tokens-per-minute limit, charged before it: the prompt + max_tokens."""
+        lim = self.limiter.limits.get(role)
+        if lim is None or lim.tpm is None:
+            return 0
+        try:
+            prompt = int(litellm.token_counter(model=call.model, messages=messages))
+        except Exception:  # an unknown model's tokenizer: about 4 characters a token
+            prompt = sum(len(str(m.get("content") or "")) for m in messages) // 4
+        return prompt + call.max_tokens
+
+    def _reply(self, resp: Any, fake: bool) -> Reply:
+        """The first choice of a completion, checked: no choice, no text or a refusal is re-askable."""
+        choices = getattr(resp, "choices", None)
+        if not isinstance(choices, list) or not choices:
+            raise InvalidReply("judge_empty_reply", "the reply had no choices")
+        choice = choices[0]
+        message = getattr(choice, "message", None)
+        # litellm moves OpenAI's `refusal` into provider_specific_fields
+        refusal = getattr(message, "refusal", None) or (getattr(message, "provider_specific_fields", None) or {}).get(
+            "refusal"
+        )
+        finish = getattr(choice, "finish_reason", None)
+        if refusal or finish == "content_filter":
+            raise InvalidReply("judge_refusal", short_error(Exception(refusal or "content filtered"), self._secrets))
+        content = getattr(message, "content", None)
+        if content is not None and not isinstance(content, str):
+            raise InvalidReply("judge_empty_reply", f"the reply's content was {type(content).__name__}, not text")
+        return Reply(content=content or "", fake=fake, finish_reason=finish if isinstance(finish, str) else None)
+
+    @staticmethod
+    def _account(usage: Usage, role: str, resp: Any, priced: bool) -> None:
+        usage.calls[role] += 1
+        u = getattr(resp, "usage", None)
+        if u is not None:
+            usage.prompt_tokens += u.prompt_tokens or 0
+            usage.completion_tokens += u.completion_tokens or 0
+            # OpenAI-style details; litellm maps Anthropic's cache_read_input_tokens there too.
+            usage.cached_tokens += getattr(getattr(u, "prompt_tokens_details", None), "cached_tokens", None) or 0
+        cost = (getattr(resp, "_hidden_params", None) or {}).get("response_cost")
+        if cost is None or not priced:
+            usage.cost_known = False
+        else:
+            usage.cost += float(cost)

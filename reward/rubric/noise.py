@@ -1,0 +1,61 @@
+"""Judge noise: K graded samples of one rollout combined into one score, and a group's signal-to-noise ratio.
+
+Pure functions. A dimension's score is the mean of its samples and the rollout's reward is computed from
+those means (the formula is linear, so this is also the mean of the per-sample rewards). Spreads across
+samples are sample standard deviations (ddof=1): they estimate the judge's noise from K draws. The spread
+between rollouts is the population variance (ddof=0), as GRPO normalises a group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from statistics import fmean, stdev
+
+from reward.core.results import DimensionResult, NoiseInfo, RolloutResult
+from reward.rubric.formula import graded_reward
+from reward.rubric.load import RubricSpec
+from reward.rubric.verdict import DimensionScore
+
+Sample = dict[str, tuple[float, str]]  # one verdict: dimension -> (score, reason)
+
+
+def combine_samples(
+    spec: RubricSpec, samples: Sequence[Sample]
+) -> tuple[dict[str, DimensionResult], float, dict[str, float], float | None]:
+    """(dimensions, reward, group means by group name, reward_std); one sample keeps the scores as the judge
+    gave them and no spread fields, so single-sample output is unchanged."""
+    if not samples:
+        raise ValueError("at least one verdict sample is needed")
+    if len(samples) == 1:
+        only = samples[0]
+        dims = {name: DimensionResult(score=s, reason=r) for name, (s, r) in only.items()}
+        reward, m = graded_reward(spec, {n: DimensionScore(s, r) for n, (s, r) in only.items()})
+        return dims, reward, m, None
+    dims = {}
+    for d in spec.dimensions:
+        values = [sample[d.name][0] for sample in samples]
+        # The first sample's reason: a reason explains one judgement, it cannot be averaged.
+        dims[d.name] = DimensionResult(
+            score=fmean(values), reason=samples[0][d.name][1], samples=values, std=stdev(values)
+        )
+    reward, m = graded_reward(spec, {n: DimensionScore(r.score, r.reason) for n, r in dims.items()})
+    per_sample = [graded_reward(spec, {n: DimensionScore(s, r) for n, (s, r) in smp.items()})[0] for smp in samples]
+    return dims, reward, m, stdev(per_sample)
+
+
+def group_noise(results: Sequence[RolloutResult], samples: int) -> NoiseInfo | None:
+    """Signal-to-noise ratio of a group's graded rollouts: the variance of their rewards (population) over
+    the mean of their judge variances (reward_std squared). Penalties are exact and errors have no reward,
+    so only graded rollouts count. None with a single sample."""
+    if samples < 2:
+        return None
+    graded = [r for r in results if r.status == "ok" and r.reward is not None and r.reward_std is not None]
+    if len(graded) < 2:
+        return NoiseInfo(samples=samples, n=len(graded), signal_var=None, noise_var=None, snr=None)
+    rewards = [float(r.reward) for r in graded if r.reward is not None]
+    mean = fmean(rewards)
+    signal = fmean((x - mean) ** 2 for x in rewards)
+    noise = fmean(float(r.reward_std) ** 2 for r in graded if r.reward_std is not None)
+    # With no measured noise the ratio is unbounded; null, with noise_var 0 saying why.
+    snr = signal / noise if noise > 0 else None
+    return NoiseInfo(samples=samples, n=len(graded), signal_var=signal, noise_var=noise, snr=snr)

@@ -1,0 +1,269 @@
+"""The rubric file's schema: dimensions, groups, formula, inputs, penalties and judge defaults.
+
+Everything here is plain validated data; `reward.rubric.load` loads it from YAML with its templates. The JSON
+Schema of these models (`reward rubric schema`) is what editors validate rubric files with.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictFloat, StrictInt, model_validator
+
+from reward.errors import RewardError
+from reward.rubric.expression import Expression, ExpressionError
+
+# The paper's groups: rubrics written before groups were declared use these, with equation 2 as formula.
+LEGACY_GROUPS = ("positive", "pitfall", "final_answer")
+LEGACY_FORMULA = "(1 - alpha) * (positive - pitfall) + alpha * final_answer"
+LEGACY_TITLES = {
+    "positive": "EXECUTION QUALITY (higher is better)",
+    "pitfall": "FAILURE MODES (higher is worse)",
+    "final_answer": "FINAL ANSWER QUALITY (judge the final answer text itself; higher is better)",
+}
+# Variables the engine gives the templates; declared inputs may not shadow them.
+BUILTIN_VARIABLES = frozenset(
+    {
+        "query",
+        "steps",
+        "final_answer",
+        "head",
+        "tail",
+        "dimensions",
+        "groups",
+        "scale",
+        "candidate_plan",
+        "reference_plan",
+    }
+)
+# Names an input may not take: the engine's variables, jinja's constants, the templates' macros.
+RESERVED_NAMES = BUILTIN_VARIABLES | {"none", "true", "false", "system", "user", "loop", "range", "namespace"}
+Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=48)]
+
+
+class SpecProblem(RewardError, ValueError):
+    """A rubric problem found across fields, with the path of the field to blame (for its YAML line)."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+class Strict(BaseModel):
+    # No NaN or infinity anywhere in a rubric: a penalty, a constant or a scale of .inf is a reward nobody computed.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class Anchors(Strict):
+    """What a low, a middle and a high score mean for one dimension."""
+
+    low: str = Field(min_length=1)
+    mid: str = Field(min_length=1)
+    high: str = Field(min_length=1)
+
+
+class Dimension(Strict):
+    # The name becomes a JSON key in the verdict schema, hence the identifier pattern.
+    name: Identifier
+    group: Identifier
+    description: str = Field(min_length=1)
+    anchors: Anchors | None = None
+    # Weight in its group's mean; not shown to the judge, so changing it costs no judge call.
+    weight: float = Field(default=1.0, gt=0, le=1e6)
+
+
+class Group(Strict):
+    title: str = ""  # how templates introduce the group's dimensions
+    description: str = ""
+    failure_mode: bool = False  # higher is worse (informs templates; the formula carries the sign)
+
+
+class Scale(Strict):
+    """Scores from min to max: integers (an enum in the verdict schema) when both bounds are written as
+    integers, numbers otherwise (`{min: 0.0, max: 1.0}` is a continuous scale, not a binary one)."""
+
+    min: StrictInt | StrictFloat = 0
+    max: StrictInt | StrictFloat = 10
+
+    @property
+    def kind(self) -> Literal["integer", "number"]:
+        return "integer" if isinstance(self.min, int) and isinstance(self.max, int) else "number"
+
+    @model_validator(mode="after")
+    def _order(self) -> Scale:
+        if not (abs(self.min) <= 1e9 and abs(self.max) <= 1e9):
+            raise ValueError("scale bounds must lie within ±1e9")
+        if self.max <= self.min:
+            raise ValueError(f"scale.max ({self.max}) must be greater than scale.min ({self.min})")
+        if self.kind == "integer" and self.max - self.min > 1000:
+            raise ValueError("an integer scale may have at most 1001 values (write floats for a continuous scale)")
+        return self
+
+
+class Penalties(Strict):
+    """Hard penalties, checked in this order before any judge call; null disables one."""
+
+    max_tokens: int = Field(default=30_000, gt=0)
+    too_long: float | None = -100.0
+    missing_final_answer: float | None = -100.0
+    no_commands: float | None = -50.0
+
+    def enabled(self) -> list[str]:
+        return [k for k in ("too_long", "missing_final_answer", "no_commands") if getattr(self, k) is not None]
+
+
+NO_PENALTIES = Penalties(too_long=None, missing_final_answer=None, no_commands=None)
+
+
+class GroupFilter(Strict):
+    # Groups whose reward std (population, on the reported scale) is below this carry no GRPO signal.
+    min_std: float = Field(default=0.01, ge=0)
+    advantage_eps: float = Field(default=1e-6, gt=0)
+
+
+class Truncation(Strict):
+    head: int = Field(default=500, ge=0)
+    tail: int = Field(default=500, ge=0)
+
+
+class JudgeCall(Strict):
+    model: str = Field(min_length=1)
+    temperature: float = Field(default=0.0, ge=0)
+    max_tokens: int = Field(default=2048, gt=0)
+
+
+class JudgeDefaults(Strict):
+    condense: JudgeCall | None = None  # needed when the rubric has a condensing stage
+    grade: JudgeCall
+    timeout_s: float = Field(default=120.0, gt=0)
+    num_retries: int = Field(default=3, ge=0)
+    max_reasks: int = Field(default=2, ge=0)
+    # Judge noise: grade each rollout this many times (seeds 0..K-1) and average; see reward.rubric.noise.
+    samples: int = Field(default=1, ge=1, le=32)
+    resample_condense: bool = False  # with samples > 1, also condense each sample anew
+
+
+TemplateName = Annotated[str, Field(pattern=r"^[\w.-]+$")]
+
+
+class Templates(Strict):
+    condense: TemplateName | None = None  # none: no condensing stage, the grader sees the inputs directly
+    grade: TemplateName = "grade.j2"
+
+
+class InputField(Strict):
+    type: Literal["string", "integer", "number", "boolean"] = "string"
+    description: str = ""
+    required: bool = True
+
+
+class Inputs(Strict):
+    """The judge's input fields: `inputs` of each group line and of each rollout, checked before any call."""
+
+    group: dict[Identifier, InputField] = Field(default_factory=dict)
+    rollout: dict[Identifier, InputField] = Field(default_factory=dict)
+
+
+def _schema_extras(schema: dict[str, Any]) -> None:
+    # `penalties: null` (no hard penalties) is valid: the before-validator reads it as every penalty off.
+    props = schema.get("properties", {})
+    if "penalties" in props:
+        props["penalties"] = {"anyOf": [props["penalties"], {"type": "null"}], "description": "null: no penalties"}
+
+
+class RubricSpec(Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, json_schema_extra=_schema_extras)
+
+    name: str = Field(pattern=r"^[\w.-]+$")
+    description: str = ""
+    scale: Scale = Scale()
+    groups: dict[Identifier, Group] = Field(default_factory=dict, max_length=12)
+    # Over group means (each normalised to [0, 1]) and constants; reward = reward_scale * formula.
+    formula: str = LEGACY_FORMULA
+    constants: dict[Identifier, float] = Field(default_factory=dict)
+    # Rewards are reported on the paper's scale: graded rewards lie in [-50, 100] for scale 100.
+    reward_scale: float = Field(default=100.0, gt=0)
+    reference: bool = True  # every group needs a reference (condensed like the rollouts)
+    inputs: Inputs = Inputs()
+    dimensions: list[Dimension] = Field(min_length=1)
+    penalties: Penalties = Penalties()
+    group_filter: GroupFilter = GroupFilter()
+    truncation: Truncation = Truncation()
+    judge: JudgeDefaults
+    templates: Templates = Templates(condense="condense.j2", grade="grade.j2")
+    _formula: Expression = PrivateAttr()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, data: Any) -> Any:
+        # Rubrics written before formulas were declared: `alpha` at the top level is eq. 2's constant,
+        # `penalties: null` means none.
+        if isinstance(data, dict):
+            data = dict(data)
+            if "alpha" in data:
+                data["constants"] = {"alpha": data.pop("alpha"), **(data.get("constants") or {})}
+            elif "formula" not in data and isinstance(data.get("constants", {}), dict):
+                data["constants"] = {"alpha": 0.5, **(data.get("constants") or {})}  # eq. 2's default
+            if "penalties" in data and data["penalties"] is None:
+                data["penalties"] = NO_PENALTIES
+            dims = data.get("dimensions")
+            if "groups" not in data and isinstance(dims, list):
+                # Undeclared groups: those the dimensions name, in order of appearance.
+                groups: dict[str, Any] = {}
+                for d in dims:
+                    g = d.get("group") if isinstance(d, dict) else None
+                    if isinstance(g, str) and g not in groups:
+                        groups[g] = {"title": LEGACY_TITLES.get(g, g), "failure_mode": g == "pitfall"}
+                data["groups"] = groups
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RubricSpec:
+        seen: dict[str, int] = {}
+        for i, d in enumerate(self.dimensions):
+            if d.name in seen:
+                raise SpecProblem(
+                    ("dimensions", i, "name"), f"duplicate dimension name {d.name} (also dimensions[{seen[d.name]}])"
+                )
+            seen[d.name] = i
+            if d.group not in self.groups:
+                raise SpecProblem(("dimensions", i, "group"), f"group {d.group!r} is not declared in groups")
+        for g in self.groups:
+            if not any(d.group == g for d in self.dimensions):
+                raise SpecProblem(("groups", g), f"group {g!r} has no dimension")
+        clash = set(self.groups) & set(self.constants)
+        if clash:
+            raise SpecProblem(("constants",), f"names used both as group and constant: {', '.join(sorted(clash))}")
+        try:
+            expr = Expression(self.formula, set(self.groups), set(self.constants))
+            expr.extremes(list(self.groups), self.constants)
+        except ExpressionError as exc:
+            raise SpecProblem(("formula",), str(exc)) from None
+        self._formula = expr
+        if self.templates.condense is not None and self.judge.condense is None:
+            raise SpecProblem(("judge",), "judge.condense is required with a condensing template (templates.condense)")
+        if self.reference and self.templates.condense is None:
+            raise SpecProblem(("reference",), "a reference is condensed like the rollouts: it needs templates.condense")
+        declared = [*self.inputs.group, *self.inputs.rollout]
+        both = sorted({n for n in declared if declared.count(n) > 1})
+        if both:
+            raise SpecProblem(("inputs",), f"declared for both the group and the rollout: {', '.join(both)}")
+        shadow = sorted(set(declared) & RESERVED_NAMES)
+        if shadow:
+            raise SpecProblem(("inputs",), f"{', '.join(shadow)}: reserved names (built-in template variables)")
+        return self
+
+    @property
+    def expression(self) -> Expression:
+        return self._formula
+
+    @property
+    def condenses(self) -> bool:
+        return self.templates.condense is not None
+
+    def in_group(self, group: str) -> list[Dimension]:
+        return [d for d in self.dimensions if d.group == group]
+
+    def group_list(self) -> list[dict[str, Any]]:
+        """The groups as templates see them: name, title, description, failure_mode, in declaration order."""
+        return [{"name": n, **g.model_dump()} for n, g in self.groups.items()]

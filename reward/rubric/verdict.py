@@ -1,0 +1,126 @@
+"""The judge's structured verdict: a JSON schema sent as `response_format`, and its validation.
+
+Both are built from the rubric's dimensions. The schema is flat (reason before score for each dimension)
+because flat schemas are what constrained decoders handle best, and a reason written first makes the score
+a conclusion rather than a guess.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError, create_model
+
+from reward.core.trajectory import format_loc
+from reward.errors import RewardError
+from reward.rubric.load import RubricSpec
+
+
+@dataclass(frozen=True)
+class DimensionScore:
+    score: float  # on the rubric's scale: an integer on an integer scale; a mean over several samples
+    reason: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One validated judgement of one rollout: each dimension's score and reason, and whether the fake
+    judge gave it. Cached as {"scores": {name: [score, reason]}, "fake": bool}."""
+
+    scores: dict[str, DimensionScore]
+    fake: bool
+
+    def to_cache(self) -> dict[str, Any]:
+        return {"scores": {n: [s.score, s.reason] for n, s in self.scores.items()}, "fake": self.fake}
+
+    @classmethod
+    def from_cache(cls, value: dict[str, Any]) -> Verdict:
+        return cls({n: DimensionScore(s, r) for n, (s, r) in value["scores"].items()}, bool(value["fake"]))
+
+
+class InvalidVerdict(RewardError, ValueError):
+    """A reply that is not a valid verdict; the message is what the judge is told when re-asked."""
+
+
+def _score_schema(spec: RubricSpec) -> dict[str, Any]:
+    lo, hi = spec.scale.min, spec.scale.max
+    if spec.scale.kind == "integer":
+        # An enum rather than minimum/maximum: every constrained decoder (OpenAI strict mode, vLLM's
+        # xgrammar/outlines, llama.cpp) supports enums; bounds are not universally honoured.
+        return {"type": "integer", "enum": list(range(int(lo), int(hi) + 1))}
+    # A continuous scale: bounds are the only way to say it (they are checked here in any case).
+    return {"type": "number", "minimum": lo, "maximum": hi}
+
+
+def verdict_schema(spec: RubricSpec) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    for d in spec.dimensions:
+        properties[f"{d.name}_reason"] = {"type": "string"}
+        properties[f"{d.name}_score"] = _score_schema(spec)
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
+def response_format(spec: RubricSpec) -> dict[str, Any]:
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": "verdict", "strict": True, "schema": verdict_schema(spec)},
+    }
+
+
+def verdict_model(spec: RubricSpec) -> type[BaseModel]:
+    fields: dict[str, Any] = {}
+    # Numbers, never numeric strings or booleans; a number scale takes 1 as well as 1.0, not NaN or inf.
+    kind: Any = StrictInt if spec.scale.kind == "integer" else StrictInt | Annotated[StrictFloat, AllowInfNan(False)]
+    for d in spec.dimensions:
+        fields[f"{d.name}_reason"] = (str, Field(...))
+        fields[f"{d.name}_score"] = (kind, Field(..., ge=spec.scale.min, le=spec.scale.max))
+    return create_model("Verdict", __config__=ConfigDict(extra="forbid"), **fields)
+
+
+def _strip_fence(text: str) -> str:
+    # Some judges wrap JSON in a markdown fence despite response_format; that is harmless to undo.
+    t = text.strip()
+    if t.startswith("```"):
+        t = t.split("\n", 1)[1] if "\n" in t else ""
+        if t.rstrip().endswith("```"):
+            t = t.rstrip()[:-3]
+    return t.strip()
+
+
+def parse_verdict(
+    spec: RubricSpec, content: str | None, model: type[BaseModel] | None = None
+) -> dict[str, DimensionScore]:
+    """Validate a judge reply; raise InvalidVerdict naming every problem.
+
+    `model` is `verdict_model(spec)`, passed in by callers that validate many replies.
+    """
+    if content is None or not content.strip():
+        raise InvalidVerdict("the reply was empty; a JSON object with every dimension is required")
+    try:
+        data = json.loads(_strip_fence(content))
+    except json.JSONDecodeError as exc:
+        raise InvalidVerdict(f"the reply is not valid JSON ({exc.msg} at position {exc.pos})") from exc
+    except ValueError as exc:  # an integer of more than 4300 digits
+        raise InvalidVerdict(f"the reply is not usable JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise InvalidVerdict("the reply is not usable JSON (nested too deeply)") from exc
+    if not isinstance(data, dict):
+        raise InvalidVerdict(f"the reply must be a JSON object, not {type(data).__name__}")
+    try:
+        verdict = (model or verdict_model(spec)).model_validate(data)
+    except RecursionError as exc:
+        raise InvalidVerdict("the verdict does not match the schema (nested too deeply)") from exc
+    except ValidationError as exc:
+        problems = "; ".join(f"{format_loc(tuple(e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
+        raise InvalidVerdict(f"the verdict does not match the schema: {problems}") from exc
+    return {
+        d.name: DimensionScore(score=getattr(verdict, f"{d.name}_score"), reason=getattr(verdict, f"{d.name}_reason"))
+        for d in spec.dimensions
+    }

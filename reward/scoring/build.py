@@ -1,0 +1,105 @@
+"""Judge and cache settings from flags, the environment (REWARD_*) and the rubric's defaults.
+
+Precedence: flag, then environment, then rubric. REWARD_JUDGE_MODEL overrides the rubric's default
+model for both condensing and grading.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from reward.errors import ConfigError
+from reward.judge.litellm_judge import CallSettings, JudgeSettings
+from reward.rubric.load import Rubric
+from reward.settings import DEFAULT_CONCURRENCY, setting
+
+
+def judge_settings(
+    rubric: Rubric,
+    *,
+    model: str | None = None,
+    api_base: str | None = None,
+    api_key: str | None = None,
+    concurrency: int | None = None,
+    timeout_s: float | None = None,
+    samples: int | None = None,
+    resample_condense: bool | None = None,
+) -> JudgeSettings:
+    judge = rubric.spec.judge
+    condense = judge.condense or judge.grade
+    model = model or setting("judge_model")
+    if concurrency is None:
+        concurrency = setting("judge_concurrency")
+    if timeout_s is None:
+        timeout_s = setting("judge_timeout")
+    if concurrency is not None and concurrency <= 0:
+        raise ConfigError("--concurrency must be positive")
+
+    def call(role_default: str, temperature: float, max_tokens: int) -> CallSettings:
+        return CallSettings(model=model or role_default, temperature=temperature, max_tokens=max_tokens)
+
+    return JudgeSettings(
+        # A rubric without a condensing stage never calls the condense role; it gets the grade settings.
+        condense=call(condense.model, condense.temperature, condense.max_tokens),
+        grade=call(judge.grade.model, judge.grade.temperature, judge.grade.max_tokens),
+        api_base=api_base or setting("judge_api_base"),
+        api_key=api_key or setting("judge_api_key"),
+        timeout_s=float(timeout_s or judge.timeout_s),
+        num_retries=judge.num_retries,
+        max_reasks=judge.max_reasks,
+        concurrency=int(concurrency or DEFAULT_CONCURRENCY),
+        samples=int(samples or setting("judge_samples") or judge.samples),
+        resample_condense=judge.resample_condense if resample_condense is None else resample_condense,
+    )
+
+
+def router_config() -> dict | None:
+    """REWARD_JUDGE_ROUTER_CONFIG: a litellm Router YAML for several judge deployments (see README)."""
+    path = setting("judge_router_config")
+    if path is None:
+        return None
+    from reward.judge.limits import role_limits
+    from reward.judge.router_config import load_router_config
+
+    config = load_router_config(path)
+    role_limits(config)  # a malformed `limits:` block is a start-up error
+    return config
+
+
+def judge_configured(settings: JudgeSettings, explicit_model: bool) -> bool:
+    """Is a real judge reachable in principle? An explicit model or API base says so; otherwise the
+    rubric's default models need their provider's key in the environment."""
+    if explicit_model or settings.api_base or settings.api_key or setting("judge_router_config"):
+        return True
+    from reward.judge.llm import litellm
+
+    return all(
+        litellm.validate_environment(model=m).get("keys_in_environment", False)
+        for m in {settings.condense.model, settings.grade.model}
+    )
+
+
+def with_fake_judge(settings: JudgeSettings, api_base: str) -> JudgeSettings:
+    # A model name of its own, so fake plans and verdicts never share cache keys with a real judge's.
+    fake = "openai/reward-fake-judge"
+    return replace(
+        settings,
+        condense=replace(settings.condense, model=fake),
+        grade=replace(settings.grade, model=fake),
+        api_base=api_base,
+        api_key="fake-judge-key",
+        fake=True,
+    )
+
+
+def cache_dir(flag: str | None) -> Path | None:
+    """The plan/verdict cache directory; 'none' disables the disk cache."""
+    value = flag or setting("cache_dir")
+    if value is None:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(base) / "reward"
+    if value.lower() == "none":
+        return None
+    return Path(value)

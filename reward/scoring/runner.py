@@ -1,0 +1,321 @@
+"""Offline scoring of a JSONL file: resumable, concurrent, one whole line per scored group.
+
+Crash safety: each group is written with a single `write` on an O_APPEND descriptor once it is fully
+scored, so a killed run leaves only whole lines (plus, at worst, one torn last line, which the next run
+removes). A rerun skips the groups already in the output; groups that came out with judge errors are
+scored again unless told otherwise (their results are cached, so only the failed calls are repeated).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reward.core.trajectory import Group, LineError, PlanReference, RefLine, Rollout, parse_line
+from reward.errors import RunError
+from reward.judge.litellm_judge import JudgeError, Usage
+from reward.native import DEFAULT_TERMINAL_TOOL
+from reward.native.prepare import GroupInputError, materialize, prepare_group
+from reward.scoring.scorer import Scorer
+
+
+@dataclass
+class RunReport:
+    invalid: list[LineError] = field(default_factory=list)
+    scored: int = 0  # groups scored in this run
+    skipped: int = 0  # groups already in the output
+    usage: Usage = field(default_factory=Usage)
+
+
+Progress = Callable[[int, int], None]  # (groups done, rollouts done) increments
+
+
+def _no_progress(groups: int, rollouts: int) -> None:
+    pass
+
+
+def _read_lines(path: Path) -> Iterator[tuple[int, str]]:
+    try:
+        with path.open(encoding="utf-8", errors="replace") as f:
+            for lineno, line in enumerate(f, 1):
+                if line.strip():
+                    yield lineno, line
+    except OSError as exc:
+        raise RunError(f"{path}: cannot read: {exc.strerror}") from exc
+
+
+def count_lines(path: Path) -> int:
+    return sum(1 for _ in _read_lines(path))
+
+
+def load_done(
+    output: Path,
+    key: str,
+    rubric_version: str | None = None,
+    keep: Callable[[dict[str, Any]], bool] | None = None,
+) -> set[str]:
+    """Ids already in `output`; rewrites the file without a torn last line or records `keep` rejects."""
+    if not output.exists():
+        return set()
+    raw = output.read_bytes()
+    kept: list[bytes] = []
+    done: set[str] = set()
+    dropped = False
+    for chunk in raw.split(b"\n"):
+        if not chunk.strip():
+            continue
+        try:
+            record = json.loads(chunk)
+            ident = record[key]
+        except (ValueError, KeyError, TypeError, RecursionError):
+            dropped = True  # a torn line from an interrupted run
+            continue
+        if rubric_version is not None and record.get("rubric_version") != rubric_version:
+            raise RunError(
+                f"{output}: group {ident!r} was scored with rubric version {record.get('rubric_version')}, "
+                f"not the current {rubric_version}; write to a new output file (or `reward rescore` this one)"
+            )
+        if keep is not None and not keep(record):
+            dropped = True
+            continue
+        kept.append(chunk)
+        done.add(ident)
+    if dropped or (raw and not raw.endswith(b"\n")):
+        tmp = output.with_name(output.name + ".tmp")
+        tmp.write_bytes(b"".join(c + b"\n" for c in kept))
+        os.replace(tmp, output)
+    return done
+
+
+@contextlib.contextmanager
+def exclusive(output: Path) -> Iterator[None]:
+    """One writer per output file: two runs appending to one file would interleave and duplicate groups.
+
+    An advisory lock on `<output>.lock` (flock: released by the kernel when the process dies, so a killed
+    run never leaves a stale lock); a second run refuses at once with a clear message.
+    """
+    output.parent.mkdir(parents=True, exist_ok=True)
+    path = output.with_name(output.name + ".lock")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise RunError(f"{output}: cannot create the lock file {path}: {exc.strerror}") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunError(
+                f"{output}: another run is writing to this file; wait for it to finish or use another output"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+class LineWriter:
+    """Appends whole lines: one os.write per record, so a crash never interleaves or splits two."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def write(self, record: str) -> None:
+        data = (record + "\n").encode("utf-8")
+        written = os.write(self.fd, data)
+        while written < len(data):  # a short write on a regular file is rare; finish it
+            written += os.write(self.fd, data[written:])
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+async def _bounded(limit: int, items: Iterator[Any], work: Callable[[Any], Any]) -> None:
+    """Run `work` over `items` with at most `limit` in flight, reading items lazily.
+
+    The first unexpected exception (a bug, not a judge failure: those are results) stops the run.
+    """
+    slots = asyncio.Semaphore(limit)
+    tasks: set[asyncio.Task[Any]] = set()
+    failed: list[BaseException] = []
+
+    async def run(item: Any) -> None:
+        try:
+            await work(item)
+        except Exception as exc:
+            failed.append(exc)
+            raise
+        finally:
+            slots.release()
+
+    try:
+        for item in items:
+            await slots.acquire()
+            if failed:
+                raise failed[0]
+            task = asyncio.create_task(run(item))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        if tasks:
+            await asyncio.gather(*tasks)
+    finally:
+        for t in tasks:
+            t.cancel()
+
+
+def _has_errors(record: dict[str, Any]) -> bool:
+    return any(r.get("status") == "error" for r in record.get("rollouts", []))
+
+
+async def score_file(
+    scorer: Scorer,
+    input_path: Path,
+    output_path: Path,
+    *,
+    plans: Mapping[str, str | PlanReference] | None = None,
+    terminal_tool: str = DEFAULT_TERMINAL_TOOL,
+    retry_errors: bool = True,
+    groups_in_flight: int = 32,
+    progress: Progress | None = None,
+) -> RunReport:
+    with exclusive(output_path):
+        return await _score_file(
+            scorer, input_path, output_path, plans, terminal_tool, retry_errors, groups_in_flight, progress
+        )
+
+
+async def _score_file(
+    scorer: Scorer,
+    input_path: Path,
+    output_path: Path,
+    plans: Mapping[str, str | PlanReference] | None,
+    terminal_tool: str,
+    retry_errors: bool,
+    groups_in_flight: int,
+    progress: Progress | None,
+) -> RunReport:
+    report = RunReport()
+    tick = progress or _no_progress
+    done = load_done(
+        output_path,
+        "group_id",
+        rubric_version=scorer.rubric.version,
+        keep=(lambda r: not _has_errors(r)) if retry_errors else None,
+    )
+    seen: set[str] = set()
+    writer = LineWriter(output_path)
+
+    def groups() -> Iterator[tuple[int, Group]]:
+        for lineno, line in _read_lines(input_path):
+            parsed = parse_line(Group, line, lineno)
+            if isinstance(parsed, LineError):
+                report.invalid.append(parsed)
+                tick(1, 0)
+                continue
+            if parsed.group_id in seen:
+                report.invalid.append(LineError(lineno, (f"group_id: duplicate {parsed.group_id!r}",)))
+                tick(1, 0)
+                continue
+            seen.add(parsed.group_id)
+            if parsed.group_id in done:
+                report.skipped += 1
+                tick(1, len(parsed.rollouts))
+                continue
+            try:
+                prepared = prepare_group(parsed, plans, terminal_tool, spec=scorer.rubric.spec)
+            except GroupInputError as exc:
+                report.invalid.append(LineError(lineno, tuple(exc.problems)))
+                tick(1, 0)
+                continue
+            except Exception as exc:  # input no reader foresaw: this line's problem, not the run's
+                report.invalid.append(LineError(lineno, (f"cannot be read: {type(exc).__name__}: {exc}",)))
+                tick(1, 0)
+                continue
+            yield lineno, prepared
+
+    async def work(item: tuple[int, Group]) -> None:
+        lineno, group = item
+        try:
+            result = await scorer.score_group(group, report.usage)
+        except Exception as exc:  # judge failures are results already; anything else fails this line only
+            report.invalid.append(LineError(lineno, (f"cannot be scored: {type(exc).__name__}: {exc}",)))
+            tick(1, 0)
+            return
+        writer.write(result.model_dump_json())
+        report.scored += 1
+        tick(1, len(group.rollouts))
+
+    try:
+        await _bounded(groups_in_flight, groups(), work)
+    finally:
+        writer.close()
+    return report
+
+
+async def plan_file(
+    scorer: Scorer,
+    input_path: Path,
+    output_path: Path,
+    *,
+    in_flight: int = 64,
+    terminal_tool: str = DEFAULT_TERMINAL_TOOL,
+    progress: Progress | None = None,
+) -> tuple[RunReport, list[str]]:
+    """Condense reference trajectories into `{"id", "plan", "fake"}` lines (usable as `{"plan": ...}`)."""
+    with exclusive(output_path):
+        return await _plan_file(scorer, input_path, output_path, in_flight, terminal_tool, progress)
+
+
+async def _plan_file(
+    scorer: Scorer,
+    input_path: Path,
+    output_path: Path,
+    in_flight: int,
+    terminal_tool: str,
+    progress: Progress | None,
+) -> tuple[RunReport, list[str]]:
+    report = RunReport()
+    tick = progress or _no_progress
+    failures: list[str] = []
+    done = load_done(output_path, "id")
+    writer = LineWriter(output_path)
+
+    def refs() -> Iterator[RefLine]:
+        for lineno, line in _read_lines(input_path):
+            parsed = parse_line(RefLine, line, lineno)
+            if isinstance(parsed, LineError):
+                report.invalid.append(parsed)
+            elif parsed.id in done:
+                report.skipped += 1
+            else:
+                done.add(parsed.id)  # a repeated id is condensed once
+                yield parsed
+                continue
+            tick(1, 0)
+
+    async def work(ref: RefLine) -> None:
+        try:
+            g = Group(group_id=ref.id, query=ref.query, rollouts=[Rollout()], inputs=ref.inputs)
+            ci = scorer.condense_input(ref.query, materialize(ref, terminal_tool))
+            plan = await scorer.plan(scorer.condense_request(g, ci), report.usage)
+        except JudgeError as exc:
+            failures.append(f"{ref.id}: {exc}")
+        except Exception as exc:  # input no reader foresaw: this reference fails, the others go on
+            failures.append(f"{ref.id}: cannot be read: {type(exc).__name__}: {exc}")
+        else:
+            line = {"id": ref.id, "plan": plan.text, "fake": plan.fake}
+            writer.write(json.dumps(line, ensure_ascii=False))
+            report.scored += 1
+        tick(1, 0)
+
+    try:
+        await _bounded(in_flight, refs(), work)
+    finally:
+        writer.close()
+    return report, failures

@@ -1,0 +1,319 @@
+"""Score one prompt group: penalties, condensing (cached), grading (cached), the formula, group stats.
+
+The judge and the cache are injected; everything else is a call into the pure core. A judgement is cached
+under what the judge is sent — the rendered messages, the response format, the model, who answers and the
+sampling settings — and under nothing else: a rubric edit the prompts do not show (formula, constants,
+weights, penalties, the group filter, comments) costs no judge call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from reward.analysis.rescore import expected_basis
+from reward.cache.disk import Store, cache_key
+from reward.core.group_stats import group_stats
+from reward.core.results import ErrorInfo, GroupResult, JudgeInfo, RolloutResult
+from reward.core.trajectory import CondenseInput, Group, IdReference, PlanReference, Rollout, Trajectory, condense_input
+from reward.judge.base import InvalidReply, Judge, JudgeError, Reply, Usage
+from reward.judge.llm import count_tokens
+from reward.rubric.formula import legacy_fields
+from reward.rubric.inputs import group_inputs, rollout_inputs
+from reward.rubric.load import Rubric
+from reward.rubric.noise import combine_samples, group_noise
+from reward.rubric.penalties import check_penalty, has_final_answer
+from reward.rubric.prompts import Messages, condense_messages, grade_messages
+from reward.rubric.verdict import DimensionScore, InvalidVerdict, Verdict, parse_verdict, response_format, verdict_model
+from reward.scoring.plan_check import check_plan, plan_sections
+
+OFF_LOOP_CHARS = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Plan:
+    """An Execution Plan and whether the fake judge wrote it. Cached as {"plan": str, "fake": bool}."""
+
+    text: str
+    fake: bool
+
+    def to_cache(self) -> dict[str, Any]:
+        return {"plan": self.text, "fake": self.fake}
+
+    @classmethod
+    def from_cache(cls, value: dict[str, Any]) -> Plan:
+        return cls(str(value["plan"]), bool(value["fake"]))
+
+
+def _seeded(seed: int | None) -> dict[str, int]:
+    # Sample i of K > 1 is its own request (seed i) and its own cache entry; one sample sends no seed.
+    return {} if seed is None else {"seed": seed}
+
+
+def _size(t: Trajectory) -> int:
+    return len(t.final_answer) + sum(len(s.command) + len(s.output) for s in t.steps)
+
+
+class Scorer:
+    def __init__(
+        self,
+        rubric: Rubric,
+        judge: Judge,
+        store: Store,
+        counter: Callable[[str], int] = count_tokens,
+    ) -> None:
+        self.rubric = rubric
+        self.judge = judge
+        self.store = store
+        self.counter = counter
+        self.keep_plans = False  # write the plans the grader saw into the output (`score --include-plans`)
+        spec = rubric.spec
+        self.response_format = response_format(spec)
+        self._verdict_model = verdict_model(spec)
+        self._sections = plan_sections(rubric.condense_template or "")
+        self.basis = expected_basis(rubric, judge.settings.samples, judge.settings.resample_condense)
+
+    def request_key(
+        self, kind: str, messages: Messages, response_format: dict[str, Any] | None, seed: int | None
+    ) -> str:
+        """The cache key of one judge request: what is sent, to whom, with which sampling settings."""
+        call = self.judge.settings.condense if kind == "plan" else self.judge.settings.grade
+        payload = {
+            "judge": self.judge.identity,
+            "model": call.model,
+            "temperature": call.temperature,
+            "max_tokens": call.max_tokens,
+            "messages": messages,
+            "response_format": response_format,
+            **_seeded(seed),
+        }
+        return cache_key(kind, payload)
+
+    # --- condensing -----------------------------------------------------------------------------
+
+    def condense_input(self, query: str, trajectory: Trajectory) -> CondenseInput:
+        if trajectory.is_native:
+            raise ValueError("native rollouts must be materialized first (reward.native.prepare.prepare_group)")
+        t = self.rubric.spec.truncation
+        return condense_input(query, trajectory, t.head, t.tail)
+
+    def condense_request(self, group: Group, ci: CondenseInput) -> Messages:
+        return condense_messages(self.rubric, ci, group_inputs(self.rubric.spec, group))
+
+    async def plan(self, messages: Messages, usage: Usage, seed: int | None = None) -> Plan:
+        """The Execution Plan the condensing request `messages` gets (cached)."""
+        key = self.request_key("plan", messages, None, seed)
+
+        async def compute() -> dict[str, Any]:
+            text, fake = await self.judge.ask(
+                "condense", messages, lambda r: check_plan(r, self._sections), usage, seed=seed
+            )
+            return Plan(text, fake).to_cache()
+
+        return Plan.from_cache(await self.store.get_or_compute(key, compute, usage.cache))
+
+    async def reference_plan(self, group: Group, usage: Usage) -> Plan:
+        ref = group.reference
+        if isinstance(ref, PlanReference):
+            return Plan(ref.plan, ref.fake)
+        if ref is None or isinstance(ref, IdReference):
+            raise ValueError("reference ids must be resolved first (reward.native.prepare.prepare_group)")
+        if _size(ref) > OFF_LOOP_CHARS:
+            ci = await asyncio.to_thread(self.condense_input, group.query, ref)
+        else:
+            ci = self.condense_input(group.query, ref)
+        return await self.plan(self.condense_request(group, ci), usage)
+
+    # --- grading --------------------------------------------------------------------------------
+
+    def grade_request(
+        self, group: Group, rollout: Rollout, ci: CondenseInput, reference: Plan | None, candidate: Plan | None
+    ) -> Messages:
+        return grade_messages(
+            self.rubric,
+            ci,
+            inputs=rollout_inputs(self.rubric.spec, group, rollout),
+            reference_plan=None if reference is None else reference.text,
+            candidate_plan=None if candidate is None else candidate.text,
+        )
+
+    def _validate(self, reply: Reply) -> dict[str, DimensionScore]:
+        if not reply.content.strip():
+            raise InvalidReply("judge_empty_reply", "the reply was empty; a JSON object with every dimension")
+        if reply.finish_reason == "length":
+            raise InvalidReply("judge_parse_error", "the verdict was cut off at the token limit; reply shorter")
+        try:
+            scores = parse_verdict(self.rubric.spec, reply.content, self._verdict_model)
+        except InvalidVerdict as exc:
+            raise InvalidReply("judge_parse_error", str(exc)) from exc
+        return scores
+
+    async def verdict(self, messages: Messages, usage: Usage, seed: int | None = None) -> Verdict:
+        """The verdict the grading request `messages` gets (cached)."""
+        key = self.request_key("verdict", messages, self.response_format, seed)
+
+        async def compute() -> dict[str, Any]:
+            scores, fake = await self.judge.ask("grade", messages, self._validate, usage, self.response_format, seed)
+            return Verdict(scores, fake).to_cache()
+
+        return Verdict.from_cache(await self.store.get_or_compute(key, compute, usage.cache))
+
+    # --- one rollout, one group -----------------------------------------------------------------
+
+    async def _judge(
+        self, group: Group, rollout: Rollout, ci: CondenseInput, reference: asyncio.Task[Plan] | None, usage: Usage
+    ) -> tuple[list[Plan], Plan | None, list[Verdict]]:
+        """Candidate plan(s), reference plan and verdict(s): K samples grade K times (seeds 0..K-1) and,
+        with resample_condense, condense K times too; one sample sends no seed."""
+        k = self.judge.settings.samples
+        seeds: list[int | None] = [None] if k <= 1 else list(range(k))
+        candidates: list[Plan] = []
+        if self.rubric.spec.condenses:
+            plan_seeds = seeds if self.judge.settings.resample_condense else [None]
+            request = self.condense_request(group, ci)
+            candidates = list(await asyncio.gather(*(self.plan(request, usage, s) for s in plan_seeds)))
+        ref = None
+        if reference is not None:
+            try:
+                ref = await asyncio.shield(reference)
+            except JudgeError as exc:
+                raise JudgeError(exc.category, f"reference plan: {exc.message}") from exc
+        verdicts = await asyncio.gather(
+            *(
+                self.verdict(
+                    self.grade_request(
+                        group, rollout, ci, ref, candidates[i % len(candidates)] if candidates else None
+                    ),
+                    usage,
+                    s,
+                )
+                for i, s in enumerate(seeds)
+            )
+        )
+        return candidates, ref, list(verdicts)
+
+    def _error(self, rollout: Rollout, fa_ok: bool, category: str, message: str) -> RolloutResult:
+        assert rollout.id is not None
+        return RolloutResult(
+            id=rollout.id,
+            status="error",
+            reward=None,
+            error=ErrorInfo(category=category, message=message),
+            in_group_stats=False,
+            has_final_answer=fa_ok,
+        )
+
+    async def score_rollout(
+        self,
+        group: Group,
+        rollout: Rollout,
+        reference: asyncio.Task[Plan] | None,
+        usage: Usage,
+        deadline: float | None = None,
+    ) -> tuple[RolloutResult, bool]:
+        spec = self.rubric.spec
+        assert rollout.id is not None
+        fa_ok = has_final_answer(rollout.final_answer)
+        # Counting tokens and cleaning outputs of a large rollout is CPU work: off the event loop, so that
+        # one huge request never stalls the others (or the health probes).
+        big = _size(rollout) > OFF_LOOP_CHARS
+        if big:
+            penalty = await asyncio.to_thread(check_penalty, spec.penalties, rollout, self.counter)
+        else:
+            penalty = check_penalty(spec.penalties, rollout, self.counter)
+        if penalty is not None:
+            result = RolloutResult(
+                id=rollout.id,
+                status="penalized",
+                reward=penalty.reward,
+                penalty=penalty.kind,
+                penalty_detail=penalty.detail,
+                in_group_stats=True,
+                has_final_answer=fa_ok,
+            )
+            return result, False
+        if big:
+            ci = await asyncio.to_thread(self.condense_input, group.query, rollout)
+        else:
+            ci = self.condense_input(group.query, rollout)
+        try:
+            # The request's deadline (loop time) bounds the judge work; the cache keeps whatever finished.
+            async with asyncio.timeout_at(deadline):
+                candidates, ref, verdicts = await self._judge(group, rollout, ci, reference, usage)
+        except TimeoutError:
+            left = "" if deadline is None else " (the request deadline passed)"
+            return self._error(rollout, fa_ok, "judge_timeout", f"no verdict in time{left}"), False
+        except JudgeError as exc:
+            return self._error(rollout, fa_ok, exc.category, exc.message), False
+        samples = [{name: (s.score, s.reason) for name, s in v.scores.items()} for v in verdicts]
+        scores, reward, means, reward_std = combine_samples(spec, samples)
+        legacy = legacy_fields(means)
+        result = RolloutResult(
+            id=rollout.id,
+            status="ok",
+            reward=reward,
+            s_pos=legacy.get("s_pos"),
+            s_pit=legacy.get("s_pit"),
+            s_fa=legacy.get("s_fa"),
+            groups=means,
+            dimensions=scores,
+            reward_std=reward_std,
+            in_group_stats=True,
+            has_final_answer=fa_ok,
+        )
+        result._plan = candidates[0].text if candidates else None
+        judged: list[Plan | Verdict] = [*candidates, *([ref] if ref else []), *verdicts]
+        return result, any(x.fake for x in judged)
+
+    async def score_group(self, group: Group, usage: Usage, deadline: float | None = None) -> GroupResult:
+        """Score one group; `deadline` (event-loop time) turns judge work still pending into errors."""
+        spec = self.rubric.spec
+        reference = asyncio.ensure_future(self.reference_plan(group, usage)) if spec.reference else None
+        try:
+            outcomes = await asyncio.gather(
+                *(self.score_rollout(group, r, reference, usage, deadline) for r in group.rollouts)
+            )
+        finally:
+            if reference is not None:
+                if not reference.done():
+                    reference.cancel()
+                elif not reference.cancelled():
+                    reference.exception()  # retrieved: an unused failed reference is not an orphan error
+        results = [r for r, _ in outcomes]
+        for r, rollout in zip(results, group.rollouts, strict=True):
+            r.meta = rollout.meta
+        stats = group_stats([r.reward for r in results], spec.group_filter.min_std, spec.group_filter.advantage_eps)
+        for r, adv, rollout in zip(results, stats.advantages, group.rollouts, strict=True):
+            r.advantage = adv
+            r.num_tokens, r.num_tokens_exact = rollout.num_tokens, rollout.num_tokens is not None
+        settings = self.judge.settings
+        return GroupResult(
+            group_id=group.group_id,
+            rubric=self.rubric.name,
+            rubric_version=self.rubric.version,
+            judge=JudgeInfo(
+                condense_model=settings.condense.model if spec.condenses else "",
+                grade_model=settings.grade.model,
+                fake=any(fake for _, fake in outcomes),
+            ),
+            mean=stats.mean,
+            std=stats.std,
+            n_scored=stats.n_scored,
+            n_errors=sum(r.status == "error" for r in results),
+            filtered=stats.filtered,
+            filter_reason=stats.filter_reason,
+            rollouts=results,
+            noise=group_noise(results, settings.samples),
+            **(self._plans(reference, results) if self.keep_plans else {}),
+            basis=self.basis,
+        )
+
+    @staticmethod
+    def _plans(reference: asyncio.Task[Plan] | None, results: list[RolloutResult]) -> dict[str, Any]:
+        ok = reference is not None and reference.done() and not reference.cancelled() and not reference.exception()
+        return {
+            "reference_plan": reference.result().text if ok and reference is not None else None,
+            "plans": {r.id: r._plan for r in results if r._plan is not None},
+        }

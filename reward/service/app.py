@@ -1,0 +1,279 @@
+"""The HTTP service (`reward serve`): FastAPI over the scoring service and the trainer adapters.
+
+Exceptions are translated to HTTP answers here, in one place: bad input is 422 with the paths of every
+problem, a rollout the judge could not score behind a trainer endpoint that needs a number is 503 with
+Retry-After (never a made-up reward).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from pydantic import ValidationError
+
+from reward import __version__
+from reward.adapters import openrlhf, slime
+from reward.adapters.common import AdapterInputError, JudgeFailed, per_sample
+from reward.core.trajectory import _drop_union_tag, format_loc, parse_json, validation_problems
+from reward.native.prepare import GroupInputError
+from reward.service.reward_service import (
+    Overloaded,
+    RewardService,
+    ScoreRequest,
+    ScoreResponse,
+    ServiceSettings,
+    TooLarge,
+)
+from reward.service.workers import settle_heap
+
+RETRY_AFTER_S = 5
+OPEN_PATHS = ("/healthz", "/readyz")  # probes answer without a token
+
+
+class Guard:
+    """ASGI middleware in front of everything: bearer-token auth (constant-time comparison; every path but
+    the probes) and the request-body size limit (413, whether or not Content-Length is sent)."""
+
+    def __init__(self, app: Any, settings: ServiceSettings) -> None:
+        self.app = app
+        self.tokens = [t.encode() for t in settings.tokens]
+        self.max_body = settings.max_body_bytes
+
+    def _authorized(self, headers: dict[bytes, bytes]) -> bool:
+        value = headers.get(b"authorization", b"")
+        scheme, _, token = value.partition(b" ")
+        ok = False
+        for t in self.tokens:  # no early exit: the time taken does not depend on which token matched
+            ok |= hmac.compare_digest(token.strip(), t)
+        return ok and scheme.lower() == b"bearer"
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        if self.tokens and scope["path"] not in OPEN_PATHS and not self._authorized(headers):
+            response = JSONResponse(
+                {"detail": "missing or invalid bearer token"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+            )
+            return await response(scope, receive, send)
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            return await self._too_large(scope, receive, send)
+        # Read the body here, counting, so a chunked body over the limit is refused as well (an exception
+        # raised inside the app's body reading would come out as a 400).
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_body:
+                return await self._too_large(scope, receive, send)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        detail = f"request body over {self.max_body} bytes (REWARD_MAX_BODY_BYTES)"
+        await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
+
+
+def _parse_body(body: bytes) -> Any:
+    return parse_json(body.decode("utf-8"))
+
+
+class JSONBodyRoute(APIRoute):
+    """Parses a JSON body strictly and off the event loop, before FastAPI's own handler reads it.
+
+    A 60 MB body takes a while to parse; on the loop it would freeze every other request and the probes.
+    Strict: NaN/Infinity (not JSON, and unanswerable in a JSON error body), integers of more than 4300
+    digits and nesting deeper than Python's recursion limit are a 422 saying so, not a parser crash.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+            if request.method == "POST" and (kind == "application/json" or kind.endswith("+json")):
+                body = await request.body()
+                if body:
+                    try:
+                        request._json = await asyncio.to_thread(_parse_body, body)
+                    except UnicodeDecodeError as exc:  # not parseable at all: 400, as FastAPI answers
+                        return JSONResponse({"detail": [f"body: not UTF-8 (byte {exc.start})"]}, status_code=400)
+                    except ValueError as exc:
+                        return JSONResponse({"detail": [f"body: {exc}"]}, status_code=422)
+            return await handler(request)
+
+        return route
+
+
+def _request_problems(exc: RequestValidationError) -> list[str]:
+    """Each problem as `path: message`, like every other 422; the offending input is never echoed (it may
+    be huge, or a value JSON cannot carry)."""
+    problems = []
+    for e in exc.errors():
+        loc = tuple(e.get("loc", ()))
+        loc = loc[1:] if loc[:1] == ("body",) else loc
+        problems.append(f"{format_loc(_drop_union_tag(loc)) if loc else 'body'}: {e.get('msg', 'invalid')}")
+    return problems
+
+
+def _fake_marks(response: dict[str, Any], index: list[tuple[int, int]]) -> list[bool]:
+    """Per sample: was its group judged (in part) by the fake judge? A fake reward is never served unmarked."""
+    return [bool(response["groups"][g]["judge"]["fake"]) for g, _ in index]
+
+
+def create_app(service: RewardService | None = None) -> FastAPI:
+    """App factory; without a service it builds one from the REWARD_* environment at start-up."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        svc = service or RewardService(ServiceSettings.from_env())
+        app.state.service = svc
+        if service is None:  # a served process (not a test's app): start-up is done
+            settle_heap()  # keep start-up's objects out of every later garbage collection
+        try:
+            yield
+        finally:
+            svc.close()
+
+    app = FastAPI(
+        title="reward",
+        version=__version__,
+        description="Rubric-based LLM-as-judge reward for terminal execution subagents.",
+        lifespan=lifespan,
+    )
+    app.router.route_class = JSONBodyRoute
+
+    def svc(request: Request) -> RewardService:
+        return request.app.state.service
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _request_problems(exc)}, status_code=422)
+
+    @app.exception_handler(GroupInputError)
+    async def _bad_group(_: Request, exc: GroupInputError) -> JSONResponse:
+        return JSONResponse({"detail": exc.problems}, status_code=422)
+
+    @app.exception_handler(AdapterInputError)
+    async def _bad_payload(_: Request, exc: AdapterInputError) -> JSONResponse:
+        return JSONResponse({"detail": [str(exc)]}, status_code=422)
+
+    @app.exception_handler(TooLarge)
+    async def _too_large(_: Request, exc: TooLarge) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=413)
+
+    @app.exception_handler(Overloaded)
+    async def _overloaded(_: Request, exc: Overloaded) -> JSONResponse:
+        detail = f"over capacity: {exc}; retry later"
+        return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+    @app.exception_handler(JudgeFailed)
+    async def _judge_failed(_: Request, exc: JudgeFailed) -> JSONResponse:
+        return JSONResponse(
+            {"detail": str(exc), "errors": exc.errors},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+
+    @app.get("/healthz", tags=["probes"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["probes"])
+    async def readyz(request: Request) -> JSONResponse:
+        state = svc(request).ready()
+        return JSONResponse(state, status_code=200 if state["ready"] else 503)
+
+    @app.get("/rubrics")
+    async def rubrics(request: Request) -> list[dict[str, Any]]:
+        s = svc(request)
+        return [
+            {
+                "name": r.name,
+                "version": r.version,
+                "default": name == s.settings.default_rubric,
+                "description": r.spec.description,
+                "prompt_version": r.prompt_version,
+                "formula": r.spec.formula,
+                "constants": r.spec.constants,
+                "reward_scale": r.spec.reward_scale,
+                "groups": list(r.spec.groups),
+                "scale": r.spec.scale.model_dump(),
+                "reference": r.spec.reference,
+                "inputs": r.spec.inputs.model_dump(),
+                "penalties": r.spec.penalties.model_dump(),
+                "dimensions": [
+                    {"name": d.name, "group": d.group, "description": d.description} for d in r.spec.dimensions
+                ],
+            }
+            for name, r in sorted(s.rubrics.items())
+        ]
+
+    @app.post("/score", response_model=ScoreResponse)
+    async def score(request: Request, body: ScoreRequest) -> Response:
+        # Serialised once, here: FastAPI would otherwise validate the whole answer again on the hot path.
+        result = await svc(request).score(body)
+        return Response(result.model_dump_json(), media_type="application/json")
+
+    async def score_dicts(request: Request, groups: list[dict[str, Any]]) -> dict[str, Any]:
+        try:
+            body = ScoreRequest.model_validate({"groups": groups})
+        except ValidationError as exc:
+            raise GroupInputError(list(validation_problems(exc))) from exc
+        return (await svc(request).score(body)).model_dump(mode="json")
+
+    def needs_number(rollouts: list[dict[str, Any]], fallback: float | None) -> None:
+        failed = [r["error"] for r in rollouts if r["reward"] is None]
+        if failed and fallback is None:
+            raise JudgeFailed(failed)
+
+    @app.post("/openrlhf", tags=["trainers"])
+    async def openrlhf_reward(request: Request, body: openrlhf.OpenRLHFRequest) -> dict[str, Any]:
+        """OpenRLHF `--reward.remote_url http://HOST:PORT/openrlhf`."""
+        if not body.query:  # several URLs split a batch: a server may get nothing
+            return openrlhf.empty_response()
+        groups, index = openrlhf.to_groups(body)
+        response = await score_dicts(request, groups)
+        fallback = svc(request).settings.judge_error_fallback
+        needs_number(per_sample(response, index), fallback)
+        answer = openrlhf.to_response(response, index, fallback)
+        answer["extra_logs"]["fake_judge"] = [float(f) for f in _fake_marks(response, index)]
+        return answer
+
+    @app.post("/slime", tags=["trainers"])
+    async def slime_reward(request: Request, body: slime.SlimeRequest) -> dict[str, Any]:
+        """slime `--rm-type remote_rm --rm-url http://HOST:PORT/slime --reward-key reward`."""
+        groups, index = slime.to_groups(body)
+        response = await score_dicts(request, groups)
+        fallback = svc(request).settings.judge_error_fallback
+        rollout = per_sample(response, index)[0]
+        needs_number([rollout], fallback)
+        return {**slime.reward_dict(rollout, fallback), "fake": _fake_marks(response, index)[0]}
+
+    settings = service.settings if service is not None else ServiceSettings.from_env()
+    app.add_middleware(Guard, settings=settings)
+    return app
