@@ -27,7 +27,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from reward.judge.fake.http import FakeJudge  # noqa: E402
+from reward.judge.fake.http import FakeJudgeServer  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
 from tests.server_proc import ServerProcess, server_env  # noqa: E402
 
@@ -75,7 +75,7 @@ def load() -> str:
     return " ".join(open("/proc/loadavg").read().split()[:3])
 
 
-def counts(fj: FakeJudge, replicas: list[ServerProcess], n_groups: int, size: int) -> dict:
+def counts(fj: FakeJudgeServer, replicas: list[ServerProcess], n_groups: int, size: int) -> dict:
     out = {}
     fj.state.latency = 0.2  # calls overlap across replicas
     for n in (1, 2, 4):
@@ -88,7 +88,7 @@ def counts(fj: FakeJudge, replicas: list[ServerProcess], n_groups: int, size: in
     return out
 
 
-def throughput(fj: FakeJudge, replicas: list[ServerProcess], n_groups: int, size: int, runs: int) -> dict:
+def throughput(fj: FakeJudgeServer, replicas: list[ServerProcess], n_groups: int, size: int, runs: int) -> dict:
     """Wall time of a step (new items each time) over 1 and 2 replicas, sent as two requests either way."""
     fj.state.latency = 0.0
     times: dict[int, list[float]] = {1: [], 2: []}
@@ -109,7 +109,7 @@ def busiest(samples: list[tuple[float, int]], width: float = 60.0) -> int:
 
 
 def rate(
-    fj: FakeJudge, redis_url: str, tmp: Path, rpm: int, seconds: float, n: int = 2, in_flight: int | None = None
+    fj: FakeJudgeServer, redis_url: str, tmp: Path, rpm: int, seconds: float, n: int = 2, in_flight: int | None = None
 ) -> dict:
     """`n` replicas keep receiving new groups; the judge's calls per minute against the limits."""
     config = tmp / "router.yaml"
@@ -186,7 +186,7 @@ def main() -> None:
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
     result: dict = {"load before": load()}
-    with FakeJudge() as fj:
+    with FakeJudgeServer() as fj:
         redis = RedisServer(tmp).start()
         try:
             if not args.only_rate:

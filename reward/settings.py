@@ -15,13 +15,31 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from reward.errors import ConfigError
-from reward.native import DEFAULT_TERMINAL_TOOL
-from reward.native.exitcode import DEFAULT_EXIT_CODE, parse_convention
+
+# --- the conventions of native rollouts (reward.native reads them; defined here, where they are validated) ---
+
+DEFAULT_TERMINAL_TOOL = "run_in_terminal"
+Place = Literal["json", "python_dict", "first_line", "last_line"]
+PLACES: tuple[str, ...] = get_args(Place)
+DEFAULT_EXIT_CODE: tuple[str, ...] = ("json", "python_dict", "last_line")
+
+
+def parse_convention(value: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    """A declared convention: comma-separated places, in the order they are tried."""
+    if value is None:
+        return DEFAULT_EXIT_CODE
+    parts = [p.strip() for p in value.split(",")] if isinstance(value, str) else [str(p).strip() for p in value]
+    parts = [p for p in parts if p]
+    bad = [p for p in parts if p not in PLACES]
+    if bad or not parts:
+        raise ValueError(f"exit-code convention: unknown place(s) {bad or parts!r}; use some of {', '.join(PLACES)}")
+    return tuple(parts)
+
 
 PREFIX = "REWARD_"
 DEFAULT_RUBRIC = "execution_subagent"

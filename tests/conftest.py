@@ -5,14 +5,19 @@ from __future__ import annotations
 import copy
 import json
 import os
+import subprocess
+import sys
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from reward.cache.disk import Store
-from reward.judge.fake.http import FakeJudge
-from reward.judge.litellm_judge import CallSettings, JudgeClient, JudgeSettings
+from reward.judge.base import CallSettings, JudgeSettings
+from reward.judge.fake.http import FakeJudgeServer
+from reward.judge.litellm_judge import LiteLLMJudge
 from reward.rubric.load import Rubric, load_rubric
 from reward.scoring.scorer import Scorer
 
@@ -23,12 +28,12 @@ TEST_MODEL = os.environ.get("REWARD_TEST_MODEL", "openai/test-judge")
 
 @pytest.fixture(scope="session")
 def fake_judge_server():
-    with FakeJudge() as fj:
+    with FakeJudgeServer() as fj:
         yield fj
 
 
 @pytest.fixture
-def fake_judge(fake_judge_server: FakeJudge) -> FakeJudge:
+def fake_judge(fake_judge_server: FakeJudgeServer) -> FakeJudgeServer:
     fake_judge_server.reset()
     fake_judge_server.state.latency = 0.0
     return fake_judge_server
@@ -39,7 +44,7 @@ def rubric() -> Rubric:
     return load_rubric("execution_subagent")
 
 
-def settings_for(fj: FakeJudge, **overrides: Any) -> JudgeSettings:
+def settings_for(fj: FakeJudgeServer, **overrides: Any) -> JudgeSettings:
     base = {
         "condense": CallSettings(TEST_MODEL, 0.0, 512),
         "grade": CallSettings(TEST_MODEL, 0.0, 1024),
@@ -55,20 +60,20 @@ def settings_for(fj: FakeJudge, **overrides: Any) -> JudgeSettings:
 
 
 @pytest.fixture
-def make_scorer(fake_judge: FakeJudge, rubric: Rubric, tmp_path: Path):
+def make_scorer(fake_judge: FakeJudgeServer, rubric: Rubric, tmp_path: Path):
     stores: list[Store] = []
 
     def make(rub: Rubric | None = None, cache: Path | None = None, **overrides: Any) -> Scorer:
         store = Store(cache if cache is not None else tmp_path / "cache")
         stores.append(store)
-        return Scorer(rub or rubric, JudgeClient(settings_for(fake_judge, **overrides)), store)
+        return Scorer(rub or rubric, LiteLLMJudge(settings_for(fake_judge, **overrides)), store)
 
     yield make
     for s in stores:
         s.close()
 
 
-def cli_env(fj: FakeJudge, cache: Path) -> dict[str, str]:
+def cli_env(fj: FakeJudgeServer, cache: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
@@ -80,6 +85,58 @@ def cli_env(fj: FakeJudge, cache: Path) -> dict[str, str]:
         }
     )
     return env
+
+
+@dataclass
+class Ran:
+    """What a `reward` command did: as subprocess.CompletedProcess has it."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: Any, env: dict[str, str] | None = None, check: bool = True) -> Ran:
+    """`reward ARGS` in this process (Typer's CliRunner isolation: stdin, stdout, stderr and the environment
+    replaced for the call, then restored). The process ends as a real one would: an exception main() does not
+    translate is a traceback on stderr and exit status 1."""
+    from typer.testing import CliRunner
+
+    from reward.cli import main
+
+    delta: dict[str, str | None] = {}
+    if env is not None:
+        delta = {k: None for k in os.environ if k not in env}
+        delta.update(env)
+    with CliRunner().isolation(env=delta) as (out, err, _):
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        ran = Ran(code, out.getvalue().decode("utf-8", "replace"), err.getvalue().decode("utf-8", "replace"))
+    if check and ran.returncode != 0:
+        raise AssertionError(f"exit {ran.returncode}\nstdout:\n{ran.stdout}\nstderr:\n{ran.stderr}")
+    return ran
+
+
+def run_cli_process(*args: Any, env: dict[str, str], check: bool = True) -> Ran:
+    """`reward ARGS` in a process of its own, as a user runs it (the console entry point, a fresh interpreter)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "reward", *map(str, args)], env=env, capture_output=True, text=True, timeout=120
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return Ran(proc.returncode, proc.stdout, proc.stderr)
+
+
+def read_jsonl(path: Path) -> list[Any]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def example_groups() -> list[dict[str, Any]]:
@@ -131,7 +188,7 @@ def redis_server(redis_server_session):
 @pytest.fixture
 def make_local_scorer(rubric: Rubric, tmp_path: Path):
     """A scorer on the in-process fake judge (no socket): for scoring logic. Its judge counts calls."""
-    from reward.judge.fake.in_process import InProcessJudge
+    from reward.judge.fake.in_process import InProcessFakeJudge
 
     stores: list[Store] = []
 
@@ -141,7 +198,7 @@ def make_local_scorer(rubric: Rubric, tmp_path: Path):
         settings = JudgeSettings(
             condense=CallSettings(TEST_MODEL, 0.0, 512), grade=CallSettings(TEST_MODEL, 0.0, 1024), **overrides
         )
-        return Scorer(rub or rubric, InProcessJudge(settings), store)
+        return Scorer(rub or rubric, InProcessFakeJudge(settings), store)
 
     yield make
     for s in stores:

@@ -10,7 +10,7 @@ from reward.analysis.calibrate import OrderError, calibrate, label_of, parse_ord
 from reward.analysis.scored import ScoredGroup
 from reward.cli.main import app
 from reward.core.trajectory import Group
-from reward.judge.litellm_judge import Usage
+from reward.judge.base import Usage
 from tests.conftest import group, rollout
 
 ORDER = "reference>good>vague=missed_error>hallucinated"

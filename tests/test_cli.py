@@ -1,28 +1,18 @@
-"""The `reward` command as a user runs it: a separate process talking to the fake judge over HTTP."""
+"""The `reward` command talking to the fake judge over HTTP: once as a user runs it (a process of its own),
+then in this process (the same `main`, its streams and environment isolated per call)."""
 
 import json
-import subprocess
-import sys
 
-from tests.conftest import EXAMPLES, ROOT, cli_env, example_groups, rollout, step
+import pytest
 
-
-def reward(*args, env, check=True):
-    proc = subprocess.run(
-        [sys.executable, "-m", "reward", *map(str, args)], env=env, capture_output=True, text=True, timeout=120
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
-    return proc
+from tests.conftest import EXAMPLES, ROOT, cli_env, example_groups, read_jsonl, rollout, run_cli_process, step
+from tests.conftest import run_cli as reward
 
 
-def read_jsonl(path):
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
+@pytest.mark.slow
 def test_score_examples_prints_summary_and_writes_every_group(fake_judge, tmp_path):
     out = tmp_path / "scored.jsonl"
-    proc = reward("score", EXAMPLES, "-o", out, "--no-progress", env=cli_env(fake_judge, tmp_path / "c"))
+    proc = run_cli_process("score", EXAMPLES, "-o", out, "--no-progress", env=cli_env(fake_judge, tmp_path / "c"))
     rows = read_jsonl(out)
     assert len(rows) == len(example_groups()) == 4
     assert all(len(g["rollouts"]) == 8 for g in rows)
@@ -86,7 +76,7 @@ def test_20x8_one_condense_per_distinct_rollout_and_reference_none_on_rerun(fake
     assert fake_judge.counts()["total"] == 0
     assert "0 scored now, 20 already done" in proc.stdout
     out.unlink()
-    reward("score", inp, "-o", out, "--no-progress", env=env)  # new process, output gone: the cache answers
+    reward("score", inp, "-o", out, "--no-progress", env=env)  # a new run (a new store), output gone: the disk answers
     assert fake_judge.counts()["total"] == 0
     rewards = {g["group_id"]: [r["reward"] for r in g["rollouts"]] for g in rows}
     assert {g["group_id"]: [r["reward"] for r in g["rollouts"]] for g in read_jsonl(out)} == rewards

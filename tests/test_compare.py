@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from reward.analysis.compare import compare_runs, kendall_tau, sign_flips
-from reward.analysis.scored import ScoredGroup, load_scored
+from reward.analysis.scored import ScoredGroup, read_scored_lenient
 from reward.cli.main import app
 
 
@@ -91,7 +91,7 @@ def test_compare_unmatched_and_filter_changes():
 def scored_examples(tmp_path_factory, fake_judge_server):
     """The bundled examples scored with the fake judge, over HTTP, as a user would."""
     from tests.conftest import EXAMPLES, cli_env
-    from tests.test_cli import reward
+    from tests.conftest import run_cli as reward
 
     tmp = tmp_path_factory.mktemp("scored")
     out = tmp / "scored.jsonl"
@@ -125,7 +125,7 @@ def test_compare_table_and_bad_lines(scored_examples, tmp_path):
     res = CliRunner().invoke(app, ["compare", str(scored_examples), str(broken)])
     assert res.exit_code == 1  # compared, but some lines could not be read
     assert "Kendall τ" in res.stdout and "mean τ 1.000" in res.stdout
-    groups, problems = load_scored(broken)
+    groups, problems = read_scored_lenient(broken)
     assert len(groups) == 4
     assert problems[0].endswith(":5: rollouts: Field required") and "invalid JSON" in problems[1]
 
@@ -133,5 +133,5 @@ def test_compare_table_and_bad_lines(scored_examples, tmp_path):
 def test_non_finite_numbers_are_refused_not_averaged(tmp_path):
     path = tmp_path / "nan.jsonl"
     path.write_text('{"group_id": "g", "rollouts": [{"id": "a", "status": "ok", "reward": NaN}]}\n')
-    groups, problems = load_scored(path)
+    groups, problems = read_scored_lenient(path)
     assert groups == [] and "rollouts[0].reward: Input should be a finite number" in problems[0]

@@ -6,7 +6,7 @@ import asyncio
 import time
 
 from reward.core.trajectory import Group
-from reward.judge.litellm_judge import Usage
+from reward.judge.base import Usage
 from tests.conftest import group, rollout, step
 
 

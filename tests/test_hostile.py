@@ -135,7 +135,7 @@ def test_a_dry_run_against_the_fake_judge_is_never_served_to_another_judge(make_
     import asyncio
 
     from reward.core.trajectory import Group
-    from reward.judge.litellm_judge import Usage
+    from reward.judge.base import Usage
 
     cache = tmp_path / "shared"
     data = Group.model_validate(group("dry", rollouts=[rollout("a"), rollout("b")]))
@@ -152,8 +152,8 @@ def test_plans_written_by_the_fake_judge_stay_fake_when_loaded(make_scorer, fake
     import asyncio
 
     from reward.core.trajectory import Group
+    from reward.judge.base import Usage
     from reward.judge.fake.http import fake_verdict
-    from reward.judge.litellm_judge import Usage
     from reward.native.prepare import load_plans, prepare_group
     from reward.rubric.verdict import verdict_schema
     from reward.scoring.runner import plan_file
@@ -220,7 +220,7 @@ def test_large_rollouts_are_counted_and_cleaned_off_the_event_loop(make_scorer, 
     import asyncio
 
     from reward.core.trajectory import Group
-    from reward.judge.litellm_judge import Usage
+    from reward.judge.base import Usage
     from reward.judge.llm import count_tokens
 
     where = []

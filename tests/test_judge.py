@@ -5,20 +5,21 @@ import time
 
 import pytest
 
-from reward.judge.litellm_judge import InvalidReply, JudgeClient, JudgeError, Usage, categorize
+from reward.judge.base import InvalidReply, JudgeError, Usage
+from reward.judge.litellm_judge import LiteLLMJudge, categorize
 from reward.judge.llm import litellm
 from tests.conftest import settings_for
 
 MSG = [{"role": "user", "content": "## Task Query\n\nhello"}]
 
 
-def complete(client: JudgeClient, role: str = "condense"):
+def complete(client: LiteLLMJudge, role: str = "condense"):
     return asyncio.run(client.complete(role, MSG, Usage()))
 
 
 def test_429_with_retry_after_is_retried_after_the_wait(fake_judge):
     fake_judge.script({"status": 429, "headers": {"Retry-After": "1"}, "message": "slow down"})
-    client = JudgeClient(settings_for(fake_judge, num_retries=2))
+    client = LiteLLMJudge(settings_for(fake_judge, num_retries=2))
     t0 = time.monotonic()
     reply = complete(client)
     elapsed = time.monotonic() - t0
@@ -29,7 +30,7 @@ def test_429_with_retry_after_is_retried_after_the_wait(fake_judge):
 
 def test_5xx_retried_up_to_num_retries_then_categorised(fake_judge):
     fake_judge.script(*[{"status": 503, "headers": {"Retry-After": "0"}}] * 10)
-    client = JudgeClient(settings_for(fake_judge, num_retries=2))
+    client = LiteLLMJudge(settings_for(fake_judge, num_retries=2))
     with pytest.raises(JudgeError) as exc:
         complete(client)
     assert exc.value.category == "judge_unavailable"
@@ -38,7 +39,7 @@ def test_5xx_retried_up_to_num_retries_then_categorised(fake_judge):
 
 def test_timeout_is_explicit_and_categorised(fake_judge):
     fake_judge.script({"delay": 3})
-    client = JudgeClient(settings_for(fake_judge, timeout_s=0.5, num_retries=0))
+    client = LiteLLMJudge(settings_for(fake_judge, timeout_s=0.5, num_retries=0))
     t0 = time.monotonic()
     with pytest.raises(JudgeError) as exc:
         complete(client)
@@ -47,7 +48,7 @@ def test_timeout_is_explicit_and_categorised(fake_judge):
 
 
 def test_empty_reply_is_invalid_content_for_condensing(make_scorer, fake_judge):
-    from reward.judge.litellm_judge import Reply
+    from reward.judge.base import Reply
     from reward.scoring.plan_check import check_plan
 
     with pytest.raises(InvalidReply) as exc:
@@ -57,7 +58,7 @@ def test_empty_reply_is_invalid_content_for_condensing(make_scorer, fake_judge):
 
 def test_concurrency_is_bounded_by_the_semaphore(fake_judge):
     fake_judge.state.latency = 0.2
-    client = JudgeClient(settings_for(fake_judge, concurrency=2))
+    client = LiteLLMJudge(settings_for(fake_judge, concurrency=2))
 
     async def many():
         return await asyncio.gather(*(client.complete("condense", MSG, Usage()) for _ in range(6)))
@@ -84,7 +85,7 @@ def test_router_config_file_routes_both_roles_and_is_the_only_retry_loop(fake_ju
         for role in ("condense", "grade")
     )
     cfg.write_text(f"model_list:\n{deployments}\nnum_retries: 1\n")
-    client = JudgeClient(settings_for(fake_judge, num_retries=5), load_router_config(str(cfg)))
+    client = LiteLLMJudge(settings_for(fake_judge, num_retries=5), load_router_config(str(cfg)))
     assert complete(client, "grade").content
     fake_judge.reset()
     fake_judge.script(*[{"status": 503, "headers": {"Retry-After": "0"}}] * 5)
@@ -120,7 +121,7 @@ def test_redaction_neither_mangles_text_nor_misses_keys():
 
 
 def test_router_config_keys_are_secrets(fake_judge):
-    from reward.judge.litellm_judge import JudgeClient
+    from reward.judge.litellm_judge import LiteLLMJudge
 
     config = {
         "model_list": [
@@ -128,5 +129,5 @@ def test_router_config_keys_are_secrets(fake_judge):
             {"model_name": "grade", "litellm_params": {"model": "openai/m", "api_key": "plainrouterkey42"}},
         ]
     }
-    client = JudgeClient(settings_for(fake_judge), config)
+    client = LiteLLMJudge(settings_for(fake_judge), config)
     assert "plainrouterkey42" in client._secrets

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reward.core.trajectory import Group
+from reward.judge.base import Usage
 from reward.judge.fake.http import PLAIN_REFUSAL, fake_plan, fake_verdict
-from reward.judge.litellm_judge import Usage
 from reward.rubric.verdict import verdict_schema
 from tests.conftest import group, rollout, step
 

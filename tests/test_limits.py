@@ -187,9 +187,10 @@ def test_redis_down_degrades_to_process_limits_and_recovers(redis_server, caplog
 
 
 def test_judge_calls_of_two_replicas_wait_for_the_shared_cap_and_tokens(fake_judge, redis_server, monkeypatch):
-    """Through JudgeClient: the judge itself never sees more calls at once than the shared cap, and every
+    """Through LiteLLMJudge: the judge itself never sees more calls at once than the shared cap, and every
     call is charged its prompt's tokens + max_tokens before it goes out."""
-    from reward.judge.litellm_judge import JudgeClient, Usage
+    from reward.judge.base import Usage
+    from reward.judge.litellm_judge import LiteLLMJudge
     from tests.conftest import settings_for
 
     monkeypatch.setenv("REWARD_CACHE_URL", redis_server.url)
@@ -200,8 +201,8 @@ def test_judge_calls_of_two_replicas_wait_for_the_shared_cap_and_tokens(fake_jud
         ],
         "num_retries": 0,
     }
-    clients = [JudgeClient(settings_for(fake_judge), {**config, "model_list": list(config["model_list"])})]
-    clients.append(JudgeClient(settings_for(fake_judge), {**config, "model_list": list(config["model_list"])}))
+    clients = [LiteLLMJudge(settings_for(fake_judge), {**config, "model_list": list(config["model_list"])})]
+    clients.append(LiteLLMJudge(settings_for(fake_judge), {**config, "model_list": list(config["model_list"])}))
     assert clients[0].limiter.limits == {"grade": RoleLimits(tpm=10**6, max_parallel_requests=2)}
     fake_judge.state.latency = 0.05
     messages = [{"role": "user", "content": "grade this " * 50}]

@@ -7,9 +7,9 @@ import pytest
 
 from reward.core.results import RolloutResult
 from reward.core.trajectory import Group
-from reward.judge.litellm_judge import Usage
-from reward.rubric.load import RubricSpec
+from reward.judge.base import Usage
 from reward.rubric.noise import combine_samples, group_noise
+from reward.rubric.spec import RubricSpec
 from reward.service.reward_service import metrics_of
 from tests.conftest import group, rollout, step
 

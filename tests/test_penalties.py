@@ -1,7 +1,7 @@
 from reward.core.trajectory import Rollout, Step
 from reward.judge.llm import count_tokens
-from reward.rubric.load import Penalties
 from reward.rubric.penalties import check_penalty, has_final_answer
+from reward.rubric.spec import Penalties
 
 OK = "<final_answer>Command: pytest\nSummary: 3 passed</final_answer>"
 

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from reward.core.trajectory import Group
+from reward.judge.base import InvalidReply, Reply, Usage
 from reward.judge.fake.http import PLAIN_REFUSAL, fake_plan
-from reward.judge.litellm_judge import InvalidReply, Reply, Usage
 from reward.scoring.plan_check import check_plan, plan_sections
 from tests.conftest import group, rollout
 

@@ -12,15 +12,16 @@ from typing import Any, ClassVar
 import pytest
 
 from reward.core.trajectory import CondenseInput, Group
-from reward.judge.litellm_judge import CallSettings, JudgeClient, Usage
+from reward.judge.base import CallSettings, Usage
+from reward.judge.litellm_judge import LiteLLMJudge
 from reward.judge.llm import litellm
 from reward.rubric.prompts import grade_messages, group_prefix_chars
 from tests.conftest import group, rollout, settings_for, step
 
 
-def client_for(fj: Any, model: str, **overrides: Any) -> JudgeClient:
+def client_for(fj: Any, model: str, **overrides: Any) -> LiteLLMJudge:
     calls = {"condense": CallSettings(model, 0.0, 256), "grade": CallSettings(model, 0.0, 512)}
-    return JudgeClient(settings_for(fj, **calls, **overrides))
+    return LiteLLMJudge(settings_for(fj, **calls, **overrides))
 
 
 def grade_msgs(rubric, query: str, candidate: str) -> list[dict[str, str]]:
@@ -131,7 +132,7 @@ def test_anthropic_marks_the_shared_prefix_and_counts_cache_reads(rubric):
             condense=CallSettings(model, 0.0, 256),
             grade=CallSettings(model, 0.0, 256),
         )
-        client = JudgeClient(settings)
+        client = LiteLLMJudge(settings)
         assert client.routes["grade"].kind == "anthropic"
         usage = Usage()
         messages = grade_msgs(rubric, "Run the tests", "EXECUTION PLAN\n\ncandidate")

@@ -11,7 +11,8 @@ import pytest
 
 from reward.cache.disk import Store
 from reward.core.trajectory import Group
-from reward.judge.litellm_judge import JudgeClient, Usage
+from reward.judge.base import Usage
+from reward.judge.litellm_judge import LiteLLMJudge
 from reward.scoring.build import judge_settings
 from reward.scoring.scorer import Scorer
 from tests.conftest import example_groups
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_real_judge_scores_an_example_group(rubric, tmp_path):
-    scorer = Scorer(rubric, JudgeClient(judge_settings(rubric)), Store(tmp_path / "cache"))
+    scorer = Scorer(rubric, LiteLLMJudge(judge_settings(rubric)), Store(tmp_path / "cache"))
     result = asyncio.run(scorer.score_group(Group.model_validate(example_groups()[0]), Usage()))
     by_id = {r.id: r for r in result.rollouts}
     assert result.judge.fake is False

@@ -16,7 +16,7 @@ from reward.analysis.scored import ScoredGroup
 from reward.cli.main import app
 from reward.errors import UsageError
 from tests.conftest import EXAMPLES, cli_env
-from tests.test_cli import reward
+from tests.conftest import run_cli as reward
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -115,7 +115,7 @@ def test_keep_plans_writes_the_plans_the_grader_saw_and_the_report_shows_them(ma
     import asyncio
 
     from reward.core.trajectory import Group
-    from reward.judge.litellm_judge import Usage
+    from reward.judge.base import Usage
     from tests.conftest import group, rollout
 
     g = Group.model_validate(group(rollouts=[rollout("a"), rollout("b", steps=[])]))

@@ -9,7 +9,8 @@ from functools import partial
 
 import pytest
 
-from reward.judge.litellm_judge import CallSettings, InvalidReply, JudgeClient, JudgeError, Usage
+from reward.judge.base import CallSettings, InvalidReply, JudgeError, Usage
+from reward.judge.litellm_judge import LiteLLMJudge
 from reward.judge.llm import choose_route, has_price, inline_setup, install_inline_setup, litellm
 from reward.service.reward_service import usage_out
 from tests.conftest import settings_for
@@ -20,12 +21,12 @@ ROUTES = {"openai/gpt-4o-mini": "openai", "openai/test-judge": "openai_compatibl
 MSG = [{"role": "system", "content": "sys"}, {"role": "user", "content": "## Task Query\n\n" + "hello " * 200}]
 
 
-def client_for(fj, model: str, **overrides) -> JudgeClient:
+def client_for(fj, model: str, **overrides) -> LiteLLMJudge:
     calls = {"condense": CallSettings(model, 0.0, 256), "grade": CallSettings(model, 0.0, 256)}
-    return JudgeClient(settings_for(fj, **calls, **overrides))
+    return LiteLLMJudge(settings_for(fj, **calls, **overrides))
 
 
-def complete(client: JudgeClient, usage: Usage | None = None, role: str = "condense", messages=MSG):
+def complete(client: LiteLLMJudge, usage: Usage | None = None, role: str = "condense", messages=MSG):
     return asyncio.run(client.complete(role, messages, usage or Usage()))
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 from reward.rubric.prompts import fence
-from tests.conftest import EXAMPLES, ROOT, cli_env
-from tests.test_cli import read_jsonl, reward
+from tests.conftest import EXAMPLES, ROOT, cli_env, read_jsonl
+from tests.conftest import run_cli as reward
 
 RQ = ROOT / "examples" / "response_quality" / "groups.jsonl"
 

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from reward.core.trajectory import Group
-from reward.judge.litellm_judge import Usage
+from reward.judge.base import Usage
 from reward.rubric.load import load_rubric
 from tests.conftest import group, rollout, step
 

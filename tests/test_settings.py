@@ -205,7 +205,10 @@ def test_reward_env_lists_every_variable_and_hides_secrets():
 
 # --- errors ---------------------------------------------------------------------------------------------------
 
-OPTIONAL = {"reward.service.ray": "ray"}  # modules of an optional extra: checked where it is installed
+OPTIONAL = {
+    "reward.ray": "ray",
+    "reward.service.ray": "ray",
+}  # modules of an optional extra: checked where it is installed
 
 
 def exception_classes() -> list[str]:

@@ -11,28 +11,15 @@ from __future__ import annotations
 
 import math
 
-from reward.core.group_stats import group_stats
 from reward.core.results import Basis, GroupResult, RolloutResult
 from reward.errors import RewardError
-from reward.rubric.formula import legacy_fields
+from reward.rubric.finish import expected_basis, graded_fields, group_fields, sampling
 from reward.rubric.load import Rubric
-from reward.rubric.noise import Sample, combine_samples, group_noise
+from reward.rubric.noise import Sample
 
 
 class RescoreError(RewardError):
     """A saved group whose judgements the new rubric would not reuse: it needs `reward score`."""
-
-
-def expected_basis(rubric: Rubric, samples: int, resample_condense: bool) -> Basis:
-    """The basis of a group scored with `rubric` and K = `samples` verdicts per rollout."""
-    spec = rubric.spec
-    return Basis(
-        prompt_version=rubric.prompt_version,
-        penalties=spec.penalties.enabled(),
-        max_tokens=spec.penalties.max_tokens,
-        samples=samples,
-        resample_condense=resample_condense and samples > 1,  # one sample condenses once either way
-    )
 
 
 def check_basis(group: GroupResult, rubric: Rubric, samples: int, resample_condense: bool) -> Basis:
@@ -103,11 +90,7 @@ def _rescore_rollout(r: RolloutResult, rubric: Rubric, where: str) -> RolloutRes
         raise RescoreError(f"{where}: its dimensions are not the rubric's ({', '.join(names)})")
     samples = _samples(r, where)
     _check_scores(samples, rubric, where)
-    dims, reward, means, reward_std = combine_samples(spec, samples)
-    fields = {"s_pos": None, "s_pit": None, "s_fa": None, **legacy_fields(means)}
-    return r.model_copy(
-        update={"reward": reward, "dimensions": dims, "groups": means, "reward_std": reward_std, **fields}
-    )
+    return r.model_copy(update=graded_fields(rubric, samples))
 
 
 def rescore_group(
@@ -115,26 +98,7 @@ def rescore_group(
 ) -> GroupResult:
     """The group as `reward score` with `rubric` (and K = `samples`, by default the rubric's) would write it,
     from its saved judgements."""
-    judge = rubric.spec.judge
-    k = judge.samples if samples is None else samples
-    resample = judge.resample_condense if resample_condense is None else resample_condense
+    k, resample = sampling(rubric, samples, resample_condense)
     basis = check_basis(group, rubric, k, resample)
-    spec = rubric.spec
     rollouts = [_rescore_rollout(r, rubric, f"group {group.group_id!r}, rollout {r.id!r}") for r in group.rollouts]
-    stats = group_stats([r.reward for r in rollouts], spec.group_filter.min_std, spec.group_filter.advantage_eps)
-    for r, adv in zip(rollouts, stats.advantages, strict=True):
-        r.advantage = adv
-    return group.model_copy(
-        update={
-            "rubric": rubric.name,
-            "rubric_version": rubric.version,
-            "mean": stats.mean,
-            "std": stats.std,
-            "n_scored": stats.n_scored,
-            "filtered": stats.filtered,
-            "filter_reason": stats.filter_reason,
-            "rollouts": rollouts,
-            "noise": group_noise(rollouts, k),
-            "basis": basis,
-        }
-    )
+    return group.model_copy(update={**group_fields(rubric, rollouts, k), "rollouts": rollouts, "basis": basis})

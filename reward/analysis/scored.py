@@ -76,7 +76,7 @@ class ScoredGroup(Lenient):
     plans: dict[str, str] | None = None
 
 
-def load_scored(path: Path) -> tuple[list[ScoredGroup], list[str]]:
+def read_scored_lenient(path: Path) -> tuple[list[ScoredGroup], list[str]]:
     """The groups of a scored file, in file order, and the problems of the lines that were skipped."""
     if not path.is_file():
         raise UsageError(f"scored file not found: {path}")

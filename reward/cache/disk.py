@@ -27,6 +27,7 @@ import functools
 import hashlib
 import json
 import logging
+import os
 import queue
 import threading
 from collections import OrderedDict
@@ -238,6 +239,22 @@ class Store:
             done = threading.Event()
             self._writes.put(done)
             done.wait(timeout)
+
+    def probe(self) -> tuple[bool, str]:
+        """Readiness (`/readyz`): (ready, detail). Not ready while writes fail (scoring goes on without the
+        cache meanwhile) or when a probe file cannot be written to the directory."""
+        if self.write_error is not None:
+            return False, f"writes failing: {self.write_error}"
+        if self.directory is None:
+            return True, "disabled"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            probe = self.directory / f".ready-{os.getpid()}"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            return False, f"not writable: {exc.strerror}"
+        return True, "writable"
 
     def close(self) -> None:
         if self._disk is not None:

@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from reward.analysis.scored import ScoredGroup, load_scored
+from reward.analysis.scored import ScoredGroup, read_scored_lenient
 from reward.cli.console import err, out
 from reward.errors import UsageError
 
@@ -25,7 +25,7 @@ def _fmt(x: float | None, spec: str = ".2f") -> str:
 
 
 def _load(path: Path) -> tuple[list[ScoredGroup], list[str]]:
-    groups, problems = load_scored(path)
+    groups, problems = read_scored_lenient(path)
     for p in problems[:20]:
         err.print(Text(f"skipped: {p}", style="red"))
     if len(problems) > 20:

@@ -107,11 +107,14 @@ def prompt(
 
     The grading request of a rubric with a condensing stage contains plans: they come from the cache, or
     are condensed now by the configured judge (and cached, so `reward score` reuses them)."""
-    from reward.cli.main import _scorer
+    from reward.cli.options import notify
     from reward.judge.base import Usage
     from reward.native.prepare import prepare_group
+    from reward.scoring.build import open_scorer
 
-    with _scorer(rubric, cache, judge_model, judge_api_base, None, None, fake_judge) as scorer:
+    with open_scorer(
+        rubric, cache=cache, model=judge_model, api_base=judge_api_base, fake=fake_judge, notify=notify
+    ) as scorer:
         spec = scorer.rubric.spec
         g = prepare_group(_find_group(input, group), spec=spec)
         chosen = next((r for r in g.rollouts if r.id == rollout), None)

@@ -105,3 +105,10 @@ class GroupResult(Out):
     reference_plan: str | None = None
     plans: dict[str, str] | None = None
     basis: Basis | None = None
+
+
+def read_result_line(line: str | bytes) -> GroupResult:
+    """The strict reader of a scored line: one this version wrote (the run summary, `reward rescore`); any
+    field it does not know is an error. Analysis of files from any version uses the lenient reader,
+    `reward.analysis.scored.read_scored_lenient`."""
+    return GroupResult.model_validate_json(line)

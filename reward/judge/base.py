@@ -1,7 +1,7 @@
 """What a judge is to the scorer: the `Judge` base class, its settings and reply types, and the re-ask loop.
 
-Two judges implement it: `reward.judge.litellm_judge.JudgeClient` (litellm, the network seam) and
-`reward.judge.fake.in_process.InProcessJudge` (the fake judge without sockets, for logic tests). Invalid content
+Two judges implement it: `reward.judge.litellm_judge.LiteLLMJudge` (litellm, the network seam) and
+`reward.judge.fake.in_process.InProcessFakeJudge` (the fake judge without sockets, for logic tests). Invalid content
 (a verdict that fails validation, an empty reply, a refusal) is re-asked with the validation error here,
 by tenacity, whichever judge answers.
 """
@@ -20,6 +20,9 @@ from reward.cache.disk import CacheStats
 from reward.errors import RewardError
 
 T = TypeVar("T")
+
+# The fake judges answer with this system_fingerprint: their replies are marked fake whatever the model name.
+FAKE_FINGERPRINT = "reward-fake-judge"
 
 
 @dataclass(frozen=True)

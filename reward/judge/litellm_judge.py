@@ -2,7 +2,7 @@
 
 Two failure loops, each in one place:
 - transport errors (429 honouring Retry-After, 5xx, timeouts, connection errors) are retried in
-  `JudgeClient._acompletion` (or by litellm's Router when one is configured, never both); the provider
+  `LiteLLMJudge._acompletion` (or by litellm's Router when one is configured, never both); the provider
   SDK's own retries are switched off so they do not stack;
 - invalid content (a verdict that fails validation, an empty reply, a refusal) is re-asked with the
   validation error by tenacity in `ask`.
@@ -21,6 +21,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from reward.cache.redis_store import cache_url
 from reward.judge.base import (
+    FAKE_FINGERPRINT,
     CallSettings,
     InvalidReply,
     Judge,
@@ -34,9 +35,8 @@ from reward.judge.llm import Route, choose_route, has_price, inline_setup, insta
 from reward.judge.redaction import secrets_from_env, short_error
 from reward.rubric.prompts import group_prefix_chars
 
-__all__ = ["FAKE_FINGERPRINT", "JudgeClient", "JudgeError", "Usage", "categorize", "has_price"]
+__all__ = ["FAKE_FINGERPRINT", "JudgeError", "LiteLLMJudge", "Usage", "categorize", "has_price"]
 
-FAKE_FINGERPRINT = "reward-fake-judge"
 T = TypeVar("T")
 
 
@@ -141,7 +141,7 @@ def _with_cache_hints(
     ]
 
 
-class JudgeClient(Judge):
+class LiteLLMJudge(Judge):
     """Judge calls through litellm, with one transport-retry loop:
 
     - by default, `litellm.acompletion` per call, retried here with tenacity on transport errors, waiting

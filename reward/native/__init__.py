@@ -12,12 +12,10 @@ from typing import Any
 
 from reward.core.trajectory import Step
 from reward.native.chatml import turns_from_text
-from reward.native.exitcode import DEFAULT_EXIT_CODE, convention_from_env, parse_convention, parse_tool_result
+from reward.native.exitcode import convention_from_env, parse_tool_result
 from reward.native.messages import turns_from_messages
 from reward.native.turns import assemble
-
-DEFAULT_TERMINAL_TOOL = "run_in_terminal"
-
+from reward.settings import DEFAULT_EXIT_CODE, DEFAULT_TERMINAL_TOOL, parse_convention
 
 __all__ = [
     "DEFAULT_EXIT_CODE",

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Any, Literal, get_args
+from typing import Any
 
 from reward.core.trajectory import parse_json
 
-Place = Literal["json", "python_dict", "first_line", "last_line"]
-PLACES: tuple[str, ...] = get_args(Place)
-DEFAULT_EXIT_CODE: tuple[str, ...] = ("json", "python_dict", "last_line")
+# The convention is a setting (REWARD_EXIT_CODE): its places and parser live with the settings.
+from reward.settings import DEFAULT_EXIT_CODE, setting
+
 _EXIT_KEYS = ("exit_code", "exitCode", "returncode", "return_code")
 _MAX_LITERAL = 1_000_000  # ast.literal_eval on a huge hostile string costs time and memory: skip it
 
@@ -36,22 +36,8 @@ _EXIT_LINE = re.compile(
 )
 
 
-def parse_convention(value: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
-    """A declared convention: comma-separated places, in the order they are tried."""
-    if value is None:
-        return DEFAULT_EXIT_CODE
-    parts = [p.strip() for p in value.split(",")] if isinstance(value, str) else [str(p).strip() for p in value]
-    parts = [p for p in parts if p]
-    bad = [p for p in parts if p not in PLACES]
-    if bad or not parts:
-        raise ValueError(f"exit-code convention: unknown place(s) {bad or parts!r}; use some of {', '.join(PLACES)}")
-    return tuple(parts)
-
-
 def convention_from_env() -> tuple[str, ...]:
     """REWARD_EXIT_CODE, or the default; a bad value is a ConfigError naming the variable."""
-    from reward.settings import setting  # reward.settings imports this module
-
     convention: tuple[str, ...] = setting("exit_code")
     return convention
 

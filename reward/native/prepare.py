@@ -15,7 +15,7 @@ from reward.core.trajectory import Group, IdReference, LineError, PlanReference,
 from reward.errors import ConfigError, RewardError
 from reward.native import DEFAULT_TERMINAL_TOOL, convention_from_env, steps_from_messages, steps_from_text
 from reward.rubric.inputs import input_problems
-from reward.rubric.load import RubricSpec
+from reward.rubric.spec import RubricSpec
 
 
 class GroupInputError(RewardError, ValueError):

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from reward.core.trajectory import Step
-from reward.native.exitcode import DEFAULT_EXIT_CODE, parse_tool_result
+from reward.native.exitcode import parse_tool_result
+from reward.settings import DEFAULT_EXIT_CODE
 
 # Special tokens of ChatML-family templates (<|im_start|>, <|im_end|>, <|endoftext|>, <|fim_pad|>, ...).
 SPECIAL = re.compile(r"<\|[a-z][a-z0-9_]{1,40}\|>")

@@ -13,7 +13,7 @@ from typing import Any
 
 from reward.core.clean import sanitize
 from reward.core.trajectory import Group, Rollout
-from reward.rubric.load import InputField, RubricSpec
+from reward.rubric.spec import InputField, RubricSpec
 
 _TYPES = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false"}
 

@@ -18,7 +18,7 @@ from reward.rubric.spec import (  # noqa: F401  (re-exported: the spec's models 
     BUILTIN_VARIABLES,
     Anchors,
     Dimension,
-    Group,
+    DimensionGroup,
     InputField,
     Inputs,
     JudgeCall,

@@ -13,7 +13,7 @@ from statistics import fmean, stdev
 
 from reward.core.results import DimensionResult, NoiseInfo, RolloutResult
 from reward.rubric.formula import graded_reward
-from reward.rubric.load import RubricSpec
+from reward.rubric.spec import RubricSpec
 from reward.rubric.verdict import DimensionScore
 
 Sample = dict[str, tuple[float, str]]  # one verdict: dimension -> (score, reason)

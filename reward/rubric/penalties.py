@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from reward.core.results import PenaltyKind
 from reward.core.trajectory import Rollout
-from reward.rubric.load import Penalties
+from reward.rubric.spec import Penalties
 
 _FINAL_ANSWER = re.compile(r"<final_answer>(.*?)</final_answer>", re.DOTALL)
 

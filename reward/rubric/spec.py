@@ -49,12 +49,12 @@ class SpecProblem(RewardError, ValueError):
         self.loc = loc
 
 
-class Strict(BaseModel):
+class SpecModel(BaseModel):
     # No NaN or infinity anywhere in a rubric: a penalty, a constant or a scale of .inf is a reward nobody computed.
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-class Anchors(Strict):
+class Anchors(SpecModel):
     """What a low, a middle and a high score mean for one dimension."""
 
     low: str = Field(min_length=1)
@@ -62,7 +62,7 @@ class Anchors(Strict):
     high: str = Field(min_length=1)
 
 
-class Dimension(Strict):
+class Dimension(SpecModel):
     # The name becomes a JSON key in the verdict schema, hence the identifier pattern.
     name: Identifier
     group: Identifier
@@ -72,13 +72,13 @@ class Dimension(Strict):
     weight: float = Field(default=1.0, gt=0, le=1e6)
 
 
-class Group(Strict):
+class DimensionGroup(SpecModel):
     title: str = ""  # how templates introduce the group's dimensions
     description: str = ""
     failure_mode: bool = False  # higher is worse (informs templates; the formula carries the sign)
 
 
-class Scale(Strict):
+class Scale(SpecModel):
     """Scores from min to max: integers (an enum in the verdict schema) when both bounds are written as
     integers, numbers otherwise (`{min: 0.0, max: 1.0}` is a continuous scale, not a binary one)."""
 
@@ -100,7 +100,7 @@ class Scale(Strict):
         return self
 
 
-class Penalties(Strict):
+class Penalties(SpecModel):
     """Hard penalties, checked in this order before any judge call; null disables one."""
 
     max_tokens: int = Field(default=30_000, gt=0)
@@ -115,24 +115,24 @@ class Penalties(Strict):
 NO_PENALTIES = Penalties(too_long=None, missing_final_answer=None, no_commands=None)
 
 
-class GroupFilter(Strict):
+class GroupFilter(SpecModel):
     # Groups whose reward std (population, on the reported scale) is below this carry no GRPO signal.
     min_std: float = Field(default=0.01, ge=0)
     advantage_eps: float = Field(default=1e-6, gt=0)
 
 
-class Truncation(Strict):
+class Truncation(SpecModel):
     head: int = Field(default=500, ge=0)
     tail: int = Field(default=500, ge=0)
 
 
-class JudgeCall(Strict):
+class JudgeCall(SpecModel):
     model: str = Field(min_length=1)
     temperature: float = Field(default=0.0, ge=0)
     max_tokens: int = Field(default=2048, gt=0)
 
 
-class JudgeDefaults(Strict):
+class JudgeDefaults(SpecModel):
     condense: JudgeCall | None = None  # needed when the rubric has a condensing stage
     grade: JudgeCall
     timeout_s: float = Field(default=120.0, gt=0)
@@ -146,18 +146,18 @@ class JudgeDefaults(Strict):
 TemplateName = Annotated[str, Field(pattern=r"^[\w.-]+$")]
 
 
-class Templates(Strict):
+class Templates(SpecModel):
     condense: TemplateName | None = None  # none: no condensing stage, the grader sees the inputs directly
     grade: TemplateName = "grade.j2"
 
 
-class InputField(Strict):
+class InputField(SpecModel):
     type: Literal["string", "integer", "number", "boolean"] = "string"
     description: str = ""
     required: bool = True
 
 
-class Inputs(Strict):
+class Inputs(SpecModel):
     """The judge's input fields: `inputs` of each group line and of each rollout, checked before any call."""
 
     group: dict[Identifier, InputField] = Field(default_factory=dict)
@@ -171,13 +171,13 @@ def _schema_extras(schema: dict[str, Any]) -> None:
         props["penalties"] = {"anyOf": [props["penalties"], {"type": "null"}], "description": "null: no penalties"}
 
 
-class RubricSpec(Strict):
+class RubricSpec(SpecModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, json_schema_extra=_schema_extras)
 
     name: str = Field(pattern=r"^[\w.-]+$")
     description: str = ""
     scale: Scale = Scale()
-    groups: dict[Identifier, Group] = Field(default_factory=dict, max_length=12)
+    groups: dict[Identifier, DimensionGroup] = Field(default_factory=dict, max_length=12)
     # Over group means (each normalised to [0, 1]) and constants; reward = reward_scale * formula.
     formula: str = LEGACY_FORMULA
     constants: dict[Identifier, float] = Field(default_factory=dict)

@@ -15,7 +15,7 @@ from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, StrictFloat, Str
 
 from reward.core.trajectory import format_loc
 from reward.errors import RewardError
-from reward.rubric.load import RubricSpec
+from reward.rubric.spec import RubricSpec
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,30 @@
-"""Judge and cache settings from flags, the environment (REWARD_*) and the rubric's defaults.
+"""Building a scorer: judge and cache settings from flags, the environment (REWARD_*) and the rubric's
+defaults, then the judge (litellm, or the built-in fake one when none is configured) and the cache.
 
 Precedence: flag, then environment, then rubric. REWARD_JUDGE_MODEL overrides the rubric's default
-model for both condensing and grading.
+model for both condensing and grading. litellm is imported only when a judge is built.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from reward.cache import open_store
 from reward.errors import ConfigError
-from reward.judge.litellm_judge import CallSettings, JudgeSettings
-from reward.rubric.load import Rubric
+from reward.judge.base import CallSettings, JudgeSettings
+from reward.rubric.finish import sampling
+from reward.rubric.load import Rubric, load_rubric
 from reward.settings import DEFAULT_CONCURRENCY, setting
+
+if TYPE_CHECKING:
+    from reward.scoring.scorer import Scorer
+
+FAKE_MODEL = "openai/reward-fake-judge"
 
 
 def judge_settings(
@@ -37,6 +48,8 @@ def judge_settings(
     if concurrency is not None and concurrency <= 0:
         raise ConfigError("--concurrency must be positive")
 
+    k, resample = sampling(rubric, samples, resample_condense)
+
     def call(role_default: str, temperature: float, max_tokens: int) -> CallSettings:
         return CallSettings(model=model or role_default, temperature=temperature, max_tokens=max_tokens)
 
@@ -50,8 +63,8 @@ def judge_settings(
         num_retries=judge.num_retries,
         max_reasks=judge.max_reasks,
         concurrency=int(concurrency or DEFAULT_CONCURRENCY),
-        samples=int(samples or setting("judge_samples") or judge.samples),
-        resample_condense=judge.resample_condense if resample_condense is None else resample_condense,
+        samples=k,
+        resample_condense=resample,
     )
 
 
@@ -83,11 +96,10 @@ def judge_configured(settings: JudgeSettings, explicit_model: bool) -> bool:
 
 def with_fake_judge(settings: JudgeSettings, api_base: str) -> JudgeSettings:
     # A model name of its own, so fake plans and verdicts never share cache keys with a real judge's.
-    fake = "openai/reward-fake-judge"
     return replace(
         settings,
-        condense=replace(settings.condense, model=fake),
-        grade=replace(settings.grade, model=fake),
+        condense=replace(settings.condense, model=FAKE_MODEL),
+        grade=replace(settings.grade, model=FAKE_MODEL),
         api_base=api_base,
         api_key="fake-judge-key",
         fake=True,
@@ -103,3 +115,59 @@ def cache_dir(flag: str | None) -> Path | None:
     if value.lower() == "none":
         return None
     return Path(value)
+
+
+NO_JUDGE = "no_judge"
+FAKE_JUDGE = "fake_judge"
+
+
+@contextlib.contextmanager
+def open_scorer(
+    rubric_name: str,
+    *,
+    cache: str | None = None,
+    model: str | None = None,
+    api_base: str | None = None,
+    api_key: str | None = None,
+    concurrency: int | None = None,
+    fake: bool = False,
+    samples: int | None = None,
+    resample_condense: bool | None = None,
+    notify: Callable[[str, str], None] = lambda kind, message: None,
+) -> Iterator[Scorer]:
+    """A scorer for offline work (`reward score`, `plans`, `prompt`), closed on exit. With no judge
+    configured (or `fake`), the built-in fake judge answers and `notify(kind, message)` says so, loudly:
+    kind NO_JUDGE, then FAKE_JUDGE."""
+    from reward.judge.fake.http import FakeJudgeServer
+    from reward.judge.litellm_judge import LiteLLMJudge
+    from reward.scoring.scorer import Scorer
+
+    rubric = load_rubric(rubric_name)
+    settings = judge_settings(
+        rubric,
+        model=model,
+        api_base=api_base,
+        api_key=api_key,
+        concurrency=concurrency,
+        samples=samples,
+        resample_condense=resample_condense,
+    )
+    fake_judge = None
+    explicit = bool(model or setting("judge_model"))
+    if fake or not judge_configured(settings, explicit):
+        if not fake:
+            notify(
+                NO_JUDGE,
+                f"No judge is configured (set REWARD_JUDGE_MODEL, or the key of {settings.grade.model}'s provider).",
+            )
+        notify(FAKE_JUDGE, "Using the built-in FAKE judge: scores are NOT real judgements.")
+        fake_judge = FakeJudgeServer().start()
+        settings = with_fake_judge(settings, fake_judge.api_base)
+    store = open_store(cache_dir(cache))
+    try:
+        router = None if fake_judge is not None else router_config()
+        yield Scorer(rubric, LiteLLMJudge(settings, router), store)
+    finally:
+        store.close()
+        if fake_judge is not None:
+            fake_judge.stop()

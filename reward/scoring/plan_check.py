@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 
-from reward.judge.litellm_judge import InvalidReply, Reply
+from reward.judge.base import InvalidReply, Reply
 
 # Template lines such as "Task Outcome: [success / failure / partial. One sentence.]"
 _SECTION = re.compile(r"^([A-Z][A-Za-z /-]{2,60}):\s*\[", re.MULTILINE)

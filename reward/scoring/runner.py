@@ -20,7 +20,7 @@ from typing import Any
 
 from reward.core.trajectory import Group, LineError, PlanReference, RefLine, Rollout, parse_line
 from reward.errors import RunError
-from reward.judge.litellm_judge import JudgeError, Usage
+from reward.judge.base import JudgeError, Usage
 from reward.native import DEFAULT_TERMINAL_TOOL
 from reward.native.prepare import GroupInputError, materialize, prepare_group
 from reward.scoring.scorer import Scorer

@@ -13,17 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from reward.analysis.rescore import expected_basis
-from reward.cache.disk import Store, cache_key
-from reward.core.group_stats import group_stats
+from reward.cache.disk import Store
 from reward.core.results import ErrorInfo, GroupResult, JudgeInfo, RolloutResult
 from reward.core.trajectory import CondenseInput, Group, IdReference, PlanReference, Rollout, Trajectory, condense_input
 from reward.judge.base import InvalidReply, Judge, JudgeError, Reply, Usage
+from reward.judge.cached import CachedJudge
 from reward.judge.llm import count_tokens
-from reward.rubric.formula import legacy_fields
+from reward.rubric.finish import expected_basis, graded_fields, group_fields
 from reward.rubric.inputs import group_inputs, rollout_inputs
 from reward.rubric.load import Rubric
-from reward.rubric.noise import combine_samples, group_noise
 from reward.rubric.penalties import check_penalty, has_final_answer
 from reward.rubric.prompts import Messages, condense_messages, grade_messages
 from reward.rubric.verdict import DimensionScore, InvalidVerdict, Verdict, parse_verdict, response_format, verdict_model
@@ -47,11 +45,6 @@ class Plan:
         return cls(str(value["plan"]), bool(value["fake"]))
 
 
-def _seeded(seed: int | None) -> dict[str, int]:
-    # Sample i of K > 1 is its own request (seed i) and its own cache entry; one sample sends no seed.
-    return {} if seed is None else {"seed": seed}
-
-
 def _size(t: Trajectory) -> int:
     return len(t.final_answer) + sum(len(s.command) + len(s.output) for s in t.steps)
 
@@ -68,28 +61,13 @@ class Scorer:
         self.judge = judge
         self.store = store
         self.counter = counter
+        self.cached = CachedJudge(judge, store)  # owns the cache key of every judge request
         self.keep_plans = False  # write the plans the grader saw into the output (`score --include-plans`)
         spec = rubric.spec
         self.response_format = response_format(spec)
         self._verdict_model = verdict_model(spec)
         self._sections = plan_sections(rubric.condense_template or "")
         self.basis = expected_basis(rubric, judge.settings.samples, judge.settings.resample_condense)
-
-    def request_key(
-        self, kind: str, messages: Messages, response_format: dict[str, Any] | None, seed: int | None
-    ) -> str:
-        """The cache key of one judge request: what is sent, to whom, with which sampling settings."""
-        call = self.judge.settings.condense if kind == "plan" else self.judge.settings.grade
-        payload = {
-            "judge": self.judge.identity,
-            "model": call.model,
-            "temperature": call.temperature,
-            "max_tokens": call.max_tokens,
-            "messages": messages,
-            "response_format": response_format,
-            **_seeded(seed),
-        }
-        return cache_key(kind, payload)
 
     # --- condensing -----------------------------------------------------------------------------
 
@@ -104,15 +82,14 @@ class Scorer:
 
     async def plan(self, messages: Messages, usage: Usage, seed: int | None = None) -> Plan:
         """The Execution Plan the condensing request `messages` gets (cached)."""
-        key = self.request_key("plan", messages, None, seed)
-
-        async def compute() -> dict[str, Any]:
-            text, fake = await self.judge.ask(
-                "condense", messages, lambda r: check_plan(r, self._sections), usage, seed=seed
-            )
-            return Plan(text, fake).to_cache()
-
-        return Plan.from_cache(await self.store.get_or_compute(key, compute, usage.cache))
+        return await self.cached.judgement(
+            "condense",
+            messages,
+            lambda r: Plan(check_plan(r, self._sections), r.fake),
+            Plan.from_cache,
+            usage,
+            seed=seed,
+        )
 
     async def reference_plan(self, group: Group, usage: Usage) -> Plan:
         ref = group.reference
@@ -152,13 +129,15 @@ class Scorer:
 
     async def verdict(self, messages: Messages, usage: Usage, seed: int | None = None) -> Verdict:
         """The verdict the grading request `messages` gets (cached)."""
-        key = self.request_key("verdict", messages, self.response_format, seed)
-
-        async def compute() -> dict[str, Any]:
-            scores, fake = await self.judge.ask("grade", messages, self._validate, usage, self.response_format, seed)
-            return Verdict(scores, fake).to_cache()
-
-        return Verdict.from_cache(await self.store.get_or_compute(key, compute, usage.cache))
+        return await self.cached.judgement(
+            "grade",
+            messages,
+            lambda r: Verdict(self._validate(r), r.fake),
+            Verdict.from_cache,
+            usage,
+            self.response_format,
+            seed,
+        )
 
     # --- one rollout, one group -----------------------------------------------------------------
 
@@ -248,18 +227,10 @@ class Scorer:
         except JudgeError as exc:
             return self._error(rollout, fa_ok, exc.category, exc.message), False
         samples = [{name: (s.score, s.reason) for name, s in v.scores.items()} for v in verdicts]
-        scores, reward, means, reward_std = combine_samples(spec, samples)
-        legacy = legacy_fields(means)
         result = RolloutResult(
             id=rollout.id,
             status="ok",
-            reward=reward,
-            s_pos=legacy.get("s_pos"),
-            s_pit=legacy.get("s_pit"),
-            s_fa=legacy.get("s_fa"),
-            groups=means,
-            dimensions=scores,
-            reward_std=reward_std,
+            **graded_fields(self.rubric, samples),
             in_group_stats=True,
             has_final_answer=fa_ok,
         )
@@ -284,28 +255,19 @@ class Scorer:
         results = [r for r, _ in outcomes]
         for r, rollout in zip(results, group.rollouts, strict=True):
             r.meta = rollout.meta
-        stats = group_stats([r.reward for r in results], spec.group_filter.min_std, spec.group_filter.advantage_eps)
-        for r, adv, rollout in zip(results, stats.advantages, group.rollouts, strict=True):
-            r.advantage = adv
+        for r, rollout in zip(results, group.rollouts, strict=True):
             r.num_tokens, r.num_tokens_exact = rollout.num_tokens, rollout.num_tokens is not None
         settings = self.judge.settings
         return GroupResult(
             group_id=group.group_id,
-            rubric=self.rubric.name,
-            rubric_version=self.rubric.version,
             judge=JudgeInfo(
                 condense_model=settings.condense.model if spec.condenses else "",
                 grade_model=settings.grade.model,
                 fake=any(fake for _, fake in outcomes),
             ),
-            mean=stats.mean,
-            std=stats.std,
-            n_scored=stats.n_scored,
             n_errors=sum(r.status == "error" for r in results),
-            filtered=stats.filtered,
-            filter_reason=stats.filter_reason,
             rollouts=results,
-            noise=group_noise(results, settings.samples),
+            **group_fields(self.rubric, results, settings.samples),
             **(self._plans(reference, results) if self.keep_plans else {}),
             basis=self.basis,
         )

@@ -6,25 +6,24 @@ Stateless apart from the cache: any number of workers or replicas can run on one
 from __future__ import annotations
 
 import asyncio
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from reward.cache.redis_store import RedisStore, open_store
+from reward.cache.redis_store import open_store
 from reward.core.results import GroupResult
 from reward.core.summary import summarize
-from reward.core.trajectory import Group
+from reward.core.trajectory import Group, Strict
 from reward.errors import RewardError
-from reward.judge.litellm_judge import JudgeClient, JudgeSettings, Usage
-from reward.native.exitcode import Place
+from reward.judge.base import JudgeSettings, Usage
+from reward.judge.litellm_judge import LiteLLMJudge
 from reward.native.prepare import GroupInputError, load_plans, prepare_group
 from reward.rubric.load import Rubric, RubricError, load_rubric, rubric_dir
 from reward.scoring.build import cache_dir, judge_settings, router_config
 from reward.scoring.scorer import Scorer
-from reward.settings import DEFAULT_RUBRIC, DEFAULTS, Settings
+from reward.settings import DEFAULT_RUBRIC, DEFAULTS, Place, Settings
 
 # The variables ServiceSettings.from_env reads (the judge's and the cache's are read where they are used).
 SERVICE_FIELDS = (
@@ -39,10 +38,6 @@ SERVICE_FIELDS = (
     "rubric",
     "terminal_tool",
 )
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class ScoreRequest(Strict):
@@ -191,13 +186,13 @@ class RewardService:
         self.store = open_store(settings.cache_dir)
         # One judge client per distinct judge setting, shared by every rubric that uses it, so the limit on
         # calls in flight holds for the whole worker.
-        clients: dict[JudgeSettings, JudgeClient] = {}
+        clients: dict[JudgeSettings, LiteLLMJudge] = {}
         self.scorers: dict[str, Scorer] = {}
         router = router_config()
         for name, r in self.rubrics.items():
             js = judge_settings(r)
             if js not in clients:
-                clients[js] = JudgeClient(js, router)
+                clients[js] = LiteLLMJudge(js, router)
             client = clients[js]
             self.scorers[name] = Scorer(r, client, self.store)
 
@@ -267,23 +262,9 @@ class RewardService:
         )
 
     def ready(self) -> dict[str, Any]:
-        """Rubrics loaded and the cache writable (a probe file, and the last cache write succeeded: while
-        writes fail, scoring goes on without the cache but the worker reports not ready)."""
-        ok = True
-        detail = "disabled"
-        if isinstance(self.store, RedisStore):
-            ok, detail = self.store.probe()
-        elif self.store.write_error is not None:
-            ok, detail = False, f"writes failing: {self.store.write_error}"
-        elif self.settings.cache_dir is not None:
-            try:
-                self.settings.cache_dir.mkdir(parents=True, exist_ok=True)
-                probe = self.settings.cache_dir / f".ready-{os.getpid()}"
-                probe.write_text("ok")
-                probe.unlink()
-                detail = "writable"
-            except OSError as exc:
-                ok, detail = False, f"not writable: {exc.strerror}"
+        """Rubrics loaded and the cache writable (while writes fail, scoring goes on without the cache but the
+        worker reports not ready)."""
+        ok, detail = self.store.probe()  # the disk or the Redis store, each its own probe
         return {
             "ready": ok,
             "rubrics": sorted(self.rubrics),

@@ -25,6 +25,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from reward.judge.base import FAKE_FINGERPRINT
 from reward.judge.fake.prefix_cache import PrefixCache
 from reward.judge.fake.replies import (  # noqa: F401  (re-exported for tests and benchmarks)
     CONTENT_FAULTS,
@@ -38,7 +39,6 @@ from reward.judge.fake.replies import (  # noqa: F401  (re-exported for tests an
     fault_reply,
     read_request,
 )
-from reward.judge.litellm_judge import FAKE_FINGERPRINT
 
 
 class FakeJudgeState:
@@ -237,8 +237,8 @@ def create_app(state: FakeJudgeState) -> FastAPI:
     return app
 
 
-class FakeJudge:
-    """Run the fake judge in a background thread: `with FakeJudge() as fj: fj.api_base ...`."""
+class FakeJudgeServer:
+    """Run the fake judge in a background thread: `with FakeJudgeServer() as fj: fj.api_base ...`."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0) -> None:
         self.state = FakeJudgeState(latency=latency)
@@ -256,7 +256,7 @@ class FakeJudge:
     def api_base(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
 
-    def start(self) -> FakeJudge:
+    def start(self) -> FakeJudgeServer:
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
@@ -270,7 +270,7 @@ class FakeJudge:
         self._thread.join(timeout=5)
         self._sock.close()
 
-    def __enter__(self) -> FakeJudge:
+    def __enter__(self) -> FakeJudgeServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -293,3 +293,6 @@ def serve(host: str, port: int, latency: float, fault_rate: float = 0.0) -> None
     state = FakeJudgeState(latency=latency)
     state.fault_rate = fault_rate
     uvicorn.run(create_app(state), host=host, port=port, log_level="warning", backlog=4096)
+
+
+FakeJudge = FakeJudgeServer  # the name `reward.fake_judge` has always exported

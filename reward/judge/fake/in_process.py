@@ -18,7 +18,7 @@ from reward.judge.fake.replies import fake_content, read_request
 T = TypeVar("T")
 
 
-class InProcessJudge(Judge):
+class InProcessFakeJudge(Judge):
     def __init__(self, settings: JudgeSettings, latency: float = 0.0) -> None:
         self.settings = replace(settings, fake=True)
         self.usage = Usage()

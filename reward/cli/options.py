@@ -1,0 +1,46 @@
+"""Options shared by several commands, and how the CLI shows what `open_scorer` tells it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from reward.cli.console import err
+from reward.scoring.build import NO_JUDGE
+from reward.settings import DEFAULT_CONCURRENCY
+
+RubricOpt = Annotated[str, typer.Option("--rubric", "-r", help="Rubric name or YAML path.")]
+CacheOpt = Annotated[
+    str | None,
+    typer.Option("--cache-dir", help="Plan/verdict cache [env REWARD_CACHE_DIR]; 'none' disables."),
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option("--judge-model", help="litellm model string for both judge roles [env REWARD_JUDGE_MODEL]."),
+]
+BaseOpt = Annotated[str | None, typer.Option("--judge-api-base", help="[env REWARD_JUDGE_API_BASE]")]
+KeyOpt = Annotated[str | None, typer.Option("--judge-api-key", help="[env REWARD_JUDGE_API_KEY]")]
+ConcOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--concurrency",
+        "-c",
+        min=1,
+        help=f"Judge calls in flight [env REWARD_JUDGE_CONCURRENCY; {DEFAULT_CONCURRENCY}].",
+    ),
+]
+FakeOpt = Annotated[bool, typer.Option("--fake-judge", help="Use the built-in fake judge (not real scores).")]
+ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")]
+ToolOpt = Annotated[str, typer.Option("--terminal-tool", help="Tool name of terminal calls in messages/text rollouts.")]
+PlansOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--plans", help='Reference plans ({"id", "plan"} lines) for {"reference": {"id": ...}}.'),
+]
+
+
+def notify(kind: str, message: str) -> None:
+    """What `open_scorer` says about the judge, on stderr: the fake judge's notice loudest."""
+    style = "yellow" if kind == NO_JUDGE else "bold yellow"
+    err.print(f"[{style}]{message}[/{style}]")

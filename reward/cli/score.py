@@ -1,0 +1,159 @@
+"""`reward score` and `reward plans`: offline scoring of saved rollouts, and reference plans precomputed.
+
+The judge (and litellm with it) is built only when a command runs, never to show its help.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from reward.cli.console import err, out, print_summary, progress_bar, report_invalid
+from reward.cli.options import (
+    BaseOpt,
+    CacheOpt,
+    ConcOpt,
+    FakeOpt,
+    KeyOpt,
+    ModelOpt,
+    PlansOpt,
+    ProgressOpt,
+    RubricOpt,
+    ToolOpt,
+    notify,
+)
+from reward.errors import UsageError
+from reward.scoring.build import open_scorer
+from reward.settings import DEFAULT_RUBRIC, DEFAULT_TERMINAL_TOOL
+
+
+def score(
+    input: Annotated[Path, typer.Argument(help="Rollout groups, one JSON object per line.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Scored groups (JSONL); resumed if it exists.")],
+    rubric: RubricOpt = DEFAULT_RUBRIC,
+    cache: CacheOpt = None,
+    judge_model: ModelOpt = None,
+    judge_api_base: BaseOpt = None,
+    judge_api_key: KeyOpt = None,
+    concurrency: ConcOpt = None,
+    fake_judge: FakeOpt = False,
+    retry_errors: Annotated[
+        bool, typer.Option("--retry-errors/--keep-errors", help="Re-score groups saved with judge errors.")
+    ] = True,
+    plans: PlansOpt = None,
+    terminal_tool: ToolOpt = DEFAULT_TERMINAL_TOOL,
+    progress: ProgressOpt = True,
+    samples: Annotated[
+        int | None,
+        typer.Option("--samples", min=1, max=32, help="Grade each rollout K times, averaged [rubric judge.samples]."),
+    ] = None,
+    resample_condense: Annotated[
+        bool | None,
+        typer.Option("--resample-condense/--no-resample-condense", help="With --samples, condense K times too."),
+    ] = None,
+    keep_plans: Annotated[
+        bool,
+        typer.Option(
+            "--include-plans", "--keep-plans", help="Write the plans the grader saw into the output (for reports)."
+        ),
+    ] = False,
+) -> None:
+    """Score saved rollouts: condense, grade, penalise, reward, group statistics."""
+    from reward.core.results import read_result_line
+    from reward.core.summary import summarize
+    from reward.native.prepare import load_plans
+    from reward.scoring.runner import count_lines, score_file
+
+    if not input.is_file():
+        raise UsageError(f"input file not found: {input}")
+    reference_plans = load_plans(plans or [])
+    with open_scorer(
+        rubric,
+        cache=cache,
+        model=judge_model,
+        api_base=judge_api_base,
+        api_key=judge_api_key,
+        concurrency=concurrency,
+        fake=fake_judge,
+        samples=samples,
+        resample_condense=resample_condense,
+        notify=notify,
+    ) as scorer:
+        scorer.keep_plans = keep_plans
+        from reward.rubric.formula import penalty_warnings
+
+        for warning in penalty_warnings(scorer.rubric.spec):
+            err.print(f"[yellow]warning: {escape(warning)}[/yellow]", highlight=False)
+        total = count_lines(input)
+        with progress_bar(progress, total, "scoring groups") as tick:
+            report = asyncio.run(
+                score_file(
+                    scorer,
+                    input,
+                    output,
+                    plans=reference_plans,
+                    terminal_tool=terminal_tool,
+                    retry_errors=retry_errors,
+                    groups_in_flight=max(4, scorer.judge.settings.concurrency),
+                    progress=tick,
+                )
+            )
+        report_invalid(report.invalid)
+        with output.open(encoding="utf-8") as f:
+            summary = summarize(read_result_line(line) for line in f if line.strip())
+        print_summary(summary, report, scorer)
+    if report.invalid:
+        raise typer.Exit(1)
+
+
+def plans(
+    input: Annotated[Path, typer.Argument(help='Reference trajectories: {"id", "query", "steps", "final_answer"}.')],
+    output: Annotated[Path, typer.Option("--output", "-o", help='Plans as {"id", "plan"} lines; resumed.')],
+    rubric: RubricOpt = DEFAULT_RUBRIC,
+    cache: CacheOpt = None,
+    judge_model: ModelOpt = None,
+    judge_api_base: BaseOpt = None,
+    judge_api_key: KeyOpt = None,
+    concurrency: ConcOpt = None,
+    fake_judge: FakeOpt = False,
+    terminal_tool: ToolOpt = DEFAULT_TERMINAL_TOOL,
+    progress: ProgressOpt = True,
+) -> None:
+    """Precompute reference Execution Plans offline."""
+    from reward.scoring.runner import count_lines, plan_file
+
+    if not input.is_file():
+        raise UsageError(f"input file not found: {input}")
+    with open_scorer(
+        rubric,
+        cache=cache,
+        model=judge_model,
+        api_base=judge_api_base,
+        api_key=judge_api_key,
+        concurrency=concurrency,
+        fake=fake_judge,
+        notify=notify,
+    ) as scorer:
+        if not scorer.rubric.spec.condenses:
+            raise UsageError(f"rubric {scorer.rubric.name} has no condensing stage: there are no plans to precompute")
+        with progress_bar(progress, count_lines(input), "condensing references") as tick:
+            report, failures = asyncio.run(plan_file(scorer, input, output, terminal_tool=terminal_tool, progress=tick))
+        report_invalid(report.invalid)
+        for failure in failures:
+            err.print(f"[red]judge error[/red] {escape(failure)}", highlight=False)
+        calls = sum(report.usage.calls.values())
+        out.print(
+            f"{report.scored} plans written, {report.skipped} already done, {len(failures)} failed, "
+            f"{len(report.invalid)} invalid lines; {calls} judge calls -> {output}"
+        )
+    if report.invalid or failures:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(score)
+    app.command()(plans)

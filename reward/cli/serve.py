@@ -1,0 +1,126 @@
+"""`reward serve` (the HTTP service in worker processes) and `reward fake-judge` (the fake judge alone)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from reward.cli.console import err
+from reward.cli.options import BaseOpt, CacheOpt, ConcOpt, FakeOpt, KeyOpt, ModelOpt, PlansOpt
+from reward.errors import ConfigError
+from reward.scoring.build import FAKE_MODEL, judge_configured
+from reward.settings import DEFAULTS, setting
+
+
+def serve(
+    host: Annotated[str, typer.Option(envvar="REWARD_HOST", help="Interface to listen on.")] = DEFAULTS.host,
+    port: Annotated[int, typer.Option(envvar="REWARD_PORT", help="Port.")] = DEFAULTS.port,
+    workers: Annotated[int, typer.Option(envvar="REWARD_WORKERS", min=1, help="Worker processes.")] = DEFAULTS.workers,
+    rubric_dir: Annotated[
+        Path | None, typer.Option("--rubric-dir", help="Rubrics to load (all *.yaml) [env REWARD_RUBRIC_DIR].")
+    ] = None,
+    rubric: Annotated[str | None, typer.Option("--rubric", help="Default rubric [env REWARD_RUBRIC].")] = None,
+    cache: CacheOpt = None,
+    judge_model: ModelOpt = None,
+    judge_api_base: BaseOpt = None,
+    judge_api_key: KeyOpt = None,
+    concurrency: ConcOpt = None,
+    plans: PlansOpt = None,
+    terminal_tool: Annotated[
+        str | None, typer.Option("--terminal-tool", help="[env REWARD_TERMINAL_TOOL; run_in_terminal]")
+    ] = None,
+    judge_error_fallback: Annotated[
+        float | None,
+        typer.Option(
+            "--judge-error-fallback",
+            help="Reward the OpenRLHF/slime endpoints return, flagged, when the judge fails "
+            "[env REWARD_JUDGE_ERROR_FALLBACK]; default: answer 503.",
+        ),
+    ] = None,
+    fake_judge: FakeOpt = False,
+) -> None:
+    """Run the HTTP service (POST /score, trainer endpoints, /healthz, /readyz, /rubrics, /docs)."""
+    from reward.service.reward_service import RewardService, ServiceSettings
+    from reward.service.workers import serve as run_workers
+
+    # Flags become the REWARD_* environment, which every worker process reads at start-up.
+    overrides = {
+        "REWARD_RUBRIC_DIR": rubric_dir,
+        "REWARD_RUBRIC": rubric,
+        "REWARD_CACHE_DIR": cache,
+        "REWARD_JUDGE_MODEL": judge_model,
+        "REWARD_JUDGE_API_BASE": judge_api_base,
+        "REWARD_JUDGE_API_KEY": judge_api_key,
+        "REWARD_JUDGE_CONCURRENCY": concurrency,
+        "REWARD_PLANS": os.pathsep.join(str(p) for p in plans) if plans else None,
+        "REWARD_TERMINAL_TOOL": terminal_tool,
+        "REWARD_JUDGE_ERROR_FALLBACK": judge_error_fallback,
+    }
+    os.environ.update({k: str(v) for k, v in overrides.items() if v is not None})
+    fake = None
+    if fake_judge:
+        from reward.judge.fake.http import FakeJudgeServer
+
+        fake = FakeJudgeServer().start()
+        os.environ.update(
+            REWARD_JUDGE_MODEL=FAKE_MODEL,
+            REWARD_JUDGE_API_BASE=fake.api_base,
+            REWARD_JUDGE_API_KEY="fake-judge-key",
+        )
+        err.print("[bold yellow]Serving with the FAKE judge: scores are NOT real judgements.[/bold yellow]")
+    # Fail here, with a clear message, rather than in every worker.
+    settings = ServiceSettings.from_env()
+    service = RewardService(settings)
+    default_judge = service.default.judge.settings
+    service.close()
+    if not fake_judge and not judge_configured(default_judge, bool(setting("judge_model"))):
+        raise ConfigError(
+            f"no judge is configured for {default_judge.grade.model}: set REWARD_JUDGE_MODEL (and its key or "
+            "REWARD_JUDGE_API_BASE), or pass --fake-judge for a dry run"
+        )
+    err.print(
+        f"reward {settings.default_rubric} on http://{host}:{port} ({workers} worker(s)), "
+        f"judge {default_judge.grade.model}, cache {settings.cache_dir or 'disabled'}"
+    )
+    # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, which would end the process with the
+    # signal; a handler of our own turns that into a normal exit 0 once in-flight requests are done.
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        run_workers(
+            "reward.service.app:create_app",
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            timeout_graceful_shutdown=30,
+        )
+    finally:
+        if fake is not None:
+            fake.stop()
+
+
+def fake_judge_cmd(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8011,
+    host: Annotated[str, typer.Option(help="Interface (keep it on loopback).")] = "127.0.0.1",
+    latency: Annotated[float, typer.Option(min=0, help="Seconds to wait before each reply.")] = 0.0,
+    fault_rate: Annotated[
+        float, typer.Option(min=0, max=1, help="Fraction of prompts whose first attempt gets an injected fault.")
+    ] = 0.0,
+) -> None:
+    """Run the fake OpenAI-compatible judge (dry runs, tests): its scores are not real judgements."""
+    from reward.judge.fake.http import serve
+
+    err.print(f"fake judge on http://{host}:{port}/v1 (model openai/anything); stats at /_stats")
+    serve(host, port, latency, fault_rate)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+
+
+def register_fake_judge(app: typer.Typer) -> None:
+    app.command("fake-judge")(fake_judge_cmd)
