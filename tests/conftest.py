@@ -203,3 +203,46 @@ def make_local_scorer(rubric: Rubric, tmp_path: Path):
     yield make
     for s in stores:
         s.close()
+
+
+def full_disk(store: Store, monkeypatch: pytest.MonkeyPatch) -> dict[str, bool]:
+    """Make every disk write fail the way SQLite does on a full disk, until the returned switch is flipped."""
+    import sqlite3
+
+    state = {"full": True}
+    real_set = store._disk.set
+
+    def set_(key, value, *a, **kw):
+        if state["full"]:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real_set(key, value, *a, **kw)
+
+    monkeypatch.setattr(store._disk, "set", set_)
+    return state
+
+
+def distinct_groups(tag: str, n_groups: int = 4, n_rollouts: int = 4) -> list[dict[str, Any]]:
+    """Distinct trajectories (each condensed once), one reference per group."""
+    out = []
+    for g in range(n_groups):
+        rollouts = [
+            rollout(f"r{i}", steps=[step(command=f"pytest -q -k {tag}_{g}_{i}", output=f"{i} passed")])
+            for i in range(n_rollouts)
+        ]
+        out.append(group(f"{tag}-g{g}", rollouts))
+    return out
+
+
+# --- the `slow` marker: tests that start processes or servers (`-m "not slow"` is the quick inner loop) -------
+
+# Fixtures that start a process: `reward serve`, redis-server, replicas.
+SLOW_FIXTURES = {"server", "api", "guarded", "replicas", "replica_env", "redis_server", "redis_server_session"}
+# Modules whose tests all start processes of their own (workers, signals); other such tests are marked one by one.
+SLOW_MODULES = {"test_serve_cli", "test_workers", "test_ray"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        if module in SLOW_MODULES or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

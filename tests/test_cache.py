@@ -2,6 +2,7 @@ import asyncio
 import contextlib
 
 from reward.cache.disk import CacheStats, Store, cache_key
+from tests.conftest import full_disk
 
 
 def test_cache_key_is_canonical_and_kind_scoped():
@@ -69,25 +70,9 @@ def test_flush_makes_pending_writes_visible_to_another_process_view(tmp_path):
     store.close()
 
 
-def _full_disk(store, monkeypatch):
-    """Make every disk write fail the way SQLite does on a full disk, until the returned switch is flipped."""
-    import sqlite3
-
-    state = {"full": True}
-    real_set = store._disk.set
-
-    def set_(key, value, *a, **kw):
-        if state["full"]:
-            raise sqlite3.OperationalError("database or disk is full")
-        return real_set(key, value, *a, **kw)
-
-    monkeypatch.setattr(store._disk, "set", set_)
-    return state
-
-
 def test_full_disk_degrades_to_computing_without_the_cache_and_recovers(tmp_path, monkeypatch):
     store = Store(tmp_path)
-    disk = _full_disk(store, monkeypatch)
+    disk = full_disk(store, monkeypatch)
     computed = []
 
     async def compute(value):

@@ -38,9 +38,9 @@ def body(*groups: dict) -> str:
 
 
 def test_full_cache_disk_scores_without_cache_readyz_false_then_recovers(client, service, monkeypatch):
-    from tests.test_cache import _full_disk
+    from tests.conftest import full_disk
 
-    disk = _full_disk(service.store, monkeypatch)
+    disk = full_disk(service.store, monkeypatch)
     r = client.post("/score", content=body(group("full-1")), headers=JSON, timeout=30)
     assert r.status_code == 200
     assert [x["status"] for x in r.json()["groups"][0]["rollouts"]] == ["ok"] * 4  # not judge_timeout

@@ -134,28 +134,49 @@ def test_packages_by_concept():
         assert ast.get_docstring(ast.parse((PACKAGE / name / "__init__.py").read_text())), name
 
 
+RUBRIC = PACKAGE.parent / "rubrics" / "execution_subagent.yaml"
+# command -> the heavy modules it must not load (the report draws its plots with matplotlib)
 LIGHT = {
-    "import reward": "import reward; reward.__all__",
-    "reward --help": "from reward.cli import main; main(['--help'])",
-    "reward compare --help": "from reward.cli import main; main(['compare', '--help'])",
-    "reward rubric check": f"from reward.cli import main; main(['rubric', 'check', {str(PACKAGE.parent / 'rubrics' / 'execution_subagent.yaml')!r}])",
-    "reward env": "from reward.cli import main; main(['env'])",
-    "reward rubric schema": "from reward.cli import main; main(['rubric', 'schema'])",
+    "import reward": ([], "litellm fastapi uvicorn matplotlib"),
+    "--help": (["--help"], "litellm fastapi uvicorn matplotlib"),
+    "compare --help": (["compare", "--help"], "litellm fastapi uvicorn matplotlib"),
+    "rubric check": (["rubric", "check", str(RUBRIC)], "litellm fastapi uvicorn matplotlib"),
+    "rubric schema": (["rubric", "schema"], "litellm fastapi uvicorn matplotlib"),
+    "env": (["env"], "litellm fastapi uvicorn matplotlib"),
+    "compare": (["compare", "{scored}", "{scored}"], "litellm fastapi uvicorn matplotlib"),
+    "rescore": (
+        ["rescore", "{scored}", "-r", "execution_subagent", "-o", "{tmp}/rescored.jsonl"],
+        "litellm fastapi uvicorn matplotlib",
+    ),
+    "calibrate": (
+        ["calibrate", "{scored}", "--order", "reference>good>vague=missed_error>hallucinated"],
+        "litellm fastapi uvicorn matplotlib",
+    ),
+    "report": (["report", "{scored}", "-o", "{tmp}/report.html"], "litellm fastapi uvicorn"),
 }
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory):
+    from tests.conftest import EXAMPLES, run_cli
+
+    tmp = tmp_path_factory.mktemp("light")
+    run_cli("score", EXAMPLES, "-o", tmp / "scored.jsonl", "--fake-judge", "--no-progress", "--cache-dir", "none")
+    return tmp
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("what", sorted(LIGHT))
-def test_commands_that_call_no_judge_never_load_litellm(what):
+def test_commands_that_call_no_judge_never_load_litellm(what, scored):
+    args, heavy = LIGHT[what]
+    args = [a.format(scored=scored / "scored.jsonl", tmp=scored) for a in args]
+    run = f"from reward.cli import main; main({args!r})" if what != "import reward" else "import reward"
     code = (
-        "import sys\ntry:\n    "
-        + LIGHT[what]
-        + "\nexcept SystemExit as exc:\n    assert exc.code in (0, None), exc.code\n"
-        "heavy = sorted(m for m in ('litellm', 'fastapi', 'uvicorn', 'matplotlib') if m in sys.modules)\n"
-        "print('HEAVY', heavy)\n"
+        f"import sys\ntry:\n    {run}\nexcept SystemExit as exc:\n    assert exc.code in (0, None), exc.code\n"
+        f"print('HEAVY', sorted(m for m in {heavy.split()!r} if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 0, out.stderr[-2000:]
     assert "HEAVY []" in out.stdout, out.stdout[-500:]
 
 
@@ -171,3 +192,17 @@ def test_public_api():
 
 def test_all_names_what_loads():
     assert sorted(reward.__all__) == sorted(["__version__", *reward._EXPORTS])
+
+
+def test_the_readmes_python_example_runs(tmp_path, monkeypatch):
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Python API", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "rollouts.jsonl").write_text((PACKAGE.parent / "examples" / "rollouts.jsonl").read_text())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("REWARD_CACHE_DIR", str(tmp_path / "cache"))
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert scope["result"].group_id == "pytest-csvkit-parser" and scope["result"].mean is not None
+    assert scope["report"].scored == 4 and len((tmp_path / "scored.jsonl").read_text().splitlines()) == 4

@@ -15,8 +15,8 @@ from pydantic import ValidationError
 pytest.importorskip("ray.serve", reason="the `ray` extra is not installed")
 
 from reward.service.ray import RayArgs, build, deployment_options
+from tests.conftest import distinct_groups
 from tests.server_proc import free_port
-from tests.test_replicas import groups
 
 
 def test_autoscaling_by_default_fixed_replicas_on_request(monkeypatch):
@@ -53,7 +53,7 @@ def test_two_ray_replicas_serve_from_one_redis(fake_judge, redis_server):
         serve.run(build({"num_replicas": 2, "num_cpus": 0.5, "env": env}), name="reward", route_prefix="/")
         url = f"http://127.0.0.1:{port}"
         assert httpx.get(f"{url}/readyz").json()["cache"] == "redis"
-        body = {"groups": groups("ray")}
+        body = {"groups": distinct_groups("ray")}
         first = httpx.post(f"{url}/score", json=body, timeout=120).json()
         assert all(r["status"] == "ok" for g in first["groups"] for r in g["rollouts"])
         assert first["usage"]["judge_calls"] == fake_judge.counts()["total"] == 1 + 4 * (4 + 4)

@@ -14,20 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import group, rollout, step
+from tests.conftest import distinct_groups
 from tests.server_proc import ServerProcess, server_env
-
-
-def groups(tag: str, n_groups: int = 4, n_rollouts: int = 4) -> list[dict[str, Any]]:
-    """Distinct trajectories (each condensed once), one reference per group."""
-    out = []
-    for g in range(n_groups):
-        rollouts = [
-            rollout(f"r{i}", steps=[step(command=f"pytest -q -k {tag}_{g}_{i}", output=f"{i} passed")])
-            for i in range(n_rollouts)
-        ]
-        out.append(group(f"{tag}-g{g}", rollouts))
-    return out
 
 
 def score(server: ServerProcess, body: list[dict[str, Any]]) -> dict[str, Any]:
@@ -75,7 +63,7 @@ def replicas(replica_env):
 
 def test_two_replicas_make_one_judge_call_per_distinct_item(replicas, replica_env, fake_judge, redis_server):
     fake_judge.state.latency = 0.2  # calls overlap across replicas
-    body = groups("shared")
+    body = distinct_groups("shared")
     with ThreadPoolExecutor(4) as pool:  # both replicas, twice each, all at once
         answers = list(pool.map(lambda s: score(s, body), [*replicas, *replicas]))
     calls = fake_judge.counts()["total"]
@@ -98,7 +86,7 @@ def test_two_replicas_make_one_judge_call_per_distinct_item(replicas, replica_en
 
 def test_redis_down_mid_run_degrades_and_recovers(replicas, fake_judge, redis_server):
     a, b = replicas
-    body = groups("outage", n_groups=2)
+    body = distinct_groups("outage", n_groups=2)
     assert httpx.get(f"{a.url}/readyz").status_code == 200
     redis_server.stop()
     try:
@@ -117,7 +105,7 @@ def test_redis_down_mid_run_degrades_and_recovers(replicas, fake_judge, redis_se
     assert up["usage"]["judge_calls"] == down["usage"]["judge_calls"] == stored(redis_server)
     assert rewards(up) == rewards(down)  # the same numbers, with or without the cache
     assert score(a, body)["usage"]["judge_calls"] == 0  # from its memory layer
-    after = groups("after-outage", n_groups=1)  # a reads what b stores now: the shared cache is back for both
+    after = distinct_groups("after-outage", n_groups=1)  # a reads what b stores now: the shared cache is back for both
     assert score(b, after)["usage"]["judge_calls"] > 0 and score(a, after)["usage"]["judge_calls"] == 0
 
 
@@ -129,7 +117,7 @@ def post_quietly(url: str, body: list[dict[str, Any]]) -> None:
 def test_killing_a_replica_mid_request_loses_nothing(replicas, fake_judge, redis_server):
     """Last in this module: it kills one of the module's replicas."""
     fake_judge.state.latency = 0.3
-    body = groups("killed", n_groups=6)
+    body = distinct_groups("killed", n_groups=6)
     victim, survivor = replicas
     try:
         threading.Thread(target=post_quietly, args=(f"{victim.url}/score", body)).start()

@@ -54,6 +54,7 @@ def _screenshot(page, tmp_path):
     return Image.open(png).convert("RGB")
 
 
+@pytest.mark.slow
 def test_report_renders_offline_in_headless_chromium(scored_k2, tmp_path):
     page = tmp_path / "report.html"
     res = CliRunner().invoke(app, ["report", str(scored_k2), "-o", str(page)])

@@ -79,13 +79,14 @@ def test_output_from_another_rubric_version_is_refused(tmp_path):
         load_done(out, "group_id", rubric_version="new")
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_loses_nothing_duplicates_nothing_and_repeats_no_finished_call(fake_judge, tmp_path):
     import signal
     import subprocess
     import sys
     import time
 
-    from tests.conftest import cli_env
+    from tests.conftest import cli_env, run_cli
 
     inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     groups = [
@@ -112,7 +113,8 @@ def test_sigkill_mid_run_loses_nothing_duplicates_nothing_and_repeats_no_finishe
     assert 3 <= len(done_first) < 12
     first_prompts = {c["messages"][1]["content"] for c in fake_judge.state.calls}
     fake_judge.reset()
-    subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=120)
+    fake_judge.state.latency = 0.0  # the resume need not be slow: only the killed run had to be caught mid-way
+    run_cli(*cmd[3:], env=env)  # the resume, in this process
     rows = read_jsonl(out)
     assert sorted(r["group_id"] for r in rows) == sorted(f"g{i}" for i in range(12))  # none lost, none twice
     second_prompts = [c["messages"][1]["content"] for c in fake_judge.state.calls]
@@ -183,12 +185,12 @@ def test_a_second_run_on_the_same_output_refuses_clearly(make_scorer, tmp_path):
 
 
 def test_full_cache_disk_offline_every_group_is_still_written(make_scorer, fake_judge, tmp_path, monkeypatch):
-    from tests.test_cache import _full_disk
+    from tests.conftest import full_disk
 
     inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_jsonl(inp, [group(f"g{i}") for i in range(6)])
     scorer = make_scorer(cache=tmp_path / "full")
-    _full_disk(scorer.store, monkeypatch)
+    full_disk(scorer.store, monkeypatch)
     report = asyncio.run(asyncio.wait_for(score_file(scorer, inp, out), 120))  # used to hang forever
     assert report.scored == 6 and len(read_jsonl(out)) == 6
     assert all(r["status"] == "ok" for g in read_jsonl(out) for r in g["rollouts"])

@@ -129,7 +129,9 @@ def test_cache_survives_a_new_store_on_the_same_directory(make_local_scorer, tmp
 def test_changed_rubric_regrades_without_recondensing(make_local_scorer, tmp_path):
     import shutil
 
-    from tests.test_rubric import RUBRICS
+    from tests.conftest import ROOT
+
+    RUBRICS = ROOT / "rubrics"
 
     cache = tmp_path / "c"
     first = make_local_scorer(cache=cache)

@@ -178,6 +178,7 @@ def test_the_readers_use_the_settings(monkeypatch, tmp_path):
         ServiceSettings.from_env()
 
 
+@pytest.mark.slow
 def test_the_client_imports_no_server_code():
     code = "import sys, reward.adapters.client; print(sorted(m for m in ('fastapi', 'litellm', 'uvicorn') if m in sys.modules))"
     assert (

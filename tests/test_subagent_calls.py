@@ -168,6 +168,7 @@ def test_long_texts_are_cut_in_the_middle():
     assert len(r["system_prompt"]) < 200
 
 
+@pytest.mark.slow
 def test_cli_reproduces_the_example_groups(tmp_path):
     out = tmp_path / "groups.jsonl"
     proc = subprocess.run(
