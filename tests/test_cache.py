@@ -1,5 +1,8 @@
 import asyncio
 import contextlib
+import json
+import os
+import pickle
 
 from reward.cache.disk import CacheStats, Store, cache_key
 from tests.conftest import full_disk
@@ -66,7 +69,7 @@ def test_flush_makes_pending_writes_visible_to_another_process_view(tmp_path):
     asyncio.run(run())
     store.flush()
     with diskcache.Cache(str(tmp_path)) as other:
-        assert other.get("key") == "v"
+        assert json.loads(other.get("key")) == "v"  # JSON text, never a pickle
     store.close()
 
 
@@ -93,7 +96,7 @@ def test_full_disk_degrades_to_computing_without_the_cache_and_recovers(tmp_path
     assert asyncio.run(run(["e"])) == ["e"] and store.write_error is None
     store.close()
     again = Store(tmp_path)
-    assert again._disk.get("e") == "e" and again._disk.get("a") is None
+    assert json.loads(again._disk.get("e")) == "e" and again._disk.get("a") is None  # values are JSON text
     again.close()
 
 
@@ -198,3 +201,52 @@ def test_read_only_cache_directory_is_one_clear_error_even_as_root(tmp_path, mon
     monkeypatch.setattr(diskcache, "Cache", readonly)
     with pytest.raises(CacheDirError, match=r"cache directory .*ro: cannot be used \(attempt to write a readonly"):
         Store(tmp_path / "ro")
+
+
+class _Planted:
+    """A value whose unpickling would run a command: what an attacker with write access to cache.db plants."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_planted_pickle_is_never_unpickled_and_is_computed_again(tmp_path):
+    marker = tmp_path / "ran"
+    store = Store(tmp_path / "c")
+    store._disk.set("k", _Planted(marker))  # diskcache pickles a non-text value: the planted row
+    assert pickle.loads(pickle.dumps(_Planted(tmp_path / "check"))) == 0 and (tmp_path / "check").exists()
+    computed = []
+
+    async def compute():
+        computed.append(1)
+        return {"plan": "fresh"}
+
+    assert asyncio.run(store.get_or_compute("k", compute)) == {"plan": "fresh"}
+    assert not marker.exists() and computed == [1] and store.invalid_values == 1
+    store.close()
+    again = Store(tmp_path / "c")  # the recomputed value replaced the planted one
+    assert json.loads(again._disk.get("k")) == {"plan": "fresh"}
+    again.close()
+
+
+def test_a_value_the_caller_does_not_accept_is_a_miss_and_is_overwritten(tmp_path):
+    store = Store(tmp_path)
+    store._disk.set("k", json.dumps({"score": 1000}))
+
+    def accept(value):
+        if value["score"] > 10:
+            raise ValueError("off the scale")
+
+    async def compute():
+        return {"score": 7}
+
+    assert asyncio.run(store.get_or_compute("k", compute, accept=accept)) == {"score": 7}
+    assert store.invalid_values == 1
+    store.close()
+    again = Store(tmp_path)
+    assert asyncio.run(again.get_or_compute("k", compute, accept=accept)) == {"score": 7}
+    assert again.invalid_values == 0 and again.hits == 1
+    again.close()

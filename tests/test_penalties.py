@@ -1,3 +1,5 @@
+import pytest
+
 from reward.core.trajectory import Rollout, Step
 from reward.judge.llm import count_tokens
 from reward.rubric.penalties import check_penalty, has_final_answer
@@ -88,3 +90,52 @@ def test_long_text_is_counted_in_pieces_so_one_endless_word_is_not_quadratic():
     p = check_penalty(Penalties(), make(steps=[Step(command="yes", exit_code=0, output="a" * 1_000_000)]), counter)
     assert p is not None and p.kind == "too_long"
     assert len(pieces) > 1 and max(pieces) <= 64 * 1024
+
+
+# One character of each class the judge is never shown (reward.core.clean.sanitize): a final answer or a command
+# made of them is empty, as the judge sees it, so it is penalised, never graded.
+INVISIBLE = {
+    "C0": "\x01",
+    "DEL": "\x7f",
+    "C1": "\x85",
+    "zero-width space": "\u200b",
+    "zero-width joiner": "\u200d",
+    "bidi override": "\u202e",
+    "bidi isolate": "\u2066",
+    "word joiner": "\u2060",
+    "BOM": "\ufeff",
+    "soft hyphen": "\u00ad",
+    "tag character": "\U000e0041",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(INVISIBLE))
+def test_a_final_answer_of_invisible_characters_is_missing(kind):
+    c = INVISIBLE[kind]
+    assert not has_final_answer(f"<final_answer>{c}</final_answer>")
+    assert not has_final_answer(f"<final_answer> {c * 3} \n{c}</final_answer>")
+    p = check_penalty(Penalties(), make(final=f"<final_answer>{c}</final_answer>"), never_called)
+    assert p is not None and (p.kind, p.reward) == ("missing_final_answer", -100.0)
+    # text the judge does see still counts: the character is dropped, not the answer
+    assert has_final_answer(f"<final_answer>{c}3 passed</final_answer>")
+
+
+@pytest.mark.parametrize("kind", sorted(INVISIBLE))
+def test_a_command_of_invisible_characters_is_no_command(kind):
+    c = INVISIBLE[kind]
+    p = check_penalty(Penalties(), make(steps=[Step(command=c, exit_code=0, output="")]), never_called)
+    assert p is not None and (p.kind, p.reward) == ("no_commands", -50.0)
+    both = [Step(command=f" {c} ", exit_code=0, output=""), Step(command=f"{c}ls", exit_code=0, output="a")]
+    assert check_penalty(Penalties(), make(steps=both), never_called) is None
+
+
+def test_the_judge_is_shown_what_the_penalty_checks_read():
+    from reward.core.trajectory import condense_input
+
+    r = make(
+        steps=[Step(command="\u200bls\x01", exit_code=0, output="x\u202ey")],
+        final="<final_answer>a\x85b</final_answer>",
+    )
+    shown = condense_input("q\ufeff", r, 500, 500)
+    assert shown.steps[0].command == "ls" and shown.steps[0].output == "xy"
+    assert shown.final_answer == "<final_answer>ab</final_answer>" and shown.query == "q"

@@ -2,7 +2,7 @@ import jinja2
 import pytest
 
 from reward.core.trajectory import Step, Trajectory, condense_input
-from reward.rubric.prompts import condense_messages, grade_messages, render
+from reward.rubric.prompts import TemplateProblem, condense_messages, grade_messages, render
 
 
 def test_condense_prompt_follows_figure_5(rubric):
@@ -55,5 +55,6 @@ def test_grade_prompt_contains_everything_the_judge_needs(rubric):
 
 def test_strict_undefined_rejects_a_missing_variable():
     src = "{% macro system() %}S{% endmacro %}{% macro user() %}{{ missing }}{% endmacro %}"
-    with pytest.raises(jinja2.UndefinedError):
+    with pytest.raises(TemplateProblem) as caught:
         render(src, {})
+    assert isinstance(caught.value.__cause__, jinja2.UndefinedError)

@@ -305,3 +305,51 @@ def test_rescore_never_leaves_a_half_written_or_clobbered_output(tmp_path, make_
     other = edited(tmp_path, "reworded", ("Were the commands the right ones", "Were these the right ones"))
     res = runner.invoke(app, ["rescore", str(src), "-r", str(other), "-o", str(out)])
     assert isinstance(res.exception, RescoreError) and out.read_text() == "previous\n"
+
+
+# The attack of a shared rubric repository: code behind a branch no trial render takes.
+GLOBALS = '"_" * 2 ~ "globals" ~ "_" * 2'
+TRIGGER = '{% if "trigger" in final_answer %}'
+
+
+def hostile_rubric(tmp_path: Path, payload: str) -> Path:
+    source = (ROOT / "templates" / "grade.j2").read_text()
+    marker = "{% macro user() -%}"
+    assert marker in source
+    (tmp_path / "templates").mkdir(exist_ok=True)
+    (tmp_path / "templates" / "mine.j2").write_text(source.replace(marker, marker + TRIGGER + payload + "{% endif %}"))
+    return edited(
+        tmp_path,
+        "hostile",
+        ("templates: {condense: condense.j2, grade: grade.j2}", "templates: {condense: condense.j2, grade: mine.j2}"),
+    )
+
+
+def test_the_attr_filter_is_refused_when_the_rubric_loads(tmp_path):
+    payload = f'{{{{ (lipsum | attr({GLOBALS}))["os"].popen("touch {tmp_path}/ran").read() }}}}'
+    with pytest.raises(RubricError, match="attr"):
+        load_rubric(hostile_rubric(tmp_path, payload))
+
+
+def test_a_computed_attribute_runs_nothing_and_is_an_error_of_the_rollout(make_local_scorer, tmp_path):
+    """A name built at render time passes every static check; the sandbox refuses it when the branch runs."""
+    marker = tmp_path / "ran"
+    payload = f'{{{{ lipsum[{GLOBALS}]["os"].popen("touch {marker}").read() }}}}'
+    rubric = load_rubric(hostile_rubric(tmp_path, payload))  # loads: the trial renders never take the branch
+    g = Group.model_validate(
+        {
+            "group_id": "g",
+            "query": "q",
+            "reference": {"plan": "EXECUTION PLAN"},
+            "rollouts": [
+                {"id": "hit", "steps": [{"command": "ls"}], "final_answer": "<final_answer>trigger</final_answer>"},
+                {"id": "miss", "steps": [{"command": "ls"}], "final_answer": "<final_answer>fine</final_answer>"},
+            ],
+        }
+    )
+    (result,) = run(make_local_scorer(rubric), [g])
+    hit, miss = result.rollouts
+    assert not marker.exists()
+    assert hit.status == "error" and hit.reward is None and hit.error is not None
+    assert hit.error.category == "template_error" and "SecurityError" in hit.error.message
+    assert miss.status == "ok" and miss.reward is not None

@@ -14,6 +14,10 @@ A cache is an optimisation, never a point of failure: a write that fails (disk f
 directory) is logged and counted, its value is still returned (computed, just not kept), `write_error`
 says why until a later write succeeds, and the writer thread lives on. A read that fails is a miss.
 
+Values are JSON, never pickles: a value read back is parsed as JSON (a pickled entry, planted or written by
+an older version, is refused unread and counted in `invalid_values`) and then checked by the caller's
+`accept` before it is used; a value that fails is a miss, computed again and overwritten.
+
 Shared work is owned by no caller: the computation runs in a task of its own that every caller awaits
 through a shield, so one caller's cancellation (a request's deadline) never reaches the others; it is
 cancelled only when nobody waits for it any more.
@@ -95,9 +99,23 @@ class _Flight:
         self.waiters = 0
 
 
+class _NoPickleDisk(diskcache.Disk):
+    """diskcache's Disk, except that it never unpickles: a cache directory is storage someone else may write
+    to, and unpickling runs code. This store writes JSON text only, so a pickled value is not ours."""
+
+    def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
+        if mode == diskcache.core.MODE_PICKLE:
+            raise _Untrusted("a pickled value (refused unread: this cache stores JSON text)")
+        return super().fetch(mode, filename, value, read)
+
+
+class _Untrusted(RewardError, ValueError):
+    """A stored value this cache will not read (it never leaves the store: a miss)."""
+
+
 def open_disk(directory: Path) -> diskcache.Cache:
     try:
-        return diskcache.Cache(str(directory))
+        return diskcache.Cache(str(directory), disk=_NoPickleDisk)
     except Exception as exc:  # sqlite3.DatabaseError, OSError, ...: one line naming the directory
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         raise CacheDirError(f"cache directory {directory}: cannot be used ({reason})") from exc
@@ -117,6 +135,7 @@ class Store:
         self.misses = 0  # computed
         self.write_failures = 0  # writes that could not be committed (their values were still used)
         self.read_failures = 0
+        self.invalid_values = 0  # read back but refused: a pickle, not JSON, or not what the caller accepts
         self.write_error: str | None = None  # why the last write failed; None once one succeeds again
         if self._disk is not None:
             self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="reward-cache-read")
@@ -139,7 +158,7 @@ class Store:
                 try:
                     with self._disk.transact():
                         for w in items:
-                            self._disk.set(w.key, w.value)
+                            self._disk.set(w.key, json.dumps(w.value, ensure_ascii=False, separators=(",", ":")))
                 except Exception as exc:  # disk full, read-only, corrupt: degrade, never die
                     self.write_failures += len(items)
                     if self.write_error is None:
@@ -166,11 +185,39 @@ class Store:
                 return self._pending[key]
         assert self._disk is not None
         try:
-            return self._disk.get(key)
+            raw = self._disk.get(key)
+        except _Untrusted as exc:
+            self.refused(key, str(exc))
+            return None
         except Exception as exc:  # an unreadable cache is a miss, not a failure
             self.read_failures += 1
             log.warning("cache %s: read failed: %s", self.directory, exc)
             return None
+        if raw is None:
+            return None
+        try:
+            if not isinstance(raw, str):
+                raise ValueError(f"a {type(raw).__name__}, not JSON text")
+            return json.loads(raw)
+        except (ValueError, RecursionError) as exc:  # corrupt or foreign: a miss
+            self.read_failures += 1
+            log.warning("cache %s: value of %s does not decode, computing it again: %s", self.directory, key, exc)
+            return None
+
+    def refused(self, key: str, why: str) -> None:
+        """A value read back and not used: counted and logged; the caller computes it again."""
+        self.invalid_values += 1
+        log.warning("cache %s: value of %s refused, computing it again: %s", self.directory or "", key, why)
+
+    def accepted(self, key: str, value: Any, accept: Callable[[Any], Any] | None) -> bool:
+        if accept is None:
+            return True
+        try:
+            accept(value)
+        except Exception as exc:  # whatever a hostile value makes the check raise: a miss, never a 500
+            self.refused(key, f"{type(exc).__name__}: {exc}")
+            return False
+        return True
 
     def _remember(self, key: str, value: Any) -> None:
         self._mem[key] = value
@@ -179,9 +226,14 @@ class Store:
             self._mem.popitem(last=False)
 
     async def get_or_compute(
-        self, key: str, compute: Callable[[], Awaitable[Any]], stats: CacheStats | None = None
+        self,
+        key: str,
+        compute: Callable[[], Awaitable[Any]],
+        stats: CacheStats | None = None,
+        accept: Callable[[Any], Any] | None = None,
     ) -> Any:
-        """Return the cached value for `key`, or compute it once (failures are not cached)."""
+        """Return the cached value for `key`, or compute it once (failures are not cached). A stored value
+        is used only if `accept(value)` does not raise; one that does is refused and computed again."""
         stats = stats or CacheStats()
         if key in self._mem:
             self.hits += 1
@@ -193,7 +245,7 @@ class Store:
             self.coalesced += 1
             stats.coalesced += 1
         else:
-            flight = _Flight(asyncio.ensure_future(self._load(key, compute, stats)))
+            flight = _Flight(asyncio.ensure_future(self._load(key, compute, stats, accept)))
             self._inflight[key] = flight
             flight.task.add_done_callback(functools.partial(self._forget, key, flight))
         flight.waiters += 1
@@ -214,9 +266,13 @@ class Store:
         if flight.task.done() and not flight.task.cancelled():
             flight.task.exception()  # retrieved: a failure nobody awaited is not an orphan error
 
-    async def _load(self, key: str, compute: Callable[[], Awaitable[Any]], stats: CacheStats) -> Any:
+    async def _load(
+        self, key: str, compute: Callable[[], Awaitable[Any]], stats: CacheStats, accept: Callable[[Any], Any] | None
+    ) -> Any:
         loop = asyncio.get_running_loop()
         value = await loop.run_in_executor(self._readers, self._read, key) if self._disk is not None else None
+        if value is not None and not self.accepted(key, value, accept):
+            value = None
         if value is not None:
             self.hits += 1
             stats.hits += 1

@@ -152,17 +152,18 @@ class RedisStore(Store):
             log.warning("cache %s: Redis writes succeed again", self.url)
         self.write_error = None
 
-    async def _get(self, key: str) -> tuple[Any, bool]:
-        """(value, marker present); a value that does not decode is a miss."""
+    async def _get(self, key: str, accept: Callable[[Any], Any] | None = None) -> tuple[Any, bool]:
+        """(value, marker present); a value that does not decode, or that `accept` refuses, is a miss."""
         raw, marker = await self._call(lambda r: r.mget(PREFIX + key, PREFIX + "inflight:" + key))
         if raw is None:
             return None, marker is not None
         try:
-            return json.loads(raw), False
-        except ValueError:
+            value = json.loads(raw)
+        except (ValueError, RecursionError):
             self.read_failures += 1
             log.warning("cache %s: value of %s does not decode; computing it again", self.url, key)
             return None, False
+        return (value, False) if self.accepted(key, value, accept) else (None, False)
 
     async def _claim(self, key: str, token: str) -> bool:
         marker, ttl = PREFIX + "inflight:" + key, self.marker_ttl_ms
@@ -170,12 +171,14 @@ class RedisStore(Store):
 
     # --- the cache ----------------------------------------------------------------------------------
 
-    async def _load(self, key: str, compute: Callable[[], Awaitable[Any]], stats: CacheStats) -> Any:
+    async def _load(
+        self, key: str, compute: Callable[[], Awaitable[Any]], stats: CacheStats, accept: Callable[[Any], Any] | None
+    ) -> Any:
         delay = 0.01
         waited = False  # on another replica's computation: its value is a coalesced call, not a hit
         while True:
             try:
-                value, marker = await self._get(key)
+                value, marker = await self._get(key, accept)
                 if value is None and not marker:
                     token = uuid.uuid4().hex
                     if await self._claim(key, token):

@@ -22,8 +22,14 @@ _ANSI = re.compile(
     """,
     re.VERBOSE,
 )
-# C0 controls other than tab and newline, DEL, and a lone ESC left over from a broken sequence.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# C0 controls other than tab and newline, DEL (and a lone ESC left over from a broken sequence), C1 controls,
+# and the invisible format characters: soft hyphen, zero-width spaces and joiners, bidi marks, embeddings,
+# overrides and isolates, word joiners and invisible operators, the BOM, interlinear annotation marks and the
+# tag characters (invisible ASCII). Text a reader cannot see must not decide a penalty or hide in a prompt.
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f"
+    "\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]"
+)
 
 
 def strip_ansi(text: str) -> str:
@@ -52,7 +58,11 @@ def resolve_carriage_returns(text: str) -> str:
 
 
 def sanitize(text: str) -> str:
-    """Make arbitrary text safe to embed in a prompt: valid UTF-8, no NUL or other control bytes."""
+    """Make arbitrary text safe to embed in a prompt: valid UTF-8, no control or invisible format characters.
+
+    The one cleaning of what the judge is shown of commands, final answers and inputs; the penalty checks
+    ("has commands", "has a final answer") read the same cleaned text, so what the judge cannot see cannot
+    escape a penalty either."""
     # Lone surrogates survive json.loads but cannot be encoded for the HTTP request.
     text = text.encode("utf-8", "replace").decode("utf-8")
     return _CONTROL.sub("", text)

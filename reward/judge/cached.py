@@ -71,11 +71,12 @@ class CachedJudge:
         seed: int | None = None,
     ) -> J:
         """The validated judgement of one request: `validate` makes it from a reply (raising InvalidReply to
-        re-ask), `load` rebuilds it from the cache. An invalid or failed judgement is never cached."""
+        re-ask), `load` rebuilds it from the cache and raises on a value it cannot trust (a planted or corrupt
+        entry: a miss, asked again and overwritten). An invalid or failed judgement is never cached."""
         key = self.request_key(role, messages, response_format, seed)
 
         async def compute() -> dict[str, Any]:
             value, _ = await self.judge.ask(role, messages, validate, usage, response_format, seed)
             return value.to_cache()
 
-        return load(await self.store.get_or_compute(key, compute, usage.cache))
+        return load(await self.store.get_or_compute(key, compute, usage.cache, accept=load))

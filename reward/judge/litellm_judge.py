@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import os
 from typing import Any, TypeVar
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
@@ -31,7 +32,7 @@ from reward.judge.base import (
     Usage,
 )
 from reward.judge.limits import JudgeLimiter, namespace, role_limits, router_params
-from reward.judge.llm import Route, choose_route, has_price, inline_setup, install_inline_setup, litellm
+from reward.judge.llm import Route, choose_route, endpoint, has_price, inline_setup, install_inline_setup, litellm
 from reward.judge.redaction import secrets_from_env, short_error
 from reward.rubric.prompts import group_prefix_chars
 
@@ -72,6 +73,21 @@ def _digest(config: dict[str, Any]) -> str:
     import json
 
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _router_endpoints(router_config: dict[str, Any]) -> list[list[str | None]]:
+    """[model_name, model, endpoint] of each router deployment, `os.environ/NAME` references resolved."""
+    found: list[list[str | None]] = []
+    for d in router_config.get("model_list", []):
+        if not isinstance(d, dict):
+            continue
+        params = d.get("litellm_params") or {}
+        base = params.get("api_base")
+        if isinstance(base, str) and base.startswith("os.environ/"):
+            base = os.environ.get(base.removeprefix("os.environ/"))
+        model = str(params.get("model", ""))
+        found.append([str(d.get("model_name", "")), model, endpoint(model, base)])
+    return found
 
 
 def _raise_connection_limits(concurrency: int) -> None:
@@ -165,12 +181,20 @@ class LiteLLMJudge(Judge):
         ]
         self._secrets = [s for s in [settings.api_key, *router_keys, *secrets_from_env()] if s]
         self.router = None
-        # Who answers: part of every cache key (with the model and sampling settings, added by the scorer).
+        # Who answers: part of every cache key (with the model and sampling settings, added by CachedJudge):
+        # the endpoint litellm really calls per role, resolved as litellm does (an explicit base, the
+        # provider's *_BASE_URL variables, its default), and each router deployment's.
         self.identity: dict[str, Any] = {
             "fake": settings.fake,
             "api_base": None if settings.fake else (settings.api_base or "").rstrip("/") or None,
             "router": _digest(router_config) if router_config is not None else None,
         }
+        if not settings.fake:
+            self.identity["endpoints"] = (
+                _router_endpoints(router_config)
+                if router_config is not None
+                else {role: endpoint(r.model, settings.api_base) for role, r in self.routes.items()}
+            )
         if router_config is not None:
             config = router_params(router_config)
             model_list = config.pop("model_list")

@@ -38,7 +38,16 @@ litellm.telemetry = False
 for _name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm"):
     logging.getLogger(_name).setLevel(logging.ERROR)
 
-__all__ = ["Route", "choose_route", "count_tokens", "has_price", "inline_setup", "install_inline_setup", "litellm"]
+__all__ = [
+    "Route",
+    "choose_route",
+    "count_tokens",
+    "endpoint",
+    "has_price",
+    "inline_setup",
+    "install_inline_setup",
+    "litellm",
+]
 
 RouteKind = Literal["openai", "openai_compatible", "anthropic", "other"]
 _OPENAI_HOSTS = ("api.openai.com",)
@@ -66,6 +75,35 @@ class Route:
     kind: RouteKind
     priced: bool  # False: cost is reported as unknown (null)
     inline_setup: bool  # litellm's sync set-up is pure CPU on this route: skip the executor hop
+
+
+# Where litellm's provider handlers look for an API base when none is passed (litellm/main.py), in its order.
+_ENV_BASES: dict[str, tuple[str, ...]] = {
+    "openai": ("OPENAI_BASE_URL", "OPENAI_API_BASE"),
+    "text-completion-openai": ("OPENAI_BASE_URL", "OPENAI_API_BASE"),
+    "anthropic": ("ANTHROPIC_API_BASE", "ANTHROPIC_BASE_URL"),
+    "azure": ("AZURE_API_BASE",),
+    "hosted_vllm": ("HOSTED_VLLM_API_BASE",),
+}
+
+
+def endpoint(model: str, api_base: str | None) -> str | None:
+    """The endpoint litellm really calls for `model`: the API base given, else litellm's module setting, else
+    the provider's environment variable (OPENAI_BASE_URL, ANTHROPIC_API_BASE, ...), else the provider's
+    default. Part of every cache key: a judgement from one server is never served for another."""
+    if api_base:
+        return api_base.rstrip("/")
+    if litellm.api_base:
+        return str(litellm.api_base).rstrip("/")
+    provider = _provider(model, None)
+    for var in _ENV_BASES.get(provider, ()):
+        if os.environ.get(var):
+            return os.environ[var].rstrip("/")
+    try:
+        found = litellm.get_api_base(model, {})
+    except Exception:
+        found = None
+    return str(found).rstrip("/") if found else provider
 
 
 def _provider(model: str, api_base: str | None) -> str:

@@ -9,8 +9,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from reward.core.clean import sanitize
 from reward.core.results import PenaltyKind
-from reward.core.trajectory import Rollout
+from reward.core.trajectory import Rollout, Step
 from reward.rubric.spec import Penalties
 
 _FINAL_ANSWER = re.compile(r"<final_answer>(.*?)</final_answer>", re.DOTALL)
@@ -24,12 +25,19 @@ class Penalty:
 
 
 def has_final_answer(text: str) -> bool:
-    """A closed, non-empty <final_answer>...</final_answer> block."""
-    return any(m.group(1).strip() for m in _FINAL_ANSWER.finditer(text))
+    """A closed, non-empty <final_answer>...</final_answer> block in the text as the judge is shown it
+    (`sanitize`): a block of control or invisible characters only is empty."""
+    return any(m.group(1).strip() for m in _FINAL_ANSWER.finditer(sanitize(text)))
+
+
+def has_command(step: Step) -> bool:
+    """A well-formed tool call whose command, as the judge is shown it, is not blank."""
+    return step.invalid is None and bool(sanitize(step.command).strip())
 
 
 def trajectory_text(rollout: Rollout) -> str:
-    """What a rollout's context accumulates: its commands, their full outputs and its final answer."""
+    """What a rollout's context accumulates: its commands, their full outputs and its final answer. Raw, not
+    cleaned: invisible characters are tokens of the policy's context too, so they count toward its length."""
     parts = []
     for s in rollout.steps:
         parts.append(s.command)
@@ -78,7 +86,7 @@ def check_penalty(cfg: Penalties, rollout: Rollout, counter: Callable[[str], int
             cfg.missing_final_answer,
             "no non-empty <final_answer>...</final_answer> block",
         )
-    if cfg.no_commands is not None and not any(s.command.strip() and s.invalid is None for s in rollout.steps):
+    if cfg.no_commands is not None and not any(has_command(s) for s in rollout.steps):
         invalid = sum(s.invalid is not None for s in rollout.steps)
         detail = f" ({invalid} malformed tool call(s))" if invalid else ""
         return Penalty("no_commands", cfg.no_commands, f"the rollout ran no command{detail}")

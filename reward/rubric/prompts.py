@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 from jinja2 import meta, nodes
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from reward.core.trajectory import CondenseInput, ShownStep
 from reward.errors import RewardError
@@ -50,14 +50,13 @@ _OPTIONS: dict[str, Any] = {
     "trim_blocks": True,
     "lstrip_blocks": True,
 }
-# Templates are rubric files, configuration of the deployment, never rollout text. Each is checked once,
-# when its rubric is loaded: no private attributes (statically) and a trial render in jinja's sandbox. Prompts
-# are then rendered without the sandbox, whose attribute checks would triple the cost of every render (and a
-# rendered prompt is every cache key).
-_ENV = jinja2.Environment(**_OPTIONS)
-_SANDBOX = SandboxedEnvironment(**_OPTIONS)
-for _env in (_ENV, _SANDBOX):
-    _env.filters["data"] = fence
+# Templates are rubric files: a shared rubric repository is a supply-chain path, and a branch a trial render
+# never takes (`{% if "trigger" in final_answer %}`) is still code. Every render, at load and at scoring time,
+# runs in jinja's immutable sandbox: no private or internal attribute (`attr` filter and computed subscripts
+# included), no str.format escape, no mutation of the values given. It costs ~0.15 ms per grade prompt (53 -> 193
+# µs measured on a 2-core machine), against milliseconds of litellm per call.
+_ENV = ImmutableSandboxedEnvironment(**_OPTIONS)
+_ENV.filters["data"] = fence
 
 Messages = list[dict[str, str]]
 
@@ -67,24 +66,25 @@ def _compile(source: str) -> jinja2.Template:
     return _ENV.from_string(source)
 
 
-@lru_cache(maxsize=32)
-def _compile_sandboxed(source: str) -> jinja2.Template:
-    return _SANDBOX.from_string(source)
-
-
-def render(source: str, variables: dict[str, Any], sandboxed: bool = False) -> Messages:
-    """Render a template that defines `system()` and `user()` macros into chat messages."""
-    module = (_compile_sandboxed if sandboxed else _compile)(source).make_module(variables)
-    # macros are attributes jinja2 creates at render time: looked up by name
-    system, user = getattr(module, "system"), getattr(module, "user")  # noqa: B009
-    return [
-        {"role": "system", "content": str(system()).strip()},
-        {"role": "user", "content": str(user()).strip()},
-    ]
-
-
 class TemplateProblem(RewardError, ValueError):
-    """A template that does not parse."""
+    """A template that does not parse, or that fails to render (a sandbox violation included)."""
+
+
+def render(source: str, variables: dict[str, Any]) -> Messages:
+    """Render a template that defines `system()` and `user()` macros into chat messages (sandboxed); any
+    failure is a TemplateProblem, which the scorer reports as an error of the rollout, never a 500."""
+    try:
+        module = _compile(source).make_module(variables)
+        # macros are attributes jinja2 creates at render time: looked up by name
+        system, user = getattr(module, "system"), getattr(module, "user")  # noqa: B009
+        return [
+            {"role": "system", "content": str(system()).strip()},
+            {"role": "user", "content": str(user()).strip()},
+        ]
+    except TemplateProblem:
+        raise
+    except Exception as exc:  # SecurityError, UndefinedError, a filter's own error: the rubric's problem
+        raise TemplateProblem(f"the template fails to render: {type(exc).__name__}: {exc}") from exc
 
 
 def template_problems(source: str, available: set[str]) -> list[str]:
@@ -105,6 +105,10 @@ def template_problems(source: str, available: set[str]) -> list[str]:
     )
     if private:
         problems.append(f"reaches into Python internals ({', '.join(private)}): templates may not")
+    # Attribute names computed at render time cannot be checked here (every branch is walked, but a name built
+    # from strings is only known when rendered): `attr` is refused outright; the sandbox guards the rest.
+    if any(f.name == "attr" for f in tree.find_all(nodes.Filter)):
+        problems.append("uses the `attr` filter (attribute names computed at render time): templates may not")
     unknown = meta.find_undeclared_variables(tree) - set(_ENV.globals) - macros - available
     if unknown:
         problems.append(
@@ -194,7 +198,8 @@ def check_template(spec: RubricSpec, stage: str, source: str) -> list[str]:
         return problems
     for variables, what in zip(trials, ("with every field", "with optional parts left out"), strict=True):
         try:
-            render(source, variables, sandboxed=True)
-        except Exception as exc:  # whatever jinja or a filter raises: the rubric's problem, said once
-            problems.append(f"rendering {what} fails: {type(exc).__name__}: {exc}")
+            render(source, variables)
+        except TemplateProblem as exc:  # whatever jinja or a filter raises: the rubric's problem, said once
+            cause = exc.__cause__
+            problems.append(f"rendering {what} fails: {type(cause).__name__}: {cause}" if cause else str(exc))
     return problems

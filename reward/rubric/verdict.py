@@ -35,13 +35,36 @@ class Verdict:
     def to_cache(self) -> dict[str, Any]:
         return {"scores": {n: [s.score, s.reason] for n, s in self.scores.items()}, "fake": self.fake}
 
-    @classmethod
-    def from_cache(cls, value: dict[str, Any]) -> Verdict:
-        return cls({n: DimensionScore(s, r) for n, (s, r) in value["scores"].items()}, bool(value["fake"]))
-
 
 class InvalidVerdict(RewardError, ValueError):
     """A reply that is not a valid verdict; the message is what the judge is told when re-asked."""
+
+
+def verdict_from_cache(spec: RubricSpec, value: Any, model: type[BaseModel] | None = None) -> Verdict:
+    """A cached verdict, validated exactly as a judge reply is (every dimension, numbers on the rubric's scale,
+    string reasons) and marked fake or not by a real boolean: a cache is storage someone else may write to,
+    so a planted or corrupt value raises InvalidVerdict (a miss), never becomes a reward."""
+    if not isinstance(value, dict) or set(value) != {"scores", "fake"} or not isinstance(value["fake"], bool):
+        raise InvalidVerdict("a cached verdict must be {scores, fake} with a boolean fake")
+    scores = value["scores"]
+    if not isinstance(scores, dict) or set(scores) != {d.name for d in spec.dimensions}:
+        raise InvalidVerdict("a cached verdict must score exactly the rubric's dimensions")
+    flat: dict[str, Any] = {}
+    for name, pair in scores.items():
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise InvalidVerdict(f"cached score of {name} is not [score, reason]")
+        flat[f"{name}_score"], flat[f"{name}_reason"] = pair
+    try:
+        checked = (model or verdict_model(spec)).model_validate(flat)
+    except ValidationError as exc:
+        raise InvalidVerdict(f"cached verdict off the rubric: {exc.errors(include_url=False)[0]['msg']}") from exc
+    return Verdict(
+        {
+            d.name: DimensionScore(getattr(checked, f"{d.name}_score"), getattr(checked, f"{d.name}_reason"))
+            for d in spec.dimensions
+        },
+        value["fake"],
+    )
 
 
 def _score_schema(spec: RubricSpec) -> dict[str, Any]:

@@ -23,8 +23,16 @@ from reward.rubric.finish import expected_basis, graded_fields, group_fields
 from reward.rubric.inputs import group_inputs, rollout_inputs
 from reward.rubric.load import Rubric
 from reward.rubric.penalties import check_penalty, has_final_answer
-from reward.rubric.prompts import Messages, condense_messages, grade_messages
-from reward.rubric.verdict import DimensionScore, InvalidVerdict, Verdict, parse_verdict, response_format, verdict_model
+from reward.rubric.prompts import Messages, TemplateProblem, condense_messages, grade_messages
+from reward.rubric.verdict import (
+    DimensionScore,
+    InvalidVerdict,
+    Verdict,
+    parse_verdict,
+    response_format,
+    verdict_from_cache,
+    verdict_model,
+)
 from reward.scoring.plan_check import check_plan, plan_sections
 
 OFF_LOOP_CHARS = 256 * 1024
@@ -41,8 +49,12 @@ class Plan:
         return {"plan": self.text, "fake": self.fake}
 
     @classmethod
-    def from_cache(cls, value: dict[str, Any]) -> Plan:
-        return cls(str(value["plan"]), bool(value["fake"]))
+    def from_cache(cls, value: Any) -> Plan:
+        """A cached plan, checked: a planted or corrupt value is refused (a miss), never graded."""
+        ok = isinstance(value, dict) and set(value) == {"plan", "fake"}
+        if not (ok and isinstance(value["plan"], str) and value["plan"].strip() and isinstance(value["fake"], bool)):
+            raise ValueError("a cached plan must be {plan: non-empty string, fake: boolean}")
+        return cls(value["plan"], value["fake"])
 
 
 def _size(t: Trajectory) -> int:
@@ -78,7 +90,10 @@ class Scorer:
         return condense_input(query, trajectory, t.head, t.tail)
 
     def condense_request(self, group: Group, ci: CondenseInput) -> Messages:
-        return condense_messages(self.rubric, ci, group_inputs(self.rubric.spec, group))
+        try:
+            return condense_messages(self.rubric, ci, group_inputs(self.rubric.spec, group))
+        except TemplateProblem as exc:  # an error of the rollout (or of its group's reference), never a 500
+            raise JudgeError("template_error", str(exc)) from exc
 
     async def plan(self, messages: Messages, usage: Usage, seed: int | None = None) -> Plan:
         """The Execution Plan the condensing request `messages` gets (cached)."""
@@ -108,13 +123,16 @@ class Scorer:
     def grade_request(
         self, group: Group, rollout: Rollout, ci: CondenseInput, reference: Plan | None, candidate: Plan | None
     ) -> Messages:
-        return grade_messages(
-            self.rubric,
-            ci,
-            inputs=rollout_inputs(self.rubric.spec, group, rollout),
-            reference_plan=None if reference is None else reference.text,
-            candidate_plan=None if candidate is None else candidate.text,
-        )
+        try:
+            return grade_messages(
+                self.rubric,
+                ci,
+                inputs=rollout_inputs(self.rubric.spec, group, rollout),
+                reference_plan=None if reference is None else reference.text,
+                candidate_plan=None if candidate is None else candidate.text,
+            )
+        except TemplateProblem as exc:
+            raise JudgeError("template_error", str(exc)) from exc
 
     def _validate(self, reply: Reply) -> dict[str, DimensionScore]:
         if not reply.content.strip():
@@ -133,7 +151,7 @@ class Scorer:
             "grade",
             messages,
             lambda r: Verdict(self._validate(r), r.fake),
-            Verdict.from_cache,
+            lambda value: verdict_from_cache(self.rubric.spec, value, self._verdict_model),
             usage,
             self.response_format,
             seed,
