@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,16 @@ EXAMPLES = ROOT / "examples" / "rollouts.jsonl"
 TEST_MODEL = os.environ.get("REWARD_TEST_MODEL", "openai/test-judge")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cli_width():
+    """The CLI's consoles are created at import with the width of whoever imported them first (a test worker
+    has no terminal): in-process runs get the width subprocess runs get from COLUMNS=200 (`cli_env`)."""
+    from reward.cli import console
+
+    console.out.width = console.err.width = 200
+    yield
+
+
 @pytest.fixture(scope="session")
 def fake_judge_server():
     with FakeJudgeServer() as fj:
@@ -34,6 +45,11 @@ def fake_judge_server():
 
 @pytest.fixture
 def fake_judge(fake_judge_server: FakeJudgeServer) -> FakeJudgeServer:
+    # Calls an earlier test left in flight (a killed server's, a hanging judge's) would count in this one's
+    # peak: let them finish first (they are bounded by that test's latency).
+    deadline = time.monotonic() + 10
+    while fake_judge_server.state.in_flight and time.monotonic() < deadline:
+        time.sleep(0.02)
     fake_judge_server.reset()
     fake_judge_server.state.latency = 0.0
     return fake_judge_server
