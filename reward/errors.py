@@ -15,3 +15,8 @@ class UsageError(RewardError):
 
 class RunError(RewardError):
     """A run that cannot start (bad input or output file); the message says which and why."""
+
+
+class OutputError(RunError):
+    """An output that cannot be written (disk full, read-only, removed): the command stops with exit status 3,
+    leaving no torn line and no temporary file behind; what was written before stays whole."""

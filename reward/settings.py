@@ -133,6 +133,10 @@ class Settings(BaseModel):
     max_rollouts: int = _var(4096, "Rollouts in one request; more: 413.")
     max_pending_rollouts: int = _var(16384, "Rollouts pending in one worker; more: 503 with Retry-After.")
     max_body_bytes: int = _var(64 * 1024 * 1024, "Request body size; larger: 413.")
+    read_timeout: float = _var(30.0, "Seconds a client has to send a whole request; a slower socket is closed.")
+    max_connections: int | None = _var(
+        None, "Open connections per worker; over it the oldest idle one is closed.", shown="file limit - 384"
+    )
     host: str = _var("127.0.0.1", "Interface `reward serve` listens on.")
     port: int = _var(8000, "Port `reward serve` listens on.")
     workers: int = _var(1, "Worker processes of `reward serve`.")
@@ -143,7 +147,7 @@ class Settings(BaseModel):
 
     @field_validator(
         "judge_concurrency", "judge_samples", "max_rollouts", "max_pending_rollouts", "max_body_bytes", "workers",
-        mode="before",
+        "max_connections", mode="before",
     )  # fmt: skip
     @classmethod
     def _positive_int(cls, value: Any, info: ValidationInfo) -> Any:
@@ -153,7 +157,7 @@ class Settings(BaseModel):
             raise ConfigError(f"{name} must be at most {MAX_SAMPLES}, got {number}")
         return number
 
-    @field_validator("judge_timeout", "request_deadline", mode="before")
+    @field_validator("judge_timeout", "request_deadline", "read_timeout", mode="before")
     @classmethod
     def _positive_float(cls, value: Any, info: ValidationInfo) -> Any:
         return _number(value, env_name(str(info.field_name)), float)

@@ -1,13 +1,19 @@
 """`reward compare`: Kendall tau-b, advantage sign flips, dimensions, moved rollouts and changes."""
 
 import json
+import math
+import random
+import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from reward.analysis.compare import compare_runs, kendall_tau, sign_flips
+from reward.analysis.compare import _sign, compare_runs, kendall_tau, sign_flips
 from reward.analysis.scored import ScoredGroup, read_scored_lenient
 from reward.cli.main import app
+from tests.conftest import run_cli
 
 
 def test_kendall_tau_hand_computed_with_ties():
@@ -26,6 +32,60 @@ def test_kendall_tau_known_value_and_edges():
     assert kendall_tau([0.1 + 0.2, 0.3], [1, 2]) is None  # float noise is a tie, not an order
     with pytest.raises(ValueError):
         kendall_tau([1, 2], [1])
+
+
+def _kendall_tau_pairwise(x, y):
+    """The O(n^2) implementation kendall_tau replaced, kept as the oracle of its semantics."""
+    concordant = discordant = tied_x = tied_y = 0
+    for i in range(len(x)):
+        for j in range(i + 1, len(x)):
+            dx = _sign(x[i] - x[j])
+            dy = _sign(y[i] - y[j])
+            if dx == 0 and dy == 0:
+                continue
+            if dx == 0:
+                tied_x += 1
+            elif dy == 0:
+                tied_y += 1
+            elif dx == dy:
+                concordant += 1
+            else:
+                discordant += 1
+    denom = math.sqrt((concordant + discordant + tied_x) * (concordant + discordant + tied_y))
+    return None if denom == 0 else (concordant - discordant) / denom
+
+
+# Few distinct values (many ties), some written with float noise (0.1 * 3 vs 0.3) that must still tie.
+_reward = st.builds(
+    lambda k, noisy: sum([0.1] * k) if noisy else k / 10, st.integers(0, 6), st.booleans()
+) | st.sampled_from([-2.5, 0.0, 7.0, 10.0])
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(st.lists(st.tuples(_reward, _reward), max_size=40))
+def test_kendall_tau_equals_the_pairwise_definition(pairs):
+    x, y = [a for a, _ in pairs], [b for _, b in pairs]
+    assert kendall_tau(x, y) == _kendall_tau_pairwise(x, y)  # exactly: the same integer counts
+
+
+def test_kendall_tau_equals_the_pairwise_definition_seeded():
+    rng = random.Random(7)
+    for _ in range(300):
+        n = rng.randint(0, 60)
+        x = [rng.randint(0, rng.randint(0, 8)) / 3 for _ in range(n)]
+        y = [rng.choice([rng.randint(0, 4), rng.random()]) for _ in range(n)]
+        assert kendall_tau(x, y) == _kendall_tau_pairwise(x, y)
+
+
+def test_kendall_tau_is_fast_on_a_large_group():
+    rng = random.Random(3)
+    x = [rng.randint(0, 50) / 5 for _ in range(20_000)]
+    y = [rng.random() if rng.random() < 0.5 else rng.randint(0, 10) for _ in range(20_000)]
+    start = time.perf_counter()
+    tau = kendall_tau(x, y)
+    assert time.perf_counter() - start < 5  # the pairwise count took minutes here
+    assert tau is not None and -1 <= tau <= 1
+    assert kendall_tau(x, x) == 1.0 and kendall_tau(x, [-v for v in x]) == -1.0
 
 
 def test_sign_flips_hand_computed():
@@ -135,3 +195,31 @@ def test_non_finite_numbers_are_refused_not_averaged(tmp_path):
     path.write_text('{"group_id": "g", "rollouts": [{"id": "a", "status": "ok", "reward": NaN}]}\n')
     groups, problems = read_scored_lenient(path)
     assert groups == [] and "rollouts[0].reward: Input should be a finite number" in problems[0]
+
+
+def _write_run(path, rewards: dict[str, float | None]) -> bytes:
+    path.write_text("".join(json.dumps(g) + "\n" for g in _run(rewards, {})))
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("which", ["a", "b", "a via another spelling", "b via a link"])
+def test_compare_refuses_html_over_an_input(tmp_path, which):
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    before = {a: _write_run(a, {"r0": 10, "r1": 20}), b: _write_run(b, {"r0": 20, "r1": 10})}
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.jsonl").symlink_to(b)
+    target = {
+        "a": a,
+        "b": b,
+        "a via another spelling": tmp_path / "sub" / ".." / "a.jsonl",
+        "b via a link": tmp_path / "link.jsonl",
+    }[which]
+    res = run_cli("compare", a, b, "--html", target, check=False)
+    assert res.returncode == 2, res.stdout + res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --html") and str(target) in lines[0], res.stderr
+    assert res.stdout == ""  # refused before comparing anything
+    assert {p: p.read_bytes() for p in before} == before
+    # another name is written as before
+    assert run_cli("compare", a, b, "--html", tmp_path / "cmp.html").returncode == 0
+    assert (tmp_path / "cmp.html").read_text().startswith("<!DOCTYPE html>")

@@ -1,10 +1,14 @@
 """`reward report`: one self-contained HTML page, checked in a real headless browser with no network."""
 
+import base64
+import html as html_lib
 import json
 import os
 import re
 import shutil
 import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -15,7 +19,7 @@ from reward.analysis.report import render_report
 from reward.analysis.scored import ScoredGroup
 from reward.cli.main import app
 from reward.errors import UsageError
-from tests.conftest import EXAMPLES, cli_env
+from tests.conftest import EXAMPLES, ROOT, cli_env
 from tests.conftest import run_cli as reward
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -131,3 +135,135 @@ def test_keep_plans_writes_the_plans_the_grader_saw_and_the_report_shows_them(ma
     html = render_report([ScoredGroup.model_validate(json.loads(result.model_dump_json()))], "t")
     # "a" is listed among both the lowest and the highest of two rollouts; "b" has no plan
     assert html.count("<summary>plan graded</summary>") == 2 and "reference plan" in html
+
+
+# Each is a mathtext error (or markup) were `$...$` parsed: drawn in a plot, each must be shown as typed.
+DOLLARS = ["a$b$c", r"$\frac{1}{0}$", r"$\foo$", "x$_$y", "$^^$"]
+
+
+def _plain_group(gid: str, rubric: str = "execution_subagent", rid: str = "r0", dim: str = "command_correctness"):
+    return {
+        "group_id": gid,
+        "rubric": rubric,
+        "judge": {"condense_model": "m", "grade_model": "m", "fake": True},
+        "rollouts": [
+            {"id": rid, "status": "ok", "reward": 40.0, "dimensions": {dim: {"score": 4, "reason": "fine"}}},
+            {"id": f"{rid}-2", "status": "penalized", "reward": -10.0, "penalty": DOLLARS[1]},
+        ],
+    }
+
+
+def _write_groups(path, groups) -> bytes:
+    path.write_text("".join(json.dumps(g) + "\n" for g in groups))
+    return path.read_bytes()
+
+
+def _svgs(page: str) -> list[str]:
+    uris = re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', page)
+    return [base64.b64decode(u).decode() for u in uris]
+
+
+def test_report_draws_dollar_signs_literally_not_as_mathtext(tmp_path):
+    from matplotlib import rcParams
+    from matplotlib.font_manager import FontProperties, findfont, get_font
+
+    parse_math = rcParams["text.parse_math"]
+    ids = zip(DOLLARS, DOLLARS[::-1], DOLLARS[2:] + DOLLARS[:2], strict=True)
+    groups = [_plain_group(g, rid=r, dim=d) for g, r, d in ids]
+    scored = tmp_path / "dollars.jsonl"
+    _write_groups(scored, groups)
+    page = tmp_path / "r.html"
+    res = reward("report", scored, "-o", page, check=False)
+    assert res.returncode == 0, res.stderr
+    text = page.read_text()
+    for s in DOLLARS:
+        assert html_lib.escape(s) in text
+    # the `$` glyph is drawn (mathtext would have consumed it) in the dimension, group and rate plots
+    font = get_font(findfont(FontProperties()))
+    dollar = f'id="{font.postscript_name}-{font.get_char_index(ord("$")):x}"'
+    svgs = _svgs(text)
+    assert len(svgs) == 4 and all(dollar in svgs[i] for i in (1, 2, 3))
+    assert rcParams["text.parse_math"] == parse_math  # the caller's matplotlib settings are left alone
+    from reward.analysis import plots
+
+    assert dollar in _svgs(f'src="{plots.dimension_shift(DOLLARS, [1.0] * 5, [2.0] * 5)}"')[0]  # compare --html
+
+
+def _report_in_a_process(scored, page, *extra, cwd):
+    """`reward report` in a process of its own: a report that blocks fails the test instead of hanging it."""
+    cmd = [sys.executable, "-m", "reward", "report", str(scored), "-o", str(page), *map(str, extra)]
+    env = {**os.environ, "COLUMNS": "200", "PYTHONPATH": str(ROOT)}
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("reward report blocked (did it open a FIFO named by the scored file?)")
+    assert proc.returncode == 0, proc.stderr
+    return proc, time.monotonic() - start
+
+
+@pytest.mark.parametrize("spelling", ["absolute path", "bare name in the working directory"])
+def test_report_never_opens_a_rubric_path_from_the_scored_file(tmp_path, spelling):
+    fifo = tmp_path / "evil_rubric"
+    os.mkfifo(fifo)
+    name = str(fifo) if spelling == "absolute path" else fifo.name
+    scored = tmp_path / "s.jsonl"
+    _write_groups(scored, [_plain_group("g1", rubric=name)])
+    page = tmp_path / "r.html"
+    _report_in_a_process(scored, page, cwd=tmp_path)
+    assert "dimension groups from</th><td>not known" in page.read_text()
+    with pytest.raises(OSError):  # no reader has the FIFO open (nor left it so)
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+
+def _edited_rubric(tmp_path):
+    """A copy of the bundled rubric under another name, in a folder of its own (templates are built in)."""
+    src = (ROOT / "rubrics" / "execution_subagent.yaml").read_text()
+    path = tmp_path / "mine" / "edited.yaml"
+    path.parent.mkdir()
+    path.write_text(src.replace("name: execution_subagent", "name: edited_rubric", 1))
+    return path
+
+
+def test_report_takes_the_rubric_by_name_from_the_file_and_a_path_only_from_the_user(tmp_path):
+    edited = _edited_rubric(tmp_path)
+    scored = tmp_path / "s.jsonl"
+    page = tmp_path / "r.html"
+    # a path in the file, even to a real rubric, is ignored: the report renders without rubric info
+    _write_groups(scored, [_plain_group("g1", rubric=str(edited))])
+    reward("report", scored, "-o", page)
+    assert "dimension groups from</th><td>not known" in page.read_text()
+    # ... and is used when the user gives it
+    reward("report", scored, "-o", page, "--rubric", edited)
+    assert "dimension groups from</th><td>edited_rubric @ " in page.read_text()
+    # a bundled rubric's name is looked up as before
+    _write_groups(scored, [_plain_group("g1")])
+    reward("report", scored, "-o", page)
+    assert "dimension groups from</th><td>execution_subagent @ " in page.read_text()
+    res = reward("report", scored, "-o", page, "--rubric", "no_such_rubric", check=False)
+    assert res.returncode == 2 and "no_such_rubric" in res.stderr
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../rubrics/execution_subagent", "rubrics/execution_subagent", "rubrics\\execution_subagent", ".x", "a b", ""],
+)
+def test_rubric_named_refuses_anything_that_is_not_a_plain_name(name):
+    from reward.analysis.report import rubric_named
+
+    assert rubric_named(name) is None
+    assert rubric_named("execution_subagent") is not None
+
+
+@pytest.mark.parametrize("spelling", ["same", "another spelling", "a link"])
+def test_report_refuses_to_write_over_its_input(tmp_path, spelling):
+    scored = tmp_path / "s.jsonl"
+    before = _write_groups(scored, [_plain_group("g1")])
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.html").symlink_to(scored)
+    output = {"same": scored, "another spelling": tmp_path / "sub" / ".." / "s.jsonl", "a link": tmp_path / "link.html"}
+    res = reward("report", scored, "-o", output[spelling], check=False)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --output") and str(output[spelling]) in lines[0]
+    assert scored.read_bytes() == before and res.stdout == ""

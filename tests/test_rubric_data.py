@@ -11,7 +11,7 @@ import pytest
 from reward.analysis.rescore import RescoreError, rescore_group
 from reward.core.results import GroupResult
 from reward.core.trajectory import Group
-from reward.errors import UsageError
+from reward.errors import OutputError
 from reward.judge.base import Usage
 from reward.native.prepare import GroupInputError, prepare_group
 from reward.rubric.load import RubricError, load_rubric
@@ -297,7 +297,7 @@ def test_rescore_never_leaves_a_half_written_or_clobbered_output(tmp_path, make_
     blocked = tmp_path / "file"
     blocked.write_text("x")
     res = runner.invoke(app, ["rescore", str(src), "-r", "execution_subagent", "-o", str(blocked / "out.jsonl")])
-    assert res.exit_code == 1 and isinstance(res.exception, UsageError) and "cannot write" in str(res.exception)
+    assert res.exit_code == 1 and isinstance(res.exception, OutputError) and "cannot write" in str(res.exception)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "local-cache", "scored.jsonl"]
     # A refused rescore leaves an existing output as it was: it is replaced whole or not at all.
     out = tmp_path / "out.jsonl"
@@ -353,3 +353,42 @@ def test_a_computed_attribute_runs_nothing_and_is_an_error_of_the_rollout(make_l
     assert hit.status == "error" and hit.reward is None and hit.error is not None
     assert hit.error.category == "template_error" and "SecurityError" in hit.error.message
     assert miss.status == "ok" and miss.reward is not None
+
+
+def test_rescore_derives_every_reward_from_status_and_scores_never_from_the_file(make_local_scorer):
+    from reward.core.results import ErrorInfo
+
+    rubric = load_rubric("execution_subagent")
+    saved = run(make_local_scorer())[0]
+    honest = rescore_group(saved, rubric)
+    forged = saved.model_copy(deep=True)
+    graded = [i for i, r in enumerate(forged.rollouts) if r.status == "ok"]
+    penalized = next(i for i, r in enumerate(forged.rollouts) if r.status == "penalized")
+    e = forged.rollouts[graded[0]]  # a judge error carrying a reward, as a hostile file may
+    e.status, e.error, e.reward, e.advantage, e.in_group_stats = (
+        "error",
+        ErrorInfo(category="x", message="y"),
+        50,
+        2.1,
+        True,
+    )
+    forged.rollouts[graded[1]].reward = 99.0  # a graded reward its scores do not give
+    forged.rollouts[penalized].reward = 80.0  # a penalty worth more than any grade
+    forged.n_scored, forged.mean = 99, 1e9
+    again = rescore_group(forged, rubric)
+    err = again.rollouts[graded[0]]
+    assert err.reward is None and err.advantage is None and not err.in_group_stats and err.dimensions is None
+    assert again.rollouts[graded[1]].reward == honest.rollouts[graded[1]].reward
+    assert again.rollouts[penalized].reward == -100.0 or again.rollouts[penalized].reward == -50.0
+    assert again.n_scored == honest.n_scored - 1
+    assert again.mean == pytest.approx(sum(r.reward for r in again.rollouts if r.reward is not None) / again.n_scored)
+
+
+def test_rescore_refuses_a_group_id_seen_twice(make_local_scorer):
+    from reward.analysis.rescore import rescore_groups
+
+    saved = run(make_local_scorer())
+    rubric = load_rubric("execution_subagent")
+    assert [g.group_id for g in rescore_groups(saved, rubric)] == [g.group_id for g in saved]
+    with pytest.raises(RescoreError, match="appears twice"):
+        list(rescore_groups([saved[0], saved[1], saved[0]], rubric))

@@ -195,3 +195,85 @@ def test_full_cache_disk_offline_every_group_is_still_written(make_scorer, fake_
     assert report.scored == 6 and len(read_jsonl(out)) == 6
     assert all(r["status"] == "ok" for g in read_jsonl(out) for r in g["rollouts"])
     assert scorer.store.write_failures > 0
+
+
+# --- one output, one judge: a resume with another judge model or K refuses -----------------------------------
+
+
+def test_resuming_with_another_judge_model_or_k_is_refused_naming_both(make_local_scorer, tmp_path):
+    from dataclasses import replace
+
+    from reward.judge.base import CallSettings
+
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_jsonl(inp, [group("a"), group("b")])
+    run(make_local_scorer(), inp, out)
+    lines = out.read_text().splitlines()
+    out.write_text(lines[0] + "\n")  # the run stopped after one group
+    other = CallSettings("openai/another-judge", 0.0, 1024)
+    another = make_local_scorer()
+    another.judge.settings = replace(another.judge.settings, condense=other, grade=other)
+    with pytest.raises(RunError, match=r"openai/test-judge.*openai/another-judge"):
+        run(another, inp, out)
+    with pytest.raises(RunError, match=r"K = 1 .* uses 3"):
+        run(make_local_scorer(samples=3), inp, out)
+    assert out.read_text() == lines[0] + "\n"  # nothing appended by a refused run
+    report = run(make_local_scorer(), inp, out)  # the same judge and K resume
+    assert report.skipped == 1 and report.scored == 1
+
+
+# --- output disk full: one error, exit 3, no torn line, no temporary left ------------------------------------
+
+
+def test_a_failing_output_write_leaves_whole_lines_only(make_local_scorer, tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from reward.errors import OutputError
+    from reward.scoring import runner
+
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_jsonl(inp, [group(f"g{i}") for i in range(4)])
+    real_write, writes = os.write, []
+
+    def filling(fd, data):  # the second record finds the disk full half-way through
+        writes.append(len(data))
+        if len(writes) == 2:
+            real_write(fd, data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(runner.os, "write", filling)
+    with pytest.raises(OutputError, match="No space left on device"):
+        run(make_local_scorer(), inp, out, groups_in_flight=1)
+    monkeypatch.undo()
+    assert out.read_bytes().endswith(b"\n") and len(read_jsonl(out)) == 1  # the torn half is gone
+    assert not list(tmp_path.glob("*.tmp"))
+    report = run(make_local_scorer(), inp, out)  # room again: the run resumes
+    assert report.skipped == 1 and report.scored == 3 and len(read_jsonl(out)) == 4
+
+
+@pytest.mark.slow
+def test_a_full_filesystem_is_one_line_exit_3_and_resumable(fake_judge, tmp_path):
+    """A real full filesystem (a 16 KiB tmpfs; needs the right to mount, as root in CI)."""
+    import subprocess
+
+    from tests.conftest import EXAMPLES, cli_env, run_cli
+
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(tiny)], capture_output=True).returncode:
+        pytest.skip("mounting a tmpfs is not permitted here")
+    try:
+        env = cli_env(fake_judge, tmp_path / "cache")
+        out = tiny / "out.jsonl"
+        ran = run_cli("score", EXAMPLES, "-o", out, "--no-progress", env=env, check=False)
+        assert ran.returncode == 3, ran.stderr
+        errors = [line for line in ran.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and str(out) in errors[0] and "No space left on device" in errors[0]
+        assert "Traceback" not in ran.stderr
+        assert out.read_bytes().endswith(b"\n") or out.read_bytes() == b""
+        assert all(json.loads(line) for line in out.read_text().splitlines())
+        assert not list(tiny.glob("*.tmp"))
+    finally:
+        subprocess.run(["umount", str(tiny)], check=False)

@@ -7,7 +7,9 @@ the two runs' rewards of the rollouts graded in both, and how many advantages ch
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
+from itertools import pairwise
 from statistics import fmean, pstdev
 
 from pydantic import BaseModel
@@ -17,26 +19,60 @@ from reward.analysis.scored import ScoredGroup, ScoredRollout
 
 def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float | None:
     """Kendall's tau-b (ties in either sequence handled); None when it is undefined (fewer than two
-    items, or every item tied in one sequence)."""
+    items, or every item tied in one sequence). Knight's O(n log n) algorithm: the pairs are counted from
+    tie groups and the inversions of a merge sort, not one by one."""
     if len(x) != len(y):
         raise ValueError("kendall_tau needs two sequences of the same length")
-    concordant = discordant = tied_x = tied_y = 0
-    for i in range(len(x)):
-        for j in range(i + 1, len(x)):
-            dx = _sign(x[i] - x[j])
-            dy = _sign(y[i] - y[j])
-            if dx == 0 and dy == 0:
-                continue
-            if dx == 0:
-                tied_x += 1
-            elif dy == 0:
-                tied_y += 1
-            elif dx == dy:
-                concordant += 1
-            else:
-                discordant += 1
-    denom = math.sqrt((concordant + discordant + tied_x) * (concordant + discordant + tied_y))
-    return None if denom == 0 else (concordant - discordant) / denom
+    rx, ry = _tie_ranks(x), _tie_ranks(y)
+    pairs = sorted(zip(rx, ry, strict=True))
+    n0 = len(pairs) * (len(pairs) - 1) // 2
+    n1 = _tied_pairs(rx)  # tied in x (including those tied in both)
+    n2 = _tied_pairs(ry)
+    n3 = _tied_pairs(pairs)  # tied in both
+    # Sorted by (x, y), a pair is discordant exactly when its y values are inverted.
+    discordant = _inversions([b for _, b in pairs])
+    # concordant - discordant, and (C + D + tied in x only) * (C + D + tied in y only), from the counts
+    denom = math.sqrt((n0 - n2) * (n0 - n1))
+    return None if denom == 0 else (n0 - n1 - n2 + n3 - 2 * discordant) / denom
+
+
+def _tie_ranks(v: Sequence[float]) -> list[int]:
+    """Dense ranks, a value tied (by `_sign`) with the one below it in sorted order sharing its rank."""
+    order = sorted(range(len(v)), key=lambda i: v[i])
+    ranks = [0] * len(v)
+    rank = 0
+    for prev, i in pairwise(order):
+        rank += _sign(v[i] - v[prev]) != 0
+        ranks[i] = rank
+    return ranks
+
+
+def _tied_pairs(values: Sequence[object]) -> int:
+    counts = Counter(values)
+    return sum(t * (t - 1) // 2 for t in counts.values())
+
+
+def _inversions(v: list[int]) -> int:
+    """Pairs i < j with v[i] > v[j], counted by a bottom-up merge sort."""
+    count, width, n = 0, 1, len(v)
+    src = v[:]
+    while width < n:
+        dst: list[int] = []
+        for lo in range(0, n, 2 * width):
+            left, right = src[lo : lo + width], src[lo + width : lo + 2 * width]
+            i = j = 0
+            while i < len(left) and j < len(right):
+                if right[j] < left[i]:  # right[j] is below every left[i:]
+                    count += len(left) - i
+                    dst.append(right[j])
+                    j += 1
+                else:
+                    dst.append(left[i])
+                    i += 1
+            dst += left[i:]
+            dst += right[j:]
+        src, width = dst, 2 * width
+    return count
 
 
 def _sign(v: float) -> int:

@@ -3,14 +3,17 @@
 Figures are built with `matplotlib.figure.Figure` (no pyplot, no global backend state). Each SVG goes into
 an <img> as a data URI: the page needs no network, the SVGs' element ids cannot collide, and an SVG in an
 <img> runs no script. Text is drawn as paths, so no font is needed to view it and no label from a rollout
-file is ever markup.
+file is ever markup. Text is never mathtext either: a label with `$` in it is drawn as typed.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import ParamSpec
 
 import matplotlib
 from matplotlib.figure import Figure
@@ -19,17 +22,36 @@ BLUE, ORANGE, RED, GREEN, GREY = "#4c72b0", "#dd8452", "#c44e52", "#55a868", "#8
 GROUP_COLOURS = {"positive": GREEN, "pitfall": RED, "final_answer": BLUE}
 
 
+def _settings() -> AbstractContextManager[None]:
+    """Set while a figure is built and saved (tick labels are made at draw time), restored after: the
+    caller's matplotlib settings are left as they were."""
+    return matplotlib.rc_context({"text.parse_math": False, "svg.hashsalt": "reward", "svg.fonttype": "path"})
+
+
+P = ParamSpec("P")
+
+
+def _plot(draw: Callable[P, str]) -> Callable[P, str]:
+    @functools.wraps(draw)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> str:
+        with _settings():
+            return draw(*args, **kwargs)
+
+    return wrapped
+
+
 def _figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
 def to_data_uri(fig: Figure) -> str:
     buf = io.BytesIO()
-    with matplotlib.rc_context({"svg.hashsalt": "reward", "svg.fonttype": "path"}):
+    with _settings():
         fig.savefig(buf, format="svg", metadata={"Date": None})
     return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+@_plot
 def reward_histogram(graded: Sequence[float], penalized: Sequence[float]) -> str:
     fig = _figure(7, 3.2)
     ax = fig.add_subplot()
@@ -46,6 +68,7 @@ def reward_histogram(graded: Sequence[float], penalized: Sequence[float]) -> str
     return to_data_uri(fig)
 
 
+@_plot
 def dimension_boxes(scores: dict[str, list[float]], groups: dict[str, str], scale: tuple[float, float]) -> str:
     names = list(scores)
     fig = _figure(7, 0.35 * max(len(names), 3) + 1.2)
@@ -65,6 +88,7 @@ def dimension_boxes(scores: dict[str, list[float]], groups: dict[str, str], scal
     return to_data_uri(fig)
 
 
+@_plot
 def group_spread(rows: Sequence[tuple[str, list[float], bool]]) -> str:
     """One line per group: its rewards as dots; filtered groups (no GRPO signal) in grey."""
     fig = _figure(7, 0.3 * max(len(rows), 3) + 1.2)
@@ -81,6 +105,7 @@ def group_spread(rows: Sequence[tuple[str, list[float], bool]]) -> str:
     return to_data_uri(fig)
 
 
+@_plot
 def rate_bars(rates: dict[str, float]) -> str:
     names = list(rates)
     fig = _figure(7, 0.35 * max(len(names), 3) + 1.0)
@@ -97,6 +122,7 @@ def rate_bars(rates: dict[str, float]) -> str:
     return to_data_uri(fig)
 
 
+@_plot
 def reward_scatter(a: Sequence[float], b: Sequence[float]) -> str:
     fig = _figure(5, 5)
     ax = fig.add_subplot()
@@ -110,6 +136,7 @@ def reward_scatter(a: Sequence[float], b: Sequence[float]) -> str:
     return to_data_uri(fig)
 
 
+@_plot
 def dimension_shift(names: Sequence[str], mean_a: Sequence[float], mean_b: Sequence[float]) -> str:
     fig = _figure(7, 0.35 * max(len(names), 3) + 1.2)
     ax = fig.add_subplot()

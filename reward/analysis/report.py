@@ -7,6 +7,7 @@ rollout is the policy's output and may contain markup.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from statistics import fmean, median, pstdev
 from typing import Any
@@ -16,7 +17,7 @@ import jinja2
 from reward.analysis import plots
 from reward.analysis.compare import Comparison, mean_tau
 from reward.analysis.scored import ScoredGroup, ScoredRollout
-from reward.rubric.load import RubricError, load_rubric
+from reward.rubric.load import Rubric, RubricError, load_rubric, rubric_dir
 
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "html"),
@@ -31,16 +32,36 @@ PLOTTED_GROUPS = 30  # per end of the spread plot
 MAX_DIMENSIONS = 64
 
 
-def _rubric_info(groups: list[ScoredGroup]) -> tuple[dict[str, str], tuple[float, float]]:
-    """Dimension -> rubric group, and the score scale, when the run's rubric can be loaded here."""
-    name = next((g.rubric for g in groups if g.rubric), "")
-    try:
-        spec = load_rubric(name).spec if name else None
-    except RubricError:
-        spec = None
-    if spec is None:
+_RUBRIC_NAME = re.compile(r"[\w.-]+")
+
+
+def rubric_named(name: str) -> Rubric | None:
+    """The bundled or configured rubric a scored file names, or None. The name comes from the file, so it is
+    never a path: a path there could be a FIFO (the report would hang) or a file the user never chose."""
+    if not _RUBRIC_NAME.fullmatch(name) or name.startswith("."):
+        return None
+    for suffix in (".yaml", ".yml"):
+        candidate = rubric_dir() / f"{name}{suffix}"
+        if candidate.is_file():
+            try:
+                return load_rubric(candidate)
+            except RubricError:
+                return None
+    return None
+
+
+def _rubric_info(rubric: Rubric | None) -> tuple[dict[str, str], tuple[float, float]]:
+    """Dimension -> rubric group, and the score scale."""
+    if rubric is None:
         return {}, (0, 10)
+    spec = rubric.spec
     return {d.name: d.group for d in spec.dimensions}, (spec.scale.min, spec.scale.max)
+
+
+def _rubric_line(rubric: Rubric | None) -> str:
+    if rubric is None:
+        return "not known: the run's rubric is not among the bundled or configured ones (give it: --rubric)"
+    return f"{rubric.name} @ {rubric.version}"
 
 
 def _row(g: ScoredGroup, r: ScoredRollout, dim_group: dict[str, str]) -> dict[str, Any]:
@@ -78,13 +99,17 @@ def _noise_line(stds: list[float], snrs: list[float]) -> str:
     return f"reward SD across samples {_fmt(fmean(stds))} (mean); group SNR {snr} (median of {len(snrs)} groups)"
 
 
-def run_context(groups: list[ScoredGroup], title: str, extremes: int = 5) -> dict[str, Any]:
+def run_context(
+    groups: list[ScoredGroup], title: str, extremes: int = 5, rubric: Rubric | None = None
+) -> dict[str, Any]:
     rollouts = [(g, r) for g in groups for r in g.rollouts]
     n = len(rollouts) or 1
     graded = [r.reward for _, r in rollouts if r.status == "ok" and r.reward is not None]
     penalized = [r.reward for _, r in rollouts if r.status == "penalized" and r.reward is not None]
     rewarded = sorted(((g, r) for g, r in rollouts if r.reward is not None), key=lambda gr: gr[1].reward or 0.0)
-    dim_group, scale = _rubric_info(groups)
+    if rubric is None:
+        rubric = rubric_named(next((g.rubric for g in groups if g.rubric), ""))
+    dim_group, scale = _rubric_info(rubric)
     scores: dict[str, list[float]] = {}
     for _, r in rollouts:
         if r.status == "ok":
@@ -121,6 +146,7 @@ def run_context(groups: list[ScoredGroup], title: str, extremes: int = 5) -> dic
             ),
             ("final-answer rate", _fmt(sum(bool(r.has_final_answer) for _, r in rollouts) / n, ".1%")),
             ("judge noise", _noise_line(stds, snrs)),
+            ("dimension groups from", _rubric_line(rubric)),
         ],
         "plots": [
             plots.reward_histogram(graded, penalized),
@@ -137,8 +163,8 @@ def run_context(groups: list[ScoredGroup], title: str, extremes: int = 5) -> dic
     }
 
 
-def render_report(groups: list[ScoredGroup], title: str, extremes: int = 5) -> str:
-    return _env.get_template("report.html.j2").render(**run_context(groups, title, extremes))
+def render_report(groups: list[ScoredGroup], title: str, extremes: int = 5, rubric: Rubric | None = None) -> str:
+    return _env.get_template("report.html.j2").render(**run_context(groups, title, extremes, rubric))
 
 
 def render_comparison(c: Comparison, a: list[ScoredGroup], b: list[ScoredGroup], title: str) -> str:

@@ -10,6 +10,7 @@ penalty values, reward scale and group filter.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 
 from reward.core.results import Basis, GroupResult, RolloutResult
 from reward.errors import RewardError
@@ -78,19 +79,25 @@ def _samples(r: RolloutResult, where: str) -> list[Sample]:
 
 
 def _rescore_rollout(r: RolloutResult, rubric: Rubric, where: str) -> RolloutResult:
+    """The rollout re-derived from its status and dimension scores: a saved `reward` is never trusted (a
+    hostile or stale file could carry any number on any status)."""
     spec = rubric.spec
+    derived = {"s_pos": None, "s_pit": None, "s_fa": None, "groups": None, "reward_std": None, "advantage": None}
     if r.status == "penalized":
         if r.penalty is None or r.penalty not in spec.penalties.enabled():
             raise RescoreError(f"{where}: penalty {r.penalty!r} is not a penalty of {rubric.path.name}")
-        return r.model_copy(update={"reward": getattr(spec.penalties, r.penalty)})
-    if r.status != "ok":
-        return r.model_copy()
+        reward = getattr(spec.penalties, r.penalty)
+        return r.model_copy(update={**derived, "reward": reward, "dimensions": None, "in_group_stats": True})
+    if r.status != "ok":  # a judge error has no reward and stays out of its group's statistics
+        if r.error is None:
+            raise RescoreError(f"{where}: status {r.status!r} without its error")
+        return r.model_copy(update={**derived, "reward": None, "dimensions": None, "in_group_stats": False})
     names = [d.name for d in spec.dimensions]
     if r.dimensions is None or sorted(r.dimensions) != sorted(names):
         raise RescoreError(f"{where}: its dimensions are not the rubric's ({', '.join(names)})")
     samples = _samples(r, where)
     _check_scores(samples, rubric, where)
-    return r.model_copy(update=graded_fields(rubric, samples))
+    return r.model_copy(update={**derived, **graded_fields(rubric, samples), "in_group_stats": True})
 
 
 def rescore_group(
@@ -102,3 +109,18 @@ def rescore_group(
     basis = check_basis(group, rubric, k, resample)
     rollouts = [_rescore_rollout(r, rubric, f"group {group.group_id!r}, rollout {r.id!r}") for r in group.rollouts]
     return group.model_copy(update={**group_fields(rubric, rollouts, k), "rollouts": rollouts, "basis": basis})
+
+
+def rescore_groups(
+    groups: Iterable[GroupResult],
+    rubric: Rubric,
+    samples: int | None = None,
+    resample_condense: bool | None = None,
+) -> Iterator[GroupResult]:
+    """`rescore_group` over a scored file's groups; a group id seen twice is refused (which one is real?)."""
+    seen: set[str] = set()
+    for group in groups:
+        if group.group_id in seen:
+            raise RescoreError(f"group {group.group_id!r} appears twice: a scored file holds each group once")
+        seen.add(group.group_id)
+        yield rescore_group(group, rubric, samples, resample_condense)

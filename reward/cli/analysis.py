@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +18,7 @@ from rich.text import Text
 
 from reward.analysis.scored import ScoredGroup, read_scored_lenient
 from reward.cli.console import err, out
-from reward.errors import UsageError
+from reward.errors import OutputError, UsageError
 
 
 def _fmt(x: float | None, spec: str = ".2f") -> str:
@@ -45,7 +46,23 @@ def _write(path: Path, text: str) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):  # the folder itself may be what cannot be written
             tmp.unlink(missing_ok=True)
-        raise UsageError(f"{path}: cannot write: {exc.strerror}") from exc
+        raise OutputError(f"{path}: cannot write: {exc.strerror}") from exc
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)  # also through a link, or another spelling of the path
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def _refuse_overwrite(output: Path, option: str, *inputs: Path) -> None:
+    """An output that is one of the inputs would replace the scored data with HTML: refused before reading."""
+    for scored in inputs:
+        if _same_file(output, scored):
+            raise UsageError(f"{option} {output} is a scored input: it would be overwritten, choose another file")
 
 
 def compare(
@@ -58,6 +75,8 @@ def compare(
     """Compare two scored runs: per-group Kendall tau and advantage sign flips, dimensions, what moved."""
     from reward.analysis.compare import compare_runs, mean_tau
 
+    if html is not None:
+        _refuse_overwrite(html, "--html", a, b)
     ga, pa = _load(a)
     gb, pb = _load(b)
     c = compare_runs(ga, gb, top=top)
@@ -114,12 +133,21 @@ def report(
     scored: Annotated[Path, typer.Argument(help="Scored run (JSONL from `reward score`).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.")],
     extremes: Annotated[int, typer.Option("--extremes", min=0, help="Lowest and highest rollouts to list.")] = 5,
+    rubric: Annotated[
+        str | None,
+        typer.Option(
+            "--rubric", "-r", help="The run's rubric (name or YAML path) [the bundled rubric the file names]."
+        ),
+    ] = None,
 ) -> None:
     """Write a self-contained HTML report with plots (opens with no network)."""
     from reward.analysis.report import render_report
+    from reward.rubric.load import load_rubric
 
+    _refuse_overwrite(output, "--output", scored)
+    given = load_rubric(rubric) if rubric is not None else None  # typed by the user: a path is fine here
     groups, problems = _load(scored)
-    _write(output, render_report(groups, f"reward report: {scored.name}", extremes))
+    _write(output, render_report(groups, f"reward report: {scored.name}", extremes, given))
     out.print(f"wrote {output} ({len(groups)} groups)")
     if problems:
         raise typer.Exit(1)
@@ -178,28 +206,32 @@ def rescore(
     call. Refuses when the rubric's prompts or dimensions differ (its judgements would not be these)."""
     from pydantic import ValidationError
 
-    from reward.analysis.rescore import rescore_group
-    from reward.core.results import GroupResult
+    from reward.analysis.rescore import rescore_groups
+    from reward.core.results import GroupResult, read_result_line
     from reward.rubric.load import load_rubric
-    from reward.settings import setting
 
     r = load_rubric(rubric)
     if not scored.is_file():
         raise UsageError(f"scored file not found: {scored}")
-    k = samples or setting("judge_samples") or r.spec.judge.samples  # as `reward score` would choose K
+    _refuse_overwrite(output, "--output", scored)
+
+    def groups() -> Iterator[GroupResult]:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                yield read_result_line(line)
+            except ValidationError as exc:
+                first = exc.errors(include_url=False)[0]
+                raise UsageError(f"{scored}:{lineno}: not a scored group: {first['loc']}: {first['msg']}") from None
+
     lines: list[str] = []
     rollouts = 0
     try:
         with scored.open(encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    group = GroupResult.model_validate_json(line)
-                except ValidationError as exc:
-                    first = exc.errors(include_url=False)[0]
-                    raise UsageError(f"{scored}:{lineno}: not a scored group: {first['loc']}: {first['msg']}") from None
-                lines.append(rescore_group(group, r, k, resample_condense).model_dump_json() + "\n")
+            # K as `reward score` would choose it (flag, REWARD_JUDGE_SAMPLES, rubric): one precedence, in rescore
+            for group in rescore_groups(groups(), r, samples, resample_condense):
+                lines.append(group.model_dump_json() + "\n")
                 rollouts += len(group.rollouts)
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{scored}: cannot read: {exc}") from exc

@@ -15,7 +15,7 @@ from rich.markup import escape
 
 from reward.cli import analysis, env, rubric, score, serve
 from reward.cli.console import err
-from reward.errors import RewardError
+from reward.errors import OutputError, RewardError
 
 app = typer.Typer(
     help="Rubric-based LLM-as-judge reward for terminal execution subagents.",
@@ -39,6 +39,9 @@ rubric.register(app, rubric_app)  # rubric check|schema, prompt
 def main(argv: Sequence[str] | None = None) -> None:
     try:
         app(args=None if argv is None else list(argv))
+    except OutputError as exc:  # its own status: rerunning on a disk with room resumes where it stopped
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        sys.exit(3)
     except RewardError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(2)

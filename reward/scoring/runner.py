@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from reward.core.trajectory import Group, LineError, PlanReference, RefLine, Rollout, parse_line
-from reward.errors import RunError
+from reward.errors import OutputError, RunError
 from reward.judge.base import JudgeError, Usage
 from reward.native import DEFAULT_TERMINAL_TOOL
 from reward.native.prepare import GroupInputError, materialize, prepare_group
@@ -60,8 +60,11 @@ def load_done(
     key: str,
     rubric_version: str | None = None,
     keep: Callable[[dict[str, Any]], bool] | None = None,
+    foreign: Callable[[dict[str, Any]], str | None] | None = None,
 ) -> set[str]:
-    """Ids already in `output`; rewrites the file without a torn last line or records `keep` rejects."""
+    """Ids already in `output`; rewrites the file without a torn last line or records `keep` rejects.
+    `foreign(record)` says why a record was not written by this run's judge and K (the run refuses: one
+    output file holds one judge's numbers)."""
     if not output.exists():
         return set()
     raw = output.read_bytes()
@@ -82,6 +85,9 @@ def load_done(
                 f"{output}: group {ident!r} was scored with rubric version {record.get('rubric_version')}, "
                 f"not the current {rubric_version}; write to a new output file (or `reward rescore` this one)"
             )
+        why = foreign(record) if foreign is not None else None
+        if why is not None:
+            raise RunError(f"{output}: group {ident!r} {why}; write to a new output file")
         if keep is not None and not keep(record):
             dropped = True
             continue
@@ -89,8 +95,13 @@ def load_done(
         done.add(ident)
     if dropped or (raw and not raw.endswith(b"\n")):
         tmp = output.with_name(output.name + ".tmp")
-        tmp.write_bytes(b"".join(c + b"\n" for c in kept))
-        os.replace(tmp, output)
+        try:
+            tmp.write_bytes(b"".join(c + b"\n" for c in kept))
+            os.replace(tmp, output)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise OutputError(f"{output}: cannot rewrite it without its torn last line: {exc.strerror}") from exc
     return done
 
 
@@ -120,17 +131,28 @@ def exclusive(output: Path) -> Iterator[None]:
 
 
 class LineWriter:
-    """Appends whole lines: one os.write per record, so a crash never interleaves or splits two."""
+    """Appends whole lines: one os.write per record, so a crash never interleaves or splits two. A write that
+    fails (disk full) is undone to the last whole line and raised as OutputError."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise OutputError(f"{path}: cannot be written: {exc.strerror}") from exc
 
     def write(self, record: str) -> None:
         data = (record + "\n").encode("utf-8")
-        written = os.write(self.fd, data)
-        while written < len(data):  # a short write on a regular file is rare; finish it
-            written += os.write(self.fd, data[written:])
+        end = os.fstat(self.fd).st_size  # the one writer (`exclusive`): the record lands here
+        try:
+            written = os.write(self.fd, data)
+            while written < len(data):  # a short write on a regular file is rare; finish it
+                written += os.write(self.fd, data[written:])
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, end)  # no torn line: the file ends with its last whole one
+            raise OutputError(f"{self.path}: cannot be written: {exc.strerror or exc}") from exc
 
     def close(self) -> None:
         os.close(self.fd)
@@ -167,6 +189,21 @@ async def _bounded(limit: int, items: Iterator[Any], work: Callable[[Any], Any])
     finally:
         for t in tasks:
             t.cancel()
+
+
+def _foreign(record: dict[str, Any], scorer: Scorer) -> str | None:
+    """Why a saved group was not scored by this run's judge models and K (None: it was, or it says nothing)."""
+    settings, spec = scorer.judge.settings, scorer.rubric.spec
+    judge: dict[str, Any] = record["judge"] if isinstance(record.get("judge"), dict) else {}
+    models = (judge.get("condense_model"), judge.get("grade_model"))
+    ours = (settings.condense.model if spec.condenses else "", settings.grade.model)
+    if judge and models != ours:
+        return f"was judged by {'/'.join(str(m) for m in models if m)}, this run asks {'/'.join(m for m in ours if m)}"
+    basis: dict[str, Any] = record["basis"] if isinstance(record.get("basis"), dict) else {}
+    k = basis.get("samples")
+    if k is not None and k != scorer.basis.samples:
+        return f"was graded with K = {k} sample(s) per rollout, this run uses {scorer.basis.samples}"
+    return None
 
 
 def _has_errors(record: dict[str, Any]) -> bool:
@@ -207,6 +244,7 @@ async def _score_file(
         "group_id",
         rubric_version=scorer.rubric.version,
         keep=(lambda r: not _has_errors(r)) if retry_errors else None,
+        foreign=lambda r: _foreign(r, scorer),
     )
     seen: set[str] = set()
     writer = LineWriter(output_path)

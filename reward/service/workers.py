@@ -22,6 +22,7 @@ import sys
 from typing import Any
 
 from reward.errors import ConfigError, RunError
+from reward.service.connections import ACCEPT_BURST, GuardedH11Protocol
 
 GC_THRESHOLDS = (20_000, 20, 50)  # default (700, 10, 10): a young collection every 700 net allocations
 
@@ -32,6 +33,15 @@ def settle_heap() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+def guarded_protocol() -> type[Any]:
+    """uvicorn's h11 protocol with REWARD_READ_TIMEOUT and REWARD_MAX_CONNECTIONS (built in each worker: a
+    class made at run time does not travel to a spawned process)."""
+    from reward.settings import Settings
+
+    env = Settings.from_env(only=("read_timeout", "max_connections"))
+    return GuardedH11Protocol.configure(env.read_timeout, env.max_connections)
 
 
 def _address(host: str, port: int) -> tuple[int, Any]:
@@ -71,8 +81,8 @@ def _worker(app: str, host: str, port: int, config: dict[str, Any], ready: Any) 
     sock.bind(addr)
     # No listen() here: uvicorn listens once the app has started, so the kernel never queues connections
     # on a worker that cannot answer yet (a bound socket that is not listening gets none).
-    config.setdefault("backlog", 2048)
-    Server(uvicorn.Config(app, factory=True, **config)).run(sockets=[sock])
+    config.setdefault("backlog", ACCEPT_BURST)
+    Server(uvicorn.Config(app, factory=True, http=guarded_protocol(), **config)).run(sockets=[sock])
 
 
 def serve(app: str, host: str, port: int, workers: int, **config: Any) -> None:
@@ -80,7 +90,8 @@ def serve(app: str, host: str, port: int, workers: int, **config: Any) -> None:
     import uvicorn
 
     if workers == 1 or not hasattr(socket, "SO_REUSEPORT"):
-        uvicorn.run(app, factory=True, host=host, port=port, workers=workers, **config)
+        config.setdefault("backlog", ACCEPT_BURST)
+        uvicorn.run(app, factory=True, host=host, port=port, workers=workers, http=guarded_protocol(), **config)
         return
     port = _free_port(host, port)
     spawn = multiprocessing.get_context("spawn")  # a clean interpreter each: no forked event loop or threads
