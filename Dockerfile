@@ -18,6 +18,7 @@ RUN pip install '.[redis]' && rm -rf /app/reward
 RUN useradd --create-home --uid 10001 reward && mkdir -p /cache && chown reward /cache
 USER reward
 
+# Reachable from outside the container: set REWARD_TOKENS (`reward serve` warns at start when it is unset).
 ENV REWARD_HOST=0.0.0.0
 ENV REWARD_PORT=8000
 ENV REWARD_CACHE_DIR=/cache

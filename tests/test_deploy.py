@@ -50,9 +50,18 @@ def test_the_deployment_matches_the_service_it_runs():
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert {"/readyz", "/healthz"} <= set(OPEN_PATHS)  # the probes need no token
     env = {e["name"]: e.get("value") for e in container["env"]}
-    # the cache URL names the Redis Service and its port
+    # the cache URL names the Redis Service and its port, with the password of the Secret Redis requires
     redis = by_kind("Service", "reward-redis")["spec"]["ports"][0]["port"]
-    assert env["REWARD_CACHE_URL"] == f"redis://reward-redis:{redis}/0"
+    assert env["REWARD_CACHE_URL"] == f"redis://:$(REDIS_PASSWORD)@reward-redis:{redis}/0"
+    names = [e["name"] for e in container["env"]]
+    assert names.index("REDIS_PASSWORD") < names.index("REWARD_CACHE_URL")  # k8s expands only earlier ones
+    secret = next(e for e in container["env"] if e["name"] == "REDIS_PASSWORD")["valueFrom"]["secretKeyRef"]
+    redis_pod = by_kind("Deployment", "reward-redis")["spec"]["template"]["spec"]["containers"][0]
+    assert redis_pod["args"][:2] == ["--requirepass", "$(REDIS_PASSWORD)"]
+    assert redis_pod["env"][0]["valueFrom"]["secretKeyRef"] == secret
+    # tokens are required: the auth Secret is not optional (no pod serves unauthenticated)
+    auth = [e["secretRef"] for e in container["envFrom"] if e["secretRef"]["name"] == "reward-auth"]
+    assert auth and not auth[0].get("optional", False)
     # graceful shutdown outlasts the request deadline
     assert pod["terminationGracePeriodSeconds"] > 90
     # the Router config mounted is one the service loads
@@ -65,3 +74,15 @@ def test_the_router_config_in_the_configmap_loads(tmp_path):
     path.write_text(by_kind("ConfigMap", "reward-router")["data"]["router.yaml"])
     config = load_router_config(str(path))
     assert all(d["litellm_params"].get("rpm") for d in config["model_list"])
+
+
+def test_only_reward_pods_reach_redis():
+    policy = by_kind("NetworkPolicy", "reward-redis")["spec"]
+    redis_labels = by_kind("Deployment", "reward-redis")["spec"]["template"]["metadata"]["labels"]
+    reward_labels = by_kind("Deployment", "reward")["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= redis_labels.items()
+    assert policy["policyTypes"] == ["Ingress"]
+    (rule,) = policy["ingress"]
+    (peer,) = rule["from"]
+    assert peer["podSelector"]["matchLabels"].items() <= reward_labels.items()
+    assert rule["ports"] == [{"protocol": "TCP", "port": 6379}]

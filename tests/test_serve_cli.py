@@ -80,3 +80,13 @@ def test_dockerfile_entrypoint_and_healthcheck_work_as_written(tmp_path, fake_ju
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_listening_beyond_loopback_without_a_token_is_warned():
+    from reward.cli.serve import exposure_warning
+
+    for host in ("0.0.0.0", "::", "10.0.0.5", "reward.internal"):
+        assert "REWARD_TOKENS" in exposure_warning(host, ())
+    for host in ("127.0.0.1", "::1", "[::1]", "localhost"):
+        assert exposure_warning(host, ()) is None
+    assert exposure_warning("0.0.0.0", ("tok",)) is None

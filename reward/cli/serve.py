@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import signal
 from pathlib import Path
@@ -86,6 +87,9 @@ def serve(
         f"reward {settings.default_rubric} on http://{host}:{port} ({workers} worker(s)), "
         f"judge {default_judge.grade.model}, cache {settings.cache_dir or 'disabled'}"
     )
+    warning = exposure_warning(host, setting("tokens"))
+    if warning:
+        err.print(f"[bold yellow]warning: {warning}[/bold yellow]")
     # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, which would end the process with the
     # signal; a handler of our own turns that into a normal exit 0 once in-flight requests are done.
     signal.signal(signal.SIGTERM, lambda *_: None)
@@ -116,6 +120,20 @@ def fake_judge_cmd(
 
     err.print(f"fake judge on http://{host}:{port}/v1 (model openai/anything); stats at /_stats")
     serve(host, port, latency, fault_rate)
+
+
+def exposure_warning(host: str, tokens: tuple[str, ...]) -> str | None:
+    """Listening beyond loopback with no token: anyone who reaches the port scores (and spends judge money)."""
+    try:
+        loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if loopback or tokens:
+        return None
+    return (
+        f"listening on {host} with no REWARD_TOKENS: anyone who can reach this port can score and spend the "
+        "judge's budget; set REWARD_TOKENS (and REWARD_TOKEN on the clients)"
+    )
 
 
 def register(app: typer.Typer) -> None:
