@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -20,6 +19,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from reward.errors import ConfigError
+from reward.redaction import redact_url
 
 # --- the conventions of native rollouts (reward.native reads them; defined here, where they are validated) ---
 
@@ -135,7 +135,7 @@ class Settings(BaseModel):
     max_body_bytes: int = _var(64 * 1024 * 1024, "Request body size; larger: 413.")
     read_timeout: float = _var(30.0, "Seconds a client has to send a whole request; a slower socket is closed.")
     max_connections: int | None = _var(
-        None, "Open connections per worker; over it the oldest idle one is closed.", shown="file limit - 384"
+        None, "Open connections per worker; over it the oldest idle one is closed.", shown="file limit - 640"
     )
     host: str = _var("127.0.0.1", "Interface `reward serve` listens on.")
     port: int = _var(8000, "Port `reward serve` listens on.")
@@ -249,8 +249,6 @@ def reward_environ(environ: Mapping[str, str] | None = None) -> dict[str, str]:
 
 # --- describing the settings (`reward env`, the README's table) ----------------------------------------------
 
-_URL_PASSWORD = re.compile(r"(//[^/:@]*:)[^/@]+@")
-
 
 def _extra(field: str) -> dict[str, Any]:
     extra = Settings.model_fields[field].json_schema_extra
@@ -285,7 +283,7 @@ def shown_value(field: str, environ: Mapping[str, str] | None = None) -> str:
     raw = env.get(env_name(field)) or ""
     if not raw:
         return ""
-    return "(set, hidden)" if is_secret(field) else _URL_PASSWORD.sub(r"\1***@", raw)
+    return "(set, hidden)" if is_secret(field) else redact_url(raw)
 
 
 def rows() -> list[tuple[str, str, str, str]]:

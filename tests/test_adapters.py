@@ -18,7 +18,7 @@ from reward.adapters import slime as slime_adapter
 from reward.adapters import trl as trl_adapter
 from reward.adapters import verl as verl_adapter
 from reward.adapters.client import RewardClient, RewardServiceError
-from reward.adapters.common import AdapterInputError, build_groups, parse_label
+from reward.adapters.common import AdapterInputError, build_groups, label_problems, parse_label, query_from_prompt
 from tests.server_proc import ServerProcess, free_port, server_env
 
 PLAN = "EXECUTION PLAN\n\nTask Outcome: success.\n\nCommands Executed:\n- `ls` (exit code 0)"
@@ -157,6 +157,54 @@ def test_one_group_id_with_two_references_is_refused_naming_both():
     ]
     with pytest.raises(AdapterInputError, match=r"'g1'.*\"A\".*\"B\""):
         build_groups(samples)
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [({"a": 1}, "an object"), ([1], "a list"), (3, "a number"), (0.5, "a number"), (False, "a boolean")],
+)
+@pytest.mark.parametrize("field", ["group_id", "query"])
+def test_a_label_field_that_is_not_a_string_is_refused_naming_it(field, value, kind):
+    label = {"reference": {"plan": PLAN}, field: value}
+    for given in (label, json.dumps(label)):
+        with pytest.raises(AdapterInputError, match=rf"^labels\[3\]\.{field}: expected a string, got {kind}$"):
+            parse_label(given, "labels[3]")
+
+
+@pytest.mark.parametrize("value", [None, [PLAN], 5, True])
+def test_a_reference_that_is_neither_an_id_nor_an_object_is_refused_naming_it(value):
+    with pytest.raises(AdapterInputError, match=r"^label\.reference: required"):
+        parse_label({"reference": value})
+
+
+def test_build_groups_names_the_sample_whose_label_is_wrong():
+    good = {"label": {"reference": {"plan": PLAN}}, "prompt": "q", "rollout": {"text": "x"}}
+    bad = {"label": {"reference": {"plan": PLAN}, "group_id": {"a": 1}}, "prompt": "q", "rollout": {"text": "y"}}
+    with pytest.raises(AdapterInputError, match=r"^labels\[1\]\.group_id: expected a string, got an object$"):
+        build_groups([good, bad], "labels[{}]")
+
+
+def test_a_label_nested_too_deeply_is_refused_naming_it():
+    text = '{"reference": {"steps": ' + "[" * 100_000 + "]" * 100_000 + "}}"
+    with pytest.raises(AdapterInputError, match=r"^labels\[0\]: invalid JSON: nested too deeply$"):
+        build_groups([{"label": text, "prompt": "q", "rollout": {"text": "x"}}], "labels[{}]")
+
+
+def test_service_problems_are_named_by_the_first_label_of_their_group():
+    index = [(0, 0), (1, 0), (0, 1)]
+    problems = ["groups[1].reference.plan: bad", "groups[0].query: bad", "groups[1].rollouts[0].text: bad"]
+    assert label_problems(problems, index, "labels[{}]") == [
+        "labels[1].reference.plan: bad",
+        "labels[0].query: bad",
+        "groups[1].rollouts[0].text: bad",  # not from a label: left as the service named it
+    ]
+
+
+def test_query_from_a_prompt_whose_content_is_not_text_is_refused():
+    assert query_from_prompt([{"role": "user", "content": [{"type": "image"}, {"text": "<query>q</query>"}]}]) == "q"
+    for content in ([{"text": 5}], {"a": 1}, 7):
+        with pytest.raises(AdapterInputError, match=r"^prompt: "):
+            query_from_prompt([{"role": "user", "content": content}])
 
 
 def test_verl_without_a_query_fails_naming_extra_info_query():

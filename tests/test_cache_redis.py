@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 
 import pytest
 
@@ -217,3 +218,75 @@ async def test_a_late_failure_on_a_replaced_client_leaves_its_successor_alone(re
     compute, calls = counting({"v": 1})
     assert await store.get_or_compute(cache_key("plan", {"i": "late"}), compute) == {"v": 1}
     assert calls["n"] == 1 and redis_server.client().get(PREFIX + cache_key("plan", {"i": "late"})) is not None
+
+
+# --- a password in REWARD_CACHE_URL ----------------------------------------------------------------------
+
+SECRET = "hunter22-cache-password"
+
+
+def secret_free(store: RedisStore, caplog: pytest.LogCaptureFixture) -> str:
+    """What the store logged, after checking that the password is nowhere in it, its write_error or its probe."""
+    logged = caplog.text + " ".join(r.getMessage() for r in caplog.records)
+    for shown in (logged, store.write_error or "", store.probe()[1]):
+        assert SECRET not in shown, shown
+    return logged
+
+
+@run
+async def test_a_password_in_the_url_is_in_no_log_line_write_error_or_probe(redis_server, caplog):
+    import redis
+
+    def admin(password: str | None = SECRET) -> redis.Redis:
+        return redis.Redis(port=redis_server.port, password=password, socket_timeout=2)
+
+    admin(None).config_set("requirepass", SECRET)
+    url = redis_server.url.replace("redis://", f"redis://default:{SECRET}@")
+    store = RedisStore(url, timeout_s=0.5, pause_s=0.05)
+    compute, _ = counting({"v": 1})
+    try:
+        with caplog.at_level(logging.WARNING, logger="reward.cache"):
+            admin().set(PREFIX + cache_key("plan", {"i": "bad"}), b"\x80")
+            await store.get_or_compute(cache_key("plan", {"i": "bad"}), compute)  # "does not decode"
+            redis_server.stop()
+            await store.get_or_compute(cache_key("plan", {"i": "down"}), compute)  # "Redis fails"
+            assert store.write_error is not None and store.probe()[0] is False
+            redis_server.start()
+            admin(None).config_set("requirepass", SECRET)
+            await asyncio.sleep(0.1)  # past the pause
+            assert store.probe() == (True, "redis")  # "succeed again"
+            logged = secret_free(store, caplog)
+    finally:
+        admin().config_set("requirepass", "")
+    assert "does not decode" in logged and "Redis fails" in logged and "succeed again" in logged
+    assert "default:***@" in logged
+
+
+@pytest.mark.parametrize("form", ["redis://user:{}@127.0.0.1:{}/0", "redis://127.0.0.1:{1}/0?password={0}"])
+@run
+async def test_a_redis_error_that_quotes_the_url_is_redacted(form, caplog, monkeypatch):
+    """redis-py's messages may carry the URL (or the password alone): redacted before they are logged,
+    kept in write_error or answered by the probe."""
+    import redis
+    import redis.asyncio.connection
+
+    from tests.server_proc import free_port
+
+    url = form.format(SECRET, free_port())  # nobody listens there
+
+    def refuse(*_: object) -> None:
+        raise redis.ConnectionError(f"Error connecting to {url} (password {SECRET})")
+
+    async def refuse_async(*_: object) -> None:
+        refuse()
+
+    monkeypatch.setattr(redis.asyncio.connection.AbstractConnection, "connect", refuse_async)
+    monkeypatch.setattr(redis.connection.AbstractConnection, "connect", refuse)
+    store = RedisStore(url, timeout_s=0.5, pause_s=0.05)
+    compute, _ = counting({"v": 1})
+    with caplog.at_level(logging.WARNING, logger="reward.cache"):
+        assert await store.get_or_compute(cache_key("plan", {"i": 1}), compute) == {"v": 1}
+        await asyncio.sleep(0.1)  # past the pause: the probe really tries
+        assert store.probe()[0] is False
+        logged = secret_free(store, caplog)
+    assert "Redis fails" in logged and "Error connecting to" in logged

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -355,3 +356,113 @@ def test_lone_surrogates_in_ids_become_replacement_characters_not_a_500(client):
     assert r.status_code == 200
     g = r.json()["groups"][0]
     assert g["group_id"] == "s\ufffd" and g["rollouts"][0]["id"] == "\ufffdid"
+
+
+# --- label fields of any JSON type: a 422 naming the field, never a 5xx -------------------------------------
+
+
+def _nested(depth: int) -> dict:
+    value: dict = {"a": 1}
+    for _ in range(depth):
+        value = {"a": [value]}
+    return value
+
+
+WRONG_TYPES = {
+    "object": {"a": 1},
+    "list": [1, "x"],
+    "number": 7,
+    "float": 1.5,
+    "true": True,
+    "false": False,
+    "null": None,
+    "deep": _nested(400),  # 800 levels: under the body parser's limit
+    "wide": list(range(5000)),
+}
+# field -> where it sits in the label and what must be named; null is "absent" for the optional ones
+LABEL_FIELDS = {
+    "group_id": (("group_id",), "group_id", False),
+    "query": (("query",), "query", False),
+    "reference": (("reference",), "reference", True),
+    "reference.plan": (("reference", "plan"), "reference.plan", True),
+    "reference.id": (("reference", "id"), "reference.id", True),
+    "reference.steps": (("reference", "steps"), "reference.steps", True),
+    "reference.steps.command": (("reference", "steps", 0, "command"), "reference.steps[0].command", True),
+    "reference.final_answer": (("reference", "final_answer"), "reference.final_answer", True),
+    "reference.messages": (("reference", "messages"), "reference.messages", False),
+    "reference.text": (("reference", "text"), "reference.text", False),
+}
+
+
+def _label(path: tuple, value: object) -> dict:
+    label: dict = {"reference": {"plan": "P"}, "query": "q", "group_id": "g"}
+    if path[0] == "reference" and len(path) > 1:
+        label["reference"] = {"steps": [{"command": "ls"}]} if path[1] == "steps" else {}
+    target = label
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    return label
+
+
+def _label_cases() -> list[tuple[str, str, str, bool]]:
+    return [
+        (field, kind, endpoint, as_text)
+        for field, (_, _, null_is_wrong) in LABEL_FIELDS.items()
+        for kind in WRONG_TYPES
+        if kind != "null" or null_is_wrong
+        for endpoint in ("/openrlhf", "/slime")
+        for as_text in (False, True)
+    ]
+
+
+def _post_label(client: TestClient, endpoint: str, label: object) -> httpx.Response:
+    if endpoint == "/openrlhf":
+        return client.post(endpoint, json={"query": ["q"], "prompts": ["p"], "labels": [label]}, timeout=60)
+    return client.post(endpoint, json={"prompt": "p", "response": "r", "label": label}, timeout=60)
+
+
+@pytest.mark.parametrize(("field", "kind", "endpoint", "as_text"), _label_cases())
+def test_a_label_field_of_any_json_type_is_a_422_naming_the_field(client, field, kind, endpoint, as_text):
+    path, named, _ = LABEL_FIELDS[field]
+    label = _label(path, WRONG_TYPES[kind])
+    r = _post_label(client, endpoint, json.dumps(label) if as_text else label)
+    assert r.status_code == 422, (r.status_code, r.text[:300])
+    where = "labels[0]" if endpoint == "/openrlhf" else "label"
+    detail = r.json()["detail"]
+    assert any(d.startswith(f"{where}.{named}") for d in detail), detail[:3]
+    assert "Traceback" not in r.text
+
+
+@pytest.mark.parametrize("endpoint", ["/openrlhf", "/slime"])
+@pytest.mark.parametrize("as_text", [False, True])
+def test_a_valid_label_still_scores(client, endpoint, as_text):
+    label = {"reference": {"plan": "EXECUTION PLAN"}, "query": "Run pytest", "group_id": "g-valid"}
+    r = _post_label(client, endpoint, json.dumps(label) if as_text else label)
+    assert r.status_code == 200, r.text[:300]
+    assert (r.json()["rewards"][0] if endpoint == "/openrlhf" else r.json()["reward"]) is not None
+
+
+def test_the_problem_names_the_label_it_came_from_not_a_group(client):
+    labels = [{"reference": {"plan": "P"}, "query": "q"}, {"reference": {"id": "not-loaded"}, "query": "q2"}]
+    r = client.post("/openrlhf", json={"query": ["a", "b"], "prompts": ["p", "p"], "labels": labels})
+    assert r.status_code == 422 and r.json()["detail"] == [
+        "labels[1].reference.id: no reference plan with id 'not-loaded' is loaded"
+    ]
+
+
+@pytest.mark.parametrize("as_text", [False, True])
+def test_labels_nested_up_to_the_parsers_limit_are_never_a_5xx(client, as_text):
+    for depth in range(900, 1000, 10):  # json.dumps and == of the reference recurse deeper than parsing it did
+        label = '{"reference": {"steps": ' + "[" * depth + "]" * depth + "}}"
+        raw = '{"query": ["q"], "prompts": ["p"], "labels": [' + (json.dumps(label) if as_text else label) + "]}"
+        r = client.post("/openrlhf", content=raw, headers=JSON, timeout=60)
+        assert r.status_code == 422, (depth, r.status_code, r.text[:300])
+        assert all(d.startswith(("labels[0]", "body:")) for d in r.json()["detail"]), (depth, r.text[:300])
+
+
+@pytest.mark.parametrize("content", [[{"text": 5}], [{"type": "text", "text": None}], {"a": 1}, 7])
+def test_a_slime_prompt_whose_user_content_is_not_text_is_a_422(client, content):
+    body = {"prompt": [{"role": "user", "content": content}], "response": "r", "label": {"reference": {"plan": "P"}}}
+    r = client.post("/slime", json=body)
+    assert r.status_code == 422 and r.json()["detail"][0].startswith("prompt:"), r.text[:300]

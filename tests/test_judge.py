@@ -106,7 +106,7 @@ def test_router_config_must_name_both_roles(tmp_path):
 
 
 def test_redaction_neither_mangles_text_nor_misses_keys():
-    from reward.judge.redaction import redact
+    from reward.redaction import redact
 
     # a short test key is removed where it stands alone, never from inside words
     assert redact("OpenAIException - bad key x", ["x"]) == "OpenAIException - bad key [redacted]"

@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from reward.adapters.common import build_groups, per_sample
 
+LABEL_AT = "labels[{}]"  # sample i's label, as errors name it
+
 
 class OpenRLHFRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -44,7 +46,7 @@ def to_groups(req: OpenRLHFRequest) -> tuple[list[dict[str, Any]], list[tuple[in
         # `query` is prompt + response decoded with special tokens kept: the known prompt is cut exactly
         rollout = {"text": text} if prompt is None else {"text": text, "prompt": prompt}
         samples.append({"label": label, "prompt": prompt if prompt is not None else text, "rollout": rollout})
-    return build_groups(samples)
+    return build_groups(samples, LABEL_AT)
 
 
 _LOG_KEYS = ("penalized", "has_final_answer", "reward_fallback", "fake_judge")

@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict
 
 from reward.adapters.common import JudgeFailed, build_groups, per_sample
 
+LABEL_AT = "label"  # the HTTP body's one label, as errors name it
+
 
 class SlimeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -41,7 +43,7 @@ def sample_to_rollout(prompt: Any, response: str, response_length: int | None = 
 
 def to_groups(req: SlimeRequest) -> tuple[list[dict[str, Any]], list[tuple[int, int]]]:
     rollout = sample_to_rollout(req.prompt, req.response)
-    return build_groups([{"label": req.label, "prompt": req.prompt, "rollout": rollout}])
+    return build_groups([{"label": req.label, "prompt": req.prompt, "rollout": rollout}], LABEL_AT)
 
 
 def reward_dict(rollout: dict[str, Any], fallback: float | None = None) -> dict[str, Any]:
@@ -74,7 +76,8 @@ async def batched_custom_rm(args: Any, samples: list[Any]) -> list[float] | list
                 "rollout": sample_to_rollout(s.prompt, s.response, getattr(s, "response_length", None)),
             }
             for s in samples
-        ]
+        ],
+        "samples[{}].label",
     )
     response = await default_client().ascore(groups)
     rollouts = per_sample(response, index)

@@ -31,6 +31,7 @@ from typing import Any
 
 from reward.cache.disk import CacheStats, Store
 from reward.errors import ConfigError, RewardError
+from reward.redaction import describe_error, redact_url
 from reward.settings import DEFAULTS, setting
 
 log = logging.getLogger("reward.cache")
@@ -132,10 +133,11 @@ class RedisStore(Store):
                 self._down_until = time.monotonic() + self.pause_s
                 # The pool's other connections died with this one: a fresh client after the pause.
                 self._discard_client(client)
+            error = describe_error(exc, self.url)  # redis-py may quote the URL, password and all
             if self.write_error is None:
-                log.error("cache %s: Redis fails, computing without the cache: %s", self.url, exc)
-            self.write_error = f"{type(exc).__name__}: {exc}"
-            raise RedisDown(str(exc)) from exc
+                log.error("cache %s: Redis fails, computing without the cache: %s", redact_url(self.url), error)
+            self.write_error = error
+            raise RedisDown(error) from exc
 
     def _discard_client(self, client: Any) -> None:
         # Only the client that failed: a late failure on one already replaced must not close its successor
@@ -149,7 +151,7 @@ class RedisStore(Store):
 
     def _recovered(self) -> None:
         if self.write_error is not None:
-            log.warning("cache %s: Redis writes succeed again", self.url)
+            log.warning("cache %s: Redis writes succeed again", redact_url(self.url))
         self.write_error = None
 
     async def _get(self, key: str, accept: Callable[[Any], Any] | None = None) -> tuple[Any, bool]:
@@ -161,7 +163,7 @@ class RedisStore(Store):
             value = json.loads(raw)
         except (ValueError, RecursionError):
             self.read_failures += 1
-            log.warning("cache %s: value of %s does not decode; computing it again", self.url, key)
+            log.warning("cache %s: value of %s does not decode; computing it again", redact_url(self.url), key)
             return None, False
         return (value, False) if self.accepted(key, value, accept) else (None, False)
 
@@ -224,7 +226,7 @@ class RedisStore(Store):
             except (RedisDown, TypeError, ValueError) as exc:  # not kept; still used, as with a full disk
                 self.write_failures += 1
                 if not isinstance(exc, RedisDown):
-                    self.write_error = f"{type(exc).__name__}: {exc}"
+                    self.write_error = describe_error(exc, self.url)
             else:
                 self._recovered()
         finally:
@@ -265,7 +267,7 @@ class RedisStore(Store):
             finally:
                 client.close()
         except (self._redis.RedisError, OSError) as exc:
-            self.write_error = f"{type(exc).__name__}: {exc}"
+            self.write_error = describe_error(exc, self.url)  # shown by /readyz
             if not isinstance(exc, self._redis.ResponseError):
                 self._down_until = time.monotonic() + self.pause_s
             return False, f"redis not writable: {self.write_error}"

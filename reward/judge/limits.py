@@ -38,6 +38,7 @@ from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter, RateLimiter, SlidingWindowCounterRateLimiter
 
 from reward.errors import ConfigError, RewardError
+from reward.redaction import describe_error
 
 log = logging.getLogger("reward.judge.limits")
 ROLES = ("condense", "grade")
@@ -203,7 +204,8 @@ class JudgeLimiter:
             raise
         except Exception as exc:
             if not self._down:
-                log.warning("judge limits: Redis failed (%s); holding them per process until it answers", exc)
+                error = describe_error(exc, self.url)  # redis-py may quote the URL, password and all
+                log.warning("judge limits: Redis failed (%s); holding them per process until it answers", error)
             self._down = True
             self._down_until = time.monotonic() + self.pause_s
             raise _Down from exc

@@ -33,7 +33,7 @@ from reward.judge.base import (
 )
 from reward.judge.limits import JudgeLimiter, namespace, role_limits, router_params
 from reward.judge.llm import Route, choose_route, endpoint, has_price, inline_setup, install_inline_setup, litellm
-from reward.judge.redaction import secrets_from_env, short_error
+from reward.redaction import secrets_from_env, short_error
 from reward.rubric.prompts import group_prefix_chars
 
 __all__ = ["FAKE_FINGERPRINT", "JudgeError", "LiteLLMJudge", "Usage", "categorize", "has_price"]

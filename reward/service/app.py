@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from reward import __version__
 from reward.adapters import openrlhf, slime
-from reward.adapters.common import AdapterInputError, JudgeFailed, per_sample
+from reward.adapters.common import AdapterInputError, JudgeFailed, label_problems, per_sample
 from reward.core.trajectory import _drop_union_tag, format_loc, parse_json, validation_problems
 from reward.native.prepare import GroupInputError
 from reward.service.reward_service import (
@@ -239,12 +239,20 @@ def create_app(service: RewardService | None = None) -> FastAPI:
         result = await svc(request).score(body)
         return Response(result.model_dump_json(), media_type="application/json")
 
-    async def score_dicts(request: Request, groups: list[dict[str, Any]]) -> dict[str, Any]:
+    async def score_dicts(
+        request: Request, groups: list[dict[str, Any]], index: list[tuple[int, int]], label_at: str
+    ) -> dict[str, Any]:
+        """Score the groups an adapter built; a problem is named by the label it came from, as the trainer
+        sent it (labels[3].reference.plan), not by a group it never saw."""
         try:
             body = ScoreRequest.model_validate({"groups": groups})
         except ValidationError as exc:
-            raise GroupInputError(list(validation_problems(exc))) from exc
-        return (await svc(request).score(body)).model_dump(mode="json")
+            raise GroupInputError(label_problems(list(validation_problems(exc)), index, label_at)) from exc
+        try:
+            result = await svc(request).score(body)
+        except GroupInputError as exc:  # a reference id that is not loaded, a native form that does not parse
+            raise GroupInputError(label_problems(exc.problems, index, label_at)) from exc
+        return result.model_dump(mode="json")
 
     def needs_number(rollouts: list[dict[str, Any]], fallback: float | None) -> None:
         failed = [r["error"] for r in rollouts if r["reward"] is None]
@@ -257,7 +265,7 @@ def create_app(service: RewardService | None = None) -> FastAPI:
         if not body.query:  # several URLs split a batch: a server may get nothing
             return openrlhf.empty_response()
         groups, index = openrlhf.to_groups(body)
-        response = await score_dicts(request, groups)
+        response = await score_dicts(request, groups, index, openrlhf.LABEL_AT)
         fallback = svc(request).settings.judge_error_fallback
         needs_number(per_sample(response, index), fallback)
         answer = openrlhf.to_response(response, index, fallback)
@@ -268,7 +276,7 @@ def create_app(service: RewardService | None = None) -> FastAPI:
     async def slime_reward(request: Request, body: slime.SlimeRequest) -> dict[str, Any]:
         """slime `--rm-type remote_rm --rm-url http://HOST:PORT/slime --reward-key reward`."""
         groups, index = slime.to_groups(body)
-        response = await score_dicts(request, groups)
+        response = await score_dicts(request, groups, index, slime.LABEL_AT)
         fallback = svc(request).settings.judge_error_fallback
         rollout = per_sample(response, index)[0]
         needs_number([rollout], fallback)

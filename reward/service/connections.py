@@ -15,6 +15,8 @@ worker's file descriptors and `/healthz` and authenticated `/score` stop answeri
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import resource
 import time
 from typing import Any
@@ -26,7 +28,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 # besides client sockets (the cache, Redis, judge connections, logs), so `accept` never fails with EMFILE (it
 # would pause accepting and log a traceback per attempt).
 ACCEPT_BURST = 256
-_RESERVED_FDS = ACCEPT_BURST + 128
+# Two bursts: under load the loop can accept again before the first burst's connections are made.
+_RESERVED_FDS = 2 * ACCEPT_BURST + 128
 
 
 def default_max_connections() -> int:
@@ -34,6 +37,27 @@ def default_max_connections() -> int:
     if soft == resource.RLIM_INFINITY:
         return 4096
     return max(16, min(4096, soft - _RESERVED_FDS))
+
+
+class _AcceptErrorsOncePerMinute(logging.Filter):
+    """If `accept` does fail (another process used the descriptors), asyncio logs a traceback per attempt,
+    thousands a second: one a minute says it, the rest would drown the logs and stall a slow log reader."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last = -math.inf
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.getMessage().startswith("socket.accept() out of system resource"):
+            return True
+        now = time.monotonic()
+        if now - self.last < 60:
+            return False
+        self.last = now
+        return True
+
+
+_ACCEPT_ERRORS = _AcceptErrorsOncePerMinute()
 
 
 class GuardedH11Protocol(H11Protocol):
@@ -46,6 +70,7 @@ class GuardedH11Protocol(H11Protocol):
     def configure(cls, read_timeout_s: float, max_connections: int | None) -> type[GuardedH11Protocol]:
         """A subclass with these limits (uvicorn's `http=` takes a protocol class)."""
         limits = {"read_timeout_s": read_timeout_s, "max_connections": max_connections or default_max_connections()}
+        logging.getLogger("asyncio").addFilter(_ACCEPT_ERRORS)  # once: a filter is added to a logger once
         return type("GuardedH11Protocol", (cls,), limits)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
