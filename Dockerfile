@@ -8,12 +8,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY reward ./reward
 COPY rubrics ./rubrics
 COPY templates ./templates
 # A wheel install carries rubrics/ and templates/ inside the package (reward/_data).
-RUN pip install '.[redis]' && rm -rf /app/reward
+# Every dependency at the version the tests ran with (constraints.txt); the base image is a tag, to be pinned
+# by digest where the image is built (`docker buildx imagetools inspect python:3.11-slim`).
+RUN pip install -c constraints.txt '.[redis]' && rm -rf /app/reward
 
 RUN useradd --create-home --uid 10001 reward && mkdir -p /cache && chown reward /cache
 USER reward

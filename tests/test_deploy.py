@@ -86,3 +86,27 @@ def test_only_reward_pods_reach_redis():
     (peer,) = rule["from"]
     assert peer["podSelector"]["matchLabels"].items() <= reward_labels.items()
     assert rule["ports"] == [{"protocol": "TCP", "port": 6379}]
+
+
+def test_the_image_installs_pinned_versions_of_every_runtime_dependency():
+    """constraints.txt (written by deploy/freeze_constraints.py where the tests passed) pins every direct
+    runtime dependency of reward[redis] at a version pyproject.toml admits, and the Dockerfile installs with
+    it. (Versions installed elsewhere may be newer: what is pinned is what was tested when it was written.)"""
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    root = K8S.parent.parent
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    direct = [Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["redis"]]
+    pinned = {
+        canonicalize_name(name): version
+        for name, version in (
+            line.split("==") for line in (root / "constraints.txt").read_text().splitlines() if line and line[0] != "#"
+        )
+    }
+    for req in direct:
+        version = pinned.get(canonicalize_name(req.name))
+        assert version is not None and req.specifier.contains(version), (req, version)
+    assert "pip install -c constraints.txt" in (root / "Dockerfile").read_text()
