@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from reward.rubric.prompts import fence
 from tests.conftest import EXAMPLES, ROOT, cli_env, read_jsonl
 from tests.conftest import run_cli as reward
@@ -111,3 +113,31 @@ def test_rescore_refuses_a_hostile_or_foreign_file(fake_judge, tmp_path):
         "rescore", tmp_path / "junk.jsonl", "-r", "execution_subagent", "-o", tmp_path / "o.jsonl", env=env, check=False
     )
     assert proc.returncode == 2 and "junk.jsonl:1: not a scored group" in proc.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_rescore_is_one_line_and_leaves_no_file(fake_judge, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = cli_env(fake_judge, tmp_path / "c")
+    scored = tmp_path / "scored.jsonl"
+    reward("score", EXAMPLES, "-o", scored, "--no-progress", env=env)
+    lines = scored.read_text().splitlines()
+    big = tmp_path / "big.jsonl"
+    with big.open("w") as f:  # long enough to be interrupted inside the loop
+        for i in range(3000):
+            for line in lines:
+                g = json.loads(line)
+                f.write(json.dumps({**g, "group_id": f"{g['group_id']}-{i}"}) + "\n")
+    out = tmp_path / "out.jsonl"
+    cmd = [sys.executable, "-m", "reward", "rescore", str(big), "-r", "execution_subagent", "-o", str(out)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.0)
+    assert proc.poll() is None, "rescore finished before it could be interrupted: make the file larger"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode in (1, 130) and "Traceback" not in err, err[-2000:]
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir() if "out" in p.name) == []

@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from reward.analysis.scored import ScoredGroup, read_scored_lenient
-from reward.cli.console import err, out
+from reward.cli.console import err, interrupt_between_steps, out
 from reward.errors import OutputError, UsageError
 
 
@@ -228,11 +228,12 @@ def rescore(
     lines: list[str] = []
     rollouts = 0
     try:
-        with scored.open(encoding="utf-8") as f:
+        with scored.open(encoding="utf-8") as f, interrupt_between_steps() as step:
             # K as `reward score` would choose it (flag, REWARD_JUDGE_SAMPLES, rubric): one precedence, in rescore
             for group in rescore_groups(groups(), r, samples, resample_condense):
                 lines.append(group.model_dump_json() + "\n")
                 rollouts += len(group.rollouts)
+                step()
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{scored}: cannot read: {exc}") from exc
     if not lines:

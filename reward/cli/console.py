@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import signal
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from rich.console import Console
@@ -108,3 +109,20 @@ def print_summary(summary: Any, report: Any, scorer: Any) -> None:
             f"[bold yellow]{summary.fake_groups} group(s) were judged by the FAKE judge: "
             "not real judgements.[/bold yellow]"
         )
+
+
+@contextlib.contextmanager
+def interrupt_between_steps() -> Iterator[Callable[[], None]]:
+    """Ctrl-C taken at the next `step()`: raised inside a C extension (pydantic's serializer) it would come out
+    as another error, with a traceback, instead of the one-line interruption `main` prints."""
+    pressed: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda *_: pressed.append(1))
+
+    def step() -> None:
+        if pressed:
+            raise KeyboardInterrupt
+
+    try:
+        yield step
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -46,5 +46,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(2)
     except KeyboardInterrupt:
-        err.print("[yellow]interrupted: finished groups are saved; rerun to resume[/yellow]")
+        err.print(
+            "[yellow]interrupted: what was finished is saved whole (nothing half-written); rerun to resume[/yellow]"
+        )
         sys.exit(130)
