@@ -89,10 +89,8 @@ class GuardedH11Protocol(H11Protocol):
         if self._request_whole():
             self._disarm()  # the app has it all: how long it takes to answer is the request deadline's business
         elif self._read_deadline is None:
-            self._arm()  # the next request on a kept-alive connection started arriving
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()  # arms uvicorn's keep-alive timeout for the idle time that follows
+            self._arm()  # the next request on a kept-alive connection started arriving (uvicorn's keep-alive
+            # timeout covers the idle time between requests; it stops at the first byte of the next one)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -120,12 +118,9 @@ class GuardedH11Protocol(H11Protocol):
 
     # --- the connection cap -------------------------------------------------------------------------------
 
-    def _serving(self) -> bool:
-        return self._request_whole()
-
     def _shed(self) -> None:
         """Close the oldest connection that is not being served; none: close this new one."""
         others = [c for c in self.connections if c is not self and isinstance(c, GuardedH11Protocol)]
-        idle = [c for c in others if not c._serving() and not c.transport.is_closing()]
+        idle = [c for c in others if not c._request_whole() and not c.transport.is_closing()]
         victim = min(idle, key=lambda c: c.opened) if idle else self
         victim.transport.close()
