@@ -23,7 +23,23 @@ from reward.redaction import redact_url
 
 # --- the conventions of native rollouts (reward.native reads them; defined here, where they are validated) ---
 
-DEFAULT_TERMINAL_TOOL = "run_in_terminal"
+# The terminal tools of the harnesses people train in (tool name: harness), recognised when nothing else is
+# declared, so "no commands" never comes from a name mismatch. Exact names: `Bash` is Claude Code's.
+TERMINAL_TOOL_SURVEY: dict[str, str] = {
+    "run_in_terminal": "VS Code Copilot agent (the paper's subagent)",
+    "bash": "Anthropic bash tool, SWE-agent, TRL HarborBashEnv, verifiers BashHarness",
+    "Bash": "Claude Code",
+    "terminal": "OpenHands agent SDK",
+    "execute_bash": "OpenHands CodeAct, R2E-Gym / DeepSWE",
+    "shell": "Codex CLI (argv list), OpenAI Agents SDK",
+    "exec_command": "Codex CLI unified exec (`cmd`)",
+    "execute_command": "Cline, Roo Code",
+    "run_shell_command": "Gemini CLI, Qwen Code",
+    "run_terminal_cmd": "Cursor",
+    "run_command": "generic shell MCP servers",
+}
+DEFAULT_TERMINAL_TOOLS: tuple[str, ...] = tuple(TERMINAL_TOOL_SURVEY)
+MAX_TOOL_NAME = 200
 Place = Literal["json", "python_dict", "first_line", "last_line"]
 PLACES: tuple[str, ...] = get_args(Place)
 DEFAULT_EXIT_CODE: tuple[str, ...] = ("json", "python_dict", "last_line")
@@ -39,6 +55,22 @@ def parse_convention(value: str | list[str] | tuple[str, ...] | None) -> tuple[s
     if bad or not parts:
         raise ValueError(f"exit-code convention: unknown place(s) {bad or parts!r}; use some of {', '.join(PLACES)}")
     return tuple(parts)
+
+
+def parse_tools(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    """Declared terminal tool names: a name, comma-separated names or a list; None: the surveyed defaults.
+    Declared names are matched exactly and replace the defaults (a harness's own name is its only tool)."""
+    if value is None:
+        return DEFAULT_TERMINAL_TOOLS
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    names = tuple(dict.fromkeys(p.strip() for p in parts if isinstance(p, str) and p.strip()))
+    bad = [p for p in parts if not isinstance(p, str)]
+    if bad or not names:
+        raise ValueError(f"terminal tool: give one or more tool names, got {value!r}")
+    long = [n for n in names if len(n) > MAX_TOOL_NAME]
+    if long:
+        raise ValueError(f"terminal tool: a name is at most {MAX_TOOL_NAME} characters, got {long[0][:40]!r}...")
+    return names
 
 
 PREFIX = "REWARD_"
@@ -122,7 +154,12 @@ class Settings(BaseModel):
     )
     rubric: str = _var(DEFAULT_RUBRIC, "The service's default rubric.")
     plans: tuple[Path, ...] = _var((), "Reference plans files ({id, plan} lines).", shown="none", kind="paths, ':'")
-    terminal_tool: str = _var(DEFAULT_TERMINAL_TOOL, "Tool name of terminal calls in messages/text rollouts.")
+    terminal_tool: tuple[str, ...] = _var(
+        DEFAULT_TERMINAL_TOOLS,
+        "Tool names of terminal calls in messages/text rollouts; set: only these count.",
+        shown="the surveyed names (README: Terminal tools)",
+        kind="list, ','",
+    )
     exit_code: tuple[str, ...] = _var(
         DEFAULT_EXIT_CODE, "Where the terminal tool writes exit codes, in the order tried.", kind="list, ','"
     )
@@ -214,6 +251,14 @@ class Settings(BaseModel):
             return parse_convention(value)
         except ValueError as exc:
             raise ConfigError(f"REWARD_EXIT_CODE: {exc}") from None
+
+    @field_validator("terminal_tool", mode="before")
+    @classmethod
+    def _terminal_tool(cls, value: Any) -> Any:
+        try:
+            return parse_tools(value)
+        except ValueError as exc:
+            raise ConfigError(f"REWARD_TERMINAL_TOOL: {exc}") from None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, only: Iterable[str] | None = None) -> Settings:

@@ -143,9 +143,9 @@ def test_known_prompt_is_cut_exactly():
     [
         ('<tool_call>\n{"name": "run_in_terminal", "arguments": {"command": "ls"</tool_call>', "unparsable tool call"),
         ('<tool_call>{"name": "run_in_terminal", "arguments": "not json"}</tool_call>', "unparsable arguments"),
-        ('<tool_call>{"name": "bash", "arguments": {"command": "ls"}}</tool_call>', "unknown tool"),
+        ('<tool_call>{"name": "python", "arguments": {"command": "ls"}}</tool_call>', "unknown tool"),
         ("<tool_call>[1, 2]</tool_call>", "not an object"),
-        ('<tool_call>{"name": "run_in_terminal", "arguments": {"cmd": "ls"}}</tool_call>', "no command"),
+        ('<tool_call>{"name": "run_in_terminal", "arguments": {"argv": "ls"}}</tool_call>', "no command"),
         ('<tool_call>{"name": "run_in_terminal", "arguments": {"command": "ls"', "unclosed"),
     ],
 )

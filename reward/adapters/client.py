@@ -16,13 +16,14 @@ import random
 import threading
 import time
 import weakref
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_before_delay
 
 from reward.errors import RewardError
-from reward.settings import DEFAULTS, setting
+from reward.settings import DEFAULTS, Settings, parse_tools, setting
 
 DEFAULT_URL = DEFAULTS.url
 DEFAULT_TIMEOUT_S = DEFAULTS.timeout
@@ -96,9 +97,26 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, RewardServiceError) and exc.transient
 
 
+def _declared_tools(value: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    if value is not None:
+        return parse_tools(value)
+    env = Settings.from_env(only=("terminal_tool",))
+    return env.terminal_tool if "terminal_tool" in env.model_fields_set else None
+
+
 class RewardClient:
-    def __init__(self, url: str | None = None, *, timeout_s: float | None = None, token: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        timeout_s: float | None = None,
+        token: str | None = None,
+        terminal_tool: str | Sequence[str] | None = None,
+    ) -> None:
+        """`terminal_tool`: the harness's terminal tool name(s), sent with every request (else
+        REWARD_TERMINAL_TOOL when set in this process; else the server decides)."""
         self.url = (url or setting("url")).rstrip("/")
+        self.terminal_tool = _declared_tools(terminal_tool)
         self.budget_s = timeout_s or setting("timeout")
         token = token or setting("token")
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -108,11 +126,15 @@ class RewardClient:
         )
         self._lock = threading.Lock()
 
-    @staticmethod
-    def _body(groups: list[dict[str, Any]], rubric: str | None) -> dict[str, Any]:
+    def _body(
+        self, groups: list[dict[str, Any]], rubric: str | None, terminal_tool: str | Sequence[str] | None = None
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {"groups": groups}
         if rubric:
             body["rubric"] = rubric
+        tools = parse_tools(terminal_tool) if terminal_tool is not None else self.terminal_tool
+        if tools is not None:
+            body["terminal_tool"] = list(tools)
         return body
 
     def _retry_kwargs(self) -> dict[str, Any]:
@@ -127,11 +149,16 @@ class RewardClient:
     def _timeout(self, deadline: float) -> httpx.Timeout:
         return httpx.Timeout(max(0.1, deadline - time.monotonic()))
 
-    def score(self, groups: list[dict[str, Any]], rubric: str | None = None) -> dict[str, Any]:
+    def score(
+        self,
+        groups: list[dict[str, Any]],
+        rubric: str | None = None,
+        terminal_tool: str | Sequence[str] | None = None,
+    ) -> dict[str, Any]:
         with self._lock:
             if self._sync is None:
                 self._sync = httpx.Client(headers=self.headers)
-        body, deadline, attempts = self._body(groups, rubric), time.monotonic() + self.budget_s, 0
+        body, deadline, attempts = self._body(groups, rubric, terminal_tool), time.monotonic() + self.budget_s, 0
         try:
             for attempt in Retrying(**self._retry_kwargs()):
                 with attempt:
@@ -158,8 +185,13 @@ class RewardClient:
             self._async[loop] = client
         return client
 
-    async def ascore(self, groups: list[dict[str, Any]], rubric: str | None = None) -> dict[str, Any]:
-        body, deadline, attempts = self._body(groups, rubric), time.monotonic() + self.budget_s, 0
+    async def ascore(
+        self,
+        groups: list[dict[str, Any]],
+        rubric: str | None = None,
+        terminal_tool: str | Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        body, deadline, attempts = self._body(groups, rubric, terminal_tool), time.monotonic() + self.budget_s, 0
         client = self._async_client()
         try:
             async for attempt in AsyncRetrying(**self._retry_kwargs()):

@@ -8,6 +8,10 @@ batch; `None` becomes NaN and is masked). Conversational completions are message
 The dataset needs a `reference` column (a reference id, `{"plan": ...}` or a trajectory) and may have a
 `query` column; completions of one prompt form one group, so group statistics see the group.
 
+Terminal tool: the service recognises the common names (`bash` of TRL's `HarborBashEnv` included); a
+harness whose tool has another name declares it with `reward_function(terminal_tool="my_shell")`, a
+function TRL calls exactly like this one, sent with each request.
+
 Failure: a rollout the judge could not score gets `None` (TRL masks it); nothing is ever 0.0 by default.
 Per-sample `s_pos`, `s_pit`, `s_fa` and `status` go to `log_extra`, the step metrics to `log_metric`.
 """
@@ -15,9 +19,12 @@ Per-sample `s_pos`, `s_pit`, `s_fa` and `status` go to `log_extra`, the step met
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from reward.adapters.common import build_groups, per_sample
+
+RewardFunc = Callable[..., Coroutine[Any, Any, list[float | None]]]
 
 
 def _rollout(completion: Any, ids: Any) -> dict[str, Any]:
@@ -50,6 +57,42 @@ async def execution_subagent_reward(
     log_metric: Any = None,
     **kwargs: Any,
 ) -> list[float | None]:
+    return await _score(prompts, completions, completion_ids, log_extra, log_metric, None, kwargs)
+
+
+def reward_function(
+    terminal_tool: str | Sequence[str] | None = None, name: str = "execution_subagent_reward"
+) -> RewardFunc:
+    """`execution_subagent_reward` for a harness whose terminal tool has its own name(s); `name` is the
+    column TRL logs the reward under (it reads the function's `__name__`)."""
+    if terminal_tool is not None:
+        from reward.settings import parse_tools
+
+        terminal_tool = parse_tools(terminal_tool)  # a bad name fails here, not at the first step
+
+    async def reward(
+        prompts: list[Any],
+        completions: list[Any],
+        completion_ids: list[Any] | None = None,
+        log_extra: Any = None,
+        log_metric: Any = None,
+        **kwargs: Any,
+    ) -> list[float | None]:
+        return await _score(prompts, completions, completion_ids, log_extra, log_metric, terminal_tool, kwargs)
+
+    reward.__name__ = reward.__qualname__ = name
+    return reward
+
+
+async def _score(
+    prompts: list[Any],
+    completions: list[Any],
+    completion_ids: list[Any] | None,
+    log_extra: Any,
+    log_metric: Any,
+    terminal_tool: str | Sequence[str] | None,
+    kwargs: dict[str, Any],
+) -> list[float | None]:
     from reward.adapters.client import default_client
 
     ids = completion_ids if completion_ids is not None else [None] * len(completions)
@@ -59,14 +102,21 @@ async def execution_subagent_reward(
             for i, (prompt, completion) in enumerate(zip(prompts, completions, strict=True))
         ]
     )
-    response = await default_client().ascore(groups)
+    response = await default_client().ascore(groups, terminal_tool=terminal_tool)
     rollouts = per_sample(response, index)
     if log_extra is not None:
         for key in ("s_pos", "s_pit", "s_fa", "status"):
             log_extra(f"reward/{key}", [r[key] for r in rollouts])
     if log_metric is not None:
         m = response["metrics"]
-        for key in ("final_answer_rate", "filtered_group_fraction", "judge_reward_std", "group_snr", "cached_tokens"):
+        for key in (
+            "final_answer_rate",
+            "filtered_group_fraction",
+            "judge_reward_std",
+            "group_snr",
+            "cached_tokens",
+            "unmatched_tool_rate",
+        ):
             if m.get(key) is not None:
                 log_metric(f"reward/{key}", m[key])
         for name, mean in (m.get("dimension_mean") or {}).items():

@@ -33,7 +33,14 @@ ConcOpt = Annotated[
 ]
 FakeOpt = Annotated[bool, typer.Option("--fake-judge", help="Use the built-in fake judge (not real scores).")]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")]
-ToolOpt = Annotated[str, typer.Option("--terminal-tool", help="Tool name of terminal calls in messages/text rollouts.")]
+ToolOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--terminal-tool",
+        help="Terminal tool name(s) in messages/text rollouts, comma-separated; only these count "
+        "[env REWARD_TERMINAL_TOOL; default: the surveyed names, see README].",
+    ),
+]
 PlansOpt = Annotated[
     list[Path] | None,
     typer.Option("--plans", help='Reference plans ({"id", "plan"} lines) for {"reference": {"id": ...}}.'),

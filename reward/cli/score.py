@@ -28,7 +28,17 @@ from reward.cli.options import (
 )
 from reward.errors import UsageError
 from reward.scoring.build import open_scorer
-from reward.settings import DEFAULT_RUBRIC, DEFAULT_TERMINAL_TOOL
+from reward.settings import DEFAULT_RUBRIC, parse_tools, setting
+
+
+def terminal_tools(flag: str | None) -> tuple[str, ...]:
+    """--terminal-tool, else REWARD_TERMINAL_TOOL, else the surveyed names."""
+    if flag is None:
+        return tuple(setting("terminal_tool"))  # a bad variable is a ConfigError naming it
+    try:
+        return parse_tools(flag)
+    except ValueError as exc:
+        raise UsageError(f"--terminal-tool: {exc}") from None
 
 
 def score(
@@ -45,7 +55,7 @@ def score(
         bool, typer.Option("--retry-errors/--keep-errors", help="Re-score groups saved with judge errors.")
     ] = True,
     plans: PlansOpt = None,
-    terminal_tool: ToolOpt = DEFAULT_TERMINAL_TOOL,
+    terminal_tool: ToolOpt = None,
     progress: ProgressOpt = True,
     samples: Annotated[
         int | None,
@@ -70,6 +80,7 @@ def score(
 
     if not input.is_file():
         raise UsageError(f"input file not found: {input}")
+    tools = terminal_tools(terminal_tool)
     reference_plans = load_plans(plans or [])
     with open_scorer(
         rubric,
@@ -96,7 +107,7 @@ def score(
                     input,
                     output,
                     plans=reference_plans,
-                    terminal_tool=terminal_tool,
+                    terminal_tool=tools,
                     retry_errors=retry_errors,
                     groups_in_flight=max(4, scorer.judge.settings.concurrency),
                     progress=tick,
@@ -120,7 +131,7 @@ def plans(
     judge_api_key: KeyOpt = None,
     concurrency: ConcOpt = None,
     fake_judge: FakeOpt = False,
-    terminal_tool: ToolOpt = DEFAULT_TERMINAL_TOOL,
+    terminal_tool: ToolOpt = None,
     progress: ProgressOpt = True,
 ) -> None:
     """Precompute reference Execution Plans offline."""
@@ -128,6 +139,7 @@ def plans(
 
     if not input.is_file():
         raise UsageError(f"input file not found: {input}")
+    tools = terminal_tools(terminal_tool)
     with open_scorer(
         rubric,
         cache=cache,
@@ -141,7 +153,7 @@ def plans(
         if not scorer.rubric.spec.condenses:
             raise UsageError(f"rubric {scorer.rubric.name} has no condensing stage: there are no plans to precompute")
         with progress_bar(progress, count_lines(input), "condensing references") as tick:
-            report, failures = asyncio.run(plan_file(scorer, input, output, terminal_tool=terminal_tool, progress=tick))
+            report, failures = asyncio.run(plan_file(scorer, input, output, terminal_tool=tools, progress=tick))
         report_invalid(report.invalid)
         for failure in failures:
             err.print(f"[red]judge error[/red] {escape(failure)}", highlight=False)

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from reward.cli.console import err
-from reward.cli.options import BaseOpt, CacheOpt, ConcOpt, FakeOpt, KeyOpt, ModelOpt, PlansOpt
+from reward.cli.options import BaseOpt, CacheOpt, ConcOpt, FakeOpt, KeyOpt, ModelOpt, PlansOpt, ToolOpt
 from reward.errors import ConfigError
 from reward.scoring.build import FAKE_MODEL, judge_configured
 from reward.settings import DEFAULTS, setting
@@ -31,9 +31,7 @@ def serve(
     judge_api_key: KeyOpt = None,
     concurrency: ConcOpt = None,
     plans: PlansOpt = None,
-    terminal_tool: Annotated[
-        str | None, typer.Option("--terminal-tool", help="[env REWARD_TERMINAL_TOOL; run_in_terminal]")
-    ] = None,
+    terminal_tool: ToolOpt = None,
     judge_error_fallback: Annotated[
         float | None,
         typer.Option(

@@ -57,6 +57,9 @@ class RolloutResult(Out):
     num_tokens: int | None = None
     num_tokens_exact: bool = False
     meta: dict[str, Any] | None = None  # the rollout's own `meta`, passed through untouched
+    # What the reader of a reward must know about how it was computed: today, a rollout whose tool calls
+    # named no terminal tool (its "no commands" may come from a tool-name mismatch, not from the policy).
+    warnings: list[str] | None = None
     _plan: str | None = PrivateAttr(default=None)  # the candidate plan graded (first sample), for --keep-plans
 
 

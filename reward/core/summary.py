@@ -26,6 +26,7 @@ class Summary:
     dimension_scores: dict[str, list[float]] = field(default_factory=dict)  # graded rollouts only
     reward_stds: list[float] = field(default_factory=list)  # judge noise, when graded with K > 1 samples
     snrs: list[float] = field(default_factory=list)
+    unmatched_tool_rollouts: int = 0  # rollouts whose tool calls named no terminal tool (RolloutResult.warnings)
 
     def add(self, g: GroupResult) -> None:
         self.groups += 1
@@ -37,6 +38,7 @@ class Summary:
             self.rollouts += 1
             self.statuses[r.status] += 1
             self.with_final_answer += bool(r.has_final_answer)
+            self.unmatched_tool_rollouts += bool(r.warnings)
             if r.reward is not None:
                 self.rewards.append(float(r.reward))
             if r.penalty:

@@ -8,11 +8,19 @@ command, an unclosed `<tool_call>`) is never a reason to reject a request: it is
 from __future__ import annotations
 
 import json
+import re
+import shlex
+from collections.abc import Sequence
 from typing import Any
 
 from reward.core.trajectory import Step, parse_json
 
 MAX_RAW_CALL = 2000  # a malformed call is shown to the judge; its raw text is capped
+UNKNOWN_TOOL = "unknown tool"  # the reason of a call to no terminal tool (see unmatched_tools)
+_UNKNOWN = re.compile(re.escape(UNKNOWN_TOOL) + r" ('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")")
+# argv of a shell running one script (Codex `shell`: ["bash", "-lc", "cd src && make"]): the script is the command
+_SHELLS = {"bash", "sh", "zsh", "dash", "/bin/bash", "/bin/sh", "/usr/bin/bash", "/bin/zsh"}
+_SCRIPT_FLAGS = {"-c", "-lc", "-cl", "-ic"}
 
 
 def _raw(text: str) -> str:
@@ -23,10 +31,26 @@ def invalid_step(raw: str, why: str) -> Step:
     return Step(command=_raw(raw.strip()), invalid=why)
 
 
-def call_step(name: Any, arguments: Any, tool: str, raw: str) -> Step:
-    """A call given as a name and arguments (a JSON string or an object)."""
-    if name != tool:
-        return invalid_step(raw, f"unknown tool {str(name)[:100]!r} (the terminal tool is {tool!r})")
+def _tools_text(tools: Sequence[str]) -> str:
+    shown = ", ".join(repr(t) for t in tools[:4])
+    return shown + (f" and {len(tools) - 4} more" if len(tools) > 4 else "")
+
+
+def _command_of(args: dict[str, Any]) -> str | None:
+    """The command in a terminal tool's arguments: `command` (most harnesses) or `cmd` (Codex unified exec,
+    R2E-Gym), a string or an argv list (Codex `shell`)."""
+    value = args.get("command", args.get("cmd"))
+    if isinstance(value, list) and value and all(isinstance(a, str) for a in value):
+        if len(value) == 3 and value[0] in _SHELLS and value[1] in _SCRIPT_FLAGS:
+            return value[2]
+        return shlex.join(value)
+    return value if isinstance(value, str) else None
+
+
+def call_step(name: Any, arguments: Any, tools: Sequence[str], raw: str) -> Step:
+    """A call given as a name and arguments (a JSON string or an object). `tools`: the terminal tool names."""
+    if not isinstance(name, str) or name not in tools:
+        return invalid_step(raw, f"{UNKNOWN_TOOL} {str(name)[:100]!r} (terminal tools: {_tools_text(tools)})")
     args = arguments
     if isinstance(args, str):
         try:
@@ -35,13 +59,13 @@ def call_step(name: Any, arguments: Any, tool: str, raw: str) -> Step:
             return invalid_step(raw, "unparsable arguments")
     if not isinstance(args, dict):
         return invalid_step(raw, "arguments are not an object")
-    command = args.get("command")
-    if not isinstance(command, str) or not command.strip():
+    command = _command_of(args)
+    if command is None or not command.strip():
         return invalid_step(raw, "no command")
     return Step(command=command)
 
 
-def step_from_openai_call(call: Any, tool: str) -> tuple[Step, str | None]:
+def step_from_openai_call(call: Any, tool: Sequence[str]) -> tuple[Step, str | None]:
     """An OpenAI `tool_calls` entry (`{"id", "function": {"name", "arguments"}}`) and its id."""
     if not isinstance(call, dict):
         return invalid_step(json.dumps(call, default=str), "tool call is not an object"), None
@@ -52,7 +76,7 @@ def step_from_openai_call(call: Any, tool: str) -> tuple[Step, str | None]:
     return call_step(name, arguments, tool, f"{name} {shown}"), call_id
 
 
-def step_from_call_text(payload: str, tool: str) -> Step:
+def step_from_call_text(payload: str, tool: Sequence[str]) -> Step:
     """The body of a `<tool_call>...</tool_call>` block: `{"name": ..., "arguments": ...}`."""
     try:
         obj = parse_json(payload)
@@ -61,3 +85,12 @@ def step_from_call_text(payload: str, tool: str) -> Step:
     if not isinstance(obj, dict):
         return invalid_step(payload, "tool call is not an object")
     return call_step(obj.get("name"), obj.get("arguments"), tool, payload)
+
+
+def unmatched_tools(steps: Sequence[Step]) -> list[str] | None:
+    """The tool names a rollout called when none of its calls was a terminal tool (None otherwise): a rollout
+    penalised for "no commands" that did call tools was probably read with the wrong terminal tool name."""
+    if not steps or any(s.invalid is None for s in steps):
+        return None
+    names = [m.group(1) for s in steps if s.invalid and (m := _UNKNOWN.match(s.invalid))]
+    return list(dict.fromkeys(names)) or None

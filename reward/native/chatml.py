@@ -21,6 +21,7 @@ count (see turns.assemble). Keep special tokens, or give the prompt, for an exac
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from reward.native.calls import invalid_step, step_from_call_text
 from reward.native.turns import Call, Result, Turn, blocks, visible_text
@@ -95,7 +96,7 @@ def results_of(content: str) -> list[Result]:
     return out
 
 
-def assistant_turn(content: str, tool: str) -> Turn:
+def assistant_turn(content: str, tool: Sequence[str]) -> Turn:
     """One assistant turn: its `<tool_call>` blocks (outside thinking) and its visible words. A
     `<tool_response>` typed by the policy is dropped: it is not the environment's."""
     bodies, outside, unclosed = blocks(visible_text_keep_calls(content), "<tool_call>", "</tool_call>")
@@ -111,7 +112,7 @@ def visible_text_keep_calls(content: str) -> str:
     return visible_text(content) if "<think>" in content or "</think>" in content else content
 
 
-def turns_from_text(text: str, tool: str, prompt: str | None = None) -> list[Turn]:
+def turns_from_text(text: str, tool: Sequence[str], prompt: str | None = None) -> list[Turn]:
     kept = _kept(text)  # decided by the text itself: a kept-token prompt may come with a stripped response
     # the known prompt is cut exactly; a text that does not start with it is the response alone (slime),
     # unless it visibly starts with a prompt of its own

@@ -10,6 +10,7 @@ tool response, so calls in a few-shot demonstration of the prompt are never the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from reward.native.calls import step_from_openai_call
@@ -31,7 +32,7 @@ def _policy_part(messages: list[Any]) -> list[dict[str, Any]]:
     return [m for m in messages[start:] if isinstance(m, dict)]
 
 
-def turns_from_messages(messages: list[Any], tool: str) -> list[Turn]:
+def turns_from_messages(messages: list[Any], tool: Sequence[str]) -> list[Turn]:
     turns: list[Turn] = []
     for m in _policy_part(messages):
         role = m.get("role")

@@ -7,13 +7,13 @@ CLI can name the line and the service can answer 422.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 from reward.core.trajectory import Group, IdReference, LineError, PlanReference, Trajectory, parse_line
 from reward.errors import ConfigError, RewardError
-from reward.native import DEFAULT_TERMINAL_TOOL, convention_from_env, steps_from_messages, steps_from_text
+from reward.native import convention_from_env, parse_tools, steps_from_messages, steps_from_text
 from reward.rubric.inputs import input_problems
 from reward.rubric.spec import RubricSpec
 
@@ -27,11 +27,12 @@ class GroupInputError(RewardError, ValueError):
 T = TypeVar("T", bound=Trajectory)
 
 
-def materialize(trajectory: T, tool: str = DEFAULT_TERMINAL_TOOL, exit_code: tuple[str, ...] | None = None) -> T:
+def materialize(trajectory: T, tool: str | Sequence[str] | None = None, exit_code: tuple[str, ...] | None = None) -> T:
     """Explicit steps from a native form. Never fails on what the policy generated: malformed calls are
-    kept as invalid steps (see reward.native)."""
+    kept as invalid steps (see reward.native). `tool`: terminal tool name(s); None: the surveyed defaults."""
     if not trajectory.is_native:
         return trajectory
+    tool = parse_tools(tool)
     conv = exit_code or convention_from_env()
     if trajectory.messages is not None:
         steps, final = steps_from_messages(trajectory.messages, tool, conv)
@@ -44,12 +45,13 @@ def materialize(trajectory: T, tool: str = DEFAULT_TERMINAL_TOOL, exit_code: tup
 def prepare_group(
     group: Group,
     plans: Mapping[str, str | PlanReference] | None = None,
-    tool: str = DEFAULT_TERMINAL_TOOL,
+    tool: str | Sequence[str] | None = None,
     exit_code: tuple[str, ...] | None = None,
     spec: RubricSpec | None = None,
 ) -> Group:
     """`spec`: the rubric the group will be scored with; its required inputs are checked here."""
     problems: list[str] = [] if spec is None else input_problems(spec, group)
+    tool = parse_tools(tool)  # once per group, not per rollout
     reference = group.reference
     if isinstance(reference, IdReference):
         plan = (plans or {}).get(reference.id)

@@ -13,7 +13,7 @@ import contextlib
 import fcntl
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,6 @@ from typing import Any
 from reward.core.trajectory import Group, LineError, PlanReference, RefLine, Rollout, parse_line
 from reward.errors import OutputError, RunError
 from reward.judge.base import JudgeError, Usage
-from reward.native import DEFAULT_TERMINAL_TOOL
 from reward.native.prepare import GroupInputError, materialize, prepare_group
 from reward.scoring.scorer import Scorer
 
@@ -216,7 +215,7 @@ async def score_file(
     output_path: Path,
     *,
     plans: Mapping[str, str | PlanReference] | None = None,
-    terminal_tool: str = DEFAULT_TERMINAL_TOOL,
+    terminal_tool: str | Sequence[str] | None = None,
     retry_errors: bool = True,
     groups_in_flight: int = 32,
     progress: Progress | None = None,
@@ -232,7 +231,7 @@ async def _score_file(
     input_path: Path,
     output_path: Path,
     plans: Mapping[str, str | PlanReference] | None,
-    terminal_tool: str,
+    terminal_tool: str | Sequence[str] | None,
     retry_errors: bool,
     groups_in_flight: int,
     progress: Progress | None,
@@ -302,7 +301,7 @@ async def plan_file(
     output_path: Path,
     *,
     in_flight: int = 64,
-    terminal_tool: str = DEFAULT_TERMINAL_TOOL,
+    terminal_tool: str | Sequence[str] | None = None,
     progress: Progress | None = None,
 ) -> tuple[RunReport, list[str]]:
     """Condense reference trajectories into `{"id", "plan", "fake"}` lines (usable as `{"plan": ...}`)."""
@@ -315,7 +314,7 @@ async def _plan_file(
     input_path: Path,
     output_path: Path,
     in_flight: int,
-    terminal_tool: str,
+    terminal_tool: str | Sequence[str] | None,
     progress: Progress | None,
 ) -> tuple[RunReport, list[str]]:
     report = RunReport()

@@ -19,6 +19,7 @@ from reward.core.trajectory import CondenseInput, Group, IdReference, PlanRefere
 from reward.judge.base import InvalidReply, Judge, JudgeError, Reply, Usage
 from reward.judge.cached import CachedJudge
 from reward.judge.llm import count_tokens
+from reward.native.calls import unmatched_tools
 from reward.rubric.finish import expected_basis, graded_fields, group_fields
 from reward.rubric.inputs import group_inputs, rollout_inputs
 from reward.rubric.load import Rubric
@@ -59,6 +60,18 @@ class Plan:
 
 def _size(t: Trajectory) -> int:
     return len(t.final_answer) + sum(len(s.command) + len(s.output) for s in t.steps)
+
+
+def tool_warnings(rollout: Rollout) -> list[str] | None:
+    """Loud, per rollout: tool calls were made and none named a terminal tool, so "no commands" (and a judge
+    that sees no commands) may come from a tool-name mismatch rather than from the policy."""
+    names = unmatched_tools(rollout.steps)
+    if names is None:
+        return None
+    return [
+        f"tool calls named no terminal tool (called {', '.join(names[:5])}); if one of these is the harness's "
+        "terminal tool, declare it: terminal_tool / --terminal-tool / REWARD_TERMINAL_TOOL"
+    ]
 
 
 class Scorer:
@@ -200,6 +213,7 @@ class Scorer:
             error=ErrorInfo(category=category, message=message),
             in_group_stats=False,
             has_final_answer=fa_ok,
+            warnings=tool_warnings(rollout),
         )
 
     async def score_rollout(
@@ -229,6 +243,7 @@ class Scorer:
                 penalty_detail=penalty.detail,
                 in_group_stats=True,
                 has_final_answer=fa_ok,
+                warnings=tool_warnings(rollout),
             )
             return result, False
         if big:
@@ -251,6 +266,7 @@ class Scorer:
             **graded_fields(self.rubric, samples),
             in_group_stats=True,
             has_final_answer=fa_ok,
+            warnings=tool_warnings(rollout),
         )
         result._plan = candidates[0].text if candidates else None
         judged: list[Plan | Verdict] = [*candidates, *([ref] if ref else []), *verdicts]

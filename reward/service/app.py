@@ -11,9 +11,9 @@ import asyncio
 import hmac
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
@@ -33,6 +33,7 @@ from reward.service.reward_service import (
     TooLarge,
 )
 from reward.service.workers import settle_heap
+from reward.settings import parse_tools
 
 RETRY_AFTER_S = 5
 OPEN_PATHS = ("/healthz", "/readyz")  # probes answer without a token
@@ -96,6 +97,10 @@ class Guard:
     async def _too_large(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         detail = f"request body over {self.max_body} bytes (REWARD_MAX_BODY_BYTES)"
         await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
+
+
+# Trainers post to the URL as configured, so a query parameter is how their config declares the tool name.
+ToolQuery = Annotated[str | None, Query(description="Terminal tool name(s), comma-separated; only these count.")]
 
 
 def _parse_body(body: bytes) -> Any:
@@ -240,12 +245,20 @@ def create_app(service: RewardService | None = None) -> FastAPI:
         return Response(result.model_dump_json(), media_type="application/json")
 
     async def score_dicts(
-        request: Request, groups: list[dict[str, Any]], index: list[tuple[int, int]], label_at: str
+        request: Request,
+        groups: list[dict[str, Any]],
+        index: list[tuple[int, int]],
+        label_at: str,
+        terminal_tool: str | None = None,
     ) -> dict[str, Any]:
         """Score the groups an adapter built; a problem is named by the label it came from, as the trainer
         sent it (labels[3].reference.plan), not by a group it never saw."""
         try:
-            body = ScoreRequest.model_validate({"groups": groups})
+            tools = parse_tools(terminal_tool) if terminal_tool is not None else None
+        except ValueError as exc:
+            raise GroupInputError([f"terminal_tool (query parameter): {exc}"]) from None
+        try:
+            body = ScoreRequest.model_validate({"groups": groups, "terminal_tool": tools and list(tools)})
         except ValidationError as exc:
             raise GroupInputError(label_problems(list(validation_problems(exc)), index, label_at)) from exc
         try:
@@ -260,12 +273,15 @@ def create_app(service: RewardService | None = None) -> FastAPI:
             raise JudgeFailed(failed)
 
     @app.post("/openrlhf", tags=["trainers"])
-    async def openrlhf_reward(request: Request, body: openrlhf.OpenRLHFRequest) -> dict[str, Any]:
-        """OpenRLHF `--reward.remote_url http://HOST:PORT/openrlhf`."""
+    async def openrlhf_reward(
+        request: Request, body: openrlhf.OpenRLHFRequest, terminal_tool: ToolQuery = None
+    ) -> dict[str, Any]:
+        """OpenRLHF `--reward.remote_url http://HOST:PORT/openrlhf` (`?terminal_tool=NAME` for a harness
+        whose terminal tool has its own name)."""
         if not body.query:  # several URLs split a batch: a server may get nothing
             return openrlhf.empty_response()
         groups, index = openrlhf.to_groups(body)
-        response = await score_dicts(request, groups, index, openrlhf.LABEL_AT)
+        response = await score_dicts(request, groups, index, openrlhf.LABEL_AT, terminal_tool)
         fallback = svc(request).settings.judge_error_fallback
         needs_number(per_sample(response, index), fallback)
         answer = openrlhf.to_response(response, index, fallback)
@@ -273,10 +289,13 @@ def create_app(service: RewardService | None = None) -> FastAPI:
         return answer
 
     @app.post("/slime", tags=["trainers"])
-    async def slime_reward(request: Request, body: slime.SlimeRequest) -> dict[str, Any]:
-        """slime `--rm-type remote_rm --rm-url http://HOST:PORT/slime --reward-key reward`."""
+    async def slime_reward(
+        request: Request, body: slime.SlimeRequest, terminal_tool: ToolQuery = None
+    ) -> dict[str, Any]:
+        """slime `--rm-type remote_rm --rm-url http://HOST:PORT/slime --reward-key reward` (`?terminal_tool=NAME`
+        for a harness whose terminal tool has its own name)."""
         groups, index = slime.to_groups(body)
-        response = await score_dicts(request, groups, index, slime.LABEL_AT)
+        response = await score_dicts(request, groups, index, slime.LABEL_AT, terminal_tool)
         fallback = svc(request).settings.judge_error_fallback
         rollout = per_sample(response, index)[0]
         needs_number([rollout], fallback)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from reward.cache.redis_store import open_store
 from reward.core.results import GroupResult
@@ -23,7 +23,7 @@ from reward.native.prepare import GroupInputError, load_plans, prepare_group
 from reward.rubric.load import Rubric, RubricError, load_rubric, rubric_dir
 from reward.scoring.build import cache_dir, judge_settings, router_config
 from reward.scoring.scorer import Scorer
-from reward.settings import DEFAULT_RUBRIC, DEFAULTS, Place, Settings
+from reward.settings import DEFAULT_RUBRIC, DEFAULTS, Place, Settings, parse_tools
 
 # The variables ServiceSettings.from_env reads (the judge's and the cache's are read where they are used).
 SERVICE_FIELDS = (
@@ -43,11 +43,22 @@ SERVICE_FIELDS = (
 class ScoreRequest(Strict):
     groups: list[Group] = Field(min_length=1, description="Prompt groups, as lines of the offline input.")
     rubric: str | None = Field(default=None, description="Rubric name; the server's default when omitted.")
-    terminal_tool: str | None = Field(default=None, description="Terminal tool name in messages/text rollouts.")
+    terminal_tool: str | list[str] | None = Field(
+        default=None,
+        description="Terminal tool name(s) in messages/text rollouts; only these count. Server default "
+        "(REWARD_TERMINAL_TOOL, else the surveyed names) if omitted.",
+    )
     exit_code: list[Place] | None = Field(
         default=None,
         description="Where the terminal tool writes exit codes (REWARD_EXIT_CODE); server default if omitted.",
     )
+
+    @field_validator("terminal_tool")
+    @classmethod
+    def _tools(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if value is not None:
+            parse_tools(value)  # a ValueError here is a 422 naming terminal_tool
+        return value
 
 
 class UsageOut(Strict):
@@ -78,6 +89,8 @@ class Metrics(Strict):
     judge_reward_std: float | None = None  # judge noise (--samples / rubric judge.samples > 1)
     group_snr: float | None = None
     cached_tokens: int = 0  # prompt tokens the judge provider served from its prompt cache
+    # Fraction of rollouts whose tool calls named no terminal tool: nonzero means check terminal_tool.
+    unmatched_tool_rate: float = 0.0
 
 
 class ScoreResponse(Strict):
@@ -117,6 +130,7 @@ def metrics_of(groups: list[GroupResult], usage: Usage | None = None) -> Metrics
         fake_judge=s.fake_groups > 0,
         dimension_mean=s.dimension_means,
         judge_reward_std=s.judge_reward_std,
+        unmatched_tool_rate=s.unmatched_tool_rollouts / n,
         group_snr=s.group_snr,
         cached_tokens=usage.cached_tokens if usage is not None else 0,
     )
@@ -130,7 +144,7 @@ class ServiceSettings:
     default_rubric: str = DEFAULT_RUBRIC
     cache_dir: Path | None = None
     plans: list[Path] = field(default_factory=list)
-    terminal_tool: str = DEFAULTS.terminal_tool
+    terminal_tool: tuple[str, ...] = DEFAULTS.terminal_tool
     exit_code: tuple[str, ...] = DEFAULTS.exit_code  # REWARD_EXIT_CODE: see reward.native.exitcode
     judge_error_fallback: float | None = None  # opt-in, flagged: OpenRLHF / slime HTTP adapters only
     # Below slime's 120 s client timeout (OpenRLHF's is 180 s): an answer, with errors, before they give up.
@@ -209,12 +223,12 @@ class RewardService:
     def prepare(
         self,
         groups: list[Group],
-        terminal_tool: str | None = None,
+        terminal_tool: str | list[str] | None = None,
         exit_code: list[Place] | None = None,
         scorer: Scorer | None = None,
     ) -> list[Group]:
         """Materialize native rollouts and resolve reference ids; all problems at once, with paths."""
-        tool = terminal_tool or self.settings.terminal_tool
+        tool = parse_tools(terminal_tool) if terminal_tool is not None else self.settings.terminal_tool
         conv = tuple(exit_code) if exit_code else self.settings.exit_code
         spec = (scorer or self.default).rubric.spec
         problems: list[str] = []
