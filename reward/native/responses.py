@@ -52,7 +52,7 @@ def _shown(value: Any) -> str:
         return value
     try:
         return json.dumps(value, ensure_ascii=False, default=str)
-    except (ValueError, TypeError, RecursionError):
+    except Exception:  # deep nesting, a huge integer, a __str__ that raises: shown by its type alone
         return f"<{type(value).__name__}>"
 
 
