@@ -104,6 +104,12 @@ def print_summary(summary: Any, report: Any, scorer: Any) -> None:
     for k, v in rows:
         table.add_row(k, v)
     out.print(table)
+    if summary.unmatched_tool_rollouts:
+        err.print(
+            f"[bold yellow]warning: {summary.unmatched_tool_rollouts} rollout(s) called tools, none of them a terminal "
+            "tool (see their `warnings`): if the harness's terminal tool has another name, pass --terminal-tool."
+            "[/bold yellow]"
+        )
     if summary.fake_groups:
         out.print(
             f"[bold yellow]{summary.fake_groups} group(s) were judged by the FAKE judge: "

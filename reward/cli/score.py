@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -29,6 +29,9 @@ from reward.cli.options import (
 from reward.errors import UsageError
 from reward.scoring.build import open_scorer
 from reward.settings import DEFAULT_RUBRIC, parse_tools, setting
+
+if TYPE_CHECKING:
+    from reward.core.summary import Summary
 
 
 def terminal_tools(flag: str | None) -> tuple[str, ...]:
@@ -65,6 +68,16 @@ def score(
         bool | None,
         typer.Option("--resample-condense/--no-resample-condense", help="With --samples, condense K times too."),
     ] = None,
+    max_error_rate: Annotated[
+        float,
+        typer.Option(
+            "--max-error-rate",
+            min=0.0,
+            max=1.0,
+            help="Fraction of rollouts needing a judgement that may end in a judge error before the exit status "
+            "is 4 (some could not be judged).",
+        ),
+    ] = 0.0,
     keep_plans: Annotated[
         bool,
         typer.Option(
@@ -117,8 +130,7 @@ def score(
         with output.open(encoding="utf-8") as f:
             summary = summarize(read_result_line(line) for line in f if line.strip())
         print_summary(summary, report, scorer)
-    if report.invalid:
-        raise typer.Exit(1)
+    raise typer.Exit(exit_status(summary, len(report.invalid), max_error_rate))
 
 
 def plans(
@@ -164,6 +176,29 @@ def plans(
         )
     if report.invalid or failures:
         raise typer.Exit(1)
+
+
+NONE_JUDGED, SOME_NOT_JUDGED = 5, 4
+
+
+def exit_status(summary: Summary, invalid_lines: int, max_error_rate: float) -> int:
+    """0 done; 5 no rollout that needed the judge got a judgement (an outage, bad credentials: nothing was
+    measured); 1 some input lines were invalid; 4 more judge errors than --max-error-rate allows."""
+    errors, needed = summary.statuses["error"], summary.needed_judge
+    categories = ", ".join(f"{c} {n}" for c, n in summary.errors.most_common())
+    first = next(iter(summary.first_error.values()), "")
+    if errors and errors == needed:
+        err.print(f"[red]error:[/red] no rollout could be judged ({escape(categories)}): {escape(first)}")
+        return NONE_JUDGED
+    if invalid_lines:
+        return 1
+    if errors and errors / needed > max_error_rate:
+        err.print(
+            f"[red]error:[/red] {errors} of {needed} rollouts could not be judged ({escape(categories)}); "
+            "rerun to retry them, or allow some with --max-error-rate"
+        )
+        return SOME_NOT_JUDGED
+    return 0
 
 
 def register(app: typer.Typer) -> None:

@@ -20,6 +20,7 @@ class Summary:
     statuses: Counter[str] = field(default_factory=Counter)
     penalties: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
+    first_error: dict[str, str] = field(default_factory=dict)  # one message per error category, to show
     filtered_groups: int = 0
     with_final_answer: int = 0
     fake_groups: int = 0
@@ -45,6 +46,7 @@ class Summary:
                 self.penalties[r.penalty] += 1
             if r.error:
                 self.errors[r.error.category] += 1
+                self.first_error.setdefault(r.error.category, r.error.message)
             if r.status == "ok":
                 for name, d in (r.dimensions or {}).items():
                     self.dimension_scores.setdefault(name, []).append(float(d.score))
@@ -73,6 +75,11 @@ class Summary:
     def group_snr(self) -> float | None:
         """Median over groups of their signal-to-noise ratio (see reward.rubric.noise)."""
         return float(np.median(self.snrs)) if self.snrs else None
+
+    @property
+    def needed_judge(self) -> int:
+        """Rollouts that needed a judgement (penalised ones never do)."""
+        return self.statuses["ok"] + self.statuses["error"]
 
     @property
     def final_answer_rate(self) -> float | None:

@@ -1,0 +1,53 @@
+"""`reward score` exit statuses tell the truth: a run in which the judge could not judge is never a 0."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import cli_env, group, read_jsonl, rollout
+from tests.conftest import run_cli as reward
+
+
+def write(tmp_path, groups):
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps(g) + "\n" for g in groups))
+    return path
+
+
+def test_every_judgement_failed_is_exit_5_naming_the_cause(fake_judge, tmp_path):
+    src = write(tmp_path, [group("g1"), group("g2")])
+    fake_judge.script(*[{"status": 401, "message": "Incorrect API key provided"}] * 100)
+    ran = reward("score", src, "-o", tmp_path / "o.jsonl", "--no-progress", env=cli_env(fake_judge, tmp_path / "c"), check=False)  # fmt: skip
+    assert ran.returncode == 5, ran.stderr
+    assert "no rollout could be judged (judge_auth 8)" in ran.stderr and "Incorrect API key" in ran.stderr
+    assert all(r["status"] == "error" for g in read_jsonl(tmp_path / "o.jsonl") for r in g["rollouts"])
+
+
+def test_some_failed_is_exit_4_unless_allowed(fake_judge, tmp_path):
+    env = cli_env(fake_judge, tmp_path / "c")
+    # one rollout of four fails: its grading call gets a 401 (the reference and other plans are fine)
+    rollouts = [rollout("a"), rollout("b"), rollout("c"), rollout("d")]
+    src = write(tmp_path, [group("g1", rollouts=rollouts)])
+    fake_judge.script({"kind": "grade", "status": 401, "message": "key revoked"})
+    ran = reward("score", src, "-o", tmp_path / "o.jsonl", "--no-progress", env=env, check=False)
+    assert ran.returncode == 4, ran.stderr
+    assert "1 of 4 rollouts could not be judged (judge_auth 1)" in ran.stderr
+    fake_judge.script({"kind": "grade", "status": 401, "message": "key revoked"})
+    ran = reward("score", src, "-o", tmp_path / "o2.jsonl", "--no-progress", "--max-error-rate", "0.25", env=env, check=False)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+
+
+def test_penalised_only_run_is_not_a_failure(fake_judge, tmp_path):
+    src = write(tmp_path, [group("g1", rollouts=[rollout("a", steps=[]), rollout("b", final="no answer")])])
+    fake_judge.script(*[{"status": 401, "message": "never asked"}] * 10)
+    ran = reward("score", src, "-o", tmp_path / "o.jsonl", "--no-progress", env=cli_env(fake_judge, tmp_path / "c"), check=False)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr  # nothing needed the judge: every reward was computed
+
+
+@pytest.mark.parametrize("rate", ["-0.1", "1.5", "x"])
+def test_bad_threshold_is_a_usage_error(fake_judge, tmp_path, rate):
+    src = write(tmp_path, [group("g1")])
+    ran = reward("score", src, "-o", tmp_path / "o.jsonl", "--max-error-rate", rate, env=cli_env(fake_judge, tmp_path / "c"), check=False)  # fmt: skip
+    assert ran.returncode == 2 and "--max-error-rate" in ran.stderr
