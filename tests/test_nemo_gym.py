@@ -208,3 +208,11 @@ def test_strict_json_and_hostile_items_are_answers_not_crashes(client):
     resp = client.post("/nemo_gym/verify", json=body)
     assert resp.status_code == 200, resp.text[:300]
     assert resp.json()["status"] == "penalized"  # no valid command and no final answer: penalised, not a crash
+
+
+def test_terminal_tool_query_and_the_no_terminal_tool_warning(client):
+    body = CAPTURE["cases"][1]["verify"]
+    assert client.post("/nemo_gym/verify", json=body).json()["warnings"] is None
+    got = client.post("/nemo_gym/verify?terminal_tool=run_in_terminal", json=body).json()
+    assert (got["status"], got["penalty"]) == ("penalized", "no_commands") and got["warnings"]
+    assert client.post("/nemo_gym/verify?terminal_tool=,", json=body).status_code == 422

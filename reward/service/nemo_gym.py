@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -36,6 +36,7 @@ from reward.native.prepare import GroupInputError
 from reward.native.responses import turns_from_responses
 from reward.native.turns import assemble
 from reward.service.reward_service import RewardService, ScoreRequest
+from reward.settings import parse_tools
 
 PREFIX = "/nemo_gym"
 LABEL_FIELDS = ("reference", "query", "group_id")
@@ -122,6 +123,7 @@ def _verify_answer(row: dict[str, Any], rollout: dict[str, Any], fake: bool, fal
         "s_pit": rollout["s_pit"],
         "s_fa": rollout["s_fa"],
         "has_final_answer": rollout["has_final_answer"],
+        "warnings": rollout.get("warnings"),
         "fake": fake,
     }
     if failed:  # the fields NeMo Gym's judge_failsafe sets: NeMo RL reads instance_config.mask_sample
@@ -145,7 +147,13 @@ def _routes(router: APIRouter) -> APIRouter:
         return JSONResponse({"resources_session_id": session} if isinstance(session, str) else {})
 
     @router.post("/verify")
-    async def verify(request: Request) -> JSONResponse:
+    async def verify(request: Request, terminal_tool: str | None = Query(default=None)) -> JSONResponse:
+        """`?terminal_tool=NAME[,NAME]`: the harness's terminal tool(s), as on the other trainer URLs (NeMo
+        Gym itself cannot add a query: behind a proxy, or REWARD_TERMINAL_TOOL for the server)."""
+        try:
+            tools = parse_tools(terminal_tool) if terminal_tool is not None else None
+        except ValueError as exc:
+            raise GroupInputError([f"terminal_tool (query parameter): {exc}"]) from None
         row = await _body(request)
         try:
             parsed = VerifyIn.model_validate(row)
@@ -153,7 +161,7 @@ def _routes(router: APIRouter) -> APIRouter:
             raise GroupInputError(list(validation_problems(exc))) from exc
         svc: RewardService = request.app.state.service
         label, at = _label(row)
-        rollout = rollout_of(parsed, svc.settings.terminal_tool, tuple(svc.settings.exit_code))
+        rollout = rollout_of(parsed, tools or svc.settings.terminal_tool, tuple(svc.settings.exit_code))
         prompt = parsed.responses_create_params.input
         groups, index = build_groups([{"label": label, "prompt": prompt, "rollout": rollout}], at)
         response = await _score(svc, groups, index, at)
