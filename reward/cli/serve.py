@@ -13,7 +13,8 @@ import typer
 from reward.cli.console import err
 from reward.cli.options import BaseOpt, CacheOpt, ConcOpt, FakeOpt, KeyOpt, ModelOpt, PlansOpt, ToolOpt
 from reward.errors import ConfigError
-from reward.scoring.build import FAKE_MODEL, judge_configured
+from reward.redaction import redact_url
+from reward.scoring.build import FAKE_MODEL, check_credentials, judge_configured, router_config
 from reward.settings import DEFAULTS, setting
 
 
@@ -75,15 +76,20 @@ def serve(
     settings = ServiceSettings.from_env()
     service = RewardService(settings)
     default_judge = service.default.judge.settings
+    judges = [sc.judge.settings for sc in service.scorers.values()]
     service.close()
     if not fake_judge and not judge_configured(default_judge, bool(setting("judge_model"))):
         raise ConfigError(
             f"no judge is configured for {default_judge.grade.model}: set REWARD_JUDGE_MODEL (and its key or "
             "REWARD_JUDGE_API_BASE), or pass --fake-judge for a dry run"
         )
+    router = None if fake_judge else router_config()
+    if not fake_judge:
+        for judge in judges:  # every loaded rubric's judge: a request may name any of them
+            check_credentials(judge, router)
     err.print(
         f"reward {settings.default_rubric} on http://{host}:{port} ({workers} worker(s)), "
-        f"judge {default_judge.grade.model}, cache {settings.cache_dir or 'disabled'}"
+        f"judge {judge_banner(default_judge.grade.model, router)}, cache {cache_banner(settings.cache_dir)}"
     )
     warning = exposure_warning(host, setting("tokens"))
     if warning:
@@ -103,6 +109,20 @@ def serve(
     finally:
         if fake is not None:
             fake.stop()
+
+
+def judge_banner(model: str, router: dict | None) -> str:
+    if router is None:
+        return model
+    names = sorted({str(m.get("model_name")) for m in router.get("model_list") or [] if isinstance(m, dict)})
+    return f"router {setting('judge_router_config')} ({', '.join(names)})"
+
+
+def cache_banner(cache_dir: Path | None) -> str:
+    url = setting("cache_url")
+    if url:
+        return f"{redact_url(url)} (shared)"
+    return str(cache_dir) if cache_dir is not None else "disabled"
 
 
 def fake_judge_cmd(

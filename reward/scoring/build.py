@@ -94,6 +94,15 @@ def judge_configured(settings: JudgeSettings, explicit_model: bool) -> bool:
     )
 
 
+def check_credentials(settings: JudgeSettings, router: dict | None) -> None:
+    """Refuse to start when a judge model's provider key is not set: one line naming the variable."""
+    from reward.judge.credentials import missing_credentials
+
+    problems = missing_credentials(settings, router)
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
 def with_fake_judge(settings: JudgeSettings, api_base: str) -> JudgeSettings:
     # A model name of its own, so fake plans and verdicts never share cache keys with a real judge's.
     return replace(
@@ -163,9 +172,11 @@ def open_scorer(
         notify(FAKE_JUDGE, "Using the built-in FAKE judge: scores are NOT real judgements.")
         fake_judge = FakeJudgeServer().start()
         settings = with_fake_judge(settings, fake_judge.api_base)
+    router = None if fake_judge is not None else router_config()
+    if fake_judge is None:
+        check_credentials(settings, router)
     store = open_store(cache_dir(cache))
     try:
-        router = None if fake_judge is not None else router_config()
         yield Scorer(rubric, LiteLLMJudge(settings, router), store)
     finally:
         store.close()

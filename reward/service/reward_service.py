@@ -23,6 +23,7 @@ from reward.native.prepare import GroupInputError, load_plans, prepare_group
 from reward.rubric.load import Rubric, RubricError, load_rubric, rubric_dir
 from reward.scoring.build import cache_dir, judge_settings, router_config
 from reward.scoring.scorer import Scorer
+from reward.service.judge_health import JudgeHealth
 from reward.settings import DEFAULT_RUBRIC, DEFAULTS, Place, Settings, parse_tools
 
 # The variables ServiceSettings.from_env reads (the judge's and the cache's are read where they are used).
@@ -185,6 +186,7 @@ class RewardService:
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
         self.pending_rollouts = 0
+        self.judge_health = JudgeHealth()
         paths = sorted([*settings.rubric_dir.glob("*.yaml"), *settings.rubric_dir.glob("*.yml")])
         if not paths:
             raise RubricError(f"no rubric (*.yaml) in {settings.rubric_dir}")
@@ -267,6 +269,7 @@ class RewardService:
             results = await asyncio.gather(*(scorer.score_group(g, usage, deadline) for g in groups))
         finally:
             self.pending_rollouts -= n
+        self.judge_health.observe(results)
         return ScoreResponse(
             rubric=scorer.rubric.name,
             rubric_version=scorer.rubric.version,
@@ -276,11 +279,12 @@ class RewardService:
         )
 
     def ready(self) -> dict[str, Any]:
-        """Rubrics loaded and the cache writable (while writes fail, scoring goes on without the cache but the
-        worker reports not ready)."""
+        """Rubrics loaded, the cache writable (while writes fail, scoring goes on without the cache but the
+        worker reports not ready) and the judge callable as far as the last requests showed (judge_health)."""
         ok, detail = self.store.probe()  # the disk or the Redis store, each its own probe
         return {
-            "ready": ok,
+            "ready": ok and self.judge_health.ready,
+            **self.judge_health.state(),
             "rubrics": sorted(self.rubrics),
             "cache": detail,
             "cache_write_failures": self.store.write_failures,

@@ -1,0 +1,129 @@
+"""Credentials checked before a step is lost: `score` and `serve` refuse in one line naming the variable, and
+`/readyz` says 503 with the reason while every judgement fails for a reason no retry fixes soon."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from reward.core.results import ErrorInfo, GroupResult, JudgeInfo, RolloutResult
+from reward.judge.base import CallSettings, JudgeSettings
+from reward.judge.credentials import missing_credentials
+from reward.service.app import create_app
+from reward.service.judge_health import JudgeHealth
+from reward.service.reward_service import RewardService, ServiceSettings
+from tests.conftest import ROOT, group, rollout
+from tests.conftest import run_cli as reward
+
+KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "REWARD_JUDGE_API_KEY", "REWARD_JUDGE_API_BASE", "MY_KEY")
+
+
+@pytest.fixture
+def no_keys(monkeypatch):
+    for k in KEYS:
+        monkeypatch.delenv(k, raising=False)
+
+
+def settings(model: str, api_base: str | None = None, api_key: str | None = None) -> JudgeSettings:
+    call = CallSettings(model, 0.0, 256)
+    return JudgeSettings(condense=call, grade=call, api_base=api_base, api_key=api_key)
+
+
+def test_missing_key_named_per_provider(no_keys, monkeypatch):
+    assert missing_credentials(settings("openai/gpt-4.1")) == [
+        "judge openai/gpt-4.1: no credentials: set OPENAI_API_KEY (or REWARD_JUDGE_API_KEY / --judge-api-key)"
+    ]
+    assert "ANTHROPIC_API_KEY" in missing_credentials(settings("anthropic/claude-sonnet-4-5"))[0]
+    assert missing_credentials(settings("openai/gpt-4.1", api_key="sk-x")) == []
+    # a self-hosted OpenAI-compatible server needs no key
+    assert missing_credentials(settings("openai/my-qwen", api_base="http://127.0.0.1:9/v1")) == []
+    # credentials that may come from elsewhere (an instance role) are left to the first call
+    assert missing_credentials(settings("bedrock/anthropic.claude-v2")) == []
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
+    assert missing_credentials(settings("openai/gpt-4.1")) == []
+
+
+def test_router_deployments_and_env_references(no_keys, monkeypatch):
+    router = {
+        "model_list": [
+            {"model_name": "a", "litellm_params": {"model": "openai/gpt-4.1", "api_key": "os.environ/MY_KEY"}},
+            {"model_name": "b", "litellm_params": {"model": "anthropic/claude-sonnet-4-5"}},
+            {"model_name": "c", "litellm_params": {"model": "openai/gpt-4.1", "api_key": "sk-literal"}},
+        ]
+    }
+    problems = missing_credentials(settings("ignored"), router)
+    assert problems == [
+        "judge openai/gpt-4.1: no credentials: set MY_KEY",
+        "judge anthropic/claude-sonnet-4-5: no credentials: set ANTHROPIC_API_KEY",
+    ]
+    monkeypatch.setenv("MY_KEY", "sk-y")
+    assert len(missing_credentials(settings("ignored"), router)) == 1
+
+
+def test_score_and_serve_refuse_before_anything_runs(no_keys, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(group("g")) + "\n")
+    env = {"REWARD_JUDGE_MODEL": "openai/gpt-4.1", "REWARD_CACHE_DIR": str(tmp_path / "c"), "PATH": "/usr/bin:/bin"}
+    ran = reward("score", src, "-o", tmp_path / "o.jsonl", env=env, check=False)
+    assert ran.returncode == 2 and "OPENAI_API_KEY" in ran.stderr and len(ran.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o.jsonl").exists()
+    ran = reward("serve", "--port", "0", env=env, check=False)
+    assert ran.returncode == 2 and "OPENAI_API_KEY" in ran.stderr
+
+
+# --- readiness ------------------------------------------------------------------------------------------
+
+
+def result(*statuses: tuple[str, str | None]) -> GroupResult:
+    rollouts = [
+        RolloutResult(
+            id=str(i),
+            status=status,  # type: ignore[arg-type]
+            reward=1.0 if status != "error" else None,
+            error=ErrorInfo(category=cat, message=f"{cat} happened") if cat else None,
+            in_group_stats=status != "error",
+            has_final_answer=True,
+        )
+        for i, (status, cat) in enumerate(statuses)
+    ]
+    judge = JudgeInfo(condense_model="m", grade_model="m", fake=False)
+    return GroupResult(
+        group_id="g", rubric="r", rubric_version="v", judge=judge, mean=None, std=None, n_scored=0,
+        n_errors=0, filtered=False, filter_reason=None, rollouts=rollouts,
+    )  # fmt: skip
+
+
+def test_health_follows_the_last_requests_and_half_opens():
+    now = [0.0]
+    h = JudgeHealth(retry_after_s=60, clock=lambda: now[0])
+    h.observe([result(("error", "judge_auth"), ("error", "judge_auth"))])
+    assert not h.ready and h.state()["judge_error"] == "judge_auth: judge_auth happened"
+    h.observe([result(("penalized", None))])  # no judge was asked: says nothing
+    assert not h.ready
+    h.observe([result(("error", "judge_auth"), ("error", "judge_parse_error"))])  # a reply came back: callable
+    assert not h.ready  # unchanged by a mixed request
+    now[0] = 61.0
+    assert h.ready and h.state()["judge"] == "retrying"  # out of rotation too long: let one request decide
+    h.observe([result(("ok", None), ("error", "judge_auth"))])
+    assert h.ready and h.state() == {"judge": "ok", "judge_error": None}
+
+
+def test_readyz_is_503_with_the_reason_while_the_judge_fails(fake_judge, tmp_path, monkeypatch):
+    monkeypatch.setenv("REWARD_JUDGE_MODEL", "openai/test-judge")
+    monkeypatch.setenv("REWARD_JUDGE_API_BASE", fake_judge.api_base)
+    monkeypatch.setenv("REWARD_JUDGE_API_KEY", "sk-test")
+    svc = RewardService(ServiceSettings(rubric_dir=ROOT / "rubrics", cache_dir=tmp_path / "cache"))
+    with TestClient(create_app(svc), raise_server_exceptions=False) as c:
+        assert c.get("/readyz").status_code == 200
+        fake_judge.script(*[{"status": 401, "message": "Incorrect API key"}] * 50)
+        assert c.post("/score", json={"groups": [group("g1")]}).status_code == 200
+        ready = c.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["judge"] == "failing"
+        assert ready.json()["judge_error"].startswith("judge_auth: ") and "Incorrect API key" in ready.text
+        fake_judge.reset()
+        svc.judge_health.since -= 3600  # half-open: one request decides
+        body = {"groups": [group("g2", rollouts=[rollout("fresh")])]}
+        assert c.post("/score", json=body).json()["groups"][0]["rollouts"][0]["status"] == "ok"
+        assert c.get("/readyz").status_code == 200
