@@ -2,6 +2,7 @@
 
 Every form is reduced to one canonical list of turns (reward.native.turns) and assembled the same way:
 - `messages`: OpenAI chat-completions / TRL tool-loop messages (reward.native.messages);
+- `messages` as Responses-API items (NeMo Gym; reward.native.responses);
 - `text`: decoded Qwen3 / Hermes ChatML text, special tokens kept or stripped (reward.native.chatml).
 Exit codes are read where the declared convention says (reward.native.exitcode).
 """
@@ -16,6 +17,7 @@ from reward.native.calls import unmatched_tools
 from reward.native.chatml import turns_from_text
 from reward.native.exitcode import convention_from_env, parse_tool_result
 from reward.native.messages import turns_from_messages
+from reward.native.responses import is_responses, turns_from_responses
 from reward.native.turns import assemble
 from reward.settings import (
     DEFAULT_EXIT_CODE,
@@ -44,9 +46,13 @@ def steps_from_messages(
     tool: str | Sequence[str] | None = None,
     exit_code: tuple[str, ...] = DEFAULT_EXIT_CODE,
 ) -> tuple[list[Step], str]:
-    """Steps and final answer from an OpenAI chat-completions message list. `tool`: the terminal tool name(s)
-    (see reward.settings.parse_tools); None: the surveyed defaults."""
-    return assemble(turns_from_messages(messages, parse_tools(tool)), exit_code)
+    """Steps and final answer from an OpenAI chat-completions message list, or a list of Responses-API items
+    (`function_call` / `function_call_output`: NeMo Gym's form). `tool`: the terminal tool name(s) (see
+    reward.settings.parse_tools); None: the surveyed defaults."""
+    tools = parse_tools(tool)
+    if is_responses(messages):
+        return assemble(turns_from_responses(messages, tools), exit_code)
+    return assemble(turns_from_messages(messages, tools), exit_code)
 
 
 def steps_from_text(

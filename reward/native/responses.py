@@ -46,6 +46,14 @@ _OTHER_CALLS = frozenset(
 )
 
 
+_ITEM_TYPES = frozenset({"message", "function_call", "function_call_output", "reasoning"}) | _OTHER_CALLS
+
+
+def is_responses(items: list[Any]) -> bool:
+    """A list in the Responses-API item form (chat-completions messages carry no item `type`)."""
+    return any(isinstance(m, dict) and m.get("type") in _ITEM_TYPES for m in items)
+
+
 def _shown(value: Any) -> str:
     """A value as text for the judge; never raises (deep nesting, a huge integer, a broken __str__)."""
     if isinstance(value, str):

@@ -24,6 +24,7 @@ from reward.adapters import openrlhf, slime
 from reward.adapters.common import AdapterInputError, JudgeFailed, label_problems, per_sample
 from reward.core.trajectory import _drop_union_tag, format_loc, parse_json, validation_problems
 from reward.native.prepare import GroupInputError
+from reward.service import nemo_gym
 from reward.service.reward_service import (
     Overloaded,
     RewardService,
@@ -301,6 +302,10 @@ def create_app(service: RewardService | None = None) -> FastAPI:
         needs_number([rollout], fallback)
         return {**slime.reward_dict(rollout, fallback), "fake": _fake_marks(response, index)[0]}
 
+    # NeMo Gym addresses a resources server by host and port only: /seed_session and /verify at the root,
+    # and the same under /nemo_gym for a proxy.
+    app.include_router(nemo_gym.router)
+    app.include_router(nemo_gym.root_router)
     settings = service.settings if service is not None else ServiceSettings.from_env()
     app.add_middleware(Guard, settings=settings)
     return app
