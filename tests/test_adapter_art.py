@@ -222,9 +222,13 @@ class Capture:
 
     def __init__(self) -> None:
         self.sent: list[list[dict[str, Any]]] = []
+        self.tools: list[Any] = []
 
-    async def ascore(self, groups: list[dict[str, Any]], rubric: str | None = None) -> dict[str, Any]:
+    async def ascore(
+        self, groups: list[dict[str, Any]], rubric: str | None = None, terminal_tool: Any = None
+    ) -> dict[str, Any]:
         self.sent.append(groups)
+        self.tools.append(terminal_tool)
         ok = {"status": "ok", "reward": 1.0, "penalty": None, "error": None, "s_pos": 0.5, "s_pit": 0.5, "s_fa": 0.5,
               "has_final_answer": True}  # fmt: skip
         return {"groups": [{"group_id": g["group_id"], "judge": {"fake": False}, "rollouts": [ok] * len(g["rollouts"])}
@@ -246,6 +250,9 @@ def test_labels_one_request_and_refusals():
     asyncio.run(art_adapter.score_group(group_of(g["trajectories"], {}), reference="plan-7", client=cap))
     assert cap.sent[0][0]["reference"] == {"id": "plan-7"}
     assert cap.sent[0][0]["query"] == g["group_metadata"]["query"]
+    assert cap.tools == [None]  # the server's terminal tools unless the agent declares its own
+    asyncio.run(art_adapter.score_group(group, client=cap, terminal_tool="my_shell"))
+    assert cap.tools[-1] == "my_shell"
 
     with pytest.raises(AdapterInputError, match="reference"):
         asyncio.run(art_adapter.score_group(group_of(g["trajectories"], {}), client=Capture()))

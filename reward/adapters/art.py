@@ -44,7 +44,7 @@ Each scored trajectory gets `reward`, and `metrics` (averaged per step by `model
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from reward.adapters.common import AdapterInputError, build_groups, per_sample
@@ -126,11 +126,14 @@ async def score_group(
     query: str | None = None,
     group_id: str | None = None,
     rubric: str | None = None,
+    terminal_tool: str | Sequence[str] | None = None,
     client: Any = None,
     on_error: Literal["drop_group", "drop_rollouts"] = "drop_group",
     swallow_exceptions: bool = False,
 ) -> Any:
-    """ART's `after_each`: the group with every trajectory's reward set, or None to drop it (see the module)."""
+    """ART's `after_each`: the group with every trajectory's reward set, or None to drop it (see the module).
+    `terminal_tool`: the agent's terminal tool name(s) when they are not among the recognised ones (use
+    `functools.partial(score_group, terminal_tool="my_shell")` as `after_each`)."""
     if on_error not in ("drop_group", "drop_rollouts"):
         raise ValueError(f"on_error: 'drop_group' or 'drop_rollouts', got {on_error!r}")
     trajectories = list(group.trajectories)
@@ -147,7 +150,7 @@ async def score_group(
 
         client = default_client()
     try:
-        response = await client.ascore(groups, rubric)
+        response = await client.ascore(groups, rubric, terminal_tool)
     except Exception as exc:
         if not swallow_exceptions:
             raise
