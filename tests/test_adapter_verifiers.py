@@ -220,3 +220,12 @@ def test_label_and_prompt_from_task_data():
 def test_imports_without_verifiers():
     code = "import sys, reward.adapters.verifiers; assert 'verifiers' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_scoring_timeout_is_a_stop_not_an_error():
+    """Why the README says to leave the agent's `timeout.scoring` unset or above REWARD_TIMEOUT: a reward
+    cut off by it is recorded as a stop with the reward unset, and `trace.reward` (the sum of the rewards
+    set) reads 0.0 on a trace that is `ok`, which prime-rl does not drop."""
+    t = load()["scoring_timeout"]
+    assert t["is_timeout"] and t["stop_condition"] == "scoring_timeout"
+    assert t["ok"] is True and t["errors"] == [] and t["rewards"] == {"slow": None} and t["reward"] == 0
