@@ -222,3 +222,24 @@ def test_cli_flag_and_variable(tmp_path):
         check=False,
     )  # fmt: skip
     assert ran.returncode != 0 and "REWARD_TERMINAL_TOOL" in ran.stderr
+
+
+def test_verl_and_art_pass_the_declared_tool_to_the_client(monkeypatch):
+    from reward.adapters import verl as verl_adapter
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    async def ascore(groups, rubric=None, terminal_tool=None):
+        seen.append(terminal_tool)
+        raise Stop
+
+    monkeypatch.setattr("reward.adapters.client._default", SimpleNamespace(ascore=ascore))
+    label = json.dumps({"reference": {"plan": "p"}, "query": "q"})
+    with pytest.raises(Stop):
+        asyncio.run(verl_adapter.compute_score("terminal_subagent", "text", label, terminal_tool="my_shell"))
+    with pytest.raises(Stop):
+        asyncio.run(verl_adapter.compute_score("terminal_subagent", "text", label))
+    assert seen == ["my_shell", None]

@@ -87,17 +87,28 @@ def _answer(response: dict[str, Any], index: list[tuple[int, int]]) -> dict[str,
 
 
 async def compute_score(
-    data_source: Any, solution_str: str, ground_truth: Any, extra_info: dict[str, Any] | None = None, **kwargs: Any
+    data_source: Any,
+    solution_str: str,
+    ground_truth: Any,
+    extra_info: dict[str, Any] | None = None,
+    terminal_tool: str | list[str] | None = None,
+    **kwargs: Any,
 ) -> dict[str, float]:
-    """The reward loop's entry point (async: the manager awaits it on its own event loop)."""
+    """The reward loop's entry point (async: the manager awaits it on its own event loop). `terminal_tool`
+    comes from `reward.custom_reward_function.reward_kwargs` when the harness's tool has its own name."""
     from reward.adapters.client import default_client
 
     groups, index = _groups(solution_str, ground_truth, extra_info)
-    return _answer(await default_client().ascore(groups), index)
+    return _answer(await default_client().ascore(groups, terminal_tool=terminal_tool), index)
 
 
 def compute_score_sync(
-    data_source: Any, solution_str: str, ground_truth: Any, extra_info: dict[str, Any] | None = None, **kwargs: Any
+    data_source: Any,
+    solution_str: str,
+    ground_truth: Any,
+    extra_info: dict[str, Any] | None = None,
+    terminal_tool: str | list[str] | None = None,
+    **kwargs: Any,
 ) -> dict[str, float]:
     """For verl's legacy reward managers, which call the function and cannot take a coroutine."""
     from reward.adapters.client import default_client
@@ -111,4 +122,4 @@ def compute_score_sync(
             "compute_score_sync was called on a running event loop: use compute_score (async) with verl's reward loop"
         )
     groups, index = _groups(solution_str, ground_truth, extra_info)
-    return _answer(default_client().score(groups), index)
+    return _answer(default_client().score(groups, terminal_tool=terminal_tool), index)
