@@ -229,3 +229,13 @@ def test_scoring_timeout_is_a_stop_not_an_error():
     t = load()["scoring_timeout"]
     assert t["is_timeout"] and t["stop_condition"] == "scoring_timeout"
     assert t["ok"] is True and t["errors"] == [] and t["rewards"] == {"slow": None} and t["reward"] == 0
+
+
+def test_declared_terminal_tool_travels(server, client):
+    """Declaring another tool name makes the BashHarness's `bash` calls not count: the declaration reaches
+    the service (default: its surveyed names, `bash` among them)."""
+    case = next(c for c in load()["cases"] if c["verifiers"]["info"]["status"] == "ok")
+    received = case["received"]
+    trace = StandInTrace(received)
+    reward = asyncio.run(vf_adapter.execution_subagent(stand_in_task(received), trace, terminal_tool="run_in_terminal"))
+    assert reward == -50.0 and trace.info["reward_service"]["penalty"] == "no_commands"

@@ -13,8 +13,9 @@ The TaskData needs a `reference` field (a reference id, `{"plan": ...}` or a tra
 `query` and `group_id`; without `query` the task is read from the prompt. What is sent is the trace's
 final branch as verifiers holds it (`trace.messages`: system, user prompt, assistant turns whose tool
 calls are flat `{"id", "type", "name", "arguments"}`, `tool` messages with `tool_call_id` and `name`).
-verifiers' BashHarness calls its tool `bash` (among the service's default terminal tool names) and
-returns stdout + stderr only: no exit code reaches any reward function from it.
+verifiers' BashHarness calls its tool `bash` (among the service's default terminal tool names; another
+harness's name is declared with `terminal_tool=` or REWARD_TERMINAL_TOOL) and returns stdout + stderr
+only: no exit code reaches any reward function from it.
 
 Groups: verifiers v1 shows a reward one trace; a GRPO group is `n` independent episodes (`Env.slots`)
 and prime-rl computes advantages itself over the traces without errors. So each rollout is one request
@@ -30,6 +31,7 @@ numbers also to `trace.metrics` (`reward_service/...`), which are logged but nev
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from reward.adapters.common import AdapterInputError, JudgeFailed, build_groups, per_sample
@@ -115,8 +117,10 @@ def _record(trace: Any, rollout: dict[str, Any], fake: bool) -> None:
             trace.record_metric(f"reward_service/{key}", float(rollout[key]))
 
 
-async def execution_subagent(task: Any, trace: Any) -> float:
-    """The execution-subagent reward of one verifiers trace, from `reward serve` (REWARD_URL)."""
+async def execution_subagent(task: Any, trace: Any, *, terminal_tool: str | Sequence[str] | None = None) -> float:
+    """The execution-subagent reward of one verifiers trace, from `reward serve` (REWARD_URL). verifiers
+    passes only `task` and `trace`; a harness whose terminal tool is not among the service's default
+    names declares it here (from a `@vf.reward` method) or with REWARD_TERMINAL_TOOL in this process."""
     from reward.adapters.client import default_client
 
     messages = message_dicts(trace)
@@ -125,7 +129,7 @@ async def execution_subagent(task: Any, trace: Any) -> float:
     if n is not None:
         rollout["num_tokens"] = n
     groups, index = build_groups([{"label": label_of(task), "prompt": prompt_of(task, messages), "rollout": rollout}])
-    response = await default_client().ascore(groups)
+    response = await default_client().ascore(groups, terminal_tool=terminal_tool)
     scored = per_sample(response, index)[0]
     fake = bool(response["groups"][index[0][0]]["judge"]["fake"])
     _record(trace, scored, fake)
