@@ -78,6 +78,7 @@ DEFAULT_RUBRIC = "execution_subagent"
 DEFAULT_CONCURRENCY = 64  # judge calls in flight per process; hosted APIs rate-limit well above this
 MAX_SAMPLES = 32
 CACHE_URL_SCHEMES = ("redis://", "rediss://", "unix://")
+LOG_FORMATS = ("text", "json")
 
 
 def env_name(field: str) -> str:
@@ -94,7 +95,8 @@ def _number(value: Any, name: str, kind: type[int] | type[float], positive: bool
     try:
         number = kind(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a {kind.__name__}, got {value!r}") from None
+        what = "an integer" if kind is int else "a number"
+        raise ConfigError(f"{name} must be {what}, got {value!r}") from None
     if not math.isfinite(number):  # a NaN fallback reward or an infinite timeout is nobody's intent
         raise ConfigError(f"{name} must be a finite number, got {value!r}")
     if positive and number <= 0:
@@ -177,6 +179,9 @@ class Settings(BaseModel):
     host: str = _var("127.0.0.1", "Interface `reward serve` listens on.")
     port: int = _var(8000, "Port `reward serve` listens on.")
     workers: int = _var(1, "Worker processes of `reward serve`.")
+    log_format: str = _var(
+        "text", "Log lines of `reward serve`: text, or json (one JSON object a line).", kind="text or json"
+    )
     # --- the trainer-side client (reward.adapters.client) -----------------------------------------------------------
     url: str = _var("http://127.0.0.1:8000", "Where the client finds `reward serve`.")
     timeout: float = _var(110.0, "The client's time budget per call, seconds, retries included.")
@@ -201,8 +206,11 @@ class Settings(BaseModel):
 
     @field_validator("port", mode="before")
     @classmethod
-    def _int(cls, value: Any, info: ValidationInfo) -> Any:
-        return _number(value, env_name(str(info.field_name)), int, positive=False)
+    def _port(cls, value: Any, info: ValidationInfo) -> Any:
+        port = _number(value, env_name(str(info.field_name)), int, positive=False)
+        if not 0 <= port <= 65535:  # uvicorn would end in an OverflowError traceback
+            raise ConfigError(f"{env_name(str(info.field_name))} must be a port number, 0 to 65535, got {value!r}")
+        return port
 
     @field_validator("judge_error_fallback", "timeout", mode="before")
     @classmethod
@@ -233,6 +241,14 @@ class Settings(BaseModel):
             schemes = ", ".join(CACHE_URL_SCHEMES)
             raise ConfigError(f"REWARD_CACHE_URL must start with {schemes}; got {value.split(':')[0]!r}")
         return value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format(cls, value: Any) -> Any:
+        text = str(value).strip().lower()
+        if text not in LOG_FORMATS:
+            raise ConfigError(f"REWARD_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {value!r}")
+        return text
 
     @field_validator("plans", mode="before")
     @classmethod
@@ -270,12 +286,20 @@ class Settings(BaseModel):
         if unknown:
             raise KeyError(f"not a setting: {', '.join(unknown)}")
         values = {f: env[env_name(f)] for f in fields if env.get(env_name(f))}  # empty: unset
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:  # a value our own validators let through but the type does not
-            first = exc.errors()[0]
-            field = str(first["loc"][0])
-            raise ConfigError(f"{env_name(field)}: {first['msg']}, got {values.get(field)!r}") from None
+        problems = [p for f, v in values.items() if (p := _problem(cls, f, v))]
+        if problems:  # every bad variable at once, each named: one fix-and-retry, not one per variable
+            raise ConfigError("; ".join(problems))
+        return cls.model_validate(values)
+
+
+def _problem(model: type[Settings], field: str, value: str) -> str | None:
+    try:
+        model.model_validate({field: value})
+    except ConfigError as exc:
+        return str(exc)
+    except ValidationError as exc:  # a value our own validators let through but the type does not
+        return f"{env_name(field)}: {exc.errors()[0]['msg']}, got {value!r}"
+    return None
 
 
 DEFAULTS = Settings()

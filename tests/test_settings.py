@@ -115,8 +115,8 @@ def test_values_are_parsed():
     ("env", "message"),
     [
         ({"REWARD_JUDGE_CONCURRENCY": "0"}, "REWARD_JUDGE_CONCURRENCY must be positive, got '0'"),
-        ({"REWARD_JUDGE_CONCURRENCY": "many"}, "REWARD_JUDGE_CONCURRENCY must be a int, got 'many'"),
-        ({"REWARD_JUDGE_TIMEOUT": "soon"}, "REWARD_JUDGE_TIMEOUT must be a float, got 'soon'"),
+        ({"REWARD_JUDGE_CONCURRENCY": "many"}, "REWARD_JUDGE_CONCURRENCY must be an integer, got 'many'"),
+        ({"REWARD_JUDGE_TIMEOUT": "soon"}, "REWARD_JUDGE_TIMEOUT must be a number, got 'soon'"),
         ({"REWARD_JUDGE_SAMPLES": "33"}, "REWARD_JUDGE_SAMPLES must be at most 32, got 33"),
         ({"REWARD_MAX_ROLLOUTS": "-1"}, "REWARD_MAX_ROLLOUTS must be positive, got '-1'"),
         ({"REWARD_REQUEST_DEADLINE": "0"}, "REWARD_REQUEST_DEADLINE must be positive, got '0'"),

@@ -15,12 +15,12 @@ from reward.cli.options import BaseOpt, CacheOpt, ConcOpt, FakeOpt, KeyOpt, Mode
 from reward.errors import ConfigError
 from reward.redaction import redact_url
 from reward.scoring.build import FAKE_MODEL, check_credentials, judge_configured, router_config
-from reward.settings import DEFAULTS, setting
+from reward.settings import DEFAULTS, Settings, setting
 
 
 def serve(
     host: Annotated[str, typer.Option(envvar="REWARD_HOST", help="Interface to listen on.")] = DEFAULTS.host,
-    port: Annotated[int, typer.Option(envvar="REWARD_PORT", help="Port.")] = DEFAULTS.port,
+    port: Annotated[int, typer.Option(envvar="REWARD_PORT", min=0, max=65535, help="Port.")] = DEFAULTS.port,
     workers: Annotated[int, typer.Option(envvar="REWARD_WORKERS", min=1, help="Worker processes.")] = DEFAULTS.workers,
     rubric_dir: Annotated[
         Path | None, typer.Option("--rubric-dir", help="Rubrics to load (all *.yaml) [env REWARD_RUBRIC_DIR].")
@@ -61,6 +61,7 @@ def serve(
         "REWARD_JUDGE_ERROR_FALLBACK": judge_error_fallback,
     }
     os.environ.update({k: str(v) for k, v in overrides.items() if v is not None})
+    Settings.from_env()  # every variable checked, all problems in one line, before anything starts
     fake = None
     if fake_judge:
         from reward.judge.fake.http import FakeJudgeServer
