@@ -91,16 +91,18 @@ async def score_episode(
     *,
     query: str | None = None,
     num_tokens: int | None = None,
+    terminal_tool: str | list[str] | None = None,
     client: RewardClient | None = None,
 ) -> EpisodeReward:
     """Score the episode's chat (system, task, then the policy's turns; the policy's part starts after the
     last user message). `label`: the task's reference (id, plan or trajectory) or {reference, query,
     group_id}; the query is the label's, else `query`, else the last user message (`<query>` unwrapped).
-    Raises JudgeFailed when the judge could not score it (after the client's retries)."""
+    `terminal_tool`: the agent's terminal tool name(s) when not among the recognised ones. Raises
+    JudgeFailed when the judge could not score it (after the client's retries)."""
     from reward.adapters.client import default_client
 
     groups, index = _groups(messages, label, query, num_tokens)
-    return _episode(await (client or default_client()).ascore(groups), index)
+    return _episode(await (client or default_client()).ascore(groups, terminal_tool=terminal_tool), index)
 
 
 def score_episode_sync(
@@ -109,13 +111,14 @@ def score_episode_sync(
     *,
     query: str | None = None,
     num_tokens: int | None = None,
+    terminal_tool: str | list[str] | None = None,
     client: RewardClient | None = None,
 ) -> EpisodeReward:
     """`score_episode` for a sync `LitAgent.rollout` (the runner calls it on its event loop's thread)."""
     from reward.adapters.client import default_client
 
     groups, index = _groups(messages, label, query, num_tokens)
-    return _episode((client or default_client()).score(groups), index)
+    return _episode((client or default_client()).score(groups, terminal_tool=terminal_tool), index)
 
 
 async def reward_for(messages: list[dict[str, Any]], label: Any, **kwargs: Any) -> float:
