@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from reward.analysis.compare import _sign, compare_runs, kendall_tau, sign_flips
 from reward.analysis.scored import ScoredGroup, read_scored_lenient
 from reward.cli.main import app
+from reward.errors import UsageError
 from tests.conftest import run_cli
 
 
@@ -193,8 +194,8 @@ def test_compare_table_and_bad_lines(scored_examples, tmp_path):
 def test_non_finite_numbers_are_refused_not_averaged(tmp_path):
     path = tmp_path / "nan.jsonl"
     path.write_text('{"group_id": "g", "rollouts": [{"id": "a", "status": "ok", "reward": NaN}]}\n')
-    groups, problems = read_scored_lenient(path)
-    assert groups == [] and "rollouts[0].reward: Input should be a finite number" in problems[0]
+    with pytest.raises(UsageError, match=r"rollouts\[0\]\.reward: Input should be a finite number"):
+        read_scored_lenient(path)  # no group left: the file is refused, naming the first problem
 
 
 def _write_run(path, rewards: dict[str, float | None]) -> bytes:

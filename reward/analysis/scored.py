@@ -103,4 +103,20 @@ def read_scored_lenient(path: Path) -> tuple[list[ScoredGroup], list[str]]:
                 groups.append(group)
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from exc
+    if not groups and problems:
+        raise UsageError(_not_scored(path, problems))
     return groups, problems
+
+
+def _not_scored(path: Path, problems: list[str]) -> str:
+    """One line instead of one problem per line when the file is not a scored output at all."""
+    try:
+        with path.open(encoding="utf-8", errors="replace") as f:
+            first = json.loads(next(line for line in f if line.strip()))
+    except (OSError, ValueError, StopIteration):
+        first = None
+    rollouts = first.get("rollouts") if isinstance(first, dict) else None
+    if isinstance(rollouts, list) and rollouts and all(isinstance(r, dict) and "status" not in r for r in rollouts):
+        hint = f"score it first: reward score {path} -o scored.jsonl"
+        return f"{path} is not a scored file: it looks like `reward score` input ({hint})"
+    return f"{path} is not a scored file: none of its {len(problems)} line(s) is a scored group (line 1: {problems[0]})"

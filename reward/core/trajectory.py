@@ -195,6 +195,18 @@ def _scrub(value: Any) -> Any:
     return value
 
 
+def _decode_problem(exc: json.JSONDecodeError) -> str:
+    """json's message in plain words ("Unterminated string starting at" ends in a dangling "at")."""
+    msg = exc.msg.removesuffix(" at")
+    msg = msg[:1].lower() + msg[1:]
+    if msg.startswith("invalid control character"):
+        msg += " (a raw tab, newline or other control character inside a string)"
+    doc = exc.doc if isinstance(exc.doc, str) else ""
+    if msg.startswith("unterminated") or exc.pos >= len(doc.rstrip()):
+        return f"{msg} at column {exc.colno}: the text ends before the JSON does (cut off?)"
+    return f"{msg} at column {exc.colno}"
+
+
 def parse_json(text: str | bytes) -> Any:
     """Strict JSON: NaN/Infinity refused, and Python's own limits (integers over 4300 digits, nesting
     deeper than the recursion limit) reported as ValueError like any other invalid JSON."""
@@ -204,7 +216,7 @@ def parse_json(text: str | bytes) -> Any:
             text = text.decode("utf-8", "replace")
         return _scrub(data) if _SURROGATE.search(text) else data
     except json.JSONDecodeError as exc:
-        raise ValueError(f"invalid JSON: {exc.msg} at column {exc.colno}") from exc
+        raise ValueError(f"invalid JSON: {_decode_problem(exc)}") from exc
     except RecursionError as exc:
         raise ValueError("invalid JSON: nested too deeply") from exc
     except ValueError as exc:  # NaN / Infinity, an integer of more than 4300 digits

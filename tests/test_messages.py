@@ -1,0 +1,37 @@
+"""Messages a person reads when a file or a line is not what a command expects: plain words, one line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from reward.core.trajectory import Group, parse_line
+from tests.conftest import EXAMPLES, group
+from tests.conftest import run_cli as reward
+
+
+def test_truncated_line_says_so_without_a_doubled_at():
+    line = json.dumps(group("g"))
+    for cut in (len(line) // 2, len(line) - 1, 30):
+        problem = str(parse_line(Group, line[:cut], 7))
+        assert problem.startswith("line 7: invalid JSON: ") and " at at " not in problem
+        assert "cut off?" in problem, problem
+    raw_tab = str(parse_line(Group, '{"group_id": "g", "query": "a\tb"}', 1))
+    assert "invalid control character (a raw tab" in raw_tab and "cut off" not in raw_tab
+
+
+@pytest.mark.parametrize("command", [["report", "-o", "OUT"], ["compare", "SAME"]])
+def test_analysis_of_an_input_file_says_it_is_not_scored(tmp_path, command):
+    args = [str(tmp_path / "r.html") if a == "OUT" else str(EXAMPLES) if a == "SAME" else a for a in command]
+    ran = reward(command[0], str(EXAMPLES), *args[1:], check=False)
+    assert ran.returncode == 2
+    assert "is not a scored file: it looks like `reward score` input" in ran.stderr
+    assert "Field required" not in ran.stderr
+
+
+def test_analysis_of_garbage_says_not_scored_in_one_line(tmp_path):
+    junk = tmp_path / "junk.jsonl"
+    junk.write_text("hello\n[1, 2]\n")
+    ran = reward("report", str(junk), "-o", str(tmp_path / "r.html"), check=False)
+    assert ran.returncode == 2 and "is not a scored file: none of its 2 line(s)" in ran.stderr
