@@ -25,10 +25,10 @@ PLAN = "EXECUTION PLAN\n\nTask Outcome: success.\n\nCommands Executed:\n- `ls` (
 CALL = '<tool_call>\n{"name": "run_in_terminal", "arguments": {"command": "%s"}}\n</tool_call>'
 
 
-def scored(reward: float = 1.0, status: str = "ok") -> dict[str, Any]:
+def scored(reward: float = 1.0, status: str = "ok", fake: bool = False) -> dict[str, Any]:
     r = {"id": "0", "status": status, "reward": reward, "penalty": None, "error": None, "s_pos": 0.5}
     r.update({"s_pit": 0.1, "s_fa": 0.5, "has_final_answer": True, "num_tokens": None, "num_tokens_exact": False})
-    return {"groups": [{"group_id": "g", "rollouts": [r]}], "metrics": {}}
+    return {"groups": [{"group_id": "g", "judge": {"fake": fake}, "rollouts": [r]}], "metrics": {}}
 
 
 class Flaky:
@@ -114,7 +114,7 @@ def test_client_retries_connection_errors_then_names_the_url():
 def test_adapters_pass_exact_token_counts(flaky, monkeypatch):
     seen: list[Any] = []
 
-    async def ascore(groups: list[dict[str, Any]]) -> dict[str, Any]:
+    async def ascore(groups: list[dict[str, Any]], *_: Any, **__: Any) -> dict[str, Any]:
         seen.extend(groups)
         return scored()
 
@@ -131,7 +131,7 @@ def test_adapters_pass_exact_token_counts(flaky, monkeypatch):
 
 
 def test_slime_group_mode_with_reward_key_and_a_bare_plan_label(monkeypatch):
-    async def ascore(groups: list[dict[str, Any]]) -> dict[str, Any]:
+    async def ascore(groups: list[dict[str, Any]], *_: Any, **__: Any) -> dict[str, Any]:
         assert groups[0]["reference"] == {"plan": PLAN}
         return scored(12.5)
 
@@ -140,6 +140,27 @@ def test_slime_group_mode_with_reward_key_and_a_bare_plan_label(monkeypatch):
     plain = asyncio.run(slime_adapter.batched_custom_rm(SimpleNamespace(reward_key=None), [sample]))
     keyed = asyncio.run(slime_adapter.batched_custom_rm(SimpleNamespace(reward_key="score"), [sample]))
     assert plain == [12.5] and keyed[0]["score"] == 12.5 and keyed[0]["reward"] == 12.5  # sample.reward[key]
+
+
+def test_in_process_adapters_carry_the_fake_mark(monkeypatch, caplog):
+    async def ascore(groups: list[dict[str, Any]], *_: Any, **__: Any) -> dict[str, Any]:
+        return scored(3.0, fake=True)
+
+    monkeypatch.setattr("reward.adapters.client._default", SimpleNamespace(ascore=ascore))
+    sample = SimpleNamespace(prompt="<query>q</query>", response="r", label={"plan": PLAN}, response_length=1)
+    keyed = asyncio.run(slime_adapter.batched_custom_rm(SimpleNamespace(reward_key="score"), [sample]))
+    assert keyed[0]["fake"] is True
+    with caplog.at_level("WARNING"):
+        assert asyncio.run(slime_adapter.batched_custom_rm(SimpleNamespace(), [sample])) == [3.0]
+    assert "FAKE judge" in caplog.text  # a float has no room for the mark: the log says it
+    extras: dict[str, Any] = {}
+    completion = [{"role": "assistant", "content": "<final_answer>x</final_answer>"}]
+    asyncio.run(
+        trl_adapter.execution_subagent_reward(
+            prompts=["p"], completions=[completion], reference=["r"], query=["q"], log_extra=extras.__setitem__
+        )
+    )
+    assert extras["reward/fake_judge"] == [True]
 
 
 def test_bare_references_as_labels():
@@ -215,7 +236,7 @@ def test_verl_without_a_query_fails_naming_extra_info_query():
 def test_verl_query_from_the_prompt_in_extra_info(monkeypatch):
     seen: list[Any] = []
 
-    def score(groups: list[dict[str, Any]]) -> dict[str, Any]:
+    def score(groups: list[dict[str, Any]], *_: Any, **__: Any) -> dict[str, Any]:
         seen.extend(groups)
         return scored(status="penalized", reward=-50.0) | {}
 

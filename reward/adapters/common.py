@@ -173,3 +173,9 @@ def _short(query: str, reference: dict[str, Any]) -> str:
 def per_sample(response: dict[str, Any], index: list[tuple[int, int]]) -> list[dict[str, Any]]:
     groups = response["groups"]
     return [groups[g]["rollouts"][r] for g, r in index]
+
+
+def fake_marks(response: dict[str, Any], index: list[tuple[int, int]]) -> list[bool]:
+    """Per sample: was its group judged (in part) by the fake judge? Every return shape that can carry it
+    does: a fake reward is never handed over unmarked."""
+    return [bool(response["groups"][g].get("judge", {}).get("fake")) for g, _ in index]

@@ -13,11 +13,14 @@ REWARD_JUDGE_ERROR_FALLBACK, 200 with `"reward_fallback": true`. `batched_custom
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from reward.adapters.common import JudgeFailed, build_groups, per_sample
+from reward.adapters.common import JudgeFailed, build_groups, fake_marks, per_sample
+
+logger = logging.getLogger(__name__)
 
 LABEL_AT = "label"  # the HTTP body's one label, as errors name it
 
@@ -65,7 +68,7 @@ async def batched_custom_rm(args: Any, samples: list[Any]) -> list[float] | list
     """`--custom-rm-path reward.adapters.slime.batched_custom_rm --group-rm`: one request per prompt group,
     so group statistics see the whole group. Server URL: REWARD_URL. The exact token count is the sample's
     `response_length`. With `--reward-key K` slime reads `sample.reward[K]`: each sample then gets the
-    per-sample dict of the HTTP endpoint, with the reward under K as well."""
+    per-sample dict of the HTTP endpoint (with `fake`), with the reward under K as well."""
     from reward.adapters.client import default_client
 
     groups, index = build_groups(
@@ -84,7 +87,10 @@ async def batched_custom_rm(args: Any, samples: list[Any]) -> list[float] | list
     failed = [r["error"] for r in rollouts if r["reward"] is None]
     if failed:
         raise JudgeFailed(failed)
+    fakes = fake_marks(response, index)
     key = getattr(args, "reward_key", None)
     if key:
-        return [{**reward_dict(r), key: float(r["reward"])} for r in rollouts]
+        return [{**reward_dict(r), "fake": f, key: float(r["reward"])} for r, f in zip(rollouts, fakes, strict=True)]
+    if any(fakes):  # a float has no room for the mark: say it where the trainer's log shows it
+        logger.warning("%d of %d rewards came from the FAKE judge: not real judgements", sum(fakes), len(fakes))
     return [float(r["reward"]) for r in rollouts]

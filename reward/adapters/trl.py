@@ -13,7 +13,7 @@ harness whose tool has another name declares it with `reward_function(terminal_t
 function TRL calls exactly like this one, sent with each request.
 
 Failure: a rollout the judge could not score gets `None` (TRL masks it); nothing is ever 0.0 by default.
-Per-sample `s_pos`, `s_pit`, `s_fa` and `status` go to `log_extra`, the step metrics to `log_metric`.
+Per-sample `s_pos`, `s_pit`, `s_fa`, `status` and `fake_judge` go to `log_extra`, the step metrics to `log_metric`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import json
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from reward.adapters.common import build_groups, per_sample
+from reward.adapters.common import build_groups, fake_marks, per_sample
 
 RewardFunc = Callable[..., Coroutine[Any, Any, list[float | None]]]
 
@@ -107,6 +107,7 @@ async def _score(
     if log_extra is not None:
         for key in ("s_pos", "s_pit", "s_fa", "status"):
             log_extra(f"reward/{key}", [r[key] for r in rollouts])
+        log_extra("reward/fake_judge", fake_marks(response, index))
     if log_metric is not None:
         m = response["metrics"]
         for key in (
