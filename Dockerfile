@@ -15,6 +15,7 @@ COPY templates ./templates
 # A wheel install carries rubrics/ and templates/ inside the package (reward/_data).
 # Every dependency at the version the tests ran with (constraints.txt); the base image is a tag, to be pinned
 # by digest where the image is built (`docker buildx imagetools inspect python:3.11-slim`).
+# Only what serving needs: the `redis` extra (a shared cache), not `report` (matplotlib: `reward report` plots).
 RUN pip install -c constraints.txt '.[redis]' && rm -rf /app/reward
 
 RUN useradd --create-home --uid 10001 reward && mkdir -p /cache && chown reward /cache

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 from reward._lazy import lazy_exports
 
+# The one place the version is written: pyproject.toml reads it from here ([tool.hatch.version]), so a source
+# checkout and an installed wheel agree, and no lookup by distribution name can find another package.
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:

@@ -15,8 +15,20 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import ParamSpec
 
-import matplotlib
-from matplotlib.figure import Figure
+from reward.errors import UsageError
+
+# What installs the plotting library: matplotlib is the `report` extra, not a dependency, so the server (and its
+# image) goes without it. Kept short: the CLI prints it as one line even on an 80-column console.
+INSTALL_HINT = "pip install 'rubric-reward[report]'"
+
+try:
+    import matplotlib
+    from matplotlib.figure import Figure
+except ModuleNotFoundError as exc:
+    if exc.name != "matplotlib":  # matplotlib is there but broken (one of its own modules): the real error
+        raise
+    # A RewardError: the CLI prints this one line and exits 2, instead of a traceback from a command's import.
+    raise UsageError(f"the HTML report needs matplotlib: {INSTALL_HINT}") from exc
 
 BLUE, ORANGE, RED, GREEN, GREY = "#4c72b0", "#dd8452", "#c44e52", "#55a868", "#8c8c8c"
 GROUP_COLOURS = {"positive": GREEN, "pitfall": RED, "final_answer": BLUE}

@@ -77,12 +77,12 @@ def compare(
 
     if html is not None:
         _refuse_overwrite(html, "--html", a, b)
+        # Before any work: without the `report` extra (matplotlib) this stops here with the line that installs it.
+        from reward.analysis.report import render_comparison
     ga, pa = _load(a)
     gb, pb = _load(b)
     c = compare_runs(ga, gb, top=top)
     if html is not None:
-        from reward.analysis.report import render_comparison
-
         _write(html, render_comparison(c, ga, gb, f"reward compare: {a.name} (A) vs {b.name} (B)"))
         err.print(f"wrote {html}")
     if as_json:
