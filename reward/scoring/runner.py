@@ -104,29 +104,62 @@ def load_done(
     return done
 
 
+_LOCK_TRIES = 100  # each retry needs another run to take and finish a whole run in between: never reached
+
+
 @contextlib.contextmanager
 def exclusive(output: Path) -> Iterator[None]:
     """One writer per output file: two runs appending to one file would interleave and duplicate groups.
 
     An advisory lock on `<output>.lock` (flock: released by the kernel when the process dies, so a killed
     run never leaves a stale lock); a second run refuses at once with a clear message.
+
+    The holder removes the lock file when it ends, so finished runs leave nothing beside their output (a
+    killed run leaves the file, unlocked: the next run takes it and removes it). Removing a flock'ed file
+    is safe only with a check on the other side: a run that opened the file before it was removed can get
+    the lock on it after, on a file no path names any more, while a third run creates and locks a new one.
+    So a run counts the lock as its own only once the path still names the very file it locked, and
+    otherwise starts over; and only the holder removes the file, while holding it, after the same check.
     """
     output.parent.mkdir(parents=True, exist_ok=True)
     path = output.with_name(output.name + ".lock")
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise RunError(f"{output}: cannot create the lock file {path}: {exc.strerror}") from exc
-    try:
+    for _ in range(_LOCK_TRIES):
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise RunError(f"{output}: cannot create the lock file {path}: {exc.strerror}") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            os.close(fd)
             raise RunError(
                 f"{output}: another run is writing to this file; wait for it to finish or use another output"
             ) from None
+        if _names(path, fd):
+            break
+        os.close(fd)  # removed (and maybe created anew) by the run that held it since it was opened: again
+    else:
+        raise RunError(f"{output}: the lock file {path} keeps being replaced; is something deleting it?")
+    try:
         yield
     finally:
-        os.close(fd)
+        try:
+            if _names(path, fd):  # never a file someone put there since (by hand: ours is still ours otherwise)
+                path.unlink()
+        except OSError:
+            pass  # left behind (a read-only folder, ...): harmless, the next run takes it
+        finally:
+            os.close(fd)  # after the unlink: the lock is held until the path no longer names the file
+
+
+def _names(path: Path, fd: int) -> bool:
+    """Whether `path` names the file open on `fd` now (not removed, not replaced by another file)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    own = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
 
 
 class LineWriter:
