@@ -134,6 +134,7 @@ class Settings(BaseModel):
     judge_router_config: str | None = _var(
         None, "A litellm Router YAML: several judge deployments, their limits.", shown="none", kind="path"
     )
+    allow_retired_judge: bool = _var(False, "Start with a judge model past its provider's retirement date.")
     judge_error_fallback: float | None = _var(
         None,
         "Reward the OpenRLHF/slime endpoints return, flagged, when the judge fails.",

@@ -14,7 +14,7 @@ from reward.cli.console import err
 from reward.cli.options import BaseOpt, CacheOpt, ConcOpt, FakeOpt, KeyOpt, ModelOpt, PlansOpt, ToolOpt
 from reward.errors import ConfigError
 from reward.redaction import redact_url
-from reward.scoring.build import FAKE_MODEL, check_credentials, judge_configured, router_config
+from reward.scoring.build import FAKE_MODEL, check_credentials, check_pinning, judge_configured, router_config
 from reward.settings import DEFAULTS, Settings, setting
 
 
@@ -88,6 +88,8 @@ def serve(
     if not fake_judge:
         for judge in judges:  # every loaded rubric's judge: a request may name any of them
             check_credentials(judge, router)
+        for pin in dict.fromkeys(w for judge in judges for w in check_pinning(judge, router)):
+            err.print(f"[bold yellow]warning: {pin}[/bold yellow]")
     err.print(
         f"reward {settings.default_rubric} on http://{host}:{port} ({workers} worker(s)), "
         f"judge {judge_banner(default_judge.grade.model, router)}, cache {cache_banner(settings.cache_dir)}"

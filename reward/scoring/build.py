@@ -103,6 +103,27 @@ def check_credentials(settings: JudgeSettings, router: dict | None) -> None:
         raise ConfigError("; ".join(problems))
 
 
+JUDGE_PINNING = "judge_pinning"
+
+
+def judge_models(settings: JudgeSettings, router: dict | None) -> list[str]:
+    if router is not None:
+        params = [m.get("litellm_params") or {} for m in router.get("model_list") or [] if isinstance(m, dict)]
+        return [str(p["model"]) for p in params if p.get("model")]
+    return [settings.condense.model, settings.grade.model]
+
+
+def check_pinning(settings: JudgeSettings, router: dict | None) -> list[str]:
+    """Warnings about the judge's identity (floating alias, retirement soon); a retired model is refused
+    unless REWARD_ALLOW_RETIRED_JUDGE is set."""
+    from reward.judge.pinning import pinning_problems
+
+    warnings, refusals = pinning_problems(judge_models(settings, router))
+    if refusals and not setting("allow_retired_judge"):
+        raise ConfigError("; ".join(refusals))
+    return warnings + refusals
+
+
 def with_fake_judge(settings: JudgeSettings, api_base: str) -> JudgeSettings:
     # A model name of its own, so fake plans and verdicts never share cache keys with a real judge's.
     return replace(
@@ -175,6 +196,8 @@ def open_scorer(
     router = None if fake_judge is not None else router_config()
     if fake_judge is None:
         check_credentials(settings, router)
+        for warning in check_pinning(settings, router):
+            notify(JUDGE_PINNING, f"warning: {warning}")
     store = open_store(cache_dir(cache))
     try:
         yield Scorer(rubric, LiteLLMJudge(settings, router), store)
