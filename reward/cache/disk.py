@@ -18,6 +18,9 @@ Values are JSON, never pickles: a value read back is parsed as JSON (a pickled e
 an older version, is refused unread and counted in `invalid_values`) and then checked by the caller's
 `accept` before it is used; a value that fails is a miss, computed again and overwritten.
 
+Every lookup can be told to an `observer(event, layer, n)` (the service's metrics: hits and misses by layer,
+coalesced calls, failed writes, degradation and recovery); the cache itself imports no metrics library.
+
 Shared work is owned by no caller: the computation runs in a task of its own that every caller awaits
 through a shield, so one caller's cancellation (a request's deadline) never reaches the others; it is
 cancelled only when nobody waits for it any more.
@@ -38,7 +41,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import diskcache
 
@@ -65,6 +68,14 @@ def cache_key(kind: str, payload: dict[str, Any]) -> str:
 
 def text_digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class CacheObserver(Protocol):
+    """Told of what the cache does: `event` is hit / miss (a lookup that reached `layer`: memory, disk, redis),
+    coalesced (waited on an identical computation), write_failed (`n` values not kept), degraded / recovered
+    (writes started failing / succeed again). May be called from the writer thread."""
+
+    def __call__(self, event: str, layer: str, n: int = 1) -> None: ...
 
 
 class _Write:
@@ -122,6 +133,9 @@ def open_disk(directory: Path) -> diskcache.Cache:
 
 
 class Store:
+    """The plan/verdict cache: an in-memory LRU in front of a diskcache directory (None: memory only);
+    JSON values only, concurrent identical requests coalesced."""
+
     def __init__(self, directory: str | Path | None, memory_items: int = 4096) -> None:
         self.directory = Path(directory) if directory else None
         self._disk = open_disk(self.directory) if self.directory else None
@@ -137,6 +151,7 @@ class Store:
         self.read_failures = 0
         self.invalid_values = 0  # read back but refused: a pickle, not JSON, or not what the caller accepts
         self.write_error: str | None = None  # why the last write failed; None once one succeeds again
+        self.observer: CacheObserver | None = None  # set by the service (its metrics)
         if self._disk is not None:
             self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="reward-cache-read")
             self._writes: queue.SimpleQueue[_Write | threading.Event | None] = queue.SimpleQueue()
@@ -161,12 +176,24 @@ class Store:
                             self._disk.set(w.key, json.dumps(w.value, ensure_ascii=False, separators=(",", ":")))
                 except Exception as exc:  # disk full, read-only, corrupt: degrade, never die
                     self.write_failures += len(items)
+                    self.note("write_failed", "disk", len(items))
                     if self.write_error is None:
-                        log.error("cache %s: writes fail, computing without the cache: %s", self.directory, exc)
+                        log.error(
+                            "cache %s: writes fail, computing without the cache: %s",
+                            self.directory,
+                            exc,
+                            extra={"event": "cache_degraded", "layer": "disk"},
+                        )
+                        self.note("degraded", "disk")
                     self.write_error = f"{type(exc).__name__}: {exc}"
                 else:
                     if self.write_error is not None:
-                        log.warning("cache %s: writes succeed again", self.directory)
+                        log.warning(
+                            "cache %s: writes succeed again",
+                            self.directory,
+                            extra={"event": "cache_recovered", "layer": "disk"},
+                        )
+                        self.note("recovered", "disk")
                     self.write_error = None
                 with self._lock:
                     for w in items:
@@ -178,6 +205,12 @@ class Store:
                     b.set()
                 elif b is None:
                     stop = True
+
+    def note(self, event: str, layer: str, n: int = 1) -> None:
+        """Tell the observer, if any; an observer that fails never fails the cache."""
+        if self.observer is not None:
+            with contextlib.suppress(Exception):
+                self.observer(event, layer, n)
 
     def _read(self, key: str) -> Any:
         with self._lock:
@@ -238,12 +271,15 @@ class Store:
         if key in self._mem:
             self.hits += 1
             stats.hits += 1
+            self.note("hit", "memory")
             self._mem.move_to_end(key)
             return self._mem[key]
+        self.note("miss", "memory")
         flight = self._inflight.get(key)
         if flight is not None:
             self.coalesced += 1
             stats.coalesced += 1
+            self.note("coalesced", "memory")
         else:
             flight = _Flight(asyncio.ensure_future(self._load(key, compute, stats, accept)))
             self._inflight[key] = flight
@@ -276,9 +312,12 @@ class Store:
         if value is not None:
             self.hits += 1
             stats.hits += 1
+            self.note("hit", "disk")
         else:
             self.misses += 1
             stats.misses += 1
+            if self._disk is not None:
+                self.note("miss", "disk")
             value = await compute()
             if self._disk is not None:
                 with self._lock:

@@ -135,7 +135,13 @@ class RedisStore(Store):
                 self._discard_client(client)
             error = describe_error(exc, self.url)  # redis-py may quote the URL, password and all
             if self.write_error is None:
-                log.error("cache %s: Redis fails, computing without the cache: %s", redact_url(self.url), error)
+                log.error(
+                    "cache %s: Redis fails, computing without the cache: %s",
+                    redact_url(self.url),
+                    error,
+                    extra={"event": "cache_degraded", "layer": "redis"},
+                )
+                self.note("degraded", "redis")
             self.write_error = error
             raise RedisDown(error) from exc
 
@@ -151,7 +157,12 @@ class RedisStore(Store):
 
     def _recovered(self) -> None:
         if self.write_error is not None:
-            log.warning("cache %s: Redis writes succeed again", redact_url(self.url))
+            log.warning(
+                "cache %s: Redis writes succeed again",
+                redact_url(self.url),
+                extra={"event": "cache_recovered", "layer": "redis"},
+            )
+            self.note("recovered", "redis")
         self.write_error = None
 
     async def _get(self, key: str, accept: Callable[[Any], Any] | None = None) -> tuple[Any, bool]:
@@ -193,9 +204,11 @@ class RedisStore(Store):
                 if waited:
                     self.coalesced += 1
                     stats.coalesced += 1
+                    self.note("coalesced", "redis")
                 else:
                     self.hits += 1
                     stats.hits += 1
+                    self.note("hit", "redis")
                 self._remember(key, value)
                 return value
             # Another replica computes it: wait for its value, or for its marker to lapse.
@@ -206,8 +219,10 @@ class RedisStore(Store):
     async def _compute_unkept(self, key: str, compute: Callable[[], Awaitable[Any]], stats: CacheStats) -> Any:
         self.misses += 1
         stats.misses += 1
+        self.note("miss", "redis")
         value = await compute()
         self.write_failures += 1
+        self.note("write_failed", "redis")
         self._remember(key, value)
         return value
 
@@ -217,6 +232,7 @@ class RedisStore(Store):
         marker = PREFIX + "inflight:" + key
         self.misses += 1
         stats.misses += 1
+        self.note("miss", "redis")
         heartbeat = asyncio.ensure_future(self._extend(marker, token))
         try:
             value = await compute()
@@ -225,6 +241,7 @@ class RedisStore(Store):
                 await self._call(lambda r: r.set(PREFIX + key, blob))
             except (RedisDown, TypeError, ValueError) as exc:  # not kept; still used, as with a full disk
                 self.write_failures += 1
+                self.note("write_failed", "redis")
                 if not isinstance(exc, RedisDown):
                     self.write_error = describe_error(exc, self.url)
             else:
@@ -267,6 +284,14 @@ class RedisStore(Store):
             finally:
                 client.close()
         except (self._redis.RedisError, OSError) as exc:
+            if self.write_error is None:  # the probe saw the outage first: the same one line a command writes
+                log.error(
+                    "cache %s: Redis fails, computing without the cache: %s",
+                    redact_url(self.url),
+                    describe_error(exc, self.url),
+                    extra={"event": "cache_degraded", "layer": "redis"},
+                )
+                self.note("degraded", "redis")
             self.write_error = describe_error(exc, self.url)  # shown by /readyz
             if not isinstance(exc, self._redis.ResponseError):
                 self._down_until = time.monotonic() + self.pause_s

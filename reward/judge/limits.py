@@ -16,6 +16,9 @@ With REWARD_CACHE_URL a Redis URL, all of this lives in that Redis and is shared
 
 litellm's Router is kept for routing and fallbacks but does not enforce these limits: its counts live in
 each process's memory and, measured with bench/replicas.py, two replicas sent twice the limit.
+
+An optional `observer` is told when a call starts and stops waiting here (the service's metrics: how many
+wait, for how long), so a limit that throttles the judge shows up before the deadline errors do.
 """
 
 from __future__ import annotations
@@ -28,10 +31,10 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, Storage
@@ -130,6 +133,14 @@ def namespace(config: dict[str, Any]) -> str:
     return hashlib.sha256("\n".join(deployments).encode()).hexdigest()[:16]
 
 
+class WaitObserver(Protocol):
+    """Told of each wait for capacity under a role's limits (only roles that have limits wait)."""
+
+    def wait_started(self, role: str) -> None: ...
+
+    def wait_ended(self, role: str, seconds: float) -> None: ...
+
+
 class _Down(RewardError):
     """Redis failed or is being left alone for a moment: use the process's own limits."""
 
@@ -157,6 +168,7 @@ class JudgeLimiter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._down_until = 0.0
         self._down = False
+        self.observer: WaitObserver | None = None  # set by the service (its metrics)
         if url is not None and self.limits:
             try:  # the `redis` extra: missing, it is a start-up error, not a failure of every call
                 import redis.asyncio  # noqa: F401
@@ -205,12 +217,19 @@ class JudgeLimiter:
         except Exception as exc:
             if not self._down:
                 error = describe_error(exc, self.url)  # redis-py may quote the URL, password and all
-                log.warning("judge limits: Redis failed (%s); holding them per process until it answers", error)
+                log.warning(
+                    "judge limits: Redis failed (%s); holding them per process until it answers",
+                    error,
+                    extra={"event": "limits_degraded"},
+                )
             self._down = True
             self._down_until = time.monotonic() + self.pause_s
             raise _Down from exc
         if self._down:
-            log.warning("judge limits: Redis answers again; limits shared by every replica again")
+            log.warning(
+                "judge limits: Redis answers again; limits shared by every replica again",
+                extra={"event": "limits_recovered"},
+            )
             self._down = False
         return result
 
@@ -225,16 +244,34 @@ class JudgeLimiter:
             yield
             return
         self._bind()
-        release = await self._take_flight(role, lim.max_parallel_requests)
+        with self._waiting(role):
+            release = await self._take_flight(role, lim.max_parallel_requests)
+            try:
+                async with self._gates[(role, "rate")]:  # one waiter per role and process asks Redis
+                    if lim.rpm is not None:
+                        await self._take_rate(0, self._item(lim.rpm), role, "rpm", 1)
+                    if lim.tpm is not None:
+                        await self._take_rate(1, self._item(lim.tpm), role, "tpm", max(1, min(tokens, lim.tpm)))
+            except BaseException:
+                await asyncio.shield(release())
+                raise
         try:
-            async with self._gates[(role, "rate")]:  # one waiter per role and process asks Redis
-                if lim.rpm is not None:
-                    await self._take_rate(0, self._item(lim.rpm), role, "rpm", 1)
-                if lim.tpm is not None:
-                    await self._take_rate(1, self._item(lim.tpm), role, "tpm", max(1, min(tokens, lim.tpm)))
             yield
         finally:
             await asyncio.shield(release())
+
+    @contextlib.contextmanager
+    def _waiting(self, role: str) -> Iterator[None]:
+        observer = self.observer
+        if observer is None:
+            yield
+            return
+        observer.wait_started(role)
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            observer.wait_ended(role, time.monotonic() - start)
 
     async def _take_rate(self, which: int, item: RateLimitItem, role: str, kind: str, cost: int) -> None:
         ids = (self.space, role, kind)

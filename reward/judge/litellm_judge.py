@@ -8,6 +8,9 @@ Two failure loops, each in one place:
   validation error by tenacity in `ask`.
 Whatever is left becomes a JudgeError with a category; callers turn it into a per-rollout error.
 Each call attempt first waits for its turn under the judge limits (reward/limits.py): a wait, not a retry.
+
+An optional `observer` sees every call start and end (role, outcome, seconds, its usage): the service's
+metrics hang there, so this module never imports a metrics library and `reward score` pays nothing for them.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import asyncio
 import functools
 import hashlib
 import os
-from typing import Any, TypeVar
+import time
+from typing import Any, Protocol, TypeVar
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
@@ -36,7 +40,7 @@ from reward.judge.llm import Route, choose_route, endpoint, has_price, inline_se
 from reward.redaction import secrets_from_env, short_error
 from reward.rubric.prompts import group_prefix_chars
 
-__all__ = ["FAKE_FINGERPRINT", "JudgeError", "LiteLLMJudge", "Usage", "categorize", "has_price"]
+__all__ = ["FAKE_FINGERPRINT", "CallObserver", "JudgeError", "LiteLLMJudge", "Usage", "categorize", "has_price"]
 
 T = TypeVar("T")
 
@@ -57,6 +61,16 @@ _CATEGORIES: list[tuple[type[BaseException], str]] = [
     (litellm.APIConnectionError, "judge_unavailable"),
     (litellm.APIError, "judge_unavailable"),
 ]
+
+
+class CallObserver(Protocol):
+    """Told of each judge call (transport retries and limiter waits included), e.g. to count it."""
+
+    def started(self, role: str) -> None: ...
+
+    def finished(self, role: str, outcome: str, seconds: float, usage: Usage | None) -> None:
+        """`outcome`: "ok" (the provider answered; counted in Usage.calls), the error category of a call that
+        failed, or "cancelled" (the request's deadline); `usage`: this call's tokens and cost, when it answered."""
 
 
 def categorize(exc: BaseException) -> str:
@@ -204,6 +218,7 @@ class LiteLLMJudge(Judge):
             config.setdefault("timeout", settings.timeout_s)
             self.router = litellm.Router(model_list=model_list, **config)
         self._semaphore: asyncio.Semaphore | None = None
+        self.observer: CallObserver | None = None  # set by the service (its metrics); None: nothing is told
         # Limits shared by every replica (in Redis with REWARD_CACHE_URL): each call attempt waits its turn.
         self.limiter = JudgeLimiter(
             role_limits(router_config) if router_config is not None else {},
@@ -278,10 +293,22 @@ class LiteLLMJudge(Judge):
             kwargs["seed"] = seed
         tokens = self._estimate_tokens(role, call, messages)
         async with self.semaphore:
+            observer = self.observer
+            if observer is not None:
+                observer.started(role)
+            start, outcome, this_call = time.monotonic(), "cancelled", None
             try:
                 resp = await self._acompletion(role, messages, kwargs, tokens)
+                outcome = "ok"
             except Exception as exc:
-                raise JudgeError(categorize(exc), short_error(exc, self._secrets)) from exc
+                outcome = categorize(exc)
+                raise JudgeError(outcome, short_error(exc, self._secrets)) from exc
+            finally:
+                if observer is not None:
+                    if outcome == "ok":
+                        this_call = Usage()
+                        self._account(this_call, role, resp, self._priced[role])
+                    observer.finished(role, outcome, time.monotonic() - start, this_call)
         fake = getattr(resp, "system_fingerprint", None) == FAKE_FINGERPRINT
         for u in (usage, self.usage):
             self._account(u, role, resp, self._priced[role])

@@ -3,20 +3,28 @@
 Exceptions are translated to HTTP answers here, in one place: bad input is 422 with the paths of every
 problem, a rollout the judge could not score behind a trainer endpoint that needs a number is 503 with
 Retry-After (never a made-up reward).
+
+Operations: an access line per request with a request id (reward.service.logs), Prometheus metrics at
+`/metrics` (reward.service.metrics; behind the token like every endpoint: Prometheus sends a bearer token),
+and the API docs (`/docs`, `/redoc`) from assets bundled in the package, so they open with no network.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import parse_qsl, quote
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
 from reward import __version__
@@ -24,7 +32,7 @@ from reward.adapters import openrlhf, slime
 from reward.adapters.common import AdapterInputError, JudgeFailed, label_problems, per_sample
 from reward.core.trajectory import _drop_union_tag, format_loc, parse_json, validation_problems
 from reward.native.prepare import GroupInputError
-from reward.service import nemo_gym
+from reward.service import logs, metrics, nemo_gym
 from reward.service.reward_service import (
     Overloaded,
     RewardService,
@@ -38,20 +46,29 @@ from reward.settings import parse_tools
 
 RETRY_AFTER_S = 5
 OPEN_PATHS = ("/healthz", "/readyz")  # probes answer without a token
+# The docs' JavaScript and CSS: the public swagger-ui and redoc bundles, no data; a browser loads them without
+# a token. The pages themselves and the schema need one, which a browser passes as `?token=` (GET only).
+STATIC = Path(__file__).parent / "static"
+OPEN_PREFIXES = ("/static/",)
+DOCS_PATHS = ("/docs", "/redoc", "/openapi.json")
 
 
 class Guard:
     """ASGI middleware in front of everything: bearer-token auth (constant-time comparison; every path but
-    the probes) and the request-body size limit (413, whether or not Content-Length is sent)."""
+    the probes and the docs' static assets) and the request-body size limit (413, whether or not
+    Content-Length is sent). A browser cannot send a bearer token, so the docs pages and the schema also
+    take it as `?token=` on a GET (never the scoring endpoints: a token in a URL ends up in logs)."""
 
     def __init__(self, app: Any, settings: ServiceSettings) -> None:
         self.app = app
         self.tokens = [t.encode() for t in settings.tokens]
         self.max_body = settings.max_body_bytes
 
-    def _authorized(self, headers: dict[bytes, bytes]) -> bool:
+    def _authorized(self, headers: dict[bytes, bytes], scope: dict[str, Any]) -> bool:
         value = headers.get(b"authorization", b"")
         scheme, _, token = value.partition(b" ")
+        if not value and scope.get("method") == "GET" and scope["path"] in DOCS_PATHS:
+            scheme, token = b"bearer", docs_token(scope).encode()
         ok = False
         for t in self.tokens:  # no early exit: the time taken does not depend on which token matched
             ok |= hmac.compare_digest(token.strip(), t)
@@ -61,7 +78,7 @@ class Guard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
-        if self.tokens and scope["path"] not in OPEN_PATHS and not self._authorized(headers):
+        if self.tokens and not is_open(scope["path"]) and not self._authorized(headers, scope):
             response = JSONResponse(
                 {"detail": "missing or invalid bearer token"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
             )
@@ -98,6 +115,16 @@ class Guard:
     async def _too_large(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         detail = f"request body over {self.max_body} bytes (REWARD_MAX_BODY_BYTES)"
         await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
+
+
+def is_open(path: str) -> bool:
+    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
+
+
+def docs_token(scope: Mapping[str, Any]) -> str:
+    """The `?token=` of a docs request ('' when absent)."""
+    query = scope.get("query_string", b"").decode("latin-1")
+    return next((v for k, v in parse_qsl(query) if k == "token"), "")
 
 
 # Trainers post to the URL as configured, so a query parameter is how their config declares the tool name.
@@ -151,14 +178,34 @@ def _fake_marks(response: dict[str, Any], index: list[tuple[int, int]]) -> list[
     return [bool(response["groups"][g]["judge"]["fake"]) for g, _ in index]
 
 
+def _docs_urls(request: Request, tokens: tuple[str, ...]) -> tuple[str, str]:
+    """(the schema's URL, the static assets' root) as the browser must ask for them: under the app's root
+    path, the schema with the token the page was opened with (it was checked: a configured token)."""
+    root = request.scope.get("root_path", "").rstrip("/")
+    token = docs_token(request.scope) if tokens else ""
+    schema = f"{root}/openapi.json" + (f"?token={quote(token, safe='')}" if token else "")
+    return schema, f"{root}/static"
+
+
+def _docs_page(page: HTMLResponse) -> HTMLResponse:
+    # The page may carry a token (in the schema's URL): kept out of caches and of any Referer.
+    page.headers["Cache-Control"] = "no-store"
+    page.headers["Referrer-Policy"] = "no-referrer"
+    return page
+
+
 def create_app(service: RewardService | None = None) -> FastAPI:
     """App factory; without a service it builds one from the REWARD_* environment at start-up."""
+    settings = service.settings if service is not None else ServiceSettings.from_env()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc = service or RewardService(ServiceSettings.from_env())
         app.state.service = svc
+        metrics.instrument(svc)
+        metrics.observe_answers(svc)
         if service is None:  # a served process (not a test's app): start-up is done
+            logs.adopt_library_loggers()  # litellm is loaded now: its own handlers would bypass the log format
             settle_heap()  # keep start-up's objects out of every later garbage collection
         try:
             yield
@@ -170,8 +217,30 @@ def create_app(service: RewardService | None = None) -> FastAPI:
         version=__version__,
         description="Rubric-based LLM-as-judge reward for terminal execution subagents.",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's own pages load their assets from a CDN: ours are bundled (below)
+        redoc_url=None,
     )
     app.router.route_class = JSONBodyRoute
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """The schema, saying (when tokens are set) that every operation but the probes takes a bearer token,
+        so Swagger UI's Authorize button sends it with "Try it out"."""
+        if app.openapi_schema is None:
+            schema = default_openapi()
+            if settings.tokens:
+                schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
+                    "type": "http",
+                    "scheme": "bearer",
+                }
+                schema["security"] = [{"bearer": []}]
+                for path in OPEN_PATHS:
+                    for operation in schema.get("paths", {}).get(path, {}).values():
+                        operation["security"] = []
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     def svc(request: Request) -> RewardService:
         return request.app.state.service
@@ -203,6 +272,39 @@ def create_app(service: RewardService | None = None) -> FastAPI:
             {"detail": str(exc), "errors": exc.errors},
             status_code=503,
             headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        """Prometheus text format, every worker's metrics together (reward.service.metrics)."""
+        return Response(await asyncio.to_thread(metrics.exposition), media_type=metrics.CONTENT_TYPE)
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        schema, static = _docs_urls(request, settings.tokens)
+        return _docs_page(
+            get_swagger_ui_html(
+                openapi_url=schema,
+                title=f"{app.title} - Swagger UI",
+                swagger_js_url=f"{static}/swagger-ui/swagger-ui-bundle.js",
+                swagger_css_url=f"{static}/swagger-ui/swagger-ui.css",
+                swagger_favicon_url=f"{static}/swagger-ui/favicon-32x32.png",
+                # no badge from validator.swagger.io: nothing leaves the page; keep the token while browsing
+                swagger_ui_parameters={"validatorUrl": None, "persistAuthorization": True},
+            )
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        schema, static = _docs_urls(request, settings.tokens)
+        return _docs_page(
+            get_redoc_html(
+                openapi_url=schema,
+                title=f"{app.title} - ReDoc",
+                redoc_js_url=f"{static}/redoc/redoc.standalone.js",
+                redoc_favicon_url=f"{static}/swagger-ui/favicon-32x32.png",
+                with_google_fonts=False,
+            )
         )
 
     @app.get("/healthz", tags=["probes"])
@@ -306,6 +408,6 @@ def create_app(service: RewardService | None = None) -> FastAPI:
     # and the same under /nemo_gym for a proxy.
     app.include_router(nemo_gym.router)
     app.include_router(nemo_gym.root_router)
-    settings = service.settings if service is not None else ServiceSettings.from_env()
     app.add_middleware(Guard, settings=settings)
+    app.add_middleware(logs.AccessLog, record=metrics.record_request)  # outermost: sees the Guard's answers too
     return app

@@ -8,23 +8,34 @@ A worker that dies is replaced; SIGTERM/SIGINT are passed on and every worker fi
 Garbage collection: importing litellm leaves ~330k tracked objects, and every full collection walked
 them all (0.3 s pauses on the critical path). After start-up they are frozen out of collection and the
 young-generation threshold is raised, so collections stay short and rare.
+
+Logs and metrics: every process logs in REWARD_LOG_FORMAT (reward.service.logs), uvicorn included. With
+several workers the supervisor makes a directory for this run's metrics (prometheus-client's multiprocess
+mode: each worker writes its values there, any worker's /metrics reads them all), drops a dead worker's
+gauges, and removes the directory when the server stops, so no run ever counts another's values.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import shutil
 import signal
 import socket
-import sys
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 from reward.errors import ConfigError, RunError
 from reward.service.connections import ACCEPT_BURST, GuardedH11Protocol
 
 GC_THRESHOLDS = (20_000, 20, 50)  # default (700, 10, 10): a young collection every 700 net allocations
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus-client when a worker imports it
+log = logging.getLogger("reward.serve")
 
 
 def settle_heap() -> None:
@@ -42,6 +53,44 @@ def guarded_protocol() -> type[Any]:
 
     env = Settings.from_env(only=("read_timeout", "max_connections"))
     return GuardedH11Protocol.configure(env.read_timeout, env.max_connections)
+
+
+def log_config() -> dict[str, Any]:
+    """The logging configuration of every server process, in REWARD_LOG_FORMAT."""
+    from reward.service.logs import dict_config
+    from reward.settings import setting
+
+    return dict_config(setting("log_format"))
+
+
+@contextlib.contextmanager
+def metrics_dir() -> Iterator[str]:
+    """A directory for this run's metrics, named in the environment the workers inherit, removed at the end.
+    Inside PROMETHEUS_MULTIPROC_DIR when that is set (a volume of the operator's choosing), else in the
+    temporary directory."""
+    parent = os.environ.get(MULTIPROC_ENV) or None
+    if parent is not None:
+        os.makedirs(parent, exist_ok=True)
+    path = tempfile.mkdtemp(prefix="reward-metrics-", dir=parent)
+    os.environ[MULTIPROC_ENV] = path
+    try:
+        yield path
+    finally:
+        if parent is None:
+            os.environ.pop(MULTIPROC_ENV, None)
+        else:
+            os.environ[MULTIPROC_ENV] = parent
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _forget_worker(pid: int | None) -> None:
+    """A dead worker's live gauges (calls in flight, workers) no longer count; its counters still do."""
+    if pid is None:
+        return
+    from prometheus_client import multiprocess
+
+    with contextlib.suppress(Exception):
+        multiprocess.mark_process_dead(pid)
 
 
 def _address(host: str, port: int) -> tuple[int, Any]:
@@ -82,6 +131,8 @@ def _worker(app: str, host: str, port: int, config: dict[str, Any], ready: Any) 
     # No listen() here: uvicorn listens once the app has started, so the kernel never queues connections
     # on a worker that cannot answer yet (a bound socket that is not listening gets none).
     config.setdefault("backlog", ACCEPT_BURST)
+    config.setdefault("log_config", log_config())
+    config.setdefault("access_log", False)  # reward.access writes one line per request, with its request id
     Server(uvicorn.Config(app, factory=True, http=guarded_protocol(), **config)).run(sockets=[sock])
 
 
@@ -89,11 +140,21 @@ def serve(app: str, host: str, port: int, workers: int, **config: Any) -> None:
     """Run the ASGI app factory `app` on host:port in `workers` processes (in this process when 1)."""
     import uvicorn
 
+    from reward.service.logs import configure
+
     if workers == 1 or not hasattr(socket, "SO_REUSEPORT"):
         config.setdefault("backlog", ACCEPT_BURST)
+        config.setdefault("log_config", log_config())
+        config.setdefault("access_log", False)
         uvicorn.run(app, factory=True, host=host, port=port, workers=workers, http=guarded_protocol(), **config)
         return
+    configure(log_config())  # the supervisor's own lines (a worker replaced) in the same format
     port = _free_port(host, port)
+    with metrics_dir():
+        _supervise(app, host, port, workers, config)
+
+
+def _supervise(app: str, host: str, port: int, workers: int, config: dict[str, Any]) -> None:
     spawn = multiprocessing.get_context("spawn")  # a clean interpreter each: no forked event loop or threads
 
     def start() -> tuple[Any, Any]:
@@ -120,7 +181,13 @@ def serve(app: str, host: str, port: int, workers: int, **config: Any) -> None:
                 # it would loop. One that served and then died (killed, out of memory) is replaced.
                 if not ready.is_set():
                     raise RunError(f"a worker exited during start-up (exit code {proc.exitcode})")
-                print(f"reward: worker {proc.pid} exited ({proc.exitcode}); starting another", file=sys.stderr)
+                log.warning(
+                    "worker %s exited (%s); starting another",
+                    proc.pid,
+                    proc.exitcode,
+                    extra={"event": "worker_replaced", "pid": proc.pid, "exit_code": proc.exitcode},
+                )
+                _forget_worker(proc.pid)
                 procs[i] = start()
     finally:
         for proc, _ in procs:
