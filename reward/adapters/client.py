@@ -33,6 +33,9 @@ _MAX_BACKOFF_S = 8.0
 
 
 class RewardServiceError(RewardError, RuntimeError):
+    """The service answered an error, or could not be reached: `status` (None: unreachable), its `detail`,
+    `retry_after` and how many `attempts` were made. `transient` says whether asking again may help."""
+
     def __init__(self, status: int | None, detail: Any, retry_after: float | None = None) -> None:
         what = f"answered {status}" if status is not None else "could not be reached"
         super().__init__(f"reward service {what}: {detail}")
@@ -105,6 +108,15 @@ def _declared_tools(value: str | Sequence[str] | None) -> tuple[str, ...] | None
 
 
 class RewardClient:
+    """The trainer side of `reward serve`: POST /score with retries of transient failures inside one time
+    budget. `score` for sync code, `ascore` on any event loop (one connection pool per loop). Configured by
+    arguments, else REWARD_URL / REWARD_TIMEOUT / REWARD_TOKEN / REWARD_TERMINAL_TOOL.
+
+        client = RewardClient("http://127.0.0.1:8000")
+        answer = client.score([{"group_id": "g", "query": "...", "reference": {"plan": "..."},
+                                "rollouts": [{"id": "r0", "messages": [...]}]}])
+        rewards = [r["reward"] for r in answer["groups"][0]["rollouts"]]  # None where the judge failed"""
+
     def __init__(
         self,
         url: str | None = None,
@@ -155,6 +167,9 @@ class RewardClient:
         rubric: str | None = None,
         terminal_tool: str | Sequence[str] | None = None,
     ) -> dict[str, Any]:
+        """The service's whole answer (`groups`, `usage`, `metrics`) for these groups. Raises
+        RewardServiceError for a 4xx at once, for anything else when the budget is spent; an answer that
+        still holds transient judge errors after the budget is returned as it is (rewards None there)."""
         with self._lock:
             if self._sync is None:
                 self._sync = httpx.Client(headers=self.headers)
@@ -191,6 +206,7 @@ class RewardClient:
         rubric: str | None = None,
         terminal_tool: str | Sequence[str] | None = None,
     ) -> dict[str, Any]:
+        """`score` for async code (the trainer's event loop)."""
         body, deadline, attempts = self._body(groups, rubric, terminal_tool), time.monotonic() + self.budget_s, 0
         client = self._async_client()
         try:
@@ -210,6 +226,7 @@ class RewardClient:
         raise AssertionError("unreachable: tenacity reraises the last error")
 
     def close(self) -> None:
+        """Close the sync connection pool (async pools close with their event loop)."""
         if self._sync is not None:
             self._sync.close()
 

@@ -111,6 +111,7 @@ def _content_text(content: Any) -> str:
 
 
 def group_id_for(query: str, reference: dict[str, Any]) -> str:
+    """A stable group id for samples of one task: the same query and reference, the same group."""
     blob = json.dumps([query, reference], sort_keys=True, ensure_ascii=False)
     return "g-" + hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -171,6 +172,7 @@ def _short(query: str, reference: dict[str, Any]) -> str:
 
 
 def per_sample(response: dict[str, Any], index: list[tuple[int, int]]) -> list[dict[str, Any]]:
+    """Each sample's scored rollout, in the trainer's order (`index` from build_groups)."""
     groups = response["groups"]
     return [groups[g]["rollouts"][r] for g, r in index]
 

@@ -25,6 +25,8 @@ LABEL_AT = "labels[{}]"  # sample i's label, as errors name it
 
 
 class OpenRLHFRequest(BaseModel):
+    """What OpenRLHF's remote reward POSTs: decoded `query` (prompt + response), `prompts`, `labels`."""
+
     model_config = ConfigDict(extra="forbid")
 
     query: list[str] = Field(default_factory=list, description="Decoded prompt + response, one per sample.")
@@ -40,6 +42,7 @@ class OpenRLHFRequest(BaseModel):
 
 
 def to_groups(req: OpenRLHFRequest) -> tuple[list[dict[str, Any]], list[tuple[int, int]]]:
+    """The request as prompt groups for /score, and where each sample went."""
     samples = []
     for i, (text, label) in enumerate(zip(req.query, req.labels, strict=True)):
         prompt = req.prompts[i] if req.prompts else None
@@ -64,6 +67,7 @@ def score_01(reward: float) -> float:
 
 
 def to_response(response: dict[str, Any], index: list[tuple[int, int]], fallback: float | None) -> dict[str, Any]:
+    """The scored groups as OpenRLHF reads them: `rewards`, `scores` (rewards mapped to [0, 1]), `extra_logs`."""
     rollouts = per_sample(response, index)
     rewards = [fallback if r["reward"] is None else r["reward"] for r in rollouts]
     return {

@@ -96,6 +96,7 @@ class EpisodeTokens:
         llm_engine: Any,
         images: Any = None,
     ) -> Any:
+        """OpenRLHF's own `execute`, unchanged, with this episode's token ids recorded for `step_result`."""
         episode = _Episode(hf_tokenizer, max_length)
         token = _EPISODE.set(episode)
         try:

@@ -26,6 +26,8 @@ LABEL_AT = "label"  # the HTTP body's one label, as errors name it
 
 
 class SlimeRequest(BaseModel):
+    """What slime's `remote_rm` POSTs: `prompt`, `response` (the response alone), `label`."""
+
     model_config = ConfigDict(extra="forbid")
 
     prompt: str | list[dict[str, Any]]
@@ -45,11 +47,13 @@ def sample_to_rollout(prompt: Any, response: str, response_length: int | None = 
 
 
 def to_groups(req: SlimeRequest) -> tuple[list[dict[str, Any]], list[tuple[int, int]]]:
+    """The one sample as a prompt group for /score."""
     rollout = sample_to_rollout(req.prompt, req.response)
     return build_groups([{"label": req.label, "prompt": req.prompt, "rollout": rollout}], LABEL_AT)
 
 
 def reward_dict(rollout: dict[str, Any], fallback: float | None = None) -> dict[str, Any]:
+    """The per-sample answer slime stores as `sample.reward` (read with `--reward-key reward`)."""
     reward = rollout["reward"]
     return {
         "reward": fallback if reward is None else reward,

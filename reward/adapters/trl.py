@@ -57,6 +57,8 @@ async def execution_subagent_reward(
     log_metric: Any = None,
     **kwargs: Any,
 ) -> list[float | None]:
+    """TRL's reward function: one reward per completion, None where the judge could not score it (TRL
+    masks it); completions of one prompt are scored as one group."""
     return await _score(prompts, completions, completion_ids, log_extra, log_metric, None, kwargs)
 
 

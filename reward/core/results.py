@@ -36,6 +36,8 @@ class DimensionResult(Out):
 
 
 class RolloutResult(Out):
+    """What one rollout got: status, reward (None when not computed), penalty or error, group means, dimensions."""
+
     id: str
     status: Status
     reward: float | None  # null when not computed: never an invented number
@@ -92,6 +94,8 @@ class Basis(Out):
 
 
 class GroupResult(Out):
+    """One scored group (an output line): its rollouts, mean/std, the zero-variance filter, the judge and basis."""
+
     group_id: str
     rubric: str
     rubric_version: str

@@ -94,6 +94,8 @@ Reference = Annotated[
 
 
 class Rollout(Trajectory):
+    """One rollout of a group: a trajectory in any form, with an id, the trainer's exact token count and free `meta`."""
+
     id: str | None = None
     # Trainers know the exact token count of a rollout; without it we count offline (see penalties).
     num_tokens: int | None = Field(default=None, ge=0)
@@ -104,6 +106,8 @@ class Rollout(Trajectory):
 
 
 class Group(Strict):
+    """One prompt group (an input line): the task `query`, the `reference`, and the G rollouts scored together."""
+
     group_id: str = Field(min_length=1)
     query: str = ""  # the task query; required by rubrics with a condensing stage (reward.rubric.inputs)
     reference: Reference | None = None  # required by rubrics with `reference: true`

@@ -59,6 +59,8 @@ class Usage:
 
 
 class JudgeError(RewardError):
+    """A judge call that produced no judgement: `category` (judge_timeout, judge_auth, ...) and `message`."""
+
     def __init__(self, category: str, message: str) -> None:
         super().__init__(f"{category}: {message}")
         self.category = category

@@ -146,6 +146,7 @@ def _check_templates(path: Path, spec: RubricSpec, condense: str | None, grade: 
 
 
 def load_rubric(name_or_path: str | Path = "execution_subagent") -> Rubric:
+    """A rubric by name (looked up in REWARD_RUBRIC_DIR, then the bundled ones) or by path, validated."""
     path = resolve_rubric_path(str(name_or_path))
     try:
         text = path.read_text(encoding="utf-8")

@@ -38,6 +38,7 @@ def judge_settings(
     samples: int | None = None,
     resample_condense: bool | None = None,
 ) -> JudgeSettings:
+    """Judge settings for a rubric: flags, then REWARD_* variables, then the rubric's own defaults."""
     judge = rubric.spec.judge
     condense = judge.condense or judge.grade
     model = model or setting("judge_model")

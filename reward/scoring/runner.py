@@ -253,6 +253,8 @@ async def score_file(
     groups_in_flight: int = 32,
     progress: Progress | None = None,
 ) -> RunReport:
+    """Score a JSONL file of groups into a JSONL output, resuming what is already there (one writer per
+    output, whole lines only); returns the run's counts, usage and invalid lines."""
     with exclusive(output_path):
         return await _score_file(
             scorer, input_path, output_path, plans, terminal_tool, retry_errors, groups_in_flight, progress

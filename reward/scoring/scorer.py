@@ -75,6 +75,9 @@ def tool_warnings(rollout: Rollout) -> list[str] | None:
 
 
 class Scorer:
+    """Scores prompt groups with one rubric, one judge and one cache: penalties first, then condense and
+    grade, then the formula and the group statistics (`score_group`)."""
+
     def __init__(
         self,
         rubric: Rubric,

@@ -19,6 +19,9 @@ T = TypeVar("T")
 
 
 class InProcessFakeJudge(Judge):
+    """A deterministic fake judge in this process (no socket): well-formed plans and verdicts derived from
+    the prompt, every one marked fake. For tests and dry runs of scoring logic."""
+
     def __init__(self, settings: JudgeSettings, latency: float = 0.0) -> None:
         self.settings = replace(settings, fake=True)
         self.usage = Usage()
