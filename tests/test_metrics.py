@@ -91,6 +91,7 @@ def test_metrics_after_one_scored_step_match_the_answer(served, fake_judge):
     assert total(m, "reward_http_requests_total", endpoint="/score", method="POST", status="200") == 1
     assert total(m, "reward_http_request_duration_seconds_count", endpoint="/score") == 1
     assert total(m, "reward_workers") == 1
+    assert "python_gc_objects_collected" in m  # one process, no metrics directory: its own registry
 
     # the same step again: answered from the memory layer, no judge call
     again = httpx.post(f"{served.url}/score", json={"groups": groups}, headers=AUTH, timeout=60).json()
@@ -262,3 +263,24 @@ def test_the_dashboard_is_a_grafana_dashboard():
     ids = [p["id"] for p in dash["panels"]]
     assert len(ids) == len(set(ids))
     assert all(t["datasource"]["uid"] == "${datasource}" for p in dash["panels"] for t in p.get("targets", []))
+
+
+@pytest.mark.slow
+def test_one_worker_under_an_operators_metrics_directory_gets_a_run_of_its_own(fake_judge_server, fake_judge, tmp_path):
+    parent = tmp_path / "prom"
+    parent.mkdir()
+    (parent / "stale.db").write_bytes(b"")  # another run's leftovers are never read
+    env = server_env(dict(os.environ), fake_judge_server.api_base, tmp_path / "cache")
+    env.update(REWARD_TOKENS=TOKEN, PROMETHEUS_MULTIPROC_DIR=str(parent))
+    proc = ServerProcess(env)
+    try:
+        assert sorted(p.name.split("-")[0] for p in parent.iterdir()) == ["reward", "stale.db"]
+        body = {"groups": distinct_groups("one", n_groups=1, n_rollouts=2)}
+        answer = httpx.post(f"{proc.url}/score", json=body, headers=AUTH, timeout=60).json()
+        m = scrape(proc.url)
+        assert total(m, "reward_workers") == 1 and total(m, "reward_rollouts_total") == 2
+        assert total(m, "reward_judge_calls_total", outcome="ok") == answer["usage"]["judge_calls"]
+        assert "python_gc_objects_collected" not in m  # the multiprocess collector, not the process registry
+    finally:
+        proc.stop()
+    assert [p.name for p in parent.iterdir()] == ["stale.db"]

@@ -146,7 +146,10 @@ def serve(app: str, host: str, port: int, workers: int, **config: Any) -> None:
         config.setdefault("backlog", ACCEPT_BURST)
         config.setdefault("log_config", log_config())
         config.setdefault("access_log", False)
-        uvicorn.run(app, factory=True, host=host, port=port, workers=workers, http=guarded_protocol(), **config)
+        # One process needs no metrics directory; one the operator named still gets this run's own.
+        run_dir = metrics_dir() if os.environ.get(MULTIPROC_ENV) else contextlib.nullcontext()
+        with run_dir:
+            uvicorn.run(app, factory=True, host=host, port=port, workers=workers, http=guarded_protocol(), **config)
         return
     configure(log_config())  # the supervisor's own lines (a worker replaced) in the same format
     port = _free_port(host, port)
