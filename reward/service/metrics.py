@@ -188,7 +188,9 @@ def instrument(service: RewardService) -> None:
         if layer is not None:
             CACHE_HITS.labels(layer)
             CACHE_MISSES.labels(layer)
-            CACHE_COALESCED.labels(layer)
+    CACHE_COALESCED.labels("memory")  # in this process; with Redis, on another replica's call as well
+    if kept == "redis":
+        CACHE_COALESCED.labels("redis")
     if kept is not None:
         CACHE_WRITE_FAILURES.labels(kept)
         CACHE_DEGRADED.labels(kept).set(0)
