@@ -284,3 +284,24 @@ def test_one_worker_under_an_operators_metrics_directory_gets_a_run_of_its_own(f
     finally:
         proc.stop()
     assert [p.name for p in parent.iterdir()] == ["stale.db"]
+
+
+def test_the_redis_layer_tells_its_observer_hits_and_misses(redis_server):
+    from reward.cache.redis_store import RedisStore
+
+    async def value() -> dict:
+        return {"v": 2}
+
+    async def run() -> tuple[list, list]:
+        first, second = RedisStore(redis_server.url), RedisStore(redis_server.url)  # two replicas
+        first.observer, second.observer = Seen(), Seen()
+        await first.get_or_compute("shared", value)
+        await second.get_or_compute("shared", value)  # computed by the first: in Redis, not in its memory
+        for store in (first, second):
+            store.close()
+        await asyncio.sleep(0.05)  # their clients close
+        return first.observer.events, second.observer.events
+
+    first, second = asyncio.run(run())
+    assert [e[:2] for e in first] == [("miss", "memory"), ("miss", "redis")]
+    assert [e[:2] for e in second] == [("miss", "memory"), ("hit", "redis")]
