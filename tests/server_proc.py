@@ -8,6 +8,7 @@ import resource
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,10 +29,13 @@ class ServerProcess:
     def __init__(self, env: dict[str, str], *args: str, nofile: int | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # A file, not a pipe: nobody reads a pipe while tests run, and an access line per request fills its
+        # 64 KB buffer after a few hundred requests, blocking the server in its next log write.
+        self.log = tempfile.TemporaryFile(mode="w+", encoding="utf-8")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "reward", "serve", "--port", str(self.port), *args],
             env=env,
-            stdout=subprocess.PIPE,
+            stdout=self.log,
             stderr=subprocess.STDOUT,
             text=True,
             preexec_fn=None if nofile is None else functools.partial(_nofile, nofile),
@@ -39,7 +43,7 @@ class ServerProcess:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"reward serve exited {self.proc.returncode}:\n{self.proc.stdout.read()}")
+                raise RuntimeError(f"reward serve exited {self.proc.returncode}:\n{self.output()}")
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
                     return
@@ -48,13 +52,20 @@ class ServerProcess:
         self.stop()
         raise RuntimeError("reward serve did not become healthy")
 
+    def output(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
     def stop(self) -> str:
         self.proc.terminate()
         try:
-            out, _ = self.proc.communicate(timeout=20)
+            self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            out, _ = self.proc.communicate()
+            self.proc.wait()
+        out = self.output()
+        self.log.close()
         return out
 
 

@@ -273,7 +273,7 @@ def test_verl_compute_score_keyword_and_positional(client):
         verl_adapter.compute_score("terminal", solution, json.dumps({"reference": {"plan": PLAN}, "query": g["query"]}))
     )
     assert kw["score"] == pos["score"]
-    assert set(kw) == {"score", "s_pos", "s_pit", "s_fa", "judged", "penalized", "has_final_answer"}
+    assert set(kw) == {"score", "s_pos", "s_pit", "s_fa", "judged", "penalized", "has_final_answer", "fake_judge"}
     pen = asyncio.run(verl_adapter.compute_score("terminal", "no tools, no answer", "ref-pytest", {"query": "q"}))
     assert set(pen) == set(kw) and pen["score"] == -100.0 and pen["penalized"] == 1.0
     assert pen["s_pos"] == 0.0 and pen["judged"] == 0.0  # no NaN: verl averages extras with np.mean

@@ -84,10 +84,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         app(args=None if argv is None else list(argv))
     except OutputError as exc:  # its own status: rerunning on a disk with room resumes where it stopped
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)  # a path stays whole
         sys.exit(3)
     except RewardError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)  # a path stays whole
         sys.exit(2)
     except KeyboardInterrupt:
         err.print(
