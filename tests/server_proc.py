@@ -31,7 +31,7 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         # A file, not a pipe: nobody reads a pipe while tests run, and an access line per request fills its
         # 64 KB buffer after a few hundred requests, blocking the server in its next log write.
-        self.log = tempfile.TemporaryFile(mode="w+", encoding="utf-8")
+        self.log = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115 (closed by stop)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "reward", "serve", "--port", str(self.port), *args],
             env=env,
