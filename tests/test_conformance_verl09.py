@@ -179,7 +179,9 @@ def test_fake_judge_mark_is_a_float_column(monkeypatch, judge, mark):
     group: dict[str, Any] = {"group_id": "g", "rollouts": [{**rollout, "has_final_answer": True}]}
     if judge is not None:
         group["judge"] = judge
-    monkeypatch.setattr("reward.adapters.client._default", SimpleNamespace(score=lambda groups, **_: {"groups": [group]}))
+    monkeypatch.setattr(
+        "reward.adapters.client._default", SimpleNamespace(score=lambda groups, **_: {"groups": [group]})
+    )
     out = verl_adapter.compute_score_sync("terminal_subagent", "text", {"plan": "p"}, {"query": "q"})
     assert out["fake_judge"] == mark and out["score"] == 12.5 and out["s_pit"] == 0.0
     assert all(isinstance(v, float) for v in out.values())

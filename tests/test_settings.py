@@ -76,8 +76,19 @@ def test_defaults_are_todays():
     assert (s.max_body_bytes, s.cache_marker_ttl, s.tokens, s.plans) == (64 * 1024 * 1024, 10.0, (), ())
     assert (s.rubric, s.terminal_tool, s.exit_code) == (
         "execution_subagent",
-        ("run_in_terminal", "bash", "Bash", "terminal", "execute_bash", "shell", "exec_command", "execute_command",
-         "run_shell_command", "run_terminal_cmd", "run_command"),
+        (
+            "run_in_terminal",
+            "bash",
+            "Bash",
+            "terminal",
+            "execute_bash",
+            "shell",
+            "exec_command",
+            "execute_command",
+            "run_shell_command",
+            "run_terminal_cmd",
+            "run_command",
+        ),
         ("json", "python_dict", "last_line"),
     )
     assert (s.host, s.port, s.workers, s.url, s.timeout, s.token) == (
