@@ -331,7 +331,7 @@ def type_name(field: str) -> str:
         return str(kind)
     annotation = Settings.model_fields[field].annotation
     types = [t for t in get_args(annotation) if t is not type(None)] or [annotation]
-    names = {str: "string", int: "integer", float: "number", Path: "path"}
+    names = {str: "string", int: "integer", float: "number", bool: "boolean (1, true, yes)", Path: "path"}
     return names.get(types[0], str(types[0]))
 
 

@@ -77,7 +77,7 @@ class RedisStore(Store):
             import redis.backoff
             import redis.retry
         except ImportError:
-            raise ConfigError("REWARD_CACHE_URL needs the redis client: pip install 'reward[redis]'") from None
+            raise ConfigError("REWARD_CACHE_URL needs the redis client: pip install 'rubric-reward[redis]'") from None
 
         super().__init__(None, memory_items)
         self.url = url

@@ -1,4 +1,4 @@
-"""`reward serve` as a Ray Serve application, for a trainer's Ray cluster (`pip install 'reward[ray]'`).
+"""`reward serve` as a Ray Serve application, for a trainer's Ray cluster (`pip install 'rubric-reward[ray]'`).
 
     serve run reward.ray:app                                    # autoscaling, REWARD_* from this shell
     serve run reward.ray:build num_replicas=4                   # fixed replicas
