@@ -35,3 +35,23 @@ def test_analysis_of_garbage_says_not_scored_in_one_line(tmp_path):
     junk.write_text("hello\n[1, 2]\n")
     ran = reward("report", str(junk), "-o", str(tmp_path / "r.html"), check=False)
     assert ran.returncode == 2 and "is not a scored file: none of its 2 line(s)" in ran.stderr
+
+
+def test_a_form_body_is_told_to_send_json(tmp_path, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from reward.service.app import create_app
+    from reward.service.reward_service import RewardService, ServiceSettings
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv("REWARD_JUDGE_MODEL", "openai/x")
+    monkeypatch.setenv("REWARD_JUDGE_API_BASE", "http://127.0.0.1:9/v1")
+    svc = RewardService(ServiceSettings(rubric_dir=ROOT / "rubrics", cache_dir=tmp_path / "c"))
+    with TestClient(create_app(svc)) as c:
+        for path in ("/score", "/slime", "/openrlhf"):
+            r = c.post(path, data={"groups": "x"})  # what `curl -d` sends without a content-type
+            assert r.status_code == 415, (path, r.text)
+            assert r.json()["detail"] == [
+                "body: send JSON (content-type: application/json), not application/x-www-form-urlencoded"
+            ]
+        assert c.post("/score", json={"groups": []}).status_code == 422  # JSON still validated as before

@@ -103,7 +103,19 @@ def test_403_is_categorised_alike_on_both_routes(fake_judge):
         with pytest.raises(JudgeError) as exc:
             complete(client_for(fake_judge, model, num_retries=0))
         categories.add(exc.value.category)
-    assert len(categories) == 1
+    assert categories == {"judge_auth"}  # never an outage: no retry fixes a key
+
+
+def test_a_missing_key_is_judge_auth_not_an_outage():
+    from reward.judge.litellm_judge import categorize, litellm
+
+    missing = litellm.InternalServerError(
+        "OpenAIException - Missing credentials. Please pass an `api_key`", llm_provider="openai", model="gpt-4.1"
+    )
+    assert categorize(missing) == "judge_auth"
+    assert categorize(litellm.InternalServerError("upstream hiccup", llm_provider="openai", model="m")) == (
+        "judge_unavailable"
+    )
 
 
 @pytest.mark.parametrize("model", ROUTES)

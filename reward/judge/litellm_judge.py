@@ -73,7 +73,16 @@ class CallObserver(Protocol):
         failed, or "cancelled" (the request's deadline); `usage`: this call's tokens and cost, when it answered."""
 
 
+# A missing key is raised by the provider's client before any request, and litellm wraps it as a 500
+# (InternalServerError "Missing credentials"): an outage to every retry loop, a configuration error in truth.
+_MISSING_KEY = ("missing credentials", "api_key client option must be set", "no api key provided")
+
+
 def categorize(exc: BaseException) -> str:
+    text = str(exc).lower()
+    # litellm maps a 403 from an OpenAI-compatible server to a plain APIError: the status decides
+    if getattr(exc, "status_code", None) in (401, 403) or any(marker in text for marker in _MISSING_KEY):
+        return "judge_auth"
     for cls, category in _CATEGORIES:
         if isinstance(exc, cls):
             return category

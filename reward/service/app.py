@@ -131,6 +131,9 @@ def docs_token(scope: Mapping[str, Any]) -> str:
 ToolQuery = Annotated[str | None, Query(description="Terminal tool name(s), comma-separated; only these count.")]
 
 
+_NOT_JSON = ("application/x-www-form-urlencoded", "multipart/form-data", "text/plain")
+
+
 def _parse_body(body: bytes) -> Any:
     return parse_json(body.decode("utf-8"))
 
@@ -148,6 +151,10 @@ class JSONBodyRoute(APIRoute):
 
         async def route(request: Request) -> Response:
             kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+            if request.method == "POST" and kind in _NOT_JSON:  # FastAPI would say "a valid dictionary"
+                return JSONResponse(
+                    {"detail": [f"body: send JSON (content-type: application/json), not {kind}"]}, status_code=415
+                )
             if request.method == "POST" and (kind == "application/json" or kind.endswith("+json")):
                 body = await request.body()
                 if body:
