@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import signal
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from reward.cli.console import err
 from reward.cli.options import BaseOpt, CacheOpt, ConcOpt, FakeOpt, KeyOpt, ModelOpt, PlansOpt, ToolOpt
@@ -62,6 +64,10 @@ def serve(
     }
     os.environ.update({k: str(v) for k, v in overrides.items() if v is not None})
     Settings.from_env()  # every variable checked, all problems in one line, before anything starts
+    if setting("log_format") == "json":  # the banner and warnings are log lines too: JSON like the rest
+        from reward.service.logs import configure, dict_config
+
+        configure(dict_config("json"))
     fake = None
     if fake_judge:
         from reward.judge.fake.http import FakeJudgeServer
@@ -72,7 +78,7 @@ def serve(
             REWARD_JUDGE_API_BASE=fake.api_base,
             REWARD_JUDGE_API_KEY="fake-judge-key",
         )
-        err.print("[bold yellow]Serving with the FAKE judge: scores are NOT real judgements.[/bold yellow]")
+        say("Serving with the FAKE judge: scores are NOT real judgements.", warning=True)
     # Fail here, with a clear message, rather than in every worker.
     settings = ServiceSettings.from_env()
     service = RewardService(settings)
@@ -89,14 +95,14 @@ def serve(
         for judge in judges:  # every loaded rubric's judge: a request may name any of them
             check_credentials(judge, router)
         for pin in dict.fromkeys(w for judge in judges for w in check_pinning(judge, router)):
-            err.print(f"[bold yellow]warning: {pin}[/bold yellow]")
-    err.print(
+            say(pin, warning=True)
+    say(
         f"reward {settings.default_rubric} on http://{host}:{port} ({workers} worker(s)), "
         f"judge {judge_banner(default_judge.grade.model, router)}, cache {cache_banner(settings.cache_dir)}"
     )
     warning = exposure_warning(host, setting("tokens"))
     if warning:
-        err.print(f"[bold yellow]warning: {warning}[/bold yellow]")
+        say(warning, warning=True)
     # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, which would end the process with the
     # signal; a handler of our own turns that into a normal exit 0 once in-flight requests are done.
     signal.signal(signal.SIGTERM, lambda *_: None)
@@ -112,6 +118,16 @@ def serve(
     finally:
         if fake is not None:
             fake.stop()
+
+
+def say(message: str, warning: bool = False) -> None:
+    """A start-up line: through logging in JSON mode (one JSON object a line), else styled on stderr."""
+    if setting("log_format") == "json":
+        logging.getLogger("reward.serve").log(logging.WARNING if warning else logging.INFO, message)
+    elif warning:
+        err.print(f"[bold yellow]warning: {escape(message)}[/bold yellow]")
+    else:
+        err.print(escape(message), highlight=False)
 
 
 def judge_banner(model: str, router: dict | None) -> str:
