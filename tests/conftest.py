@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ def fake_judge_server():
 
 
 @pytest.fixture
-def fake_judge(fake_judge_server: FakeJudgeServer) -> FakeJudgeServer:
+def fake_judge(fake_judge_server: FakeJudgeServer) -> Iterator[FakeJudgeServer]:
     # Calls an earlier test left in flight (a killed server's, a hanging judge's) would count in this one's
     # peak: let them finish first (they are bounded by that test's latency).
     deadline = time.monotonic() + 10
@@ -52,7 +53,10 @@ def fake_judge(fake_judge_server: FakeJudgeServer) -> FakeJudgeServer:
         time.sleep(0.02)
     fake_judge_server.reset()
     fake_judge_server.state.latency = 0.0
-    return fake_judge_server
+    yield fake_judge_server
+    # and after: a script this test left unconsumed (a run of 401s) must not answer the next module's server
+    fake_judge_server.reset()
+    fake_judge_server.state.latency = 0.0
 
 
 @pytest.fixture(scope="session")
