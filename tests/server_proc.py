@@ -58,15 +58,17 @@ class ServerProcess:
         return self.log.read()
 
     def stop(self) -> str:
+        if self.log.closed:  # stopped already (a test killed it, then its fixture stops it)
+            return self._output
         self.proc.terminate()
         try:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        out = self.output()
+        self._output = self.output()
         self.log.close()
-        return out
+        return self._output
 
 
 def server_env(base: dict[str, str], judge_url: str, cache: Path, **extra: str) -> dict[str, str]:
