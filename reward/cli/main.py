@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 
 from reward import __version__
-from reward.cli import analysis, env, rubric, score, serve
+from reward.cli import calibrate, compare, env, report, rescore, rubric, score, serve
 from reward.cli.console import err
 from reward.errors import OutputError, RewardError
 
@@ -75,7 +75,10 @@ score.register(app)  # score, plans
 serve.register(app)  # serve
 env.register(app)  # env
 serve.register_fake_judge(app)  # fake-judge
-analysis.register(app)  # rescore, compare, report, calibrate
+rescore.register(app)
+compare.register(app)
+report.register(app)
+calibrate.register(app)
 rubric.register(app, rubric_app)  # rubric check|schema, prompt
 app.command()(completion)
 
