@@ -184,9 +184,9 @@ def test_report_draws_dollar_signs_literally_not_as_mathtext(tmp_path):
     svgs = _svgs(text)
     assert len(svgs) == 4 and all(dollar in svgs[i] for i in (1, 2, 3))
     assert rcParams["text.parse_math"] == parse_math  # the caller's matplotlib settings are left alone
-    from reward.analysis import plots
+    from reward.analysis import compare_plots, plots
 
-    assert dollar in _svgs(f'src="{plots.dimension_shift(DOLLARS, [1.0] * 5, [2.0] * 5)}"')[0]  # compare --html
+    assert dollar in _svgs(f'src="{compare_plots.dimension_shift(DOLLARS, [1.0] * 5, [2.0] * 5)}"')[0]  # compare --html
 
 
 def _report_in_a_process(scored, page, *extra, cwd):

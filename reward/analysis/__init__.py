@@ -8,7 +8,8 @@ from reward._lazy import lazy_exports
 if TYPE_CHECKING:
     from reward.analysis.calibrate import calibrate
     from reward.analysis.compare import compare_runs
-    from reward.analysis.report import render_comparison, render_report
+    from reward.analysis.compare_page import render_comparison
+    from reward.analysis.report import render_report
     from reward.analysis.rescore import RescoreError, rescore_group
     from reward.analysis.scored import ScoredGroup, read_scored_lenient
 
@@ -30,7 +31,7 @@ __getattr__, __dir__ = lazy_exports(
         "calibrate": "reward.analysis.calibrate",
         "compare_runs": "reward.analysis.compare",
         "read_scored_lenient": "reward.analysis.scored",
-        "render_comparison": "reward.analysis.report",
+        "render_comparison": "reward.analysis.compare_page",
         "render_report": "reward.analysis.report",
         "rescore_group": "reward.analysis.rescore",
     },

@@ -1,4 +1,4 @@
-"""Self-contained HTML pages: the report of one scored run and the comparison of two.
+"""The self-contained HTML report of one scored run (the comparison of runs: reward.analysis.compare_page).
 
 Everything a page needs is inside it (CSS inline, plots as SVG data URIs): it opens from disk with no
 network. Every value from a scored file (reasons, ids, labels) is HTML-escaped by jinja2's autoescape: a
@@ -8,25 +8,13 @@ rollout is the policy's output and may contain markup.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from statistics import fmean, median, pstdev
 from typing import Any
 
-import jinja2
-
 from reward.analysis import plots
-from reward.analysis.compare import Comparison, mean_tau
+from reward.analysis.pages import fmt, page_env
 from reward.analysis.scored import ScoredGroup, ScoredRollout
 from reward.rubric.load import Rubric, RubricError, load_rubric, rubric_dir
-
-_env = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).parent / "html"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-
 
 PLOTTED_GROUPS = 30  # per end of the spread plot
 MAX_DIMENSIONS = 64
@@ -85,18 +73,11 @@ def _row(g: ScoredGroup, r: ScoredRollout, dim_group: dict[str, str]) -> dict[st
     }
 
 
-def _fmt(x: float | None, spec: str = ".2f") -> str:
-    return "–" if x is None else format(x, spec)
-
-
-_env.filters["fmt"] = _fmt
-
-
 def _noise_line(stds: list[float], snrs: list[float]) -> str:
     if not stds:
         return "one sample per rollout (score with --samples K to measure it)"
-    snr = _fmt(median(snrs) if snrs else None)
-    return f"reward SD across samples {_fmt(fmean(stds))} (mean); group SNR {snr} (median of {len(snrs)} groups)"
+    snr = fmt(median(snrs) if snrs else None)
+    return f"reward SD across samples {fmt(fmean(stds))} (mean); group SNR {snr} (median of {len(snrs)} groups)"
 
 
 def run_context(
@@ -142,9 +123,9 @@ def run_context(
             ),
             (
                 "reward mean / SD",
-                f"{_fmt(fmean(rewards) if rewards else None)} / {_fmt(pstdev(rewards) if rewards else None)}",
+                f"{fmt(fmean(rewards) if rewards else None)} / {fmt(pstdev(rewards) if rewards else None)}",
             ),
-            ("final-answer rate", _fmt(sum(bool(r.has_final_answer) for _, r in rollouts) / n, ".1%")),
+            ("final-answer rate", fmt(sum(bool(r.has_final_answer) for _, r in rollouts) / n, ".1%")),
             ("judge noise", _noise_line(stds, snrs)),
             ("dimension groups from", _rubric_line(rubric)),
         ],
@@ -164,27 +145,4 @@ def run_context(
 
 
 def render_report(groups: list[ScoredGroup], title: str, extremes: int = 5, rubric: Rubric | None = None) -> str:
-    return _env.get_template("report.html.j2").render(**run_context(groups, title, extremes, rubric))
-
-
-def render_comparison(c: Comparison, a: list[ScoredGroup], b: list[ScoredGroup], title: str) -> str:
-    b_rewards = {(g.group_id, r.id): r.reward for g in b for r in g.rollouts if r.status == "ok"}
-    xs: list[float] = []
-    ys: list[float] = []
-    for g in a:
-        for r in g.rollouts:
-            other = b_rewards.get((g.group_id, r.id))
-            if r.status == "ok" and r.reward is not None and other is not None:
-                xs.append(r.reward)
-                ys.append(other)
-    names = [n for n, d in c.dimensions.items() if d.mean_a is not None and d.mean_b is not None]
-    plot_list = [plots.reward_scatter(xs, ys)]
-    if names:
-        plot_list.append(
-            plots.dimension_shift(
-                names, [c.dimensions[n].mean_a or 0.0 for n in names], [c.dimensions[n].mean_b or 0.0 for n in names]
-            )
-        )
-    return _env.get_template("compare.html.j2").render(
-        title=title, c=c, mean_tau=mean_tau(c), plots=plot_list, fake=any(g.judge.fake for g in [*a, *b])
-    )
+    return page_env.get_template("report.html.j2").render(**run_context(groups, title, extremes, rubric))

@@ -26,7 +26,7 @@ def compare(
     if html is not None:
         refuse_overwrite(html, "--html", a, b)
         # Before any work: without the `report` extra (matplotlib) this stops here with the line that installs it.
-        from reward.analysis.report import render_comparison
+        from reward.analysis.compare_page import render_comparison
     ga, pa = load(a)
     gb, pb = load(b)
     c = compare_runs(ga, gb, top=top)
