@@ -91,7 +91,7 @@ def test_calibrate_cli_json_shape(tmp_path):
     res = CliRunner().invoke(app, ["calibrate", str(path), "--label", "meta.kind", "--order", ORDER, "--json"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
-    assert set(data) == {"pairs", "accuracy", "by_pair"}
+    assert set(data) == {"pairs", "accuracy", "ci95", "by_pair", "by_dimension", "misordered"}
     assert data["pairs"] == 10 and data["accuracy"] == 0.75
     assert data["by_pair"]["good>hallucinated"] == {"pairs": 2, "accuracy": 0.75}
     table = CliRunner().invoke(app, ["calibrate", str(path), "--order", ORDER])
@@ -101,6 +101,65 @@ def test_calibrate_cli_json_shape(tmp_path):
 def test_calibrate_no_pairs_is_null_accuracy(tmp_path):
     result, _ = calibrate([ScoredGroup.model_validate(FIXTURE[2])], "meta.kind", parse_order(ORDER))
     assert (result.pairs, result.accuracy, result.by_pair) == (0, None, {})
+
+
+def _d(**scores: float) -> dict:
+    return {name: {"score": v, "reason": ""} for name, v in scores.items()}
+
+
+def test_per_dimension_accuracy_misordered_pairs_and_what_decided_them(rubric):
+    """Directions come from the rubric: a failure-mode dimension orders a pair right when it is LOWER."""
+    rows = [
+        {"id": "a", "status": "ok", "reward": 80.0, "meta": {"kind": "good"},
+         "dimensions": _d(completeness=9, hallucinated_results=1)},
+        {"id": "b", "status": "ok", "reward": 90.0, "meta": {"kind": "hallucinated"},
+         "dimensions": _d(completeness=10, hallucinated_results=9)},  # misordered: its reward is higher
+        {"id": "c", "status": "penalized", "reward": -100.0, "penalty": "no_commands", "meta": {"kind": "good"}},
+        {"id": "d", "status": "ok", "reward": 10.0, "meta": {"kind": "hallucinated"},
+         "dimensions": _d(completeness=5, hallucinated_results=5)},
+    ]  # fmt: skip
+    g = ScoredGroup.model_validate({"group_id": "g", "rollouts": rows})
+    result, _ = calibrate([g], "meta.kind", parse_order("good>hallucinated"), rubric)
+    # pairs: (a,b) wrong, (a,d) right, (c,b) wrong, (c,d) wrong (c is penalised, -100): 1 of 4
+    assert result.pairs == 4 and result.accuracy == 0.25
+    by = {(m.better.id, m.worse.id): m.decided_by for m in result.misordered}
+    assert by[("a", "b")] == "completeness"  # hallucinated_results favours a (lower is better); completeness b
+    assert by[("c", "b")] == "penalty no_commands" and by[("c", "d")] == "penalty no_commands"
+    # per dimension, over the pairs where both have scores: only (a, b) and (a, d)
+    assert result.by_dimension["hallucinated_results"].pairs == 2
+    assert result.by_dimension["hallucinated_results"].accuracy == 1.0  # lower is better: a (1) < b (9), d (5)
+    assert result.by_dimension["completeness"].accuracy == 0.5  # (a, b) wrong, (a, d) right
+
+
+def test_bootstrap_interval_over_groups_is_seeded_and_brackets_the_estimate():
+    groups = [
+        ScoredGroup.model_validate(_g(f"g{i}", [("good", 10 + (i % 3)), ("hallucinated", 11)])) for i in range(12)
+    ]
+    a, _ = calibrate(groups, "meta.kind", parse_order("good>hallucinated"))
+    b, _ = calibrate(groups, "meta.kind", parse_order("good>hallucinated"))
+    assert a.ci95 == b.ci95 and a.ci95 is not None
+    assert a.ci95[0] <= (a.accuracy or 0) <= a.ci95[1] and a.ci95[0] < a.ci95[1]
+    one, _ = calibrate(groups[:1], "meta.kind", parse_order("good>hallucinated"))
+    assert one.ci95 is None  # one group: no interval can be drawn from groups
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--order", "good>vauge"], "--order names 'vauge', which no rollout's meta.kind has (values seen:"),
+        (["--label", "meta.knd", "--order", ORDER], "--label meta.knd: no rollout has a value at this path (meta keys"),
+        (["--order", "reference>good", "--only", "g2,g3"], "nothing to measure"),  # no group holds both labels
+    ],
+)
+def test_calibrate_refuses_what_would_measure_nothing(tmp_path, args, message):
+    from tests.conftest import run_cli
+
+    only = args[args.index("--only") + 1].split(",") if "--only" in args else None
+    args = args[: args.index("--only")] if only else args
+    path = tmp_path / "scored.jsonl"
+    path.write_text("".join(json.dumps(g) + "\n" for g in FIXTURE if only is None or g["group_id"] in only))
+    ran = run_cli("calibrate", str(path), *args, check=False)
+    assert ran.returncode == 2 and message in " ".join(ran.stderr.split()), ran.stderr
 
 
 def test_meta_passed_through_untouched_and_never_shown_to_the_judge(make_scorer, fake_judge):
