@@ -75,3 +75,31 @@ def test_prepare_output_cleans_before_truncating():
     # 2,000 characters of colour codes around 10 visible ones: nothing should be truncated.
     text = ("\x1b[31m" + "x" + "\x1b[0m") * 10 + "\x1b[2K" * 300
     assert prepare_output(text, 5, 5) == "x" * 10
+
+
+def test_canonical_whitespace():
+    from reward.core.clean import canonical_whitespace
+
+    assert canonical_whitespace("a  \n\n\n\nb\t\n  c ") == "a\n\nb\n  c"  # leading indentation kept
+    assert canonical_whitespace("no change\n\nhere") == "no change\n\nhere"
+    assert canonical_whitespace(" " * 100_000 + "x") == " " * 100_000 + "x"  # a long run is not a trailing one
+
+
+def test_whitespace_only_differences_share_one_judgement(make_local_scorer):
+    import asyncio
+
+    from reward.core.trajectory import Group
+    from reward.judge.base import Usage
+    from tests.conftest import group, rollout, step
+
+    tidy = rollout("tidy", steps=[step("pytest -q", 0, "3 passed\n\nok")], final="<final_answer>3 passed</final_answer>")
+    messy = rollout(
+        "messy",
+        steps=[step("pytest -q  ", 0, "3 passed   \n\n\n\n\nok\t\t\n")],
+        final="<final_answer>3 passed</final_answer>  \n\n\n",
+    )
+    scorer = make_local_scorer()
+    result = asyncio.run(scorer.score_group(Group.model_validate(group("ws", rollouts=[tidy, messy])), Usage()))
+    a, b = result.rollouts
+    assert (a.status, b.status) == ("ok", "ok") and a.reward == b.reward
+    assert scorer.judge.calls == {"condense": 2, "grade": 1}  # reference + one candidate; one verdict

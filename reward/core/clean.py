@@ -68,13 +68,29 @@ def sanitize(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
+_BLANK_RUNS = re.compile(r"\n{3,}")
+
+
+def canonical_whitespace(text: str) -> str:
+    """No trailing spaces or tabs on any line, and at most one blank line in a row.
+
+    Two rollouts that differ only there are the same thing to a reader, so they get one judgement (one cache
+    key) instead of two that may differ and show up as signal in a group with no real difference. Line by
+    line, not a regex over the text: `[ \t]+$`-style patterns are quadratic on a long run of spaces."""
+    if " \n" in text or "\t\n" in text or "\n\n\n" in text or text.endswith((" ", "\t")):
+        text = "\n".join(line.rstrip(" \t") for line in text.split("\n"))
+        return _BLANK_RUNS.sub("\n\n", text)
+    return text
+
+
 def clean_output(text: str) -> str:
-    """Strip escape sequences, resolve carriage returns, drop control characters and blank edges.
+    """Strip escape sequences, resolve carriage returns, drop control characters, make whitespace canonical
+    and drop blank edges.
 
     Blank edges carry no information and differ between transports (a chat template wraps a tool result
     in newlines), so dropping them lets the same output given as steps, messages or text match exactly.
     """
-    return sanitize(resolve_carriage_returns(strip_ansi(text))).lstrip("\n").rstrip()
+    return canonical_whitespace(sanitize(resolve_carriage_returns(strip_ansi(text)))).lstrip("\n").rstrip()
 
 
 def truncation_marker(cut: int) -> str:

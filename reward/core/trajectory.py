@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
-from reward.core.clean import prepare_output, sanitize
+from reward.core.clean import canonical_whitespace, prepare_output, sanitize
 
 
 class Strict(BaseModel):
@@ -275,11 +275,17 @@ def _shown_command(step: Step) -> str:
 
 
 def condense_input(query: str, trajectory: Trajectory, head: int, tail: int) -> CondenseInput:
+    # Whitespace made canonical everywhere the judge reads (reward.core.clean.canonical_whitespace): rollouts
+    # that differ only in trailing spaces or blank lines share one judgement.
     return CondenseInput(
-        query=sanitize(query),
+        query=canonical_whitespace(sanitize(query)),
         steps=tuple(
-            ShownStep(sanitize(_shown_command(s)), s.exit_code, prepare_output(s.output, head, tail))
+            ShownStep(
+                canonical_whitespace(sanitize(_shown_command(s))).strip("\n"),
+                s.exit_code,
+                prepare_output(s.output, head, tail),
+            )
             for s in trajectory.steps
         ),
-        final_answer=sanitize(trajectory.final_answer).strip(),
+        final_answer=canonical_whitespace(sanitize(trajectory.final_answer)).strip(),
     )
