@@ -77,3 +77,18 @@ def test_penalty_warnings_name_a_penalty_above_the_graded_range(rubric):
     assert penalty_warnings(rubric.spec) == []
     high = rubric.spec.model_copy(update={"penalties": rubric.spec.penalties.model_copy(update={"no_commands": -10.0})})
     assert penalty_warnings(high) == ["penalty no_commands = -10 is above the lowest graded reward (-50)"]
+
+
+def test_min_std_default_kept_under_another_scale_is_warned():
+    from reward.rubric.formula import filter_warnings, rubric_warnings
+    from reward.rubric.load import load_rubric
+
+    bundled = load_rubric("execution_subagent").spec
+    assert filter_warnings(bundled) == []  # scale 100, min_std written explicitly
+    scaled = bundled.model_copy(update={"reward_scale": 1.0, "group_filter": type(bundled.group_filter)()})
+    (warning,) = filter_warnings(scaled)
+    assert "100x as strict" in warning and "min_std: 0.0001" in warning
+    assert warning in rubric_warnings(scaled)
+    explicit = bundled.model_copy(update={"reward_scale": 1.0, "group_filter": type(bundled.group_filter)(min_std=0.01)})
+    assert filter_warnings(explicit) == []  # said on purpose
+    assert filter_warnings(load_rubric("response_quality").spec) == []  # scale 1 with min_std 0.0 written

@@ -60,5 +60,27 @@ def penalty_warnings(spec: RubricSpec) -> list[str]:
     ]
 
 
+DEFAULT_SCALE = 100.0  # the scale the default group_filter.min_std (0.01) was written for
+
+
+def filter_warnings(spec: RubricSpec) -> list[str]:
+    """`group_filter.min_std` is on the reported scale: the default 0.01 was written for reward_scale 100. A
+    rubric that changes the scale and keeps the default filters 100/scale times more strictly than it reads."""
+    gf = spec.group_filter
+    if "min_std" in gf.model_fields_set or gf.min_std == 0 or spec.reward_scale == DEFAULT_SCALE:
+        return []
+    same = gf.min_std * spec.reward_scale / DEFAULT_SCALE
+    return [
+        f"group_filter.min_std is the default {gf.min_std:g}, written for reward_scale {DEFAULT_SCALE:g}; with "
+        f"reward_scale {spec.reward_scale:g} it is {DEFAULT_SCALE / spec.reward_scale:g}x as strict: set it explicitly "
+        f"(min_std: {same:g} keeps the default's meaning)"
+    ]
+
+
+def rubric_warnings(spec: RubricSpec) -> list[str]:
+    """Everything about a rubric's numbers that is allowed but probably not meant."""
+    return penalty_warnings(spec) + filter_warnings(spec)
+
+
 def legacy_fields(means: Mapping[str, float]) -> dict[str, float]:
     return {field: means[group] for group, field in LEGACY_FIELDS.items() if group in means}
