@@ -4,7 +4,8 @@ A scored group records its basis: the rubric's prompt version (everything a judg
 the penalty checks that decided which rollouts were graded. When the new rubric has the same basis, its
 judgements would be the cached ones, so the saved dimension scores are all a re-run would use: rewards,
 group statistics, advantages and noise are recomputed from them with the new formula, constants, weights,
-penalty values, reward scale and group filter.
+penalty values, reward scale and group filter. K (verdicts per rollout) is the group's own: rescoring reuses
+judgements and cannot change how many there were, so it is read from the basis, never asked for again.
 """
 
 from __future__ import annotations
@@ -14,17 +15,40 @@ from collections.abc import Iterable, Iterator
 
 from reward.core.results import Basis, GroupResult, RolloutResult
 from reward.errors import RewardError
-from reward.rubric.finish import expected_basis, graded_fields, group_fields, sampling
+from reward.rubric.finish import expected_basis, graded_fields, group_fields
 from reward.rubric.load import Rubric
 from reward.rubric.noise import Sample
+from reward.rubric.overrides import recorded
 
 
 class RescoreError(RewardError):
     """A saved group whose judgements the new rubric would not reuse: it needs `reward score`."""
 
 
+def file_sampling(group: GroupResult, samples: int | None, resample_condense: bool | None) -> tuple[int, bool]:
+    """K and resample_condense of a rescore: what the group was graded with (its basis), since rescoring
+    cannot change how often a rollout was judged. An explicit value that differs is refused, naming both."""
+    saved = group.basis
+    where = f"group {group.group_id!r}"
+    if saved is None:
+        raise RescoreError(f"{where} was written without its scoring basis (an older version): use `reward score`")
+    if samples is not None and samples != saved.samples:
+        raise RescoreError(
+            f"{where} was graded with {saved.samples} sample(s) per rollout, not the {samples} asked for: "
+            f"rescore reuses saved judgements and cannot change K (leave --samples out to use the file's K, "
+            f"or run `reward score --samples {samples}`)"
+        )
+    resample = saved.resample_condense if resample_condense is None else resample_condense
+    if saved.samples > 1 and resample != saved.resample_condense:
+        raise RescoreError(
+            f"{where} was graded with resample_condense {saved.resample_condense}, not {resample}: rescore cannot "
+            "condense anew (leave --resample-condense out to use the file's, or use `reward score`)"
+        )
+    return saved.samples, resample
+
+
 def check_basis(group: GroupResult, rubric: Rubric, samples: int, resample_condense: bool) -> Basis:
-    basis = expected_basis(rubric, samples, resample_condense)
+    basis = recorded(expected_basis(rubric, samples, resample_condense), rubric)
     saved = group.basis
     where = f"group {group.group_id!r}"
     if saved is None:
@@ -45,7 +69,7 @@ def check_basis(group: GroupResult, rubric: Rubric, samples: int, resample_conde
         raise RescoreError(
             f"{where} was graded with {saved.samples} sample(s) per rollout (resample_condense "
             f"{saved.resample_condense}), a re-run would use {basis.samples} ({basis.resample_condense}): "
-            "pass --samples (and --resample-condense) as the re-run would, or use `reward score`"
+            "use `reward score`"
         )
     return basis
 
@@ -103,9 +127,9 @@ def _rescore_rollout(r: RolloutResult, rubric: Rubric, where: str) -> RolloutRes
 def rescore_group(
     group: GroupResult, rubric: Rubric, samples: int | None = None, resample_condense: bool | None = None
 ) -> GroupResult:
-    """The group as `reward score` with `rubric` (and K = `samples`, by default the rubric's) would write it,
-    from its saved judgements."""
-    k, resample = sampling(rubric, samples, resample_condense)
+    """The group as `reward score` with `rubric` and the K it was graded with would write it, from its saved
+    judgements. `samples` / `resample_condense`, when given, must be what the group records."""
+    k, resample = file_sampling(group, samples, resample_condense)
     basis = check_basis(group, rubric, k, resample)
     rollouts = [_rescore_rollout(r, rubric, f"group {group.group_id!r}, rollout {r.id!r}") for r in group.rollouts]
     return group.model_copy(update={**group_fields(rubric, rollouts, k), "rollouts": rollouts, "basis": basis})

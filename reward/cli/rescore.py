@@ -10,6 +10,7 @@ import typer
 
 from reward.cli.analysis import refuse_overwrite, write_whole
 from reward.cli.console import interrupt_between_steps, out
+from reward.cli.overrides import SetOpt
 from reward.errors import UsageError
 
 
@@ -19,12 +20,15 @@ def rescore(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the rescored groups (JSONL).")],
     samples: Annotated[
         int | None,
-        typer.Option("--samples", min=1, max=32, help="Samples a re-run would grade with [rubric judge.samples]."),
+        typer.Option(
+            "--samples", min=1, max=32, help="Only a check: the K the file was graded with [the file's basis.samples]."
+        ),
     ] = None,
     resample_condense: Annotated[
         bool | None,
-        typer.Option("--resample-condense/--no-resample-condense", help="As a re-run would [rubric]."),
+        typer.Option("--resample-condense/--no-resample-condense", help="Only a check, as --samples [the file's]."),
     ] = None,
+    overrides: SetOpt = None,
 ) -> None:
     """Recompute rewards, group statistics and advantages from saved scores with an edited rubric: no judge
     call. Refuses when the rubric's prompts or dimensions differ (its judgements would not be these)."""
@@ -34,7 +38,7 @@ def rescore(
     from reward.core.results import GroupResult, read_result_line
     from reward.rubric.load import load_rubric
 
-    r = load_rubric(rubric)
+    r = load_rubric(rubric, overrides or [])
     if not scored.is_file():
         raise UsageError(f"scored file not found: {scored}")
     refuse_overwrite(output, "--output", scored)
@@ -53,7 +57,7 @@ def rescore(
     rollouts = 0
     try:
         with scored.open(encoding="utf-8") as f, interrupt_between_steps() as step:
-            # K as `reward score` would choose it (flag, REWARD_JUDGE_SAMPLES, rubric): one precedence, in rescore
+            # K is each group's own (its basis): rescoring reuses judgements, it cannot change how many there were
             for group in rescore_groups(groups(), r, samples, resample_condense):
                 lines.append(group.model_dump_json() + "\n")
                 rollouts += len(group.rollouts)
@@ -63,8 +67,10 @@ def rescore(
     if not lines:
         raise UsageError(f"{scored}: no scored group in the file")
     write_whole(output, "".join(lines))
+    edits = f" (overrides: {', '.join(r.overrides)})" if r.overrides else ""
     out.print(
-        f"{len(lines)} groups, {rollouts} rollouts rescored with {r.name} @ {r.version}; 0 judge calls -> {output}",
+        f"{len(lines)} groups, {rollouts} rollouts rescored with {r.name} @ {r.version}{edits}; 0 judge calls "
+        f"-> {output}",
         soft_wrap=True,
         highlight=False,
     )

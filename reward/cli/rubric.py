@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import typer
 
 from reward.cli.console import err, out
+from reward.cli.overrides import SetOpt
 from reward.errors import UsageError
 from reward.rubric.load import Rubric, RubricSpec, load_rubric
 
@@ -40,6 +41,8 @@ def describe(r: Rubric) -> list[str]:
     spec = r.spec
     lo, hi = graded_range(spec)
     lines = [f"{spec.name} version {r.version}, prompt version {r.prompt_version}  ({r.path})"]
+    if r.overrides:
+        lines.append(f"  overrides: {', '.join(r.overrides)} (not the file's rubric: its version includes them)")
     for name in spec.groups:
         dims = spec.in_group(name)
         lines.append(f"  {name:<13} {len(dims):>2}: {', '.join(d.name for d in dims)}")
@@ -65,9 +68,9 @@ def describe(r: Rubric) -> list[str]:
     return lines + [f"  warning: {w}" for w in warnings]
 
 
-def rubric_check(file: RubricArg) -> None:
+def rubric_check(file: RubricArg, overrides: SetOpt = None) -> None:
     """Validate a rubric (schema, formula, templates against the declared inputs) and print a summary."""
-    for line in describe(load_rubric(file)):
+    for line in describe(load_rubric(file, overrides or [])):
         out.print(line, markup=False, highlight=False, soft_wrap=True, style="yellow" if "warning:" in line else None)
 
 
@@ -102,6 +105,7 @@ def prompt(
     judge_model: Annotated[str | None, typer.Option("--judge-model", help="[env REWARD_JUDGE_MODEL]")] = None,
     judge_api_base: Annotated[str | None, typer.Option("--judge-api-base", help="[env REWARD_JUDGE_API_BASE]")] = None,
     fake_judge: Annotated[bool, typer.Option("--fake-judge", help="Condense with the fake judge.")] = False,
+    overrides: SetOpt = None,
 ) -> None:
     """Print the exact request the judge gets for one rollout: its messages and response format.
 
@@ -110,11 +114,15 @@ def prompt(
     from reward.cli.options import notify
     from reward.judge.base import Usage
     from reward.native.prepare import prepare_group
+    from reward.rubric.overrides import applying
     from reward.scoring.build import open_scorer
 
-    with open_scorer(
-        rubric, cache=cache, model=judge_model, api_base=judge_api_base, fake=fake_judge, notify=notify
-    ) as scorer:
+    with (
+        applying(overrides),
+        open_scorer(
+            rubric, cache=cache, model=judge_model, api_base=judge_api_base, fake=fake_judge, notify=notify
+        ) as scorer,
+    ):
         spec = scorer.rubric.spec
         g = prepare_group(_find_group(input, group), spec=spec)
         chosen = next((r for r in g.rollouts if r.id == rollout), None)

@@ -6,6 +6,7 @@ The judge (and litellm with it) is built only when a command runs, never to show
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -26,12 +27,15 @@ from reward.cli.options import (
     ToolOpt,
     notify,
 )
+from reward.cli.overrides import SetOpt
 from reward.errors import UsageError
 from reward.scoring.build import open_scorer
 from reward.settings import DEFAULT_RUBRIC, parse_tools, setting
 
 if TYPE_CHECKING:
     from reward.core.summary import Summary
+    from reward.core.trajectory import PlanReference
+    from reward.scoring.scorer import Scorer
 
 
 def terminal_tools(flag: str | None) -> tuple[str, ...]:
@@ -84,30 +88,49 @@ def score(
             "--include-plans", "--keep-plans", help="Write the plans the grader saw into the output (for reports)."
         ),
     ] = False,
+    overrides: SetOpt = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Make no judge call and write nothing: judge calls by stage that the run would make and those "
+            "the cache answers, estimated tokens and cost.",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="With --dry-run: print it as JSON.")] = False,
 ) -> None:
     """Score saved rollouts: condense, grade, penalise, reward, group statistics."""
     from reward.core.results import read_result_line
     from reward.core.summary import summarize
     from reward.native.prepare import load_plans
+    from reward.rubric.overrides import applying, recorded
     from reward.scoring.runner import count_lines, score_file
 
     if not input.is_file():
         raise UsageError(f"input file not found: {input}")
+    if as_json and not dry_run:
+        raise UsageError("--json goes with --dry-run (a run's output is the scored file)")
     tools = terminal_tools(terminal_tool)
     reference_plans = load_plans(plans or [])
-    with open_scorer(
-        rubric,
-        cache=cache,
-        model=judge_model,
-        api_base=judge_api_base,
-        api_key=judge_api_key,
-        concurrency=concurrency,
-        fake=fake_judge,
-        samples=samples,
-        resample_condense=resample_condense,
-        notify=notify,
-    ) as scorer:
+    with (
+        applying(overrides),
+        open_scorer(
+            rubric,
+            cache=cache,
+            model=judge_model,
+            api_base=judge_api_base,
+            api_key=judge_api_key,
+            concurrency=concurrency,
+            fake=fake_judge,
+            samples=samples,
+            resample_condense=resample_condense,
+            notify=notify,
+        ) as scorer,
+    ):
         scorer.keep_plans = keep_plans
+        scorer.basis = recorded(scorer.basis, scorer.rubric)  # the output says which overrides it was scored with
+        if dry_run:
+            raise typer.Exit(preview(scorer, input, output, reference_plans, tools, retry_errors, as_json))
         from reward.rubric.formula import penalty_warnings
 
         for warning in penalty_warnings(scorer.rubric.spec):
@@ -131,6 +154,28 @@ def score(
             summary = summarize(read_result_line(line) for line in f if line.strip())
         print_summary(summary, report, scorer)
     raise typer.Exit(exit_status(summary, len(report.invalid), max_error_rate))
+
+
+def preview(
+    scorer: Scorer,
+    input: Path,
+    output: Path,
+    reference_plans: dict[str, PlanReference],
+    tools: tuple[str, ...],
+    retry_errors: bool,
+    as_json: bool,
+) -> int:
+    """`score --dry-run`: print what the run would cost; 1 when input lines are invalid (as the run), else 0."""
+    from reward.cli.dry_run_view import dry_run_json, dry_run_lines
+    from reward.scoring.dry_run import dry_run
+
+    report = asyncio.run(
+        dry_run(scorer, input, output, plans=reference_plans, terminal_tool=tools, retry_errors=retry_errors)
+    )
+    report_invalid(report.invalid)
+    text = dry_run_json(report, scorer.rubric) if as_json else "\n".join(dry_run_lines(report, scorer.rubric))
+    sys.stdout.write(text + "\n")
+    return 1 if report.invalid else 0
 
 
 def plans(

@@ -91,6 +91,16 @@ class Basis(Out):
     max_tokens: int
     samples: int  # verdicts per rollout (judge noise)
     resample_condense: bool  # with samples > 1: each sample condensed anew
+    # `--set PATH=VALUE` overrides of the rubric file (the rubric scored with is not the file's); absent
+    # when none, so files without overrides (and older files) keep their shape.
+    overrides: list[str] | None = None
+
+    @model_serializer(mode="wrap")
+    def _drop_no_overrides(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if self.overrides is None:
+            data.pop("overrides", None)
+        return data
 
 
 class GroupResult(Out):

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
 from reward.errors import RewardError
+from reward.rubric.overrides import Override, OverrideError, active, apply_overrides, parse_override
 from reward.rubric.spec import (  # noqa: F401  (re-exported: the spec's models are imported from here)
     BUILTIN_VARIABLES,
     Anchors,
@@ -47,6 +49,9 @@ class Rubric(BaseModel):
     grade_template: str
     version: str
     prompt_version: str
+    # `--set PATH=VALUE` applied to the file's data, as given (normalised): not the file's rubric, and
+    # `version` says so (it includes them); empty for the file as it is.
+    overrides: tuple[str, ...] = ()
 
     _view: dict[str, Any] = PrivateAttr()
 
@@ -102,11 +107,17 @@ def _read_template(name: str, rubric_path: Path) -> str:
     raise RubricError(f"{rubric_path}: templates: template {name!r} not found (searched {searched})")
 
 
-def rubric_version(yaml_text: str, condense_template: str | None, grade_template: str) -> str:
+def rubric_version(
+    yaml_text: str, condense_template: str | None, grade_template: str, overrides: Sequence[str] = ()
+) -> str:
+    """A digest of the file, its templates and the overrides applied to it (none: the digest of the file as
+    it always was, so outputs written before overrides existed keep their version)."""
     h = hashlib.sha256()
     for part in (yaml_text, condense_template or "", grade_template):
         h.update(part.encode("utf-8"))
         h.update(b"\0")
+    if overrides:
+        h.update(json.dumps(["overrides", *overrides]).encode("utf-8"))
     return h.hexdigest()[:12]
 
 
@@ -145,8 +156,17 @@ def _check_templates(path: Path, spec: RubricSpec, condense: str | None, grade: 
             raise RubricError(f"{path}: templates.{stage} ({name}): " + "; ".join(problems))
 
 
-def load_rubric(name_or_path: str | Path = "execution_subagent") -> Rubric:
-    """A rubric by name (looked up in REWARD_RUBRIC_DIR, then the bundled ones) or by path, validated."""
+def load_rubric(
+    name_or_path: str | Path = "execution_subagent", overrides: Sequence[str | Override] | None = None
+) -> Rubric:
+    """A rubric by name (looked up in REWARD_RUBRIC_DIR, then the bundled ones) or by path, validated.
+
+    `overrides` (`PATH=VALUE`, see reward.rubric.overrides) are applied to its data before validation; None
+    means those of the running command (`reward.rubric.overrides.applying`), none outside one."""
+    if overrides is None:
+        changes: tuple[Override, ...] = active()
+    else:
+        changes = tuple(o if isinstance(o, Override) else parse_override(o) for o in overrides)
     path = resolve_rubric_path(str(name_or_path))
     try:
         text = path.read_text(encoding="utf-8")
@@ -158,10 +178,16 @@ def load_rubric(name_or_path: str | Path = "execution_subagent") -> Rubric:
         raise RubricError(str(exc)) from None
     if not isinstance(data, dict):
         raise RubricError(f"{path}: expected a mapping at the top level")
+    overridden: dict[tuple[str | int, ...], str] = {}
+    if changes:
+        try:
+            data, overridden = apply_overrides(data, changes)
+        except OverrideError as exc:
+            raise RubricError(f"{path}: {exc}") from None
     try:
         spec = RubricSpec.model_validate(data)
     except ValidationError as exc:
-        raise RubricError(describe_errors(exc, lines, data, str(path))) from None
+        raise RubricError(describe_errors(exc, lines, data, str(path), overridden)) from None
     condense = None if spec.templates.condense is None else _read_template(spec.templates.condense, path)
     grade = _read_template(spec.templates.grade, path)
     _check_templates(path, spec, condense, grade)
@@ -170,6 +196,7 @@ def load_rubric(name_or_path: str | Path = "execution_subagent") -> Rubric:
         path=path,
         condense_template=condense,
         grade_template=grade,
-        version=rubric_version(text, condense, grade),
+        version=rubric_version(text, condense, grade, [o.text for o in changes]),
         prompt_version=prompt_version(spec, condense, grade),
+        overrides=tuple(o.text for o in changes),
     )

@@ -3,6 +3,7 @@ last one silently), syntax errors name line and column, and a pydantic error's l
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -127,8 +128,24 @@ def _readable(loc: tuple[str | int, ...], data: Any, missing: bool) -> tuple[tup
     return tuple(kept), dimension
 
 
-def describe_errors(exc: ValidationError, lines: YamlLines, data: Any, source: str) -> str:
-    """One line per error: `source:line: path (dimension NAME): message`."""
+def _override_of(path: tuple[str | int, ...], overridden: Mapping[tuple[str | int, ...], str]) -> str | None:
+    """The override that set `path` or a parent of it (the longest match), if any."""
+    for n in range(len(path), 0, -1):
+        if path[:n] in overridden:
+            return overridden[path[:n]]
+    return None
+
+
+def describe_errors(
+    exc: ValidationError,
+    lines: YamlLines,
+    data: Any,
+    source: str,
+    overridden: Mapping[tuple[str | int, ...], str] | None = None,
+) -> str:
+    """One line per error: `source:line: path (dimension NAME): message`. A value set by an override (`--set`,
+    in `overridden` by its location) is not on any line of the file: its error names the override instead,
+    `source: --set PATH=VALUE: path: message`."""
     out = []
     for error in exc.errors(include_url=False):
         loc = tuple(error["loc"])
@@ -139,6 +156,9 @@ def describe_errors(exc: ValidationError, lines: YamlLines, data: Any, source: s
         path, dimension = _readable(loc, data, error["type"] == "missing")
         line = lines.line_of(loc)
         where = f"{source}:{line}" if line is not None else source
+        flag = _override_of(path, overridden or {})
+        if flag is not None:
+            where = f"{source}: {flag}"
         named = f" (dimension {dimension})" if dimension is not None else ""
         out.append(f"{where}: {format_loc(path) if path else '<top level>'}{named}: {error['msg']}")
     return "\n".join(out)

@@ -1,0 +1,364 @@
+"""`reward score --dry-run`: what a run would cost, judge calls by stage, tokens and price, with no judge call.
+
+The dry run walks the input as the run does (the same groups skipped as done, the same invalid lines, the
+same penalty checks) and builds every judge request the run would send with the scorer's own code, then asks
+the cache whether it holds the answer, through the cache's own lookup (a planted or corrupt entry is a miss
+there as in the run). So its counts are the run's:
+
+- a penalised rollout needs no call; a rollout whose request cannot be rendered (a template error) ends in an
+  error before any call, as in the run;
+- identical requests are one call (the run's cache and single-flight make them one): counted as `shared`;
+- K samples grade K times (seeds 0..K-1), and condense K times with resample_condense, as the run does;
+- a group's reference plan is counted once, and only when one of its rollouts reaches grading.
+
+A grading request contains the plans; when a plan is not cached yet its text is unknown, so the grading
+request is counted as a call (it cannot be in the cache under a plan that does not exist yet) and its plan
+at the condensing `max_tokens`. What is not foreseen: judge failures and their re-asks and retries.
+
+Tokens are estimates: prompts are counted with the scorer's token counter (tiktoken cl100k_base) plus 4 per
+message and 3 per request (the chat format's framing) and the response format's JSON schema; completions at
+the call's `max_tokens`, an upper bound. The cost uses litellm's prices for the configured models; a model
+litellm has no price for makes the cost unknown (None), never $0.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reward.core.trajectory import CondenseInput, Group, LineError, PlanReference, Trajectory, parse_line
+from reward.errors import RunError
+from reward.judge.base import JudgeError
+from reward.native.prepare import GroupInputError, prepare_group
+from reward.rubric.penalties import check_penalty
+from reward.rubric.prompts import Messages
+from reward.rubric.verdict import verdict_from_cache, verdict_model
+from reward.scoring.runner import _foreign, _has_errors, _read_lines
+from reward.scoring.scorer import Plan, Scorer
+
+MESSAGE_TOKENS, REQUEST_TOKENS = 4, 3  # the chat format's framing per message and per request (OpenAI's count)
+ESTIMATE = (
+    "prompt tokens counted with tiktoken cl100k_base (+4 per message, +3 per request, + the response schema); "
+    "completion tokens at each call's max_tokens (an upper bound), and a plan not yet condensed at the "
+    "condensing max_tokens; judge failures, re-asks and retries are not included"
+)
+
+
+@dataclass
+class Stage:
+    """One judge role's requests: `calls` sent to the judge, `cached` answered by the cache, `shared` identical
+    to another request of the run (the same call answers both)."""
+
+    model: str | None
+    calls: int = 0
+    cached: int = 0
+    shared: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    price: tuple[float, float] | None = None  # USD per prompt token, per completion token
+
+    @property
+    def cost(self) -> float | None:
+        if self.calls == 0:
+            return 0.0
+        if self.price is None:
+            return None
+        return self.prompt_tokens * self.price[0] + self.completion_tokens * self.price[1]
+
+    def as_json(self) -> dict[str, Any]:
+        price = None if self.price is None else {"prompt": self.price[0], "completion": self.price[1]}
+        return {
+            "model": self.model,
+            "calls": self.calls,
+            "cached": self.cached,
+            "shared": self.shared,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": self.cost,
+            "price_per_token": price,
+        }
+
+
+@dataclass
+class DryRun:
+    """What `reward score` would do with this input, output, rubric, judge and cache."""
+
+    samples: int
+    resample_condense: bool
+    stages: dict[str, Stage]
+    groups: int = 0  # to score
+    done: int = 0  # already in the output (skipped)
+    rollouts: int = 0  # in the groups to score
+    penalized: int = 0
+    judged: int = 0  # rollouts that need a judgement
+    errors: int = 0  # rollouts whose request cannot be built: an error before any call
+    invalid: list[LineError] = field(default_factory=list)
+
+    @property
+    def calls(self) -> int:
+        return sum(s.calls for s in self.stages.values())
+
+    @property
+    def cost(self) -> float | None:
+        costs = [s.cost for s in self.stages.values()]
+        return None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
+
+    def as_json(self) -> dict[str, Any]:
+        total = {
+            k: sum(getattr(s, k) for s in self.stages.values())
+            for k in ("calls", "cached", "shared", "prompt_tokens", "completion_tokens")
+        }
+        return {
+            "dry_run": True,
+            "samples": self.samples,
+            "resample_condense": self.resample_condense,
+            "groups": {"to_score": self.groups, "already_done": self.done, "invalid_lines": len(self.invalid)},
+            "rollouts": {
+                "to_score": self.rollouts,
+                "penalized": self.penalized,
+                "to_judge": self.judged,
+                "errors": self.errors,
+            },
+            "stages": {name: s.as_json() for name, s in self.stages.items()},
+            "total": {**total, "cost_usd": self.cost},
+            "estimate": ESTIMATE,
+        }
+
+
+def price(model: str) -> tuple[float, float] | None:
+    """litellm's price of `model` per prompt and completion token; None when it has none (or a zero one)."""
+    from reward.judge.llm import has_price, litellm
+
+    if not has_price(model):
+        return None
+    try:
+        info = litellm.get_model_info(model=model)
+    except Exception:
+        return None
+    prompt, completion = info.get("input_cost_per_token"), info.get("output_cost_per_token")
+    if not prompt or completion is None:
+        return None
+    return float(prompt), float(completion)
+
+
+class _Miss(Exception):
+    """Raised by the dry run's computation: the cache had no answer, and nothing is asked or stored."""
+
+
+def done_groups(scorer: Scorer, output: Path, retry_errors: bool) -> set[str]:
+    """The group ids the run would skip, read only (the run also drops a torn last line: the dry run leaves the
+    file as it is). Refuses what the run refuses: another rubric version, judge or K."""
+    if not output.exists():
+        return set()
+    done: set[str] = set()
+    try:
+        chunks = output.read_bytes().split(b"\n")
+    except OSError as exc:
+        raise RunError(f"{output}: cannot read: {exc.strerror}") from exc
+    for chunk in chunks:
+        if not chunk.strip():
+            continue
+        try:
+            record = json.loads(chunk)
+            ident = record["group_id"]
+        except (ValueError, KeyError, TypeError, RecursionError):
+            continue  # a torn line: the run removes it and scores its group
+        if record.get("rubric_version") != scorer.rubric.version:
+            raise RunError(
+                f"{output}: group {ident!r} was scored with rubric version {record.get('rubric_version')}, "
+                f"not the current {scorer.rubric.version}; write to a new output file (or `reward rescore` this one)"
+            )
+        why = _foreign(record, scorer)
+        if why is not None:
+            raise RunError(f"{output}: group {ident!r} {why}; write to a new output file")
+        if not (retry_errors and _has_errors(record)):
+            done.add(ident)
+    return done
+
+
+class _Planner:
+    """Counts one run's judge requests: each distinct request once, looked up in the cache once."""
+
+    def __init__(self, scorer: Scorer, report: DryRun) -> None:
+        self.scorer = scorer
+        self.report = report
+        self.seen: dict[str, Any] = {}  # request key -> the cached value, or None: a call
+        spec = scorer.rubric.spec
+        self._verdict_model = verdict_model(spec)
+        self._load_verdict: Callable[[Any], Any] = lambda v: verdict_from_cache(spec, v, self._verdict_model)
+        self._placeholders: dict[str, int] = {}  # placeholder plan text -> its estimated tokens
+
+    def _prompt_tokens(self, messages: Messages, response_format: dict[str, Any] | None) -> int:
+        count = self.scorer.counter
+        tokens = REQUEST_TOKENS + (count(json.dumps(response_format)) if response_format is not None else 0)
+        for m in messages:
+            text = str(m.get("content") or "")
+            tokens += MESSAGE_TOKENS + count(text)
+            for placeholder, estimate in self._placeholders.items():
+                n = text.count(placeholder)
+                tokens += n * (estimate - count(placeholder))
+        return tokens
+
+    async def request(
+        self,
+        role: str,
+        messages: Messages,
+        seed: int | None,
+        load: Callable[[Any], Any] | None,
+        response_format: dict[str, Any] | None = None,
+    ) -> Any:
+        """The cached answer of this request, or None: a call (counted with its tokens). `load` None: the
+        request contains a plan that does not exist yet, so it cannot be cached."""
+        stage = self.report.stages[role]
+        key = self.scorer.cached.request_key(role, messages, response_format, seed)
+        if key in self.seen:
+            stage.shared += 1
+            return self.seen[key]
+        value = None
+        if load is not None:
+            value = await self._peek(key, load)
+        self.seen[key] = value
+        if value is None:
+            stage.calls += 1
+            stage.prompt_tokens += self._prompt_tokens(messages, response_format)
+            call = self.scorer.judge.settings.condense if role == "condense" else self.scorer.judge.settings.grade
+            stage.completion_tokens += call.max_tokens
+        else:
+            stage.cached += 1
+        return value
+
+    async def _peek(self, key: str, load: Callable[[Any], Any]) -> Any:
+        async def miss() -> Any:
+            raise _Miss
+
+        try:
+            value = await self.scorer.store.get_or_compute(key, miss, accept=load)
+        except _Miss:
+            return None
+        return load(value)
+
+    async def plan(self, messages: Messages, seed: int | None) -> Plan:
+        """The cached plan, or a placeholder standing for the plan the call would write."""
+        cached = await self.request("condense", messages, seed, Plan.from_cache)
+        if cached is not None:
+            return Plan(cached.text, cached.fake)
+        key = self.scorer.cached.request_key("condense", messages, None, seed)
+        placeholder = f"PLAN{key.rpartition(':')[2][:24]}"
+        self._placeholders[placeholder] = self.scorer.judge.settings.condense.max_tokens
+        return Plan(placeholder, False)
+
+    def unknown(self, messages: Messages) -> bool:
+        return any(p in str(m.get("content") or "") for m in messages for p in self._placeholders)
+
+
+async def _group(planner: _Planner, scorer: Scorer, group: Group) -> None:
+    report, spec, settings = planner.report, scorer.rubric.spec, scorer.judge.settings
+    k = settings.samples
+    seeds: list[int | None] = [None] if k <= 1 else list(range(k))
+    reference: list[Plan | JudgeError] = []  # the group's, once a rollout reaches grading
+
+    async def reference_plan() -> Plan | None:
+        if not spec.reference:
+            return None
+        if not reference:
+            ref = group.reference
+            if isinstance(ref, PlanReference):
+                reference.append(Plan(ref.plan, ref.fake))
+            else:
+                assert isinstance(ref, Trajectory)
+                try:
+                    request = scorer.condense_request(group, scorer.condense_input(group.query, ref))
+                    reference.append(await planner.plan(request, None))
+                except JudgeError as exc:
+                    reference.append(exc)
+        found = reference[0]
+        if isinstance(found, JudgeError):
+            raise found
+        return found
+
+    for rollout in group.rollouts:
+        report.rollouts += 1
+        if check_penalty(spec.penalties, rollout, scorer.counter) is not None:
+            report.penalized += 1
+            continue
+        report.judged += 1
+        ci: CondenseInput = scorer.condense_input(group.query, rollout)
+        try:
+            candidates: list[Plan] = []
+            if spec.condenses:
+                request = scorer.condense_request(group, ci)
+                plan_seeds = seeds if settings.resample_condense else [None]
+                candidates = [await planner.plan(request, s) for s in plan_seeds]
+            ref = await reference_plan()
+            grading = [
+                scorer.grade_request(group, rollout, ci, ref, candidates[i % len(candidates)] if candidates else None)
+                for i in range(len(seeds))
+            ]
+        except JudgeError:
+            report.errors += 1
+            continue
+        for messages, seed in zip(grading, seeds, strict=True):
+            load = None if planner.unknown(messages) else planner._load_verdict
+            await planner.request("grade", messages, seed, load, scorer.response_format)
+
+
+async def dry_run(
+    scorer: Scorer,
+    input_path: Path,
+    output_path: Path,
+    *,
+    plans: Mapping[str, str | PlanReference] | None = None,
+    terminal_tool: str | Sequence[str] | None = None,
+    retry_errors: bool = True,
+) -> DryRun:
+    """What `score_file` with these arguments would do, without calling the judge or writing anything."""
+    settings, spec = scorer.judge.settings, scorer.rubric.spec
+    report = DryRun(
+        samples=settings.samples,
+        resample_condense=scorer.basis.resample_condense,
+        stages={
+            "condense": Stage(settings.condense.model if spec.condenses else None),
+            "grade": Stage(settings.grade.model),
+        },
+    )
+    for stage in report.stages.values():
+        stage.price = None if stage.model is None else price(stage.model)
+    done = done_groups(scorer, output_path, retry_errors)
+    planner = _Planner(scorer, report)
+    for group in _groups(scorer, input_path, done, report, plans, terminal_tool):
+        report.groups += 1
+        await _group(planner, scorer, group)
+    return report
+
+
+def _groups(
+    scorer: Scorer,
+    input_path: Path,
+    done: set[str],
+    report: DryRun,
+    plans: Mapping[str, str | PlanReference] | None,
+    terminal_tool: str | Sequence[str] | None,
+) -> Iterator[Group]:
+    """The groups the run would score, as its reader finds them (invalid and duplicate lines reported)."""
+    seen: set[str] = set()
+    for lineno, line in _read_lines(input_path):
+        parsed = parse_line(Group, line, lineno)
+        if isinstance(parsed, LineError):
+            report.invalid.append(parsed)
+            continue
+        if parsed.group_id in seen:
+            report.invalid.append(LineError(lineno, (f"group_id: duplicate {parsed.group_id!r}",)))
+            continue
+        seen.add(parsed.group_id)
+        if parsed.group_id in done:
+            report.done += 1
+            continue
+        try:
+            yield prepare_group(parsed, plans, terminal_tool, spec=scorer.rubric.spec)
+        except GroupInputError as exc:
+            report.invalid.append(LineError(lineno, tuple(exc.problems)))
+        except Exception as exc:  # as the run: this line's problem
+            report.invalid.append(LineError(lineno, (f"cannot be read: {type(exc).__name__}: {exc}",)))
