@@ -6,74 +6,68 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
-from reward.cli.analysis import fmt, load, refuse_overwrite, write_whole
+from reward.cli.analysis import load, refuse_overwrite, write_whole
 from reward.cli.console import err, out
 
 
 def compare(
-    a: Annotated[Path, typer.Argument(help="Scored run A (JSONL from `reward score`).")],
-    b: Annotated[Path, typer.Argument(help="Scored run B of the same rollouts.")],
+    runs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Scored runs (JSONL from `reward score`) of the same rollouts: A B [C ...]; each against A."
+        ),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
     html: Annotated[Path | None, typer.Option("--html", help="Also write a self-contained HTML page.")] = None,
     top: Annotated[int, typer.Option("--top", min=0, help="Rollouts that moved most to list.")] = 10,
+    rubric: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--rubric",
+            "-r",
+            help="A run's rubric (name or YAML path), for its formula side; used for the runs whose recorded "
+            "rubric version it has. Repeat for several. [the configured rubric each file names, same version]",
+        ),
+    ] = None,
 ) -> None:
-    """Compare two scored runs: per-group Kendall tau and advantage sign flips, dimensions, what moved."""
-    from reward.analysis.compare import compare_runs, mean_tau
+    """Compare scored runs: what each is, what changed, per-group and per-dimension Kendall tau, why the
+    mean reward moved (by dimension, formula side, penalties), what moved most and whether it is judge noise."""
+    from reward.analysis.compare_sweep import compare_all, sweep
+    from reward.errors import UsageError
+    from reward.rubric.load import load_rubric
 
+    if len(runs) < 2:
+        raise UsageError("compare needs at least two scored runs: reward compare A.jsonl B.jsonl [C.jsonl ...]")
     if html is not None:
-        refuse_overwrite(html, "--html", a, b)
+        refuse_overwrite(html, "--html", *runs)
         # Before any work: without the `report` extra (matplotlib) this stops here with the line that installs it.
         from reward.analysis.compare_page import render_comparison
-    ga, pa = load(a)
-    gb, pb = load(b)
-    c = compare_runs(ga, gb, top=top)
+    given = [load_rubric(r) for r in rubric or []]  # typed by the user: a path is fine here
+    loaded = []
+    problems = False
+    for path in runs:
+        groups, skipped = load(path)
+        loaded.append((path, groups))
+        problems = problems or bool(skipped)
+    infos, comparisons, warnings = compare_all(loaded, given, top=top)
+    for w in warnings:
+        err.print(Text(f"warning: {w}", style="yellow"))
+    result = comparisons[0] if len(comparisons) == 1 else sweep(infos, comparisons)
     if html is not None:
-        write_whole(html, render_comparison(c, ga, gb, f"reward compare: {a.name} (A) vs {b.name} (B)"))
+        title = "reward compare: " + " vs ".join(f"{p.name} ({i.label})" for p, i in zip(runs, infos, strict=True))
+        write_whole(html, render_comparison(result, [g for _, g in loaded], title))
         err.print(f"wrote {html}")
     if as_json:
-        print(c.model_dump_json(indent=2))
+        print(result.model_dump_json(indent=2))
     else:
-        t = Table(title=f"A = {a}   B = {b}")
-        for col in ("group", "graded in both", "Kendall τ", "adv. sign flips"):
-            t.add_column(col, justify="left" if col == "group" else "right")
-        for g in c.groups:
-            t.add_row(Text(g.group_id), str(g.n), fmt(g.kendall_tau, ".3f"), str(g.advantage_sign_flips))
-        out.print(t)
-        flips = sum(g.advantage_sign_flips for g in c.groups)
-        out.print(
-            f"mean τ {fmt(mean_tau(c), '.3f')}, {flips} advantage sign flips; rollouts only in A "
-            f"{c.unmatched.only_a}, only in B {c.unmatched.only_b}"
-        )
-        d = Table(title="dimensions (graded rollouts)")
-        for col in ("dimension", "mean A", "mean B", "SD A", "SD B"):
-            d.add_column(col, justify="left" if col == "dimension" else "right")
-        for name, s in c.dimensions.items():
-            d.add_row(Text(name), fmt(s.mean_a), fmt(s.mean_b), fmt(s.sd_a), fmt(s.sd_b))
-        out.print(d)
-        m = Table(title="moved most")
-        for col in ("group", "rollout", "A", "B", "dimension", "reason A", "reason B"):
-            m.add_column(col)
-        for x in c.moved:
-            m.add_row(
-                Text(x.group_id),
-                Text(x.id),
-                fmt(x.reward_a),
-                fmt(x.reward_b),
-                Text(x.dimension or ""),
-                Text(x.reason_a or ""),
-                Text(x.reason_b or ""),
-            )
-        out.print(m)
-        for kind, rows in (("penalty", c.changes.penalty), ("error", c.changes.error), ("filter", c.changes.filter)):
-            for ch in rows:
-                where = ch.group_id + (f"/{ch.id}" if ch.id else "")
-                out.print(Text(f"{kind} changed: {where}: {ch.a or 'none'} -> {ch.b or 'none'}"))
-        if any(g.judge.fake for g in [*ga, *gb]):
+        from reward.analysis.compare_text import render
+
+        out.print(render(result, out.width))
+        if any(i.fake for i in infos):
             out.print("[bold yellow]Judged (in part) by the FAKE judge: not real judgements.[/bold yellow]")
-    if pa or pb:
+    if problems:
         raise typer.Exit(1)
 
 
