@@ -225,7 +225,10 @@ def test_sweep_of_three_runs_each_against_the_first(tmp_path):
     text = run_cli("compare", a, b, c).stdout
     assert "each run against A" in text and "what changed A -> C" in text
     page = html.read_text()
-    assert "A against B" in page and "A against C" in page and "Each run against A" in page
+    assert "A → B" in page and "A → C" in page and "Each run against A" in page
+    assert page.count(RUBRIC.version) >= 3 and "openai/x" in page and "<th>K (samples)</th>" in page
+    one = run_cli("compare", a, check=False)
+    assert one.returncode == 2 and "at least two scored runs" in one.stderr
 
 
 @pytest.mark.parametrize("width", [80, 200])

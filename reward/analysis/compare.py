@@ -15,7 +15,7 @@ from statistics import fmean, pstdev
 
 from pydantic import BaseModel
 
-from reward.analysis.compare_effects import DimensionAgreement, RewardChange, attribute, move_se, reward_change, within
+from reward.analysis.compare_effects import DimensionAgreement, RewardChange, Splitter, move_se, reward_change, within
 from reward.analysis.compare_kendall import kendall_tau, sign_flips
 from reward.analysis.compare_runs import RubricChange, RunInfo, reworded, rubric_changes, run_info
 from reward.analysis.scored import ScoredGroup, ScoredRollout
@@ -112,7 +112,7 @@ def _moved(
     group_id: str,
     ra: ScoredRollout,
     rb: ScoredRollout,
-    split: tuple[RubricSpec, bool] | None,
+    splitter: Splitter | None,
     ks: tuple[int | None, int | None],
     labels: tuple[str, str],
 ) -> Moved | None:
@@ -121,7 +121,7 @@ def _moved(
     da, db = ra.dimensions or {}, rb.dimensions or {}
     common = [d for d in da if d in db and db[d].score != da[d].score]
     cause = _cause(ra, rb, labels)
-    parts = attribute(da, db, *split) if split is not None and cause is None else None
+    parts = splitter.parts(ra, rb) if splitter is not None and cause is None else None
     delta = rb.reward - ra.reward
     if parts:
         # The part that moved the reward the way it went, largest first (not one the others outweighed).
@@ -192,11 +192,11 @@ def compare_runs(
     `specs` are their rubrics when known (the formula side, for the split of the reward change)."""
     ra_info, rb_info = runs or (run_info("A", None, a), run_info("B", None, b))
     ks = (ra_info.samples, rb_info.samples)
-    split: tuple[RubricSpec, bool] | None = None
+    splitter: Splitter | None = None
     if specs[0] is not None:
-        split = (specs[0], True)
+        splitter = Splitter(specs[0], True, ra_info.label)
     elif specs[1] is not None:
-        split = (specs[1], False)
+        splitter = Splitter(specs[1], False, rb_info.label)
     b_by_id = {g.group_id: g for g in b}
     a_ids = {g.group_id for g in a}
     groups: list[GroupComparison] = []
@@ -255,16 +255,14 @@ def compare_runs(
             eb = rb.error.category if rb.error else None
             if ea != eb:
                 changes.error.append(Change(group_id=ga.group_id, id=ra.id, a=ea, b=eb))
-            m = _moved(ga.group_id, ra, rb, split, ks, (ra_info.label, rb_info.label))
+            m = _moved(ga.group_id, ra, rb, splitter, ks, (ra_info.label, rb_info.label))
             if m is not None and m.delta != 0:
                 moved.append(m)
     # Largest first; a tie (e.g. many rollouts moved by one constant) keeps file order.
     moved.sort(key=lambda m: -abs(m.delta))
     # Most disagreement first: the lowest tau, then the most sign flips; undefined tau last.
     order = sorted(groups, key=lambda g: (g.kendall_tau is None, g.kendall_tau or 0.0, -g.advantage_sign_flips))
-    change = reward_change(
-        all_pairs, split[0] if split else None, split[1] if split else True, (ra_info.label, rb_info.label), ks
-    )
+    change = reward_change(all_pairs, splitter, ks)
     rubric_diff = rubric_changes(ra_info, rb_info, *specs)
     changed_text = reworded(rubric_diff)
     stats_a, stats_b = _dimension_stats(matched_a), _dimension_stats(matched_b)

@@ -49,29 +49,40 @@ class RewardChange(BaseModel):
     within_noise: bool | None  # |delta| < 2 standard errors; None when the noise is unknown
 
 
-def _reward(spec: RubricSpec, scores: dict[str, float]) -> float:
-    return graded_reward(spec, {n: DimensionScore(s, "") for n, s in scores.items()})[0]
-
-
 def attribute(
     a: dict[str, ScoredDimension], b: dict[str, ScoredDimension], spec: RubricSpec, base_is_a: bool
 ) -> dict[str, float] | None:
     """Each common dimension's part of one rollout's reward change (B minus A) through `spec`'s formula; None
     when the scores do not fit the rubric (a dimension it needs is missing from the run it belongs to)."""
     start, other = (a, b) if base_is_a else (b, a)
-    scores = {n: d.score for n, d in start.items()}
-    if any(d.name not in scores for d in spec.dimensions):
+    if any(d.name not in start for d in spec.dimensions):
         return None
+    scores = {d.name: DimensionScore(start[d.name].score, "") for d in spec.dimensions}
     parts: dict[str, float] = {}
-    before = _reward(spec, scores)
+    before = graded_reward(spec, scores)[0]
     for d in spec.dimensions:
-        if d.name not in other or other[d.name].score == scores[d.name]:
+        if d.name not in other or other[d.name].score == scores[d.name].score:
             continue
-        scores[d.name] = other[d.name].score
-        after = _reward(spec, scores)
+        scores[d.name] = DimensionScore(other[d.name].score, "")
+        after = graded_reward(spec, scores)[0]
         parts[d.name] = (after - before) if base_is_a else (before - after)
         before = after
     return parts
+
+
+class Splitter:
+    """`attribute` through one run's rubric, once per pair of rollouts (the totals and the list of what moved
+    most both need it, and it evaluates the formula once per changed dimension)."""
+
+    def __init__(self, spec: RubricSpec, base_is_a: bool, label: str) -> None:
+        self.spec, self.base_is_a, self.label = spec, base_is_a, label
+        self._done: dict[tuple[int, int], dict[str, float] | None] = {}
+
+    def parts(self, ra: ScoredRollout, rb: ScoredRollout) -> dict[str, float] | None:
+        key = (id(ra), id(rb))  # the rollouts outlive the comparison that asks
+        if key not in self._done:
+            self._done[key] = attribute(ra.dimensions or {}, rb.dimensions or {}, self.spec, self.base_is_a)
+        return self._done[key]
 
 
 def _var(r: ScoredRollout, k: int | None, other: ScoredRollout) -> tuple[float | None, bool]:
@@ -119,9 +130,7 @@ def dimension_se(
 
 def reward_change(
     pairs: Sequence[tuple[ScoredRollout, ScoredRollout]],
-    spec: RubricSpec | None,
-    spec_is_a: bool,
-    labels: tuple[str, str],
+    splitter: Splitter | None,
     ks: tuple[int | None, int | None],
 ) -> RewardChange:
     both = [(ra, rb) for ra, rb in pairs if ra.reward is not None and rb.reward is not None]
@@ -129,7 +138,7 @@ def reward_change(
     by_dim: dict[str, float] = {}
     graded_total = penalty = status = 0.0
     attributed = 0.0
-    split = spec is not None
+    split = splitter is not None
     graded = moved = 0
     var_total, noise_known = 0.0, True
     for ra, rb in both:
@@ -145,8 +154,8 @@ def reward_change(
             da, db = ra.dimensions or {}, rb.dimensions or {}
             moved += any(n in db and db[n].score != d.score for n, d in da.items())
             graded_total += delta
-            if spec is not None:
-                parts = attribute(da, db, spec, spec_is_a)
+            if splitter is not None:
+                parts = splitter.parts(ra, rb)
                 if parts is None:
                     split = False
                 else:
@@ -175,7 +184,7 @@ def reward_change(
         graded_total=graded_total / n if n else 0.0,
         penalty_values=penalty / n if n else 0.0,
         status=status / n if n else 0.0,
-        formula_from=(labels[0] if spec_is_a else labels[1]) if spec is not None and moved else None,
+        formula_from=splitter.label if splitter is not None and moved else None,
         noise_se=se,
         within_noise=None if mean_delta is None else within(mean_delta, se),
     )

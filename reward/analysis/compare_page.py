@@ -10,6 +10,7 @@ from reward.analysis import compare_plots
 from reward.analysis.compare import Comparison, mean_tau
 from reward.analysis.compare_runs import formula_side
 from reward.analysis.compare_sweep import Sweep
+from reward.analysis.compare_text import fmt
 from reward.analysis.pages import page_env
 from reward.analysis.scored import ScoredGroup
 
@@ -42,7 +43,14 @@ def _section(c: Comparison, a: list[ScoredGroup], b: list[ScoredGroup]) -> dict[
                 [c.dimensions[n].reworded for n in names],
             )
         )
-    return {"c": c, "mean_tau": mean_tau(c), "plots": plots, "formula_side": formula_side(c.rubric_changes)}
+    parts = sorted(c.reward_change.by_dimension.items(), key=lambda kv: -abs(kv[1]))
+    return {
+        "c": c,
+        "mean_tau": mean_tau(c),
+        "plots": plots,
+        "formula_side": formula_side(c.rubric_changes),
+        "parts": parts,
+    }
 
 
 def render_comparison(result: Comparison | Sweep, runs: Sequence[list[ScoredGroup]], title: str) -> str:
@@ -55,4 +63,5 @@ def render_comparison(result: Comparison | Sweep, runs: Sequence[list[ScoredGrou
         sweep=result if isinstance(result, Sweep) else None,
         sections=sections,
         fake=any(g.judge.fake for groups in runs for g in groups),
+        num=fmt,  # signed parts rounded for display, never "-0.000"
     )
