@@ -98,8 +98,29 @@ def _hostile_group() -> dict:
 
 def test_report_escapes_everything_from_the_rollouts():
     html = render_report([ScoredGroup.model_validate(_hostile_group())], "t")
-    assert "<script" not in html and 'evil.example/x"' not in html.replace("&#34;", "")
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    # the page's own two script elements (its data, its code) and no other; nothing from the file is markup
+    assert re.findall(r"<script[^>]*>", html) == ['<script type="application/json" id="report-data">', "<script>"]
+    assert "alert(1)</script>" not in html and 'evil.example/x"' not in html.replace("&#34;", "")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # the error message, in the errors table
+    data = html.split('id="report-data">', 1)[1].split("</script>", 1)[0]
+    assert "\\u003cscript\\u003ealert(1)\\u003c/script\\u003e" in data and "<" not in data
+    assert json.loads(data)["rollouts"][0]["rs"][0].startswith("<script>alert(1)</script>")  # read back intact
+
+
+def test_the_page_allows_its_own_script_by_hash_and_nothing_else():
+    import hashlib
+
+    html = render_report([ScoredGroup.model_validate(_plain_group("g1"))], "t")
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', html).group(1)
+    code = html.rsplit("<script>", 1)[1].split("</script>", 1)[0]
+    digest = base64.b64encode(hashlib.sha256(code.encode()).digest()).decode()
+    assert html_lib.unescape(csp) == (
+        f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{digest}'"
+    )
+    # it loads nothing and writes no markup: values are set as text only
+    assert (
+        re.findall(r"fetch\(|XMLHttpRequest|\.innerHTML\s*=|outerHTML|insertAdjacentHTML|document\.write", code) == []
+    )
 
 
 def test_report_of_errors_only_and_empty_files(tmp_path):
@@ -133,8 +154,11 @@ def test_keep_plans_writes_the_plans_the_grader_saw_and_the_report_shows_them(ma
     assert result.plans is not None and list(result.plans) == ["a"]  # "b" was penalised: never condensed
     assert "pytest -q" in result.plans["a"]
     html = render_report([ScoredGroup.model_validate(json.loads(result.model_dump_json()))], "t")
-    # "a" is listed among both the lowest and the highest of two rollouts; "b" has no plan
-    assert html.count("<summary>plan graded</summary>") == 2 and "reference plan" in html
+    data = json.loads(html.split('id="report-data">', 1)[1].split("</script>", 1)[0])
+    # the plan graded with its rollout ("b" has none), the reference once, with the group
+    assert [r.get("plan") for r in data["rollouts"]] == [result.plans["a"], None]
+    assert data["groups"][0]["ref"] == result.reference_plan
+    assert result.reference_plan not in json.dumps(data["rollouts"])
 
 
 # Each is a mathtext error (or markup) were `$...$` parsed: drawn in a plot, each must be shown as typed.
@@ -184,9 +208,11 @@ def test_report_draws_dollar_signs_literally_not_as_mathtext(tmp_path):
     svgs = _svgs(text)
     assert len(svgs) == 4 and all(dollar in svgs[i] for i in (1, 2, 3))
     assert rcParams["text.parse_math"] == parse_math  # the caller's matplotlib settings are left alone
-    from reward.analysis import compare_plots, plots
+    from reward.analysis import compare_plots
 
-    assert dollar in _svgs(f'src="{compare_plots.dimension_shift(DOLLARS, [1.0] * 5, [2.0] * 5)}"')[0]  # compare --html
+    assert (
+        dollar in _svgs(f'src="{compare_plots.dimension_shift(DOLLARS, {"A": [1.0] * 5, "B": [2.0] * 5})}"')[0]
+    )  # compare --html
 
 
 def _report_in_a_process(scored, page, *extra, cwd):

@@ -31,7 +31,6 @@ except ModuleNotFoundError as exc:
     raise UsageError(f"the HTML report needs matplotlib: {INSTALL_HINT}") from exc
 
 BLUE, ORANGE, RED, GREEN, GREY = "#4c72b0", "#dd8452", "#c44e52", "#55a868", "#8c8c8c"
-GROUP_COLOURS = {"positive": GREEN, "pitfall": RED, "final_answer": BLUE}
 
 
 def _settings() -> AbstractContextManager[None]:
@@ -80,39 +79,102 @@ def reward_histogram(graded: Sequence[float], penalized: Sequence[float]) -> str
     return to_data_uri(fig)
 
 
+# Colours of a rubric's groups in declaration order: failure-mode groups (higher is worse) in warm colours,
+# the others in cool ones. The bundled rubric's positive / pitfall / final_answer get green / red / blue.
+GOOD_COLOURS = (GREEN, BLUE, "#8172b3", "#64b5cd", "#937860", "#da8bc3")
+BAD_COLOURS = (RED, ORANGE, "#a0522d", "#ccb974")
+
+
+def group_colours(failure_mode: dict[str, bool]) -> dict[str, str]:
+    """Each rubric group's colour, from its direction and declared order (never from its name)."""
+    colours, good, bad = {}, 0, 0
+    for name, worse in failure_mode.items():
+        if worse:
+            colours[name], bad = BAD_COLOURS[bad % len(BAD_COLOURS)], bad + 1
+        else:
+            colours[name], good = GOOD_COLOURS[good % len(GOOD_COLOURS)], good + 1
+    return colours
+
+
 @_plot
-def dimension_boxes(scores: dict[str, list[float]], groups: dict[str, str], scale: tuple[float, float]) -> str:
+def dimension_boxes(
+    scores: dict[str, list[float]],
+    groups: dict[str, str],
+    scale: tuple[float, float],
+    failure_mode: dict[str, bool] | None = None,
+) -> str:
+    """Box plots of every dimension's scores on the rubric's scale, coloured and labelled by rubric group."""
     names = list(scores)
+    colours = group_colours(failure_mode or {})
     fig = _figure(7, 0.35 * max(len(names), 3) + 1.2)
     ax = fig.add_subplot()
     if names:
         parts = ax.boxplot([scores[n] for n in names], orientation="horizontal", widths=0.6, patch_artist=True)
         for patch, n in zip(parts["boxes"], names, strict=True):
-            patch.set_facecolor(GROUP_COLOURS.get(groups.get(n, ""), GREY))
+            patch.set_facecolor(colours.get(groups.get(n, ""), GREY))
             patch.set_alpha(0.6)
         means = [sum(scores[n]) / len(scores[n]) for n in names]
         ax.scatter(means, range(1, len(names) + 1), marker="D", color="black", s=14, zorder=3)
         ax.set_yticks(range(1, len(names) + 1), [f"{n} ({groups[n]})" if n in groups else n for n in names])
         ax.invert_yaxis()
-    ax.set_xlim(scale[0] - 0.5, scale[1] + 0.5)
-    ax.set_xlabel("score (pitfall dimensions: higher is worse)")
+    pad = (scale[1] - scale[0]) / 20
+    ax.set_xlim(scale[0] - pad, scale[1] + pad)
+    worse = [g for g, w in (failure_mode or {}).items() if w]
+    ax.set_xlabel(f"score (higher is worse in: {', '.join(worse)})" if worse else "score (higher is better)")
     ax.set_title("Per-dimension scores of graded rollouts (◆ mean)")
     return to_data_uri(fig)
 
 
+def _short(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+# Label levels around a group's line, in points: above, below, further above, further below.
+_LEVELS = (4.0, -4.0, 11.0, -11.0)
+_CHAR_PT = 3.3  # the width of a 5.5 pt character, about
+
+
+def _label_levels(points: list[tuple[str, float]], points_per_unit: float) -> list[int | None]:
+    """A level (index into _LEVELS) for each label, left to right, so that labels at one level do not overlap;
+    None where all levels are taken there (the id is still in the table)."""
+    ends = [-float("inf")] * len(_LEVELS)
+    levels: list[int | None] = []
+    for rid, x in points:
+        half = (len(rid) * _CHAR_PT + 3) / 2 / points_per_unit
+        level = next((k for k, end in enumerate(ends) if x - half > end), None)
+        if level is not None:
+            ends[level] = x + half
+        levels.append(level)
+    return levels
+
+
 @_plot
-def group_spread(rows: Sequence[tuple[str, list[float], bool]]) -> str:
-    """One line per group: its rewards as dots; filtered groups (no GRPO signal) in grey."""
-    fig = _figure(7, 0.3 * max(len(rows), 3) + 1.2)
+def group_spread(rows: Sequence[tuple[str, list[tuple[str, float]], bool]]) -> str:
+    """One line per group: its rewards as dots, each labelled with its rollout id (so a dot can be looked up
+    in the table); filtered groups (no GRPO signal) in grey."""
+    fig = _figure(8, 0.55 * max(len(rows), 3) + 1.2)
     ax = fig.add_subplot()
+    values = [v for _, rewards, _ in rows for _, v in rewards]
+    lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
+    pad = (hi - lo) / 20 or 1.0
+    ax.set_xlim(lo - pad, hi + pad)
+    points_per_unit = 6.0 * 72 / (hi - lo + 2 * pad)  # the axes are about 6 of the figure's 8 inches wide
     for y, (_, rewards, filtered) in enumerate(rows):
         colour = GREY if filtered else BLUE
-        if rewards:
-            ax.hlines(y, min(rewards), max(rewards), color=colour, alpha=0.5)
-            ax.scatter(rewards, [y] * len(rewards), color=colour, s=16, zorder=3)
-    ax.set_yticks(range(len(rows)), [g if len(g) <= 40 else g[:39] + "…" for g, _, _ in rows])
-    ax.invert_yaxis()
-    ax.set_xlabel("reward (grey: filtered, no signal for GRPO)")
+        xs = [v for _, v in rewards]
+        if xs:
+            ax.hlines(y, min(xs), max(xs), color=colour, alpha=0.5)
+            ax.scatter(xs, [y] * len(xs), color=colour, s=16, zorder=3)
+        labelled = sorted(((_short(rid, 16), v) for rid, v in rewards), key=lambda x: x[1])
+        for (rid, v), level in zip(labelled, _label_levels(labelled, points_per_unit), strict=True):
+            if level is None:
+                continue
+            offset = _LEVELS[level]
+            ax.annotate(rid, (v, y), xytext=(0, offset), textcoords="offset points", ha="center",
+                        va="bottom" if offset > 0 else "top", fontsize=5.5, color="#333333")  # fmt: skip
+    ax.set_yticks(range(len(rows)), [_short(g, 40) for g, _, _ in rows])
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_xlabel("reward (grey: filtered, no signal for GRPO; labels: rollout ids)")
     ax.set_title("Rewards within each group, widest spread first")
     return to_data_uri(fig)
 
