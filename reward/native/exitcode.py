@@ -7,7 +7,8 @@ must not decide its exit code. It is an ordered list of places (REWARD_EXIT_CODE
   `return_code`) and `output` (or `stdout` + `stderr`);
 - `python_dict`: the same object as a Python dict repr (`str()` of a dict a TRL tool returns);
 - `first_line` / `last_line`: a line `Exit code: N`, `exit_code=N`, `[exit code: N]`, `Command exited with
-  code N`, `Process exited with code N` or `<exit_code>N</exit_code>` (removed from the output).
+  code N`, `Process exited with code N`, `<exit_code>N</exit_code>` or `(empty output, rc=N)` (TRL's
+  HarborBashEnv, whose only exit code is that line for a command with no output) (removed from the output).
 
 Default: `json,python_dict,last_line`. An `exit_code` field on the tool message always wins.
 """
@@ -31,6 +32,7 @@ _EXIT_LINE = re.compile(
         \[?\s*exit[ _-]?code\s*[:=]?\s*(?P<a>-?\d{1,9})\s*\]?
       | (?:command|process)\s+exited\s+with\s+(?:exit\s+)?code\s+(?P<b>-?\d{1,9})\.?
       | <exit_code>\s*(?P<c>-?\d{1,9})\s*</exit_code>
+      | \(empty\ output,\ rc=(?P<d>-?\d{1,9})\)
     )\s*$""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -97,7 +99,7 @@ def _from_line(text: str, last: bool) -> tuple[str, int] | None:
     if not m:
         return None
     lines.pop(index)
-    return "\n".join(lines), int(m.group("a") or m.group("b") or m.group("c"))
+    return "\n".join(lines), int(m.group("a") or m.group("b") or m.group("c") or m.group("d"))
 
 
 def parse_tool_result(
