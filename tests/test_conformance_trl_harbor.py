@@ -162,7 +162,7 @@ def test_replay_matches_steps_form(server, client):
     assert len(penalised) == 22 and len(carried - penalised) == 15
     # everything HarborBashEnv can carry agrees; a rollout beyond it may agree by the fake judge's coarseness
     assert agree_as_given >= penalised | carried, sorted(penalised | carried - agree_as_given)
-    assert raw == {FORM: (37, 128)}, raw
+    assert raw == {FORM: (len(agree_as_given), 128)} and len(agree_as_given) >= 37, raw
 
 
 def test_fixture_was_captured_by_running_trl_with_harbor_bash_env():
