@@ -218,3 +218,19 @@ def test_the_report_reader_keeps_what_only_the_report_shows(tmp_path):
     assert data["groups"][0]["fr"] == "std 0 below min_std" and data["groups"][0]["tok"] == 41873
     res = run_cli("report", scored, "-o", tmp_path / "r.html", check=False)
     assert res.returncode == 1 and "skipped:" in res.stderr and (tmp_path / "r.html").exists()
+
+
+def test_a_run_scored_with_set_overrides_is_read_against_the_rubric_with_them(tmp_path):
+    edits = ["scale.max=5", "constants.alpha=0.7"]
+    edited = load_rubric("execution_subagent", overrides=edits)
+    g = _group(rollouts=[_ok("a", {"efficiency": 5, "missed_errors": 0})], version=edited.version)
+    g.basis = {"prompt_version": "p", "overrides": edits}
+    view = rubric_view([g])
+    assert view.scale == (0.0, 5.0) and view.notes == []  # the recorded version is the one found
+    assert view.line == f"execution_subagent @ {edited.version} with --set scale.max=5 constants.alpha=0.7"
+    # and with the rubric given by the user (a path), the same edits applied to it
+    given = load_rubric(ROOT / "rubrics" / "execution_subagent.yaml", overrides=[])
+    assert rubric_view([g], given).line == view.line
+    # without the record, the edited run's version is not the file's: said, not hidden
+    g.basis = None
+    assert any("is not the version the file records" in n for n in rubric_view([g]).notes)

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -36,6 +38,13 @@ class ReportRollout(ScoredRollout):
 class ReportGroup(ScoredGroup):
     rollouts: list[ReportRollout]  # type: ignore[assignment]  # the richer rollout of the same lines
     filter_reason: str | None = None
+    basis: dict[str, Any] | None = None
+
+    @property
+    def overrides(self) -> tuple[str, ...]:
+        """The `--set PATH=VALUE` edits the run applied to its rubric (basis.overrides), as recorded."""
+        found = (self.basis or {}).get("overrides")
+        return tuple(o for o in found if isinstance(o, str)) if isinstance(found, list) else ()
 
 
 def as_report_groups(groups: list[ScoredGroup]) -> list[ReportGroup]:
@@ -80,16 +89,17 @@ def read_report_groups(path: Path) -> tuple[list[ReportGroup], list[str]]:
 _RUBRIC_NAME = re.compile(r"[\w.-]+")
 
 
-def rubric_named(name: str) -> Rubric | None:
-    """The bundled or configured rubric a scored file names, or None. The name comes from the file, so it is
-    never a path: a path there could be a FIFO (the report would hang) or a file the user never chose."""
+def rubric_named(name: str, overrides: Sequence[str] = ()) -> Rubric | None:
+    """The bundled or configured rubric a scored file names, with the `--set` overrides it records, or None.
+    The name comes from the file, so it is never a path: a path there could be a FIFO (the report would hang)
+    or a file the user never chose. The overrides are values applied to that rubric's data, never opened."""
     if not _RUBRIC_NAME.fullmatch(name) or name.startswith("."):
         return None
     for suffix in (".yaml", ".yml"):
         candidate = rubric_dir() / f"{name}{suffix}"
         if candidate.is_file():
             try:
-                return load_rubric(candidate)
+                return load_rubric(candidate, overrides=list(overrides))  # never the running command's --set
             except RubricError:
                 return None
     return None
@@ -132,14 +142,24 @@ def rubric_view(groups: list[ReportGroup], given: Rubric | None = None) -> Rubri
     report still shows every score."""
     recorded = sorted({g.rubric for g in groups if g.rubric})
     versions = sorted({g.rubric_version for g in groups if g.rubric_version})
+    edits = sorted({g.overrides for g in groups})
+    overrides = edits[0] if len(edits) == 1 else ()
     notes: list[str] = []
+    if len(edits) > 1:
+        notes.append("the groups record different --set overrides: the rubric is read without them")
     rubric = given
     if rubric is None:
-        rubric = rubric_named(recorded[0]) if recorded else None
+        rubric = rubric_named(recorded[0], overrides) if recorded else None
         if len(recorded) > 1:
             notes.append(f"the file records several rubrics ({', '.join(recorded)}): read against {recorded[0]}")
-    elif recorded and rubric.name not in recorded:
-        notes.append(f"--rubric {rubric.name}, but the file records {', '.join(recorded)}")
+    else:
+        if recorded and rubric.name not in recorded:
+            notes.append(f"--rubric {rubric.name}, but the file records {', '.join(recorded)}")
+        if overrides:
+            try:  # the run's edits, applied to the rubric the user gave (the version says whether it is the run's)
+                rubric = load_rubric(rubric.path, overrides=list(overrides))
+            except RubricError as exc:
+                notes.append(f"the run's --set overrides do not apply to --rubric {rubric.name}: {exc}")
     if rubric is None:
         hint = "its name is not among the bundled or configured rubrics" if recorded else "the file names none"
         return RubricView(
@@ -157,8 +177,9 @@ def rubric_view(groups: list[ReportGroup], given: Rubric | None = None) -> Rubri
     unknown = sorted({n for g in groups for r in g.rollouts for n in (r.dimensions or {})} - known)
     if unknown:
         notes.append(f"dimensions not in {rubric.name}: {', '.join(unknown[:10])} (read as higher is better)")
+    edited = f" with --set {' '.join(overrides)}" if overrides and rubric.overrides else ""
     return RubricView(
-        line=f"{rubric.name} @ {rubric.version}",
+        line=f"{rubric.name} @ {rubric.version}{edited}",
         dim_group={d.name: d.group for d in spec.dimensions},
         failure_mode={name: g.failure_mode for name, g in spec.groups.items()},
         scale=(float(spec.scale.min), float(spec.scale.max)),
