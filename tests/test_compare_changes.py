@@ -236,10 +236,12 @@ def test_text_fits_the_terminal(tmp_path, monkeypatch, width):
     from reward.cli import console
 
     long_id = "dotnet-pdfsharpcore-build-ok"  # 28 characters: fits beside the numbers at 80
-    a = _write(tmp_path / "a.jsonl", [_group(long_id, [_rollout(f"r{i}", _all(i)) for i in range(3)])])
+    # measured noise (reward_std, K = 3) puts "±… within" beside the numbers: it must wrap, never be cut
+    noisy = {"reward_std": 40.0}
+    a = _write(tmp_path / "a.jsonl", [_group(long_id, [_rollout(f"r{i}", _all(i), **noisy) for i in range(3)])])
     b = _write(
         tmp_path / "b.jsonl",
-        [_group(long_id, [_rollout(f"r{i}", _all(i) | {"completeness": 9 - i}) for i in range(3)])],
+        [_group(long_id, [_rollout(f"r{i}", _all(i) | {"completeness": 9 - i}, **noisy) for i in range(3)])],
     )
     monkeypatch.setattr(console.out, "width", width)
     text = run_cli("compare", a, b).stdout
@@ -247,9 +249,10 @@ def test_text_fits_the_terminal(tmp_path, monkeypatch, width):
     assert max(len(line) for line in lines) <= width
     assert any(long_id in line for line in lines)  # an id is never cut or folded when it fits
     assert any("key_information_extraction" in line for line in lines)
-    header = next(line for line in lines if "changed" in line and "dimension" in line and "Δ mean" in line)
+    header = next(line for line in lines if "moved" in line and "dimension" in line and "Δ mean" in line)
     assert ("mean A" in header) is (width >= 100)  # narrow: the two runs' means give way, their change stays
     assert "Δ mean" in text and "…" not in text
+    assert "within" in text.split("groups, most disagreement first")[1].split("mean τ")[0]
 
 
 def test_values_from_the_file_are_not_markup(tmp_path):

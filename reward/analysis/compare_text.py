@@ -30,7 +30,7 @@ def fmt(x: float | None, spec: str = ".2f") -> str:
 
 def _table(title: str, *columns: str, numeric: tuple[str, ...] = ()) -> Table:
     # No vertical rules: two spaces between columns leave the cells the room a terminal has.
-    t = Table(title=title, title_justify="left", expand=False, box=box.SIMPLE_HEAD, title_style="bold")
+    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, title_style="bold")
     for col in columns:
         if col in numeric:
             t.add_column(col, justify="right", no_wrap=True)
@@ -40,8 +40,9 @@ def _table(title: str, *columns: str, numeric: tuple[str, ...] = ()) -> Table:
 
 
 def _fit_first(t: Table, values: Iterable[str], cap: int = 30) -> None:
-    """The first column (names, ids) as wide as its longest value up to `cap`: the numbers give way first."""
-    t.columns[0].min_width = min(cap, max((len(v) for v in values), default=0))
+    """Names and ids up to `cap` characters are never folded: the text columns beside them wrap instead (a
+    minimum width would make rich cut those off rather than wrap them)."""
+    t.columns[0].no_wrap = max((len(v) for v in values), default=0) <= cap
 
 
 def _model(run: RunInfo) -> str:
@@ -52,7 +53,7 @@ def _model(run: RunInfo) -> str:
 
 def runs_table(runs: list[RunInfo]) -> Table:
     """One column per run: what each is (its rubric, version, judge and K), where its formula came from."""
-    t = Table(title="runs", title_justify="left", box=box.SIMPLE_HEAD, title_style="bold")
+    t = Table(title="runs", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, title_style="bold")
     t.add_column("", style="bold", no_wrap=True)
     for r in runs:
         t.add_column(r.label, overflow="fold")
@@ -84,20 +85,20 @@ def changes_table(changes: list[RubricChange], a: str, b: str) -> RenderableType
 
 
 def _noise_flag(within: bool | None) -> str:
-    return {True: "within noise", False: "", None: ""}[within]
+    return "in noise" if within else ""
 
 
-def groups_table(c: Comparison) -> Table:
+def groups_table(c: Comparison, width: int = 200) -> Table:
+    """Narrower than 100 columns, the groups' two means give way to the noise column."""
     a, b = c.runs[0].label, c.runs[1].label
-    cols = ("group", "graded", "τ", "flips", f"mean {a}", f"mean {b}", "noise")
-    t = _table("groups, most disagreement first", *cols, numeric=cols[1:6])
+    means = width >= 100
+    cols = ("group", "graded", "τ", "flips", *((f"mean {a}", f"mean {b}") if means else ()), "noise")
+    t = _table("groups, most disagreement first", *cols, numeric=cols[1:-1])
     _fit_first(t, (g.group_id for g in c.groups))
     for g in c.groups:
         noise = "unknown" if g.noise_se is None else f"±{g.noise_se:.2f}" + (" within" if g.within_noise else "")
-        t.add_row(
-            Text(g.group_id), str(g.n), fmt(g.kendall_tau, ".3f"), str(g.advantage_sign_flips),
-            fmt(g.mean_a), fmt(g.mean_b), noise,
-        )  # fmt: skip
+        row = [str(g.n), fmt(g.kendall_tau, ".3f"), str(g.advantage_sign_flips)]
+        t.add_row(Text(g.group_id), *row, *((fmt(g.mean_a), fmt(g.mean_b)) if means else ()), noise)
     return t
 
 
@@ -142,8 +143,8 @@ def dimensions_table(c: Comparison, width: int = 200) -> Table:
     """Narrower than 100 columns, the two runs' means give way (their change and its part of the reward stay)."""
     a, b = c.runs[0].label, c.runs[1].label
     means = width >= 100
-    cols = ("dimension", "τ", "changed", *((f"mean {a}", f"mean {b}") if means else ()), "Δ mean", "Δ reward", "note")
-    title = "dimensions: within-group τ (mean over groups), scores changed, part of the reward change"
+    cols = ("dimension", "τ", "moved", *((f"mean {a}", f"mean {b}") if means else ()), "Δ mean", "Δ reward", "note")
+    title = "dimensions: within-group τ (mean over groups), scores that moved, part of the reward change"
     t = _table(title, *cols, numeric=cols[1:-1])
     _fit_first(t, c.dimensions)
     for name, d in c.dimensions.items():
@@ -166,7 +167,7 @@ def moved_table(c: Comparison) -> Table:
         why = Text(m.cause)
         if m.dimension:
             part = "" if m.contribution is None else f", {m.contribution:+.2f} of Δ"
-            why = Text(f"{m.dimension} {m.score_a:g} -> {m.score_b:g}{part}")
+            why = Text(f"{m.dimension} {fmt(m.score_a, '.3g')} -> {fmt(m.score_b, '.3g')}{part}")
             why.append(f"\n{a}: {m.reason_a or ''}\n{b}: {m.reason_b or ''}", style="dim")
         if m.within_noise:
             why.append(f"\nwithin noise (±{m.noise_se:.2f})")
@@ -188,7 +189,7 @@ def comparison(c: Comparison, width: int = 200, with_runs: bool = True) -> Itera
     if with_runs:
         yield runs_table(c.runs)
     yield changes_table(c.rubric_changes, a, b)
-    yield groups_table(c)
+    yield groups_table(c, width)
     flips = sum(g.advantage_sign_flips for g in c.groups)
     yield Text(
         f"mean τ {fmt(mean_tau(c), '.3f')}, {flips} advantage sign flips; rollouts only in {a} "

@@ -64,7 +64,8 @@ def compare(
     else:
         from reward.analysis.compare_text import render
 
-        out.print(render(result, out.width))
+        # Never cut: a line too wide for the terminal (it should not happen) wraps there instead of losing text.
+        out.print(render(result, out.width), crop=False)
         if any(i.fake for i in infos):
             out.print("[bold yellow]Judged (in part) by the FAKE judge: not real judgements.[/bold yellow]")
     if problems:
