@@ -116,7 +116,9 @@ def run_context(groups: list[ScoredGroup], title: str, rubric: Rubric | None = N
     return {
         "title": title,
         "fake": any(g.judge.fake for g in report_groups),
-        "rubrics": sorted({f"{g.rubric} @ {g.rubric_version}" for g in report_groups}),
+        "rubrics": sorted(
+            {f"{g.rubric} @ {g.rubric_version}" if g.rubric_version else g.rubric for g in report_groups}
+        ),
         "judges": sorted({f"{g.judge.condense_model} / {g.judge.grade_model}" for g in report_groups}),
         "summary": _summary(report_groups, view),
         "notes": view.notes,

@@ -96,7 +96,6 @@ def _group(g: ReportGroup) -> dict[str, Any]:
         "amax": display(max(advantages)) if advantages else None,
         "tok": sum(tokens) if tokens else None,
         "ref": g.reference_plan,
-        "rubric": f"{g.rubric} @ {g.rubric_version}",
         "fake": g.judge.fake or None,
     }
     row.update({k: v for k, v in optional.items() if v is not None and v != ""})
