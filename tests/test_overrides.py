@@ -175,6 +175,13 @@ def test_score_with_set_equals_score_with_an_edited_copy_and_costs_no_call(fake_
     env = cli_env(fake_judge, tmp_path / "cache")
     reward("score", EXAMPLES, "-o", tmp_path / "base.jsonl", "--no-progress", env=env)
     paid = fake_judge.counts()["total"]
+    preview = reward("score", EXAMPLES, "-o", tmp_path / "set.jsonl", "--dry-run", "--json", *SETS, env=env).stdout
+    assert json.loads(preview)["total"]["calls"] == 0  # the dry run says so before the run
+    assert json.loads(preview)["overrides"] == [
+        "constants.alpha=0.7",
+        "penalties.no_commands=-30",
+        "dimensions.completeness.weight=2",
+    ]
     reward("score", EXAMPLES, "-o", tmp_path / "set.jsonl", "--no-progress", *SETS, env=env)
     copy = edited_copy(tmp_path, *EDITS)
     reward("score", EXAMPLES, "-o", tmp_path / "copy.jsonl", "--no-progress", "-r", copy, env=env)

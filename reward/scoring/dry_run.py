@@ -24,6 +24,7 @@ litellm has no price for makes the cost unknown (None), never $0.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ from reward.rubric.verdict import verdict_from_cache, verdict_model
 from reward.scoring.runner import _foreign, _has_errors, _read_lines
 from reward.scoring.scorer import Plan, Scorer
 
+_PLACEHOLDER = re.compile(r"PLAN[0-9a-f]{24}")  # stands for a plan not condensed yet (its request's key)
 MESSAGE_TOKENS, REQUEST_TOKENS = 4, 3  # the chat format's framing per message and per request (OpenAI's count)
 ESTIMATE = (
     "prompt tokens counted with tiktoken cl100k_base (+4 per message, +3 per request, + the response schema); "
@@ -188,8 +190,9 @@ class _Planner:
         self.seen: dict[str, Any] = {}  # request key -> the cached value, or None: a call
         spec = scorer.rubric.spec
         self._verdict_model = verdict_model(spec)
-        self._load_verdict: Callable[[Any], Any] = lambda v: verdict_from_cache(spec, v, self._verdict_model)
-        self._placeholders: dict[str, int] = {}  # placeholder plan text -> its estimated tokens
+        self.load_verdict: Callable[[Any], Any] = lambda v: verdict_from_cache(spec, v, self._verdict_model)
+        # placeholder plan text -> (the plan's estimated tokens, the placeholder's own)
+        self._placeholders: dict[str, tuple[int, int]] = {}
 
     def _prompt_tokens(self, messages: Messages, response_format: dict[str, Any] | None) -> int:
         count = self.scorer.counter
@@ -197,9 +200,9 @@ class _Planner:
         for m in messages:
             text = str(m.get("content") or "")
             tokens += MESSAGE_TOKENS + count(text)
-            for placeholder, estimate in self._placeholders.items():
-                n = text.count(placeholder)
-                tokens += n * (estimate - count(placeholder))
+            for found in _PLACEHOLDER.findall(text):  # an unknown plan: its estimate instead of the placeholder
+                estimate, own = self._placeholders.get(found, (0, 0))
+                tokens += estimate - own
         return tokens
 
     async def request(
@@ -247,11 +250,15 @@ class _Planner:
             return Plan(cached.text, cached.fake)
         key = self.scorer.cached.request_key("condense", messages, None, seed)
         placeholder = f"PLAN{key.rpartition(':')[2][:24]}"
-        self._placeholders[placeholder] = self.scorer.judge.settings.condense.max_tokens
+        estimate = self.scorer.judge.settings.condense.max_tokens
+        self._placeholders[placeholder] = (estimate, self.scorer.counter(placeholder))
         return Plan(placeholder, False)
 
     def unknown(self, messages: Messages) -> bool:
-        return any(p in str(m.get("content") or "") for m in messages for p in self._placeholders)
+        """Does the request contain a plan that does not exist yet?"""
+        return any(
+            found in self._placeholders for m in messages for found in _PLACEHOLDER.findall(str(m.get("content") or ""))
+        )
 
 
 async def _group(planner: _Planner, scorer: Scorer, group: Group) -> None:
@@ -301,7 +308,7 @@ async def _group(planner: _Planner, scorer: Scorer, group: Group) -> None:
             report.errors += 1
             continue
         for messages, seed in zip(grading, seeds, strict=True):
-            load = None if planner.unknown(messages) else planner._load_verdict
+            load = None if planner.unknown(messages) else planner.load_verdict
             await planner.request("grade", messages, seed, load, scorer.response_format)
 
 
