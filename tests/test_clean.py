@@ -92,7 +92,9 @@ def test_whitespace_only_differences_share_one_judgement(make_local_scorer):
     from reward.judge.base import Usage
     from tests.conftest import group, rollout, step
 
-    tidy = rollout("tidy", steps=[step("pytest -q", 0, "3 passed\n\nok")], final="<final_answer>3 passed</final_answer>")
+    tidy = rollout(
+        "tidy", steps=[step("pytest -q", 0, "3 passed\n\nok")], final="<final_answer>3 passed</final_answer>"
+    )
     messy = rollout(
         "messy",
         steps=[step("pytest -q  ", 0, "3 passed   \n\n\n\n\nok\t\t\n")],

@@ -89,6 +89,8 @@ def test_min_std_default_kept_under_another_scale_is_warned():
     (warning,) = filter_warnings(scaled)
     assert "100x as strict" in warning and "min_std: 0.0001" in warning
     assert warning in rubric_warnings(scaled)
-    explicit = bundled.model_copy(update={"reward_scale": 1.0, "group_filter": type(bundled.group_filter)(min_std=0.01)})
+    explicit = bundled.model_copy(
+        update={"reward_scale": 1.0, "group_filter": type(bundled.group_filter)(min_std=0.01)}
+    )
     assert filter_warnings(explicit) == []  # said on purpose
     assert filter_warnings(load_rubric("response_quality").spec) == []  # scale 1 with min_std 0.0 written

@@ -21,6 +21,8 @@ from tests.server_proc import ServerProcess, server_env
 KEY = "sk-judge-key-never-logged-123"
 PLAN = "EXECUTION PLAN\n\nTask Outcome: success.\n\nCommands Executed:\n- `ls` (exit code 0)"
 CALL = '<tool_call>\n{"name": "run_in_terminal", "arguments": {"command": "%s"}}\n</tool_call>'
+
+
 def records(output: str) -> list[dict]:
     """Every line of a server's output as JSON, the CLI's start-up banner and warnings included."""
     lines = [line for line in output.splitlines() if line.strip()]

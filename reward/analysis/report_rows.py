@@ -47,6 +47,14 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def _transcript(g: ReportGroup, rid: str) -> dict[str, Any] | None:
+    """The rollout as the judge saw it (kept with `score --include-plans`): commands, exit codes, outputs, answer."""
+    t = (g.transcripts or {}).get(rid)
+    if t is None:
+        return None
+    return {"steps": [[s.command, s.exit_code, s.output] for s in t.steps], "fa": t.final_answer}
+
+
 def _rollout(gi: int, g: ReportGroup, r: ReportRollout, dims: list[str], view: RubricView) -> dict[str, Any]:
     row: dict[str, Any] = {"g": gi, "id": r.id, "r": display(r.reward), "st": r.status}
     why = r.penalty or (r.error.category if r.error else "")
@@ -62,6 +70,7 @@ def _rollout(gi: int, g: ReportGroup, r: ReportRollout, dims: list[str], view: R
         "meta": _finite(r.meta) if r.meta else None,
         "warn": r.warnings,
         "plan": (g.plans or {}).get(r.id),
+        "tx": _transcript(g, r.id),
     }
     if got:
         optional["s"] = [display(got[d].score, 3) if d in got else None for d in dims]

@@ -62,6 +62,17 @@ class ScoredNoise(Lenient):
     signal_var: float | None = None
 
 
+class ScoredCommand(Lenient):
+    command: str = ""
+    exit_code: int | None = None
+    output: str = ""
+
+
+class ScoredTranscript(Lenient):
+    steps: list[ScoredCommand] = []
+    final_answer: str = ""
+
+
 class ScoredGroup(Lenient):
     group_id: str
     rubric: str = ""
@@ -74,6 +85,7 @@ class ScoredGroup(Lenient):
     noise: ScoredNoise | None = None
     reference_plan: str | None = None
     plans: dict[str, str] | None = None
+    transcripts: dict[str, ScoredTranscript] | None = None
 
 
 def read_scored_lenient(path: Path) -> tuple[list[ScoredGroup], list[str]]:

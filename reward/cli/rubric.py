@@ -36,7 +36,7 @@ def rubric_schema() -> None:
 
 
 def describe(r: Rubric) -> list[str]:
-    from reward.rubric.formula import graded_range, penalty_warnings
+    from reward.rubric.formula import graded_range, rubric_warnings
 
     spec = r.spec
     lo, hi = graded_range(spec)
@@ -62,7 +62,7 @@ def describe(r: Rubric) -> list[str]:
     models = " / ".join(c.model for c in (judge.condense, judge.grade) if c is not None)
     lines.append(f"  group filter std < {spec.group_filter.min_std}; judge {models}")
     unused = [g for g in spec.groups if g not in spec.expression.names]
-    warnings = penalty_warnings(spec) + [f"group {g} is not used by the formula" for g in unused]
+    warnings = rubric_warnings(spec) + [f"group {g} is not used by the formula" for g in unused]
     if not spec.condenses and {"missing_final_answer", "no_commands"} & set(p.enabled()):
         warnings.append("penalties for a missing final answer or no commands apply to terminal trajectories")
     return lines + [f"  warning: {w}" for w in warnings]

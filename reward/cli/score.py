@@ -131,9 +131,9 @@ def score(
         scorer.basis = recorded(scorer.basis, scorer.rubric)  # the output says which overrides it was scored with
         if dry_run:
             raise typer.Exit(preview(scorer, input, output, reference_plans, tools, retry_errors, as_json))
-        from reward.rubric.formula import penalty_warnings
+        from reward.rubric.formula import rubric_warnings
 
-        for warning in penalty_warnings(scorer.rubric.spec):
+        for warning in rubric_warnings(scorer.rubric.spec):
             err.print(f"[yellow]warning: {escape(warning)}[/yellow]", highlight=False)
         total = count_lines(input)
         with progress_bar(progress, total, "scoring groups") as tick:

@@ -63,6 +63,20 @@ class RolloutResult(Out):
     # named no terminal tool (its "no commands" may come from a tool-name mismatch, not from the policy).
     warnings: list[str] | None = None
     _plan: str | None = PrivateAttr(default=None)  # the candidate plan graded (first sample), for --keep-plans
+    _transcript: Transcript | None = PrivateAttr(default=None)  # what the judge was shown, for --keep-plans
+
+
+class ShownCommand(Out):
+    command: str
+    exit_code: int | None
+    output: str  # as the judge saw it: cleaned, whitespace made canonical, cut to its head and tail
+
+
+class Transcript(Out):
+    """What the condensing judge was shown of one rollout (`score --include-plans`)."""
+
+    steps: list[ShownCommand]
+    final_answer: str
 
 
 class JudgeInfo(Out):
@@ -121,6 +135,8 @@ class GroupResult(Out):
     # With `score --include-plans`: the Execution Plans the grader saw (candidate plans by rollout id).
     reference_plan: str | None = None
     plans: dict[str, str] | None = None
+    # With `score --include-plans`: each rollout as the judge saw it (penalised ones too: what the check read).
+    transcripts: dict[str, Transcript] | None = None
     basis: Basis | None = None
 
 

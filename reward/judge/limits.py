@@ -173,7 +173,9 @@ class JudgeLimiter:
             try:  # the `redis` extra: missing, it is a start-up error, not a failure of every call
                 import redis.asyncio  # noqa: F401
             except ImportError:
-                raise ConfigError("shared judge limits need the redis client: pip install 'rubric-reward[redis]'") from None
+                raise ConfigError(
+                    "shared judge limits need the redis client: pip install 'rubric-reward[redis]'"
+                ) from None
 
     def _bind(self) -> None:
         """Clients and process-local state bind to the running event loop: made on first use in each."""

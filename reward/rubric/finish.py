@@ -33,6 +33,7 @@ def expected_basis(rubric: Rubric, samples: int, resample_condense: bool) -> Bas
         max_tokens=spec.penalties.max_tokens,
         samples=samples,
         resample_condense=resample_condense and samples > 1,  # one sample condenses once either way
+        overrides=list(rubric.overrides) or None,  # `--set`: recorded wherever a scorer is built (serve too)
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reward.cache.disk import Store
-from reward.core.results import ErrorInfo, GroupResult, JudgeInfo, RolloutResult
+from reward.core.results import ErrorInfo, GroupResult, JudgeInfo, RolloutResult, ShownCommand, Transcript
 from reward.core.trajectory import CondenseInput, Group, IdReference, PlanReference, Rollout, Trajectory, condense_input
 from reward.judge.base import InvalidReply, Judge, JudgeError, Reply, Usage
 from reward.judge.cached import CachedJudge
@@ -60,6 +60,11 @@ class Plan:
 
 def _size(t: Trajectory) -> int:
     return len(t.final_answer) + sum(len(s.command) + len(s.output) for s in t.steps)
+
+
+def transcript_of(ci: CondenseInput) -> Transcript:
+    steps = [ShownCommand(command=s.command, exit_code=s.exit_code, output=s.output) for s in ci.steps]
+    return Transcript(steps=steps, final_answer=ci.final_answer)
 
 
 def tool_warnings(rollout: Rollout) -> list[str] | None:
@@ -227,6 +232,21 @@ class Scorer:
         usage: Usage,
         deadline: float | None = None,
     ) -> tuple[RolloutResult, bool]:
+        result, fake, ci = await self._score_rollout(group, rollout, reference, usage, deadline)
+        if self.keep_plans:
+            if ci is None:  # penalised before any judge call: what the checks read, as the judge would see it
+                ci = await asyncio.to_thread(self.condense_input, group.query, rollout)
+            result._transcript = transcript_of(ci)
+        return result, fake
+
+    async def _score_rollout(
+        self,
+        group: Group,
+        rollout: Rollout,
+        reference: asyncio.Task[Plan] | None,
+        usage: Usage,
+        deadline: float | None,
+    ) -> tuple[RolloutResult, bool, CondenseInput | None]:
         spec = self.rubric.spec
         assert rollout.id is not None
         fa_ok = has_final_answer(rollout.final_answer)
@@ -248,7 +268,7 @@ class Scorer:
                 has_final_answer=fa_ok,
                 warnings=tool_warnings(rollout),
             )
-            return result, False
+            return result, False, None
         if big:
             ci = await asyncio.to_thread(self.condense_input, group.query, rollout)
         else:
@@ -259,9 +279,9 @@ class Scorer:
                 candidates, ref, verdicts = await self._judge(group, rollout, ci, reference, usage)
         except TimeoutError:
             left = "" if deadline is None else " (the request deadline passed)"
-            return self._error(rollout, fa_ok, "judge_timeout", f"no verdict in time{left}"), False
+            return self._error(rollout, fa_ok, "judge_timeout", f"no verdict in time{left}"), False, ci
         except JudgeError as exc:
-            return self._error(rollout, fa_ok, exc.category, exc.message), False
+            return self._error(rollout, fa_ok, exc.category, exc.message), False, ci
         samples = [{name: (s.score, s.reason) for name, s in v.scores.items()} for v in verdicts]
         result = RolloutResult(
             id=rollout.id,
@@ -273,7 +293,7 @@ class Scorer:
         )
         result._plan = candidates[0].text if candidates else None
         judged: list[Plan | Verdict] = [*candidates, *([ref] if ref else []), *verdicts]
-        return result, any(x.fake for x in judged)
+        return result, any(x.fake for x in judged), ci
 
     async def score_group(self, group: Group, usage: Usage, deadline: float | None = None) -> GroupResult:
         """Score one group; `deadline` (event-loop time) turns judge work still pending into errors."""
@@ -315,4 +335,5 @@ class Scorer:
         return {
             "reference_plan": reference.result().text if ok and reference is not None else None,
             "plans": {r.id: r._plan for r in results if r._plan is not None},
+            "transcripts": {r.id: r._transcript for r in results if r._transcript is not None},
         }

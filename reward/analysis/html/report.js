@@ -82,7 +82,8 @@
     if (texts === null) texts = new Array(R.length);
     if (texts[i] === undefined) {
       const r = R[i];
-      texts[i] = [G[r.g].id, r.id, r.st, r.why, r.det, metaText(r.meta), (r.rs || []).join("\n"), (r.warn || []).join("\n"), r.plan]
+      const tx = r.tx ? r.tx.steps.map((x) => x[0] + "\n" + x[2]).join("\n") + "\n" + r.tx.fa : "";
+      texts[i] = [G[r.g].id, r.id, r.st, r.why, r.det, metaText(r.meta), (r.rs || []).join("\n"), (r.warn || []).join("\n"), r.plan, tx]
         .filter(Boolean).join("\n").toLowerCase();
     }
     return texts[i];
@@ -200,6 +201,15 @@
     if (r.fa !== undefined) extra.push("final answer: " + (r.fa ? "yes" : "no"));
     if (extra.length) box.append(el("p", { class: "muted" }, extra.join(" · ")));
     if (r.meta !== undefined) box.append(el("p", {}, "meta ", el("code", {}, JSON.stringify(r.meta, null, 1))));
+    if (r.tx) {
+      const tx = el("details", {}, el("summary", {}, "Transcript as the judge saw it (" + r.tx.steps.length + " commands)"));
+      r.tx.steps.forEach((s, i) => {
+        tx.append(el("p", {}, el("b", {}, "$ "), el("code", {}, s[0]), " (exit code " + (s[1] === null ? "unknown" : String(s[1])) + ")"));
+        if (s[2]) tx.append(el("pre", { class: "plan" }, s[2]));
+      });
+      tx.append(el("p", {}, el("b", {}, "Final answer")), el("pre", { class: "plan" }, r.tx.fa || "(none)"));
+      box.append(tx);
+    }
     if (r.plan) box.append(el("p", {}, el("b", {}, "Plan graded"), " (the reference plan is in the group's panel above)"), el("pre", { class: "plan" }, r.plan));
     return box;
   }
