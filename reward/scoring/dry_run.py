@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from reward.core.trajectory import CondenseInput, Group, LineError, PlanReference, Trajectory, parse_line
-from reward.errors import RunError
+from reward.errors import RewardError, RunError
 from reward.judge.base import JudgeError
 from reward.native.prepare import GroupInputError, prepare_group
 from reward.rubric.penalties import check_penalty
@@ -146,7 +146,7 @@ def price(model: str) -> tuple[float, float] | None:
     return float(prompt), float(completion)
 
 
-class _Miss(Exception):
+class _Miss(RewardError):
     """Raised by the dry run's computation: the cache had no answer, and nothing is asked or stored."""
 
 
