@@ -149,7 +149,7 @@ LIGHT = {
         "litellm fastapi uvicorn matplotlib",
     ),
     "calibrate": (
-        ["calibrate", "{scored}", "--order", "reference>good>vague=missed_error>hallucinated"],
+        ["calibrate", "{scored}", "--label", "status", "--order", "ok>penalized"],
         "litellm fastapi uvicorn matplotlib",
     ),
     "report": (["report", "{scored}", "-o", "{tmp}/report.html"], "litellm fastapi uvicorn"),

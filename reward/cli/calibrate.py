@@ -32,7 +32,7 @@ def calibrate(
     """Agreement of rewards with labels: within groups, pairs of differently ranked labels ordered alike."""
     from reward.analysis.calibrate import OrderError, label_problems, parse_order
     from reward.analysis.calibrate import calibrate as agreement
-    from reward.analysis.report import rubric_named
+    from reward.analysis.report_data import rubric_named
 
     try:
         ranks = parse_order(order)
