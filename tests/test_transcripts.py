@@ -6,7 +6,7 @@ import json
 
 from reward.analysis.report import render_report
 from reward.analysis.scored import read_scored_lenient
-from tests.conftest import cli_env, group, read_jsonl, rollout, step
+from tests.conftest import cli_env, distinct_groups, group, read_jsonl, rollout, step
 from tests.conftest import run_cli as reward
 
 
@@ -38,3 +38,21 @@ def test_without_the_flag_no_transcript_is_written(fake_judge, tmp_path):
     out = tmp_path / "out.jsonl"
     reward("score", src, "-o", out, "--no-progress", env=cli_env(fake_judge, tmp_path / "c"))
     assert read_jsonl(out)[0]["transcripts"] is None
+
+
+def test_each_group_records_its_own_judge_usage(fake_judge, tmp_path):
+    """Per group: the calls, tokens and cost its judging took in this run (the run's usage is their sum)."""
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(g) + "\n" for g in distinct_groups("usage", 2, 3)))
+    out = tmp_path / "out.jsonl"
+    ran = reward("score", src, "-o", out, "--no-progress", env=cli_env(fake_judge, tmp_path / "c"))
+    lines = read_jsonl(out)
+    usages = [line["usage"] for line in lines]
+    assert all(u["judge_calls"] > 0 and u["prompt_tokens"] > 0 for u in usages)
+    assert all(u["cost"] is None for u in usages)  # the fake model has no price: never $0
+    assert f"{sum(u['judge_calls'] for u in usages)} (condense" in ran.stdout  # the run summary's total
+    rerun = tmp_path / "again.jsonl"
+    reward("score", src, "-o", rerun, "--no-progress", env=cli_env(fake_judge, tmp_path / "c"))
+    assert all(line["usage"]["judge_calls"] == 0 for line in read_jsonl(rerun))  # all from the cache
+    groups, _ = read_scored_lenient(out)
+    assert '"jc":' in render_report(groups, "t")

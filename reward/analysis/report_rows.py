@@ -104,6 +104,9 @@ def _group(g: ReportGroup) -> dict[str, Any]:
         "amin": display(min(advantages)) if advantages else None,
         "amax": display(max(advantages)) if advantages else None,
         "tok": sum(tokens) if tokens else None,
+        "jc": g.usage.judge_calls if g.usage else None,
+        "jt": g.usage.prompt_tokens + g.usage.completion_tokens if g.usage else None,
+        "cost": display(g.usage.cost, 8) if g.usage and g.usage.cost is not None else None,
         "ref": g.reference_plan,
         "fake": g.judge.fake or None,
     }

@@ -73,6 +73,14 @@ class ScoredTranscript(Lenient):
     final_answer: str = ""
 
 
+class ScoredUsage(Lenient):
+    judge_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    cost: float | None = None
+
+
 class ScoredGroup(Lenient):
     group_id: str
     rubric: str = ""
@@ -86,6 +94,7 @@ class ScoredGroup(Lenient):
     reference_plan: str | None = None
     plans: dict[str, str] | None = None
     transcripts: dict[str, ScoredTranscript] | None = None
+    usage: ScoredUsage | None = None
 
 
 def read_scored_lenient(path: Path) -> tuple[list[ScoredGroup], list[str]]:

@@ -117,6 +117,16 @@ class Basis(Out):
         return data
 
 
+class GroupUsage(Out):
+    """What judging this group cost in the run that wrote it (0 calls when the cache answered everything)."""
+
+    judge_calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int = 0
+    cost: float | None  # null when a model's price is unknown: never a made-up 0
+
+
 class GroupResult(Out):
     """One scored group (an output line): its rollouts, mean/std, the zero-variance filter, the judge and basis."""
 
@@ -138,6 +148,7 @@ class GroupResult(Out):
     # With `score --include-plans`: each rollout as the judge saw it (penalised ones too: what the check read).
     transcripts: dict[str, Transcript] | None = None
     basis: Basis | None = None
+    usage: GroupUsage | None = None  # judge calls, tokens and cost of this group (null in files of older versions)
 
 
 def read_result_line(line: str | bytes) -> GroupResult:

@@ -57,6 +57,18 @@ class Usage:
     cost_known: bool = True
     cache: CacheStats = field(default_factory=CacheStats)
 
+    def add(self, other: Usage) -> None:
+        """Fold another's counts into these (a group's own usage into its request's)."""
+        self.calls.update(other.calls)
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.cached_tokens += other.cached_tokens
+        self.cost += other.cost
+        self.cost_known = self.cost_known and other.cost_known
+        self.cache.hits += other.cache.hits
+        self.cache.coalesced += other.cache.coalesced
+        self.cache.misses += other.cache.misses
+
 
 class JudgeError(RewardError):
     """A judge call that produced no judgement: `category` (judge_timeout, judge_auth, ...) and `message`."""

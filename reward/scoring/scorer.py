@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from reward.cache.disk import Store
-from reward.core.results import ErrorInfo, GroupResult, JudgeInfo, RolloutResult, ShownCommand, Transcript
+from reward.core.results import (
+    ErrorInfo,
+    GroupResult,
+    GroupUsage,
+    JudgeInfo,
+    RolloutResult,
+    ShownCommand,
+    Transcript,
+)
 from reward.core.trajectory import CondenseInput, Group, IdReference, PlanReference, Rollout, Trajectory, condense_input
 from reward.judge.base import InvalidReply, Judge, JudgeError, Reply, Usage
 from reward.judge.cached import CachedJudge
@@ -298,10 +306,11 @@ class Scorer:
     async def score_group(self, group: Group, usage: Usage, deadline: float | None = None) -> GroupResult:
         """Score one group; `deadline` (event-loop time) turns judge work still pending into errors."""
         spec = self.rubric.spec
-        reference = asyncio.ensure_future(self.reference_plan(group, usage)) if spec.reference else None
+        own = Usage()  # this group's share, written with it; folded into the request's when done
+        reference = asyncio.ensure_future(self.reference_plan(group, own)) if spec.reference else None
         try:
             outcomes = await asyncio.gather(
-                *(self.score_rollout(group, r, reference, usage, deadline) for r in group.rollouts)
+                *(self.score_rollout(group, r, reference, own, deadline) for r in group.rollouts)
             )
         finally:
             if reference is not None:
@@ -309,6 +318,7 @@ class Scorer:
                     reference.cancel()
                 elif not reference.cancelled():
                     reference.exception()  # retrieved: an unused failed reference is not an orphan error
+            usage.add(own)
         results = [r for r, _ in outcomes]
         for r, rollout in zip(results, group.rollouts, strict=True):
             r.meta = rollout.meta
@@ -327,6 +337,13 @@ class Scorer:
             **group_fields(self.rubric, results, settings.samples),
             **(self._plans(reference, results) if self.keep_plans else {}),
             basis=self.basis,
+            usage=GroupUsage(
+                judge_calls=sum(own.calls.values()),
+                prompt_tokens=own.prompt_tokens,
+                completion_tokens=own.completion_tokens,
+                cached_tokens=own.cached_tokens,
+                cost=own.cost if own.cost_known else None,
+            ),
         )
 
     @staticmethod

@@ -281,6 +281,8 @@
         el("td", { class: "num" }, g.rmin === undefined ? "–" : num(g.rmin) + " … " + num(g.rmax)),
         el("td", { class: "num" }, g.amin === undefined ? "–" : num(g.amin) + " … " + num(g.amax)),
         el("td", { class: "num" }, g.tok === undefined ? "–" : String(g.tok)),
+        el("td", { class: "num" }, g.jc === undefined ? "–" : String(g.jc) + " / " + String(g.jt)),
+        el("td", { class: "num" }, g.cost === undefined ? (g.jc === undefined ? "–" : "unknown") : "$" + (g.cost >= 0.01 || g.cost === 0 ? g.cost.toFixed(4) : g.cost.toPrecision(2))),
         el("td", {}, g.filt ? "yes" + (g.fr ? ": " + g.fr : "") : "")));
     }
     $("g-count").textContent = `${idx.length} of ${G.length} groups`;
