@@ -214,7 +214,10 @@ def test_rescore_with_set_makes_no_call_and_equals_the_edited_copy_and_a_scored_
     assert {k: without_version(g) for k, g in rescored.items()} == {
         k: without_version(g) for k, g in by_group(tmp_path / "re-copy.jsonl").items()
     }
-    assert rescored == by_group(tmp_path / "scored-set.jsonl")  # exactly what `score --set` wrote
+    # exactly what `score --set` wrote, but for `usage`: what each run spent (that run answered from the cache)
+    assert {k: {**g, "usage": None} for k, g in rescored.items()} == {
+        k: {**g, "usage": None} for k, g in by_group(tmp_path / "scored-set.jsonl").items()
+    }
     # an override the judge would see is refused by rescore, as the same edit of the file is
     bad = reward(
         "rescore", tmp_path / "base.jsonl", "-r", "execution_subagent", "-o", tmp_path / "x.jsonl",

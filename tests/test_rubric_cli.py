@@ -90,7 +90,8 @@ def test_score_warns_of_a_penalty_above_the_graded_range_and_rescore_recomputes(
     proc = reward("rescore", out, "-r", tmp_path / "high.yaml", "-o", tmp_path / "re.jsonl", env=env)
     paid = {g["group_id"]: g for g in read_jsonl(tmp_path / "high.jsonl")}
     for g in read_jsonl(tmp_path / "re.jsonl"):
-        assert g == paid[g["group_id"]]
+        # the same but for `usage`, what each run spent: the rescore carries the original judgements' cost
+        assert {**g, "usage": None} == {**paid[g["group_id"]], "usage": None}
     assert any(r["reward"] == -10 for g in paid.values() for r in g["rollouts"])
 
 
