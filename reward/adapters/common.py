@@ -181,3 +181,20 @@ def fake_marks(response: dict[str, Any], index: list[tuple[int, int]]) -> list[b
     """Per sample: was its group judged (in part) by the fake judge? Every return shape that can carry it
     does: a fake reward is never handed over unmarked."""
     return [bool(response["groups"][g].get("judge", {}).get("fake")) for g, _ in index]
+
+
+def sample_answer(rollout: dict[str, Any], fallback: float | None = None) -> dict[str, Any]:
+    """One scored rollout as a trainer endpoint answers it per sample: the reward (the explicit fallback,
+    flagged, where the judge failed), status, penalty, error and the group means."""
+    reward = rollout["reward"]
+    return {
+        "reward": fallback if reward is None else reward,
+        "reward_fallback": reward is None,
+        "status": rollout["status"],
+        "penalty": rollout["penalty"],
+        "error": rollout["error"],
+        "s_pos": rollout["s_pos"],
+        "s_pit": rollout["s_pit"],
+        "s_fa": rollout["s_fa"],
+        "has_final_answer": rollout["has_final_answer"],
+    }

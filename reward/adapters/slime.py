@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from reward.adapters.common import JudgeFailed, build_groups, fake_marks, per_sample
+from reward.adapters.common import JudgeFailed, build_groups, fake_marks, per_sample, sample_answer
 
 logger = logging.getLogger(__name__)
 
@@ -54,18 +54,7 @@ def to_groups(req: SlimeRequest) -> tuple[list[dict[str, Any]], list[tuple[int, 
 
 def reward_dict(rollout: dict[str, Any], fallback: float | None = None) -> dict[str, Any]:
     """The per-sample answer slime stores as `sample.reward` (read with `--reward-key reward`)."""
-    reward = rollout["reward"]
-    return {
-        "reward": fallback if reward is None else reward,
-        "reward_fallback": reward is None,
-        "status": rollout["status"],
-        "penalty": rollout["penalty"],
-        "error": rollout["error"],
-        "s_pos": rollout["s_pos"],
-        "s_pit": rollout["s_pit"],
-        "s_fa": rollout["s_fa"],
-        "has_final_answer": rollout["has_final_answer"],
-    }
+    return sample_answer(rollout, fallback)
 
 
 async def batched_custom_rm(args: Any, samples: list[Any]) -> list[float] | list[dict[str, Any]]:

@@ -49,19 +49,6 @@ def _label(i: int, kwargs: dict[str, Any]) -> dict[str, Any]:
     return label
 
 
-async def execution_subagent_reward(
-    prompts: list[Any],
-    completions: list[Any],
-    completion_ids: list[Any] | None = None,
-    log_extra: Any = None,
-    log_metric: Any = None,
-    **kwargs: Any,
-) -> list[float | None]:
-    """TRL's reward function: one reward per completion, None where the judge could not score it (TRL
-    masks it); completions of one prompt are scored as one group."""
-    return await _score(prompts, completions, completion_ids, log_extra, log_metric, None, kwargs)
-
-
 def reward_function(
     terminal_tool: str | Sequence[str] | None = None, name: str = "execution_subagent_reward"
 ) -> RewardFunc:
@@ -80,10 +67,17 @@ def reward_function(
         log_metric: Any = None,
         **kwargs: Any,
     ) -> list[float | None]:
+        """TRL's reward function: one reward per completion, None where the judge could not score it (TRL
+        masks it); completions of one prompt are scored as one group."""
         return await _score(prompts, completions, completion_ids, log_extra, log_metric, terminal_tool, kwargs)
 
     reward.__name__ = reward.__qualname__ = name
+    reward.__module__ = __name__
     return reward
+
+
+# The function to pass as `reward_funcs=[...]` when the harness's terminal tool is among the recognised ones.
+execution_subagent_reward = reward_function()
 
 
 async def _score(

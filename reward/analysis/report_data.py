@@ -13,17 +13,13 @@ would hang) or a file the user never chose.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from reward.analysis.scored import ScoredGroup, ScoredRollout, _not_scored
-from reward.core.trajectory import validation_problems
+from reward.analysis.scored import ScoredGroup, ScoredRollout, read_scored_lenient
 from reward.errors import UsageError
 from reward.rubric.load import Rubric, RubricError, load_rubric, rubric_dir
 
@@ -53,34 +49,9 @@ def as_report_groups(groups: list[ScoredGroup]) -> list[ReportGroup]:
 
 
 def read_report_groups(path: Path) -> tuple[list[ReportGroup], list[str]]:
-    """The groups of a scored file in file order, and the problems of the lines that were skipped."""
-    if not path.is_file():
-        raise UsageError(f"scored file not found: {path}")
-    groups: list[ReportGroup] = []
-    problems: list[str] = []
-    seen: set[str] = set()
-    try:
-        with path.open(encoding="utf-8", errors="replace") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    group = ReportGroup.model_validate(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    problems.append(f"{path}:{lineno}: invalid JSON: {exc.msg}")
-                    continue
-                except ValidationError as exc:
-                    problems.append(f"{path}:{lineno}: " + "; ".join(validation_problems(exc)))
-                    continue
-                if group.group_id in seen:
-                    problems.append(f"{path}:{lineno}: duplicate group_id {group.group_id!r} (first kept)")
-                    continue
-                seen.add(group.group_id)
-                groups.append(group)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror}") from exc
-    if not groups and problems:
-        raise UsageError(_not_scored(path, problems))
+    """The groups of a scored file in file order (as the report reads them), and the problems of the lines
+    that were skipped."""
+    groups, problems = read_scored_lenient(path, ReportGroup)
     if not groups:
         raise UsageError(f"{path}: no scored group could be read")
     return groups, problems

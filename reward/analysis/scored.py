@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -97,11 +97,19 @@ class ScoredGroup(Lenient):
     usage: ScoredUsage | None = None
 
 
-def read_scored_lenient(path: Path) -> tuple[list[ScoredGroup], list[str]]:
-    """The groups of a scored file, in file order, and the problems of the lines that were skipped."""
+G = TypeVar("G", bound=ScoredGroup)
+
+
+@overload
+def read_scored_lenient(path: Path) -> tuple[list[ScoredGroup], list[str]]: ...
+@overload
+def read_scored_lenient(path: Path, model: type[G]) -> tuple[list[G], list[str]]: ...
+def read_scored_lenient(path: Path, model: type[Any] = ScoredGroup) -> tuple[list[Any], list[str]]:
+    """The groups of a scored file, in file order, and the problems of the lines that were skipped. `model`: a
+    ScoredGroup subclass that keeps more of each line (the report's)."""
     if not path.is_file():
         raise UsageError(f"scored file not found: {path}")
-    groups: list[ScoredGroup] = []
+    groups: list[Any] = []
     problems: list[str] = []
     seen: set[str] = set()
     try:
@@ -110,7 +118,7 @@ def read_scored_lenient(path: Path) -> tuple[list[ScoredGroup], list[str]]:
                 if not line.strip():
                     continue
                 try:
-                    group = ScoredGroup.model_validate(json.loads(line))
+                    group = model.model_validate(json.loads(line))
                 except json.JSONDecodeError as exc:
                     problems.append(f"{path}:{lineno}: invalid JSON: {exc.msg}")
                     continue

@@ -30,7 +30,14 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from reward.adapters.common import AdapterInputError, JudgeFailed, build_groups, label_problems, parse_label
+from reward.adapters.common import (
+    AdapterInputError,
+    JudgeFailed,
+    build_groups,
+    label_problems,
+    parse_label,
+    sample_answer,
+)
 from reward.core.trajectory import parse_json, validation_problems
 from reward.native.prepare import GroupInputError
 from reward.native.responses import turns_from_responses
@@ -111,18 +118,10 @@ def _verify_answer(row: dict[str, Any], rollout: dict[str, Any], fake: bool, fal
     """`BaseVerifyResponse`: the request echoed, the reward, NeMo Gym's failure fields, then ours."""
     failed = rollout["reward"] is None
     ours = {
-        "reward": fallback if failed else rollout["reward"],
+        **sample_answer(rollout, fallback),
         "mask_sample": failed,
         "failure_kind": FAILURE_KIND if failed else None,
         "failure_reason": rollout["error"]["message"][:2000] if failed else None,
-        "reward_fallback": failed,
-        "status": rollout["status"],
-        "penalty": rollout["penalty"],
-        "error": rollout["error"],
-        "s_pos": rollout["s_pos"],
-        "s_pit": rollout["s_pit"],
-        "s_fa": rollout["s_fa"],
-        "has_final_answer": rollout["has_final_answer"],
         "warnings": rollout.get("warnings"),
         "fake": fake,
     }
