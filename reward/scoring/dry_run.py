@@ -37,7 +37,7 @@ from reward.native.prepare import GroupInputError, prepare_group
 from reward.rubric.penalties import check_penalty
 from reward.rubric.prompts import Messages
 from reward.rubric.verdict import verdict_from_cache, verdict_model
-from reward.scoring.runner import _foreign, _has_errors, _read_lines
+from reward.scoring.runner import foreign_reason, has_errors, read_lines
 from reward.scoring.scorer import Plan, Scorer
 
 _PLACEHOLDER = re.compile(r"PLAN[0-9a-f]{24}")  # stands for a plan not condensed yet (its request's key)
@@ -173,10 +173,10 @@ def done_groups(scorer: Scorer, output: Path, retry_errors: bool) -> set[str]:
                 f"{output}: group {ident!r} was scored with rubric version {record.get('rubric_version')}, "
                 f"not the current {scorer.rubric.version}; write to a new output file (or `reward rescore` this one)"
             )
-        why = _foreign(record, scorer)
+        why = foreign_reason(record, scorer)
         if why is not None:
             raise RunError(f"{output}: group {ident!r} {why}; write to a new output file")
-        if not (retry_errors and _has_errors(record)):
+        if not (retry_errors and has_errors(record)):
             done.add(ident)
     return done
 
@@ -351,7 +351,7 @@ def _groups(
 ) -> Iterator[Group]:
     """The groups the run would score, as its reader finds them (invalid and duplicate lines reported)."""
     seen: set[str] = set()
-    for lineno, line in _read_lines(input_path):
+    for lineno, line in read_lines(input_path):
         parsed = parse_line(Group, line, lineno)
         if isinstance(parsed, LineError):
             report.invalid.append(parsed)

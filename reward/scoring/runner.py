@@ -40,7 +40,7 @@ def _no_progress(groups: int, rollouts: int) -> None:
     pass
 
 
-def _read_lines(path: Path) -> Iterator[tuple[int, str]]:
+def read_lines(path: Path) -> Iterator[tuple[int, str]]:
     try:
         with path.open(encoding="utf-8", errors="replace") as f:
             for lineno, line in enumerate(f, 1):
@@ -51,7 +51,7 @@ def _read_lines(path: Path) -> Iterator[tuple[int, str]]:
 
 
 def count_lines(path: Path) -> int:
-    return sum(1 for _ in _read_lines(path))
+    return sum(1 for _ in read_lines(path))
 
 
 def load_done(
@@ -223,7 +223,7 @@ async def _bounded(limit: int, items: Iterator[Any], work: Callable[[Any], Any])
             t.cancel()
 
 
-def _foreign(record: dict[str, Any], scorer: Scorer) -> str | None:
+def foreign_reason(record: dict[str, Any], scorer: Scorer) -> str | None:
     """Why a saved group was not scored by this run's judge models and K (None: it was, or it says nothing)."""
     settings, spec = scorer.judge.settings, scorer.rubric.spec
     judge: dict[str, Any] = record["judge"] if isinstance(record.get("judge"), dict) else {}
@@ -238,7 +238,8 @@ def _foreign(record: dict[str, Any], scorer: Scorer) -> str | None:
     return None
 
 
-def _has_errors(record: dict[str, Any]) -> bool:
+def has_errors(record: dict[str, Any]) -> bool:
+    """A saved group with a judge error in it: scored again unless --keep-errors."""
     return any(r.get("status") == "error" for r in record.get("rollouts", []))
 
 
@@ -277,14 +278,14 @@ async def _score_file(
         output_path,
         "group_id",
         rubric_version=scorer.rubric.version,
-        keep=(lambda r: not _has_errors(r)) if retry_errors else None,
-        foreign=lambda r: _foreign(r, scorer),
+        keep=(lambda r: not has_errors(r)) if retry_errors else None,
+        foreign=lambda r: foreign_reason(r, scorer),
     )
     seen: set[str] = set()
     writer = LineWriter(output_path)
 
     def groups() -> Iterator[tuple[int, Group]]:
-        for lineno, line in _read_lines(input_path):
+        for lineno, line in read_lines(input_path):
             parsed = parse_line(Group, line, lineno)
             if isinstance(parsed, LineError):
                 report.invalid.append(parsed)
@@ -359,7 +360,7 @@ async def _plan_file(
     writer = LineWriter(output_path)
 
     def refs() -> Iterator[RefLine]:
-        for lineno, line in _read_lines(input_path):
+        for lineno, line in read_lines(input_path):
             parsed = parse_line(RefLine, line, lineno)
             if isinstance(parsed, LineError):
                 report.invalid.append(parsed)
