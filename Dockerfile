@@ -1,5 +1,5 @@
 # reward serve: the HTTP reward service. Configure with REWARD_* environment variables (see README):
-#   docker run -p 8000:8000 -e REWARD_JUDGE_MODEL=openai/gpt-4.1 -e OPENAI_API_KEY=... -v reward-cache:/cache reward
+#   docker run -p 8000:8000 -e REWARD_JUDGE_MODEL=openai/gpt-4.1-2025-04-14 -e OPENAI_API_KEY=... -v reward-cache:/cache reward
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
