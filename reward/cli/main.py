@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 
 from reward import __version__
-from reward.cli import calibrate, compare, env, report, rescore, rubric, score, serve
+from reward.cli import audit, calibrate, compare, env, report, rescore, rubric, score, serve
 from reward.cli.console import err
 from reward.errors import OutputError, RewardError
 
@@ -79,6 +79,7 @@ rescore.register(app)
 compare.register(app)
 report.register(app)
 calibrate.register(app)
+audit.register(app)  # audit
 rubric.register(app, rubric_app)  # rubric check|schema, prompt
 app.command()(completion)
 
