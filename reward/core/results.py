@@ -86,14 +86,33 @@ class JudgeInfo(Out):
     fake: bool
 
 
+class DimensionReliability(Out):
+    """One dimension's reliability over a group's graded rollouts (reward.rubric.reliability)."""
+
+    signal_var: float | None  # unbiased: variance of the rollouts' mean scores - noise_var / K, floored at 0
+    noise_var: float | None  # mean over rollouts of the sample variance (ddof=1) of their K scores
+    reliability: float | None  # single sample: signal_var / (signal_var + noise_var); 0 for pure noise
+    reliability_k: float | None  # of the mean of the K samples scored with (Spearman-Brown)
+    k_needed: int | None  # samples for reliability >= reliability_target; null when reliability is 0 or unknown
+
+
 class NoiseInfo(Out):
-    """Judge noise of a group graded with K > 1 samples (see reward.rubric.noise)."""
+    """Judge noise of a group graded with K > 1 samples (see reward.rubric.noise and reward.rubric.reliability)."""
 
     samples: int
     n: int  # graded rollouts the ratio is computed over
     signal_var: float | None  # population variance of their rewards
     noise_var: float | None  # mean of their reward_std squared
     snr: float | None  # signal_var / noise_var; null when noise_var is 0 or fewer than 2 graded rollouts
+    # Reliability of the reward, anchored to noise (reward.rubric.reliability): what follows is null in files
+    # of older versions. Penalised rollouts (exact rewards, no judge noise) are left out and counted here.
+    n_penalized: int = 0
+    signal_var_unbiased: float | None = None  # variance of K-mean rewards (ddof=1) - noise_var / K, floored at 0
+    reliability: float | None = None  # one sample: signal_var_unbiased / (signal_var_unbiased + noise_var)
+    reliability_k: float | None = None  # of the K-sample mean rewards this group was given
+    k_needed: int | None = None  # samples for reliability >= reliability_target (Spearman-Brown)
+    reliability_target: float | None = None
+    dimensions: dict[str, DimensionReliability] | None = None  # the same, per dimension
 
 
 class Basis(Out):

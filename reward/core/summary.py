@@ -3,6 +3,7 @@ file, so it covers resumed runs) and the per-step `metrics` of the service."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -10,6 +11,23 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from reward.core.results import GroupResult
+
+TARGET = 0.8  # the reliability `k_needed` aims at (reward.rubric.reliability)
+
+
+def spearman_brown(r1: float, k: int) -> float:
+    """The reliability of the mean of k samples, from a single sample's."""
+    return k * r1 / (1 + (k - 1) * r1)
+
+
+def k_needed(r1: float | None, target: float = TARGET) -> int | None:
+    """The fewest samples whose mean reaches `target` reliability (Spearman-Brown): ceil(T (1 - r1) / (r1 (1 - T))),
+    1 when r1 >= T, null when r1 is 0 or unknown (no K reaches it)."""
+    if r1 is None or r1 <= 0:
+        return None
+    if r1 >= target:
+        return 1
+    return max(1, math.ceil(target * (1 - r1) / (r1 * (1 - target)) - 1e-9))
 
 
 @dataclass
@@ -27,6 +45,9 @@ class Summary:
     dimension_scores: dict[str, list[float]] = field(default_factory=dict)  # graded rollouts only
     reward_stds: list[float] = field(default_factory=list)  # judge noise, when graded with K > 1 samples
     snrs: list[float] = field(default_factory=list)
+    reliabilities: list[float] = field(default_factory=list)  # groups' single-sample reward reliability
+    dimension_reliabilities: dict[str, list[float]] = field(default_factory=dict)
+    noise_penalized: int = 0  # penalised rollouts of groups graded with K > 1: left out of reliability
     unmatched_tool_rollouts: int = 0  # rollouts whose tool calls named no terminal tool (RolloutResult.warnings)
 
     def add(self, g: GroupResult) -> None:
@@ -35,6 +56,13 @@ class Summary:
         self.fake_groups += bool(g.judge.fake)
         if g.noise is not None and g.noise.snr is not None:
             self.snrs.append(g.noise.snr)
+        if g.noise is not None:
+            self.noise_penalized += g.noise.n_penalized
+            if g.noise.reliability is not None:
+                self.reliabilities.append(g.noise.reliability)
+            for name, rel in (g.noise.dimensions or {}).items():
+                if rel.reliability is not None:
+                    self.dimension_reliabilities.setdefault(name, []).append(rel.reliability)
         for r in g.rollouts:
             self.rollouts += 1
             self.statuses[r.status] += 1
@@ -75,6 +103,22 @@ class Summary:
     def group_snr(self) -> float | None:
         """Median over groups of their signal-to-noise ratio (see reward.rubric.noise)."""
         return float(np.median(self.snrs)) if self.snrs else None
+
+    @property
+    def reliability(self) -> float | None:
+        """Mean over groups of the single-sample reliability of their rewards (reward.rubric.reliability): the
+        share of one judge sample's variance that is the rollouts', 0 for pure noise."""
+        return float(np.mean(self.reliabilities)) if self.reliabilities else None
+
+    @property
+    def dimension_reliability(self) -> dict[str, float]:
+        """Per dimension, the mean over groups of its single-sample reliability."""
+        return {name: float(np.mean(v)) for name, v in self.dimension_reliabilities.items()}
+
+    @property
+    def k_needed(self) -> int | None:
+        """Samples per rollout that bring the mean reliability to 0.8 (Spearman-Brown); null at 0 or unknown."""
+        return k_needed(self.reliability)
 
     @property
     def needed_judge(self) -> int:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from statistics import fmean, stdev
 
-from reward.core.results import DimensionResult, NoiseInfo, RolloutResult
+from reward.core.results import DimensionReliability, DimensionResult, NoiseInfo, RolloutResult
 from reward.rubric.formula import graded_reward
+from reward.rubric.reliability import TARGET, estimate, from_moments
 from reward.rubric.spec import RubricSpec
 from reward.rubric.verdict import DimensionScore
 
@@ -45,17 +46,57 @@ def combine_samples(
 
 def group_noise(results: Sequence[RolloutResult], samples: int) -> NoiseInfo | None:
     """Signal-to-noise ratio of a group's graded rollouts: the variance of their rewards (population) over
-    the mean of their judge variances (reward_std squared). Penalties are exact and errors have no reward,
-    so only graded rollouts count. None with a single sample."""
+    the mean of their judge variances (reward_std squared); and the reliability of their reward and of each
+    dimension (reward.rubric.reliability). Penalties are exact and errors have no reward, so only graded
+    rollouts count (the penalised ones are counted in `n_penalized`). None with a single sample."""
     if samples < 2:
         return None
+    n_penalized = sum(r.status == "penalized" for r in results)
     graded = [r for r in results if r.status == "ok" and r.reward is not None and r.reward_std is not None]
     if len(graded) < 2:
-        return NoiseInfo(samples=samples, n=len(graded), signal_var=None, noise_var=None, snr=None)
+        return NoiseInfo(
+            samples=samples, n=len(graded), signal_var=None, noise_var=None, snr=None, n_penalized=n_penalized
+        )
     rewards = [float(r.reward) for r in graded if r.reward is not None]
     mean = fmean(rewards)
     signal = fmean((x - mean) ** 2 for x in rewards)
     noise = fmean(float(r.reward_std) ** 2 for r in graded if r.reward_std is not None)
     # With no measured noise the ratio is unbounded; null, with noise_var 0 saying why.
     snr = signal / noise if noise > 0 else None
-    return NoiseInfo(samples=samples, n=len(graded), signal_var=signal, noise_var=noise, snr=snr)
+    rel = from_moments(rewards, noise, samples)
+    return NoiseInfo(
+        samples=samples,
+        n=len(graded),
+        signal_var=signal,
+        noise_var=noise,
+        snr=snr,
+        n_penalized=n_penalized,
+        signal_var_unbiased=rel.signal_var,
+        reliability=rel.reliability,
+        reliability_k=rel.reliability_k,
+        k_needed=rel.k_needed,
+        reliability_target=TARGET,
+        dimensions=_dimension_reliability(graded, samples) or None,
+    )
+
+
+def _dimension_reliability(graded: Sequence[RolloutResult], samples: int) -> dict[str, DimensionReliability]:
+    names = list((graded[0].dimensions or {}).keys())
+    out = {}
+    for name in names:
+        scores = [
+            [float(x) for x in d.samples]
+            for r in graded
+            if (d := (r.dimensions or {}).get(name)) is not None and d.samples is not None and len(d.samples) == samples
+        ]
+        if len(scores) < 2:
+            continue
+        rel = estimate(scores)
+        out[name] = DimensionReliability(
+            signal_var=rel.signal_var,
+            noise_var=rel.noise_var,
+            reliability=rel.reliability,
+            reliability_k=rel.reliability_k,
+            k_needed=rel.k_needed,
+        )
+    return out

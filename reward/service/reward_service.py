@@ -89,6 +89,11 @@ class Metrics(Strict):
     dimension_mean: dict[str, float] = Field(default_factory=dict)  # per dimension, over graded rollouts
     judge_reward_std: float | None = None  # judge noise (--samples / rubric judge.samples > 1)
     group_snr: float | None = None
+    # Reliability of the reward (K > 1): mean over groups of one sample's, per dimension, and the K that brings
+    # it to 0.8 (reward.rubric.reliability). Penalised rollouts carry no judge noise and are left out.
+    reliability: float | None = None
+    dimension_reliability: dict[str, float] = Field(default_factory=dict)
+    k_needed: int | None = None
     cached_tokens: int = 0  # prompt tokens the judge provider served from its prompt cache
     # Fraction of rollouts whose tool calls named no terminal tool: nonzero means check terminal_tool.
     unmatched_tool_rate: float = 0.0
@@ -133,6 +138,9 @@ def metrics_of(groups: list[GroupResult], usage: Usage | None = None) -> Metrics
         judge_reward_std=s.judge_reward_std,
         unmatched_tool_rate=s.unmatched_tool_rollouts / n,
         group_snr=s.group_snr,
+        reliability=s.reliability,
+        dimension_reliability=s.dimension_reliability,
+        k_needed=s.k_needed,
         cached_tokens=usage.cached_tokens if usage is not None else 0,
     )
 

@@ -32,6 +32,7 @@ from reward.judge.fake.replies import (  # noqa: F401  (re-exported for tests an
     FAKE_MODEL,
     PLAIN_REFUSAL,
     TRANSPORT_FAULTS,
+    FakeNoise,
     _digest,
     fake_content,
     fake_plan,
@@ -51,10 +52,14 @@ class FakeJudgeState:
     plan cut at the token limit, no choices, truncated or malformed JSON, a missing dimension, an
     out-of-range score, a 5000-digit number); later attempts of that prompt succeed. `down` makes
     every call answer 503.
+
+    `noise`: grading replies of known signal and noise (`FakeNoise`); by default REWARD_FAKE_NOISE_SD's, else
+    off. Settable between tests; `reset` keeps it.
     """
 
-    def __init__(self, latency: float = 0.0) -> None:
+    def __init__(self, latency: float = 0.0, noise: FakeNoise | None = None) -> None:
         self.latency = latency
+        self.noise = noise if noise is not None else FakeNoise.from_env()
         self.lock = threading.Lock()
         self.calls: list[dict[str, Any]] = []
         self.script: list[dict[str, Any]] = []
@@ -178,7 +183,7 @@ def create_app(state: FakeJudgeState) -> FastAPI:
         if scripted is None:
             fault = state.injected_fault(kind, prompt)
             if fault is not None:
-                correct = fake_content(kind, prompt, schema, body.get("seed"))
+                correct = fake_content(kind, prompt, schema, body.get("seed"), state.noise)
                 scripted = fault_reply(fault, correct, state.hang_s)
         if scripted is not None:
             if scripted.get("delay"):
@@ -204,7 +209,7 @@ def create_app(state: FakeJudgeState) -> FastAPI:
                     state.prefix_cache.cached_chars(prompt) // 4,
                 )
             )
-        content = fake_content(kind, prompt, schema, body.get("seed"))
+        content = fake_content(kind, prompt, schema, body.get("seed"), state.noise)
         return JSONResponse(
             _completion(content, None, prompt, cached_tokens=state.prefix_cache.cached_chars(prompt) // 4)
         )
@@ -240,8 +245,10 @@ def create_app(state: FakeJudgeState) -> FastAPI:
 class FakeJudgeServer:
     """Run the fake judge in a background thread: `with FakeJudgeServer() as fj: fj.api_base ...`."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0) -> None:
-        self.state = FakeJudgeState(latency=latency)
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0, noise: FakeNoise | None = None
+    ) -> None:
+        self.state = FakeJudgeState(latency=latency, noise=noise)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
@@ -289,7 +296,8 @@ class FakeJudgeServer:
 
 
 def serve(host: str, port: int, latency: float, fault_rate: float = 0.0) -> None:
-    """Run the fake judge in the foreground (the `reward fake-judge` command)."""
+    """Run the fake judge in the foreground (the `reward fake-judge` command); REWARD_FAKE_NOISE_SD=SD makes
+    its grades a known true value plus seeded noise of that spread (`FakeNoise`)."""
     state = FakeJudgeState(latency=latency)
     state.fault_rate = fault_rate
     uvicorn.run(create_app(state), host=host, port=port, log_level="warning", backlog=4096)

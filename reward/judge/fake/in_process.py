@@ -13,16 +13,18 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from reward.judge.base import Judge, JudgeSettings, Reply, Usage
-from reward.judge.fake.replies import fake_content, read_request
+from reward.judge.fake.replies import FakeNoise, fake_content, read_request
 
 T = TypeVar("T")
 
 
 class InProcessFakeJudge(Judge):
     """A deterministic fake judge in this process (no socket): well-formed plans and verdicts derived from
-    the prompt, every one marked fake. For tests and dry runs of scoring logic."""
+    the prompt, every one marked fake. For tests and dry runs of scoring logic.
 
-    def __init__(self, settings: JudgeSettings, latency: float = 0.0) -> None:
+    `noise`: a judge of known signal and noise (`FakeNoise`); by default REWARD_FAKE_NOISE_SD's, else off."""
+
+    def __init__(self, settings: JudgeSettings, latency: float = 0.0, noise: FakeNoise | None = None) -> None:
         self.settings = replace(settings, fake=True)
         self.usage = Usage()
         self.identity: dict[str, Any] = {"fake": True, "api_base": None, "router": None}
@@ -31,6 +33,7 @@ class InProcessFakeJudge(Judge):
         self.requests: list[dict[str, Any]] = []
         self.latency = latency  # seconds before each reply
         self._script: dict[str, list[str]] = {"condense": [], "grade": []}
+        self.noise = noise if noise is not None else FakeNoise.from_env()
 
     def script(self, role: str, *contents: str) -> None:
         """Replies given instead of the correct ones to the next calls of `role`, first in first out."""
@@ -53,7 +56,7 @@ class InProcessFakeJudge(Judge):
         if self.latency:
             await asyncio.sleep(self.latency)
         scripted = self._script[role]
-        content = scripted.pop(0) if scripted else fake_content(kind, prompt, schema, seed)
+        content = scripted.pop(0) if scripted else fake_content(kind, prompt, schema, seed, self.noise)
         for u in (usage, self.usage):
             u.calls[role] += 1
             u.prompt_tokens += len(prompt) // 4 + 1

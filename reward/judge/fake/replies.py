@@ -6,14 +6,21 @@
 - grading calls get a verdict that conforms to the JSON schema sent, with scores derived from the
   plans in the prompt (matching outcomes score well) and a hash of the prompt, so the same prompt always
   gets the same reply;
-- injected faults (`fault_reply`) are derived from the correct reply.
+- injected faults (`fault_reply`) are derived from the correct reply;
+- with `FakeNoise` (a constructor argument of either fake, or REWARD_FAKE_NOISE_SD), grading calls instead
+  give every numeric dimension a known true value plus seeded Gaussian noise of a set spread: a judge of
+  known signal and noise, whose true reliability `FakeNoise.true_reliability` states.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
+import random
 import re
+from dataclasses import dataclass
 from typing import Any
 
 FAKE_MODEL = "reward-fake-judge"
@@ -74,10 +81,88 @@ def _outcome(plan: str) -> str:
     return m.group(1).lower() if m else ""
 
 
-def fake_verdict(prompt: str, schema: dict[str, Any], seed: int | None = None) -> dict[str, Any]:
+NOISE_ENV = "REWARD_FAKE_NOISE_SD"
+
+
+@dataclass(frozen=True)
+class FakeNoise:
+    """A fake judge of known signal and noise.
+
+    The true score of a dimension for a rollout is a hash of the candidate plan (or, with no plan, the
+    candidate's final answer or response) and the dimension's name, mapped uniformly into [low, high] of the
+    scale (fractions of it: on 0-10 with the defaults, uniform on [2, 8]); its variance,
+    ((high - low) * (max - min))^2 / 12 (3.0 on 0-10), is the true signal variance. Each sample adds Gaussian
+    noise of standard deviation `sd` (scale points) drawn from a generator seeded by the prompt, the dimension
+    and the request's seed, then is clipped to the scale and rounded (integer scales: to the integer; continuous
+    ones: to 2 decimals). Rounding adds about 1/12 to the noise variance, so the single-sample reliability is
+    signal / (signal + sd^2 + 1/12) while clipping is negligible (3 / (3 + sd^2 + 1/12) on 0-10: 0.900 at sd 0.5,
+    0.5625 at 1.5); `true_reliability` computes it exactly, clipping and rounding included (0.248 at sd 3).
+    Dimensions are independent, so a linear reward of dimensions on one scale has the same reliability.
+    """
+
+    sd: float
+    low: float = 0.2
+    high: float = 0.8
+
+    def __post_init__(self) -> None:
+        if self.sd < 0 or not 0 <= self.low <= self.high <= 1:
+            raise ValueError("FakeNoise needs sd >= 0 and 0 <= low <= high <= 1")
+
+    @classmethod
+    def from_env(cls) -> FakeNoise | None:
+        """REWARD_FAKE_NOISE_SD=0.5 turns the mode on for the fake judge (`reward fake-judge`, the in-process one)."""
+        raw = os.environ.get(NOISE_ENV, "").strip()
+        return cls(sd=float(raw)) if raw else None
+
+    def true_score(self, key: str, name: str, lo: float, hi: float) -> float:
+        u = (_digest("true", key, name) % 1_000_000) / 999_999
+        return lo + (self.low + (self.high - self.low) * u) * (hi - lo)
+
+    def sample(self, key: str, name: str, prompt: str, seed: int | None, lo: float, hi: float, integer: bool) -> float:
+        noise = random.Random(_digest("noise", prompt, name, f"seed={seed}")).gauss(0.0, self.sd) if self.sd else 0.0
+        x = min(hi, max(lo, self.true_score(key, name, lo, hi) + noise))
+        return float(min(hi, max(lo, round(x)))) if integer else round(x, 2)
+
+    def signal_var(self, lo: float = 0.0, hi: float = 10.0) -> float:
+        """The variance of the true scores (uniform on [low, high] of the scale)."""
+        return ((self.high - self.low) * (hi - lo)) ** 2 / 12
+
+    def nominal_reliability(self, lo: float = 0.0, hi: float = 10.0, integer: bool = True) -> float:
+        """signal / (signal + sd^2 + 1/12 for rounding): exact while clipping is negligible."""
+        s = self.signal_var(lo, hi)
+        return s / (s + self.sd**2 + (1 / 12 if integer else 0.0))
+
+    def true_reliability(self, lo: int = 0, hi: int = 10, points: int = 4001) -> float:
+        """The single-sample reliability of an integer scale, clipping and rounding included: Var_t(E[x|t]) /
+        (Var_t(E[x|t]) + E_t[Var(x|t)]) over the true value t, the score x a sample's clipped, rounded value."""
+        means, variances = [], []
+        for i in range(points):
+            t = lo + (self.low + (self.high - self.low) * i / (points - 1)) * (hi - lo)
+            probs = []
+            for k in range(lo, hi + 1):
+                upper = 1.0 if k == hi else _phi((k + 0.5 - t) / self.sd) if self.sd else float(k + 0.5 > t)
+                lower = 0.0 if k == lo else _phi((k - 0.5 - t) / self.sd) if self.sd else float(k - 0.5 > t)
+                probs.append(upper - lower)
+            m = sum(p * k for p, k in zip(probs, range(lo, hi + 1), strict=True))
+            means.append(m)
+            variances.append(sum(p * (k - m) ** 2 for p, k in zip(probs, range(lo, hi + 1), strict=True)))
+        mu = sum(means) / points
+        signal = sum((m - mu) ** 2 for m in means) / points
+        noise = sum(variances) / points
+        return signal / (signal + noise) if signal + noise > 0 else 0.0
+
+
+def _phi(z: float) -> float:
+    return 0.5 * (1 + math.erf(z / math.sqrt(2)))
+
+
+def fake_verdict(
+    prompt: str, schema: dict[str, Any], seed: int | None = None, noise: FakeNoise | None = None
+) -> dict[str, Any]:
     """A verdict conforming to `schema`: high scores when the candidate's outcome matches the
     reference's, a final-answer score that grows with its detail, and prompt-hash jitter (a request's
-    `seed` joins the hash, so repeated samples differ as a sampled judge's would)."""
+    `seed` joins the hash, so repeated samples differ as a sampled judge's would). With `noise`, numeric
+    scores are instead a known true value plus seeded noise (`FakeNoise`)."""
     reference = _section(prompt, "Reference Execution Plan")
     candidate = _section(prompt, "Candidate Execution Plan")
     # Without plans (a judge that sees the inputs directly, e.g. response_quality): the response's detail.
@@ -86,8 +171,15 @@ def fake_verdict(prompt: str, schema: dict[str, Any], seed: int | None = None) -
     detail = min(1.0, len(final_answer) / 400)
     props: dict[str, Any] = schema.get("properties", {})
     out: dict[str, Any] = {}
+    key = candidate or final_answer or prompt
     for name, prop in props.items():
-        if prop.get("type") in ("integer", "number"):
+        if noise is not None and prop.get("type") == "integer":
+            allowed = prop.get("enum") or list(range(prop.get("minimum", 0), prop.get("maximum", 10) + 1))
+            out[name] = int(noise.sample(key, name, prompt, seed, min(allowed), max(allowed), integer=True))
+        elif noise is not None and prop.get("type") == "number":
+            lo, hi = float(prop.get("minimum", 0.0)), float(prop.get("maximum", 1.0))
+            out[name] = noise.sample(key, name, prompt, seed, lo, hi, integer=False)
+        elif prop.get("type") in ("integer", "number"):
             salt = () if seed is None else (f"seed={seed}",)
             jitter = (_digest(prompt, name, *salt) % 1000) / 1000 * 0.3
             if name.startswith(("hallucinated", "missed", "wrong", "unnecessary")):
@@ -124,9 +216,11 @@ def read_request(messages: list[Any], rf: dict[str, Any]) -> tuple[str, str, dic
     return ("grade" if schema else "condense"), prompt, schema
 
 
-def fake_content(kind: str, prompt: str, schema: dict[str, Any] | None, seed: int | None) -> str:
+def fake_content(
+    kind: str, prompt: str, schema: dict[str, Any] | None, seed: int | None, noise: FakeNoise | None = None
+) -> str:
     """The fake judge's correct reply: a verdict (JSON) for a grading call, a plan for a condensing one."""
-    return json.dumps(fake_verdict(prompt, schema or {}, seed)) if kind == "grade" else fake_plan(prompt)
+    return json.dumps(fake_verdict(prompt, schema or {}, seed, noise)) if kind == "grade" else fake_plan(prompt)
 
 
 TRANSPORT_FAULTS = ("429", "500", "503", "hang")
