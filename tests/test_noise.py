@@ -65,6 +65,13 @@ def test_group_snr_hand_computed():
     # signal: population variance of [10, 30] = 100; noise: mean of [2^2, 4^2] = 10
     assert noise is not None
     assert (noise.n, noise.signal_var, noise.noise_var, noise.snr) == (2, 100.0, 10.0, 10.0)
+    # reliability (reward.rubric.reliability): signal (ddof=1) 200 - 10/3, penalised rollout counted, not used
+    signal = 200 - 10 / 3
+    assert noise.n_penalized == 1 and noise.signal_var_unbiased == pytest.approx(signal)
+    assert noise.reliability == pytest.approx(signal / (signal + 10))
+    assert noise.reliability_k == pytest.approx(signal / (signal + 10 / 3))
+    assert noise.k_needed == 1 and noise.reliability_target == 0.8
+    assert noise.dimensions is None  # these rollouts carry no per-dimension samples
     assert group_noise(results, samples=1) is None
     quiet = group_noise([_r("a", "ok", 10.0, 0.0), _r("b", "ok", 20.0, 0.0)], samples=2)
     assert quiet is not None and quiet.noise_var == 0 and quiet.snr is None  # no measured noise: unbounded

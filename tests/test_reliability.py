@@ -113,6 +113,8 @@ def test_reported_reliability_within_0_1_of_the_truth(rubric, tmp_path, sd):
     assert abs(fmean(g.noise.reliability_k or 0 for g in results if g.noise) - spearman_brown(true, K)) < 0.1
     # the run's K needed: Spearman-Brown on the reported reliability, close to the truth's
     assert summary.k_needed == k_needed(summary.reliability)
+    lo, hi = k_needed(min(1.0, true + 0.1)), k_needed(max(1e-9, true - 0.1))  # monotone: within 0.1 of r1
+    assert summary.k_needed is not None and lo is not None and hi is not None and lo <= summary.k_needed <= hi
     m = metrics_of(results)
     assert (m.reliability, m.k_needed, m.dimension_reliability) == (
         summary.reliability,
