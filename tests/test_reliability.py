@@ -51,6 +51,16 @@ def test_fake_noise_true_reliability_formula():
         FakeNoise(sd=-1)
 
 
+def test_fake_noise_from_env(monkeypatch):
+    monkeypatch.delenv("REWARD_FAKE_NOISE_SD", raising=False)
+    assert FakeNoise.from_env() is None
+    monkeypatch.setenv("REWARD_FAKE_NOISE_SD", "0.5")
+    assert FakeNoise.from_env() == FakeNoise(sd=0.5)
+    monkeypatch.setenv("REWARD_FAKE_NOISE_SD", "loud")
+    with pytest.raises(ValueError, match="REWARD_FAKE_NOISE_SD='loud'"):
+        FakeNoise.from_env()
+
+
 def test_fake_noise_verdicts_true_value_plus_seeded_noise():
     schema = {"properties": {"a_score": {"type": "integer", "minimum": 0, "maximum": 10}, "x": {"type": "number"}}}
     prompt = "## Candidate Execution Plan\nTask Outcome: success.\n"

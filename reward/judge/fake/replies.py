@@ -112,7 +112,12 @@ class FakeNoise:
     def from_env(cls) -> FakeNoise | None:
         """REWARD_FAKE_NOISE_SD=0.5 turns the mode on for the fake judge (`reward fake-judge`, the in-process one)."""
         raw = os.environ.get(NOISE_ENV, "").strip()
-        return cls(sd=float(raw)) if raw else None
+        if not raw:
+            return None
+        try:
+            return cls(sd=float(raw))
+        except ValueError:
+            raise ValueError(f"{NOISE_ENV}={raw!r}: the fake judge's noise needs a number >= 0") from None
 
     def true_score(self, key: str, name: str, lo: float, hi: float) -> float:
         u = (_digest("true", key, name) % 1_000_000) / 999_999
