@@ -135,6 +135,11 @@ class Settings(BaseModel):
         None, "A litellm Router YAML: several judge deployments, their limits.", shown="none", kind="path"
     )
     allow_retired_judge: bool = _var(False, "Start with a judge model past its provider's retirement date.")
+    fake_noise_sd: float | None = _var(
+        None,
+        "The fake judge's noise (score points) around a known true value: a judge of known reliability.",
+        shown="none: the plain fake",
+    )
     judge_error_fallback: float | None = _var(
         None,
         "Reward the OpenRLHF/slime endpoints return, flagged, when the judge fails.",
@@ -222,6 +227,14 @@ class Settings(BaseModel):
             raise ConfigError(f"{env_name(str(info.field_name))} must be a number, got {value!r}") from None
         if not math.isfinite(number):  # a NaN fallback would reach the trainer as a reward
             raise ConfigError(f"{env_name(str(info.field_name))} must be a finite number, got {value!r}")
+        return number
+
+    @field_validator("fake_noise_sd", mode="before")
+    @classmethod
+    def _noise(cls, value: Any) -> Any:
+        number = _number(value, "REWARD_FAKE_NOISE_SD", float, positive=False)
+        if number < 0:
+            raise ConfigError(f"REWARD_FAKE_NOISE_SD must be a number >= 0, got {value!r}")
         return number
 
     @field_validator("cache_marker_ttl", mode="before")

@@ -13,6 +13,7 @@ from reward.cache.disk import Store
 from reward.core.results import GroupResult
 from reward.core.summary import summarize
 from reward.core.trajectory import Group
+from reward.errors import ConfigError
 from reward.judge.base import CallSettings, JudgeSettings, Usage
 from reward.judge.fake.in_process import InProcessFakeJudge
 from reward.judge.fake.replies import FakeNoise, fake_verdict
@@ -57,7 +58,10 @@ def test_fake_noise_from_env(monkeypatch):
     monkeypatch.setenv("REWARD_FAKE_NOISE_SD", "0.5")
     assert FakeNoise.from_env() == FakeNoise(sd=0.5)
     monkeypatch.setenv("REWARD_FAKE_NOISE_SD", "loud")
-    with pytest.raises(ValueError, match="REWARD_FAKE_NOISE_SD='loud'"):
+    with pytest.raises(ConfigError, match="REWARD_FAKE_NOISE_SD must be a number, got 'loud'"):
+        FakeNoise.from_env()
+    monkeypatch.setenv("REWARD_FAKE_NOISE_SD", "-1")
+    with pytest.raises(ConfigError, match="REWARD_FAKE_NOISE_SD must be a number >= 0"):
         FakeNoise.from_env()
 
 

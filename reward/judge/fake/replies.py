@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import random
 import re
 from dataclasses import dataclass
@@ -111,13 +110,10 @@ class FakeNoise:
     @classmethod
     def from_env(cls) -> FakeNoise | None:
         """REWARD_FAKE_NOISE_SD=0.5 turns the mode on for the fake judge (`reward fake-judge`, the in-process one)."""
-        raw = os.environ.get(NOISE_ENV, "").strip()
-        if not raw:
-            return None
-        try:
-            return cls(sd=float(raw))
-        except ValueError:
-            raise ValueError(f"{NOISE_ENV}={raw!r}: the fake judge's noise needs a number >= 0") from None
+        from reward.settings import setting  # one name, one default, one error message for every variable
+
+        sd = setting("fake_noise_sd")
+        return None if sd is None else cls(sd=float(sd))
 
     def true_score(self, key: str, name: str, lo: float, hi: float) -> float:
         u = (_digest("true", key, name) % 1_000_000) / 999_999
