@@ -190,3 +190,15 @@ def test_both_fakes_answer_alike_with_noise(make_scorer, make_local_scorer, fake
     assert http.noise is not None and http.noise.reliability is not None
     assert [r.dimensions for r in http.rollouts] == [r.dimensions for r in local.rollouts]
     assert http.noise == local.noise
+
+
+def test_the_run_summary_shows_reliability_and_the_k_needed(tmp_path):
+    from tests.conftest import EXAMPLES, run_cli
+
+    env = {"REWARD_FAKE_NOISE_SD": "1.5", "REWARD_CACHE_DIR": str(tmp_path / "c"), "PATH": "/usr/bin:/bin"}
+    ran = run_cli("score", EXAMPLES, "-o", tmp_path / "k3.jsonl", "--fake-judge", "--samples", "3", "--no-progress", env=env)  # fmt: skip
+    text = " ".join(ran.stdout.split())
+    assert "reliability" in text and "per sample (mean over groups; 0 is pure judge noise)" in text
+    assert "K for 0.8:" in text
+    one = run_cli("score", EXAMPLES, "-o", tmp_path / "k1.jsonl", "--fake-judge", "--no-progress", env=env)
+    assert "K for 0.8" not in one.stdout  # one sample measures no noise

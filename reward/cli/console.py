@@ -79,6 +79,17 @@ def print_summary(summary: Any, report: Any, scorer: Any) -> None:
             if summary.reward_stds
             else "one sample per rollout (--samples K measures it)",
         ),
+        *(
+            [
+                (
+                    "reliability",
+                    f"{_fmt(summary.reliability)} per sample (mean over groups; 0 is pure judge noise); "
+                    f"K for 0.8: {summary.k_needed if summary.k_needed is not None else 'none reaches it'}",
+                )
+            ]
+            if summary.reliability is not None
+            else []
+        ),
         ("invalid input lines", str(len(report.invalid))),
         (
             "judge calls (this run)",
