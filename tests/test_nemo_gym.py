@@ -210,6 +210,22 @@ def test_strict_json_and_hostile_items_are_answers_not_crashes(client):
     assert resp.json()["status"] == "penalized"  # no valid command and no final answer: penalised, not a crash
 
 
+@pytest.mark.parametrize("path", ["/verify", "/seed_session", "/nemo_gym/verify"])
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"x": ' + b"9" * 5000 + b"}", "more than 4300 digits"),
+        (b'{"x": "\xff"}', "not UTF-8"),
+        (b'{"responses_create_params": {"input": "a', "cut off?"),
+        (b"", "cut off?"),
+    ],
+)
+def test_hostile_bodies_are_clear_4xx(client, path, body, says):
+    resp = client.post(path, content=body, headers={"content-type": "application/json"})
+    assert 400 <= resp.status_code < 500 and says in resp.text, (resp.status_code, resp.text[:200])
+
+
 def test_terminal_tool_query_and_the_no_terminal_tool_warning(client):
     body = CAPTURE["cases"][1]["verify"]
     assert client.post("/nemo_gym/verify", json=body).json()["warnings"] is None

@@ -229,7 +229,6 @@ class Scorer:
             error=ErrorInfo(category=category, message=message),
             in_group_stats=False,
             has_final_answer=fa_ok,
-            warnings=tool_warnings(rollout),
         )
 
     async def score_rollout(
@@ -241,6 +240,7 @@ class Scorer:
         deadline: float | None = None,
     ) -> tuple[RolloutResult, bool]:
         result, fake, ci = await self._score_rollout(group, rollout, reference, usage, deadline)
+        result.warnings = tool_warnings(rollout)  # whatever the outcome: read from the steps alone
         if self.keep_plans:
             if ci is None:  # penalised before any judge call: what the checks read, as the judge would see it
                 ci = await asyncio.to_thread(self.condense_input, group.query, rollout)
@@ -274,7 +274,6 @@ class Scorer:
                 penalty_detail=penalty.detail,
                 in_group_stats=True,
                 has_final_answer=fa_ok,
-                warnings=tool_warnings(rollout),
             )
             return result, False, None
         if big:
@@ -297,7 +296,6 @@ class Scorer:
             **graded_fields(self.rubric, samples),
             in_group_stats=True,
             has_final_answer=fa_ok,
-            warnings=tool_warnings(rollout),
         )
         result._plan = candidates[0].text if candidates else None
         judged: list[Plan | Verdict] = [*candidates, *([ref] if ref else []), *verdicts]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from reward.core.results import GroupResult
 
@@ -24,7 +24,6 @@ class JudgeHealth:
     clock: Callable[[], float] = time.monotonic
     reason: str | None = None
     since: float = 0.0
-    _failed_requests: int = field(default=0)
 
     def observe(self, groups: Iterable[GroupResult]) -> None:
         """After each request: any judgement made clears the state; a request whose every judgement failed
@@ -42,10 +41,9 @@ class JudgeHealth:
                     else:
                         other += 1
         if ok:
-            self.reason, self._failed_requests = None, 0
+            self.reason = None
         elif blocking and not other:
             category, message = next(iter(blocking.items()))
-            self._failed_requests += 1
             self.reason = f"{category}: {message[:300]}"
             self.since = self.clock()
 
