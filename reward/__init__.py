@@ -6,7 +6,9 @@ The public API, loaded on first use (`import reward` imports none of it, litellm
     rubric = reward.load_rubric("execution_subagent")
     judge = reward.InProcessFakeJudge(reward.judge_settings(rubric))  # or reward.LiteLLMJudge(...)
     scorer = reward.Scorer(rubric, judge, reward.Store(None))
-    result = asyncio.run(scorer.score_group(reward.Group.model_validate(line), reward.Usage()))
+    result = reward.run_scoring(scorer, scorer.score_group(reward.Group.model_validate(line), reward.Usage()))
+
+`run_scoring` is `asyncio.run` that closes the judge's connections before the loop ends (`Scorer.aclose`).
 """
 
 from typing import TYPE_CHECKING
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
     from reward.judge.fake.in_process import InProcessFakeJudge
     from reward.judge.litellm_judge import LiteLLMJudge
     from reward.rubric.load import Rubric, RubricError, load_rubric
-    from reward.scoring.build import judge_settings, open_scorer
+    from reward.scoring.build import judge_settings, open_scorer, run_scoring
     from reward.scoring.runner import score_file
     from reward.scoring.scorer import Scorer
 
@@ -61,6 +63,7 @@ _EXPORTS = {
     "Scorer": "reward.scoring.scorer",
     "judge_settings": "reward.scoring.build",
     "open_scorer": "reward.scoring.build",
+    "run_scoring": "reward.scoring.build",
     "score_file": "reward.scoring.runner",
     "rescore_group": "reward.analysis.rescore",
     "RescoreError": "reward.analysis.rescore",
@@ -102,6 +105,7 @@ __all__ = [
     "read_result_line",
     "read_scored_lenient",
     "rescore_group",
+    "run_scoring",
     "score_file",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

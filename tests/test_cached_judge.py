@@ -1,7 +1,6 @@
 """The cached judge: a cache is storage someone else may write to. A planted or corrupt plan or verdict is a miss
 (asked again, overwritten, counted), never a reward, never a 500; the key is what the judge is sent."""
 
-import asyncio
 import copy
 import json
 
@@ -11,11 +10,12 @@ from reward.cache.disk import Store
 from reward.cache.redis_store import RedisStore
 from reward.core.trajectory import Group
 from reward.judge.base import Usage
+from reward.scoring.build import run_scoring
 from tests.conftest import group
 
 
 def score(scorer, data):
-    return asyncio.run(scorer.score_group(Group.model_validate(data), Usage()))
+    return run_scoring(scorer, scorer.score_group(Group.model_validate(data), Usage()))
 
 
 def rewards(result):

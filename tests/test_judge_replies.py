@@ -4,7 +4,6 @@ over HTTP, litellm parsing its answers, the judge client, the validators, the sc
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import os
@@ -17,6 +16,7 @@ from reward.core.trajectory import Group
 from reward.judge.base import Usage
 from reward.judge.fake.http import PLAIN_REFUSAL, fake_plan, fake_verdict
 from reward.rubric.verdict import verdict_schema
+from reward.scoring.build import run_scoring
 from tests.conftest import group, rollout, step
 
 CATEGORIES = {
@@ -38,7 +38,7 @@ _unique = itertools.count()
 
 
 def score(scorer, data):
-    return asyncio.run(scorer.score_group(Group.model_validate(data), Usage()))
+    return run_scoring(scorer, scorer.score_group(Group.model_validate(data), Usage()))
 
 
 def valid_verdict(rubric) -> dict:

@@ -347,8 +347,8 @@ fd = os.open(log, os.O_WRONLY | os.O_APPEND)
 Path(f"{log}.ready.{os.getpid()}").touch()  # all start together, after their (slow) imports
 while len(list(Path(log).parent.glob("log.ready.*"))) < n:
     time.sleep(0.01)
-held = 0
-for _ in range(rounds):
+held, deadline = 0, time.monotonic() + 60
+while held < rounds and time.monotonic() < deadline:  # until it held it `rounds` times: however loaded the machine
     try:
         with exclusive(out):
             os.write(fd, f"S{os.getpid()}\\n".encode())
@@ -370,13 +370,13 @@ def test_runs_racing_for_one_output_never_hold_it_together(tmp_path):
     n = 4
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", _CONTENDER, str(out), str(log), "1000", str(n)], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", _CONTENDER, str(out), str(log), "40", str(n)], stdout=subprocess.PIPE, text=True
         )
         for _ in range(n)
     ]
     held = [int(p.communicate(timeout=120)[0]) for p in procs]
     lines = log.read_text().splitlines()
-    assert sum(held) * 2 == len(lines) and sum(held) > 100
+    assert sum(held) * 2 == len(lines) and held == [40] * n
     for start, end in zip(lines[::2], lines[1::2], strict=True):
         assert start[0] == "S" and end == "E" + start[1:], (start, end)
     assert not (tmp_path / "out.jsonl.lock").exists()

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from reward.core.trajectory import Group
 from reward.judge.base import InvalidReply, Reply, Usage
 from reward.judge.fake.http import PLAIN_REFUSAL, fake_plan
+from reward.scoring.build import run_scoring
 from reward.scoring.plan_check import check_plan, plan_sections
 from tests.conftest import group, rollout
 
@@ -46,7 +45,7 @@ def test_a_plan_following_the_template_is_accepted_markdown_and_one_renamed_head
 
 
 def score(scorer, data):
-    return asyncio.run(scorer.score_group(Group.model_validate(data), Usage()))
+    return run_scoring(scorer, scorer.score_group(Group.model_validate(data), Usage()))
 
 
 @pytest.mark.parametrize(

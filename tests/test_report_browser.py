@@ -119,6 +119,8 @@ class Browser:
         )
         os.close(cmd_r)
         os.close(res_w)
+        self._poll = select.poll()
+        self._poll.register(self._res_r, select.POLLIN)
         self._buf = b""
         self._id = 0
         self.events: list[dict[str, Any]] = []
@@ -130,7 +132,8 @@ class Browser:
     def _read(self, deadline: float) -> dict[str, Any]:
         while b"\0" not in self._buf:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self._res_r], [], [], left)[0]:
+            # poll, not select: select refuses descriptors above 1023, which a long test process reaches
+            if left <= 0 or not self._poll.poll(left * 1000):
                 raise TimeoutError("chromium did not answer")
             chunk = os.read(self._res_r, 1 << 20)
             if not chunk:

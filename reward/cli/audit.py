@@ -86,7 +86,7 @@ def audit(
 ) -> None:
     """Score known-bad canaries (built from the references) with the judge: how often each kind is fooled through."""
     from reward.analysis.canaries import KINDS, tally, with_canaries
-    from reward.scoring.build import open_scorer
+    from reward.scoring.build import open_scorer, run_scoring
     from reward.scoring.plan_check import plan_sections
 
     if fake_weakness is not None:
@@ -129,7 +129,7 @@ def audit(
                 audited.append(with_c)
         if not audited:
             raise UsageError(f"{path}: no group has a reference trajectory to build canaries from")
-        results, usage = asyncio.run(score_all(scorer, audited))
+        results, usage = run_scoring(scorer, score_all(scorer, audited))
         failure = {n for n, grp in spec.groups.items() if grp.failure_mode}
         report = tally(results, {d.name for d in spec.dimensions if d.group in failure})
         settings = scorer.judge.settings

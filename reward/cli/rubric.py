@@ -6,7 +6,6 @@ hold rollout text.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -115,7 +114,7 @@ def prompt(
     from reward.judge.base import Usage
     from reward.native.prepare import prepare_group
     from reward.rubric.overrides import applying
-    from reward.scoring.build import open_scorer
+    from reward.scoring.build import open_scorer, run_scoring
 
     with (
         applying(overrides),
@@ -146,7 +145,7 @@ def prompt(
                 ref = await scorer.reference_plan(g, usage) if spec.reference else None
                 return cand, ref
 
-            candidate, reference = asyncio.run(plans())
+            candidate, reference = run_scoring(scorer, plans())
             calls = sum(usage.calls.values())
             if spec.condenses:
                 err.print(f"plans: {calls} condensing call(s) to {scorer.judge.settings.condense.model}, rest cached")

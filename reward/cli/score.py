@@ -5,7 +5,6 @@ The judge (and litellm with it) is built only when a command runs, never to show
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -29,7 +28,7 @@ from reward.cli.options import (
 )
 from reward.cli.overrides import SetOpt
 from reward.errors import UsageError
-from reward.scoring.build import open_scorer
+from reward.scoring.build import open_scorer, run_scoring
 from reward.settings import DEFAULT_RUBRIC, parse_tools, setting
 
 if TYPE_CHECKING:
@@ -137,7 +136,8 @@ def score(
             err.print(f"[yellow]warning: {escape(warning)}[/yellow]", highlight=False)
         total = count_lines(input)
         with progress_bar(progress, total, "scoring groups") as tick:
-            report = asyncio.run(
+            report = run_scoring(
+                scorer,
                 score_file(
                     scorer,
                     input,
@@ -147,7 +147,7 @@ def score(
                     retry_errors=retry_errors,
                     groups_in_flight=max(4, scorer.judge.settings.concurrency),
                     progress=tick,
-                )
+                ),
             )
         report_invalid(report.invalid)
         with output.open(encoding="utf-8") as f:
@@ -169,8 +169,8 @@ def preview(
     from reward.cli.dry_run_view import dry_run_json, dry_run_lines
     from reward.scoring.dry_run import dry_run
 
-    report = asyncio.run(
-        dry_run(scorer, input, output, plans=reference_plans, terminal_tool=tools, retry_errors=retry_errors)
+    report = run_scoring(
+        scorer, dry_run(scorer, input, output, plans=reference_plans, terminal_tool=tools, retry_errors=retry_errors)
     )
     report_invalid(report.invalid)
     text = dry_run_json(report, scorer.rubric) if as_json else "\n".join(dry_run_lines(report, scorer.rubric))
@@ -210,7 +210,7 @@ def plans(
         if not scorer.rubric.spec.condenses:
             raise UsageError(f"rubric {scorer.rubric.name} has no condensing stage: there are no plans to precompute")
         with progress_bar(progress, count_lines(input), "condensing references") as tick:
-            report, failures = asyncio.run(plan_file(scorer, input, output, terminal_tool=tools, progress=tick))
+            report, failures = run_scoring(scorer, plan_file(scorer, input, output, terminal_tool=tools, progress=tick))
         report_invalid(report.invalid)
         for failure in failures:
             err.print(f"[red]judge error[/red] {escape(failure)}", highlight=False)

@@ -110,6 +110,11 @@ class Judge(ABC):
     ) -> Reply:
         """One judge call; raises JudgeError, or InvalidReply for content that can be re-asked."""
 
+    async def aclose(self) -> None:
+        """Release what this judge holds on the running event loop (connections). A loop that ends with
+        connections open leaves their sockets open for good: call it before the loop ends."""
+        return None  # a judge that holds nothing (the fakes)
+
     async def ask(
         self,
         role: str,

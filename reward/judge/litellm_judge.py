@@ -281,6 +281,13 @@ class LiteLLMJudge(Judge):
     def call_settings(self, role: str) -> CallSettings:
         return self.settings.condense if role == "condense" else self.settings.grade
 
+    async def aclose(self) -> None:
+        # litellm keeps its HTTP clients for the process and, once their loop is gone, cannot close their
+        # sockets any more: one leaked connection per `asyncio.run` that called a judge.
+        from litellm.llms.custom_httpx.async_client_cleanup import close_litellm_async_clients
+
+        await close_litellm_async_clients()
+
     async def complete(
         self,
         role: str,

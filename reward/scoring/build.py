@@ -7,12 +7,13 @@ model for both condensing and grading. litellm is imported only when a judge is 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from reward.cache import open_store
 from reward.errors import ConfigError
@@ -146,6 +147,21 @@ def cache_dir(flag: str | None) -> Path | None:
     if value.lower() == "none":
         return None
     return Path(value)
+
+
+T = TypeVar("T")
+
+
+def run_scoring(scorer: Scorer, work: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(work)`, closing the judge's connections before the loop ends (`Scorer.aclose`)."""
+
+    async def main() -> T:
+        try:
+            return await work
+        finally:
+            await scorer.aclose()
+
+    return asyncio.run(main())
 
 
 NO_JUDGE = "no_judge"

@@ -110,6 +110,11 @@ class Scorer:
         self._sections = plan_sections(rubric.condense_template or "")
         self.basis = expected_basis(rubric, judge.settings.samples, judge.settings.resample_condense)
 
+    async def aclose(self) -> None:
+        """Close the judge's connections on the running loop: call it before a loop that scored ends
+        (`asyncio.run` per group), or each loop leaves its sockets open."""
+        await self.judge.aclose()
+
     # --- condensing -----------------------------------------------------------------------------
 
     def condense_input(self, query: str, trajectory: Trajectory) -> CondenseInput:
