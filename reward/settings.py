@@ -128,8 +128,25 @@ class Settings(BaseModel):
     )
     judge_concurrency: int = _var(DEFAULT_CONCURRENCY, "Judge calls in flight per process (per worker).")
     judge_timeout: float | None = _var(None, "Timeout of one judge call, seconds.", shown="rubric judge.timeout_s")
-    judge_samples: int | None = _var(
-        None, f"Grade each rollout K times, averaged (at most {MAX_SAMPLES}).", shown="rubric judge.samples"
+    judge_samples: int | Literal["auto"] | None = _var(
+        None,
+        f"Grade each rollout K times, averaged (at most {MAX_SAMPLES}); auto: more only where the order is unsure.",
+        shown="rubric judge.samples",
+        kind="integer or auto",
+    )
+    judge_max_samples: int | None = _var(
+        None, "With samples auto, the most verdicts one rollout gets.", shown="rubric judge.max_samples"
+    )
+    hedge_quantile: float | None = _var(
+        None,
+        "Hedge a judge call that outlives this quantile of recent latencies (0.5-0.99) with one duplicate.",
+        shown="none: no hedging",
+    )
+    hedge_max_fraction: float = _var(0.1, "Hedged duplicates as a fraction of judge calls, at most.")
+    max_cost: float | None = _var(
+        None,
+        "Judge spend allowed (USD) per run (`score`) or per process (`serve`); beyond: budget_exhausted.",
+        shown="none: no limit",
     )
     judge_router_config: str | None = _var(
         None, "A litellm Router YAML: several judge deployments, their limits.", shown="none", kind="path"
@@ -144,6 +161,9 @@ class Settings(BaseModel):
         None,
         "Reward the OpenRLHF/slime endpoints return, flagged, when the judge fails.",
         shown="none: answer 503",
+    )
+    canary_rate: float = _var(
+        0.0, "`reward serve`: fraction of requests followed by a canary audit in separate judge calls (0-1)."
     )
     # --- cache -------------------------------------------------------------------------------------------
     cache_dir: str | None = _var(
@@ -194,14 +214,21 @@ class Settings(BaseModel):
     token: str | None = _var(None, "Bearer token the client sends.", secret=True, shown="none")
 
     @field_validator(
-        "judge_concurrency", "judge_samples", "max_rollouts", "max_pending_rollouts", "max_body_bytes", "workers",
-        "max_connections", mode="before",
+        "judge_concurrency", "judge_samples", "judge_max_samples", "max_rollouts", "max_pending_rollouts",
+        "max_body_bytes", "workers", "max_connections", mode="before",
     )  # fmt: skip
     @classmethod
     def _positive_int(cls, value: Any, info: ValidationInfo) -> Any:
         name = env_name(str(info.field_name))
-        number = _number(value, name, int)
-        if info.field_name == "judge_samples" and number > MAX_SAMPLES:
+        if info.field_name == "judge_samples" and isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        try:
+            number = _number(value, name, int)
+        except ConfigError:
+            if info.field_name != "judge_samples":
+                raise
+            raise ConfigError(f"{name} must be an integer or auto, got {value!r}") from None
+        if info.field_name in ("judge_samples", "judge_max_samples") and number > MAX_SAMPLES:
             raise ConfigError(f"{name} must be at most {MAX_SAMPLES}, got {number}")
         return number
 
@@ -236,6 +263,28 @@ class Settings(BaseModel):
         if number < 0:
             raise ConfigError(f"REWARD_FAKE_NOISE_SD must be a number >= 0, got {value!r}")
         return number
+
+    @field_validator("hedge_quantile", mode="before")
+    @classmethod
+    def _quantile(cls, value: Any) -> Any:
+        number = _number(value, "REWARD_HEDGE_QUANTILE", float)
+        if not 0.5 <= number <= 0.99:  # below the median it doubles most calls; above 0.99 it never fires
+            raise ConfigError(f"REWARD_HEDGE_QUANTILE must be between 0.5 and 0.99, got {value!r}")
+        return number
+
+    @field_validator("hedge_max_fraction", "canary_rate", mode="before")
+    @classmethod
+    def _fraction(cls, value: Any, info: ValidationInfo) -> Any:
+        name = env_name(str(info.field_name))
+        number = _number(value, name, float, positive=False)
+        if not 0 <= number <= 1:
+            raise ConfigError(f"{name} must be a fraction between 0 and 1, got {value!r}")
+        return number
+
+    @field_validator("max_cost", mode="before")
+    @classmethod
+    def _cost(cls, value: Any) -> Any:
+        return _number(value, "REWARD_MAX_COST", float)
 
     @field_validator("cache_marker_ttl", mode="before")
     @classmethod

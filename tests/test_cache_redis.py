@@ -142,7 +142,7 @@ async def test_garbage_in_redis_is_a_miss_never_a_value(redis_server):
 
 @run
 async def test_redis_down_degrades_and_recovers(redis_server):
-    store = RedisStore(redis_server.url, timeout_s=0.5, pause_s=0.2)
+    store = RedisStore(redis_server.url, timeout_s=3, pause_s=0.2)  # a stopped server refuses at once
     compute, calls = counting({"v": "fresh"})
     redis_server.stop()
     # down: computed, returned, counted, reported; bounded by the timeouts, never a hang
@@ -245,7 +245,7 @@ async def test_a_password_in_the_url_is_in_no_log_line_write_error_or_probe(redi
 
     admin(None).config_set("requirepass", SECRET)
     url = redis_server.url.replace("redis://", f"redis://default:{SECRET}@")
-    store = RedisStore(url, timeout_s=0.5, pause_s=0.05)
+    store = RedisStore(url, timeout_s=3, pause_s=0.05)  # a stopped server refuses at once: no timeout waited
     compute, _ = counting({"v": 1})
     try:
         with caplog.at_level(logging.WARNING, logger="reward.cache"):

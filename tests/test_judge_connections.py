@@ -46,8 +46,9 @@ def loops(scorer: Scorer, name: str, n: int = 12) -> list[int]:
 
 def test_a_loop_per_group_leaves_no_connection_open(make_scorer):
     counts = loops(make_scorer(), "loop")
-    # the first loop may open what the process keeps (the fake judge's listening socket is already counted)
-    assert counts[-1] == counts[1], counts
+    # The first loop may open what the process keeps; without aclose each loop leaves 2 more (both ends, the
+    # fake judge being in this process). Other tests' sockets may close meanwhile, none may be added.
+    assert counts[-1] <= counts[1] + 1, counts
 
 
 def test_a_router_judge_closes_its_connections_too(make_scorer, fake_judge, rubric, tmp_path):
@@ -64,4 +65,4 @@ def test_a_router_judge_closes_its_connections_too(make_scorer, fake_judge, rubr
     base = make_scorer()
     judge = LiteLLMJudge(settings_for(fake_judge), load_router_config(str(cfg)))
     counts = loops(Scorer(rubric, judge, base.store), "router")
-    assert counts[-1] == counts[1], counts
+    assert counts[-1] <= counts[1] + 1, counts
