@@ -14,6 +14,7 @@ from reward.core.results import Basis, RolloutResult
 from reward.rubric.formula import legacy_fields
 from reward.rubric.load import Rubric
 from reward.rubric.noise import Sample, combine_samples, group_noise
+from reward.rubric.score_maps import apply_score_maps
 from reward.settings import setting
 
 
@@ -39,6 +40,7 @@ def expected_basis(rubric: Rubric, samples: int, resample_condense: bool) -> Bas
 
 def graded_fields(rubric: Rubric, samples: Sequence[Sample]) -> dict[str, Any]:
     """What a graded rollout's K verdict samples make of it: reward, dimensions, group means, spread."""
+    samples = apply_score_maps(rubric.spec.score_maps, list(samples))
     dims, reward, means, reward_std = combine_samples(rubric.spec, samples)
     return {
         "reward": reward,

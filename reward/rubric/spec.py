@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictFloat, Str
 
 from reward.errors import RewardError
 from reward.rubric.expression import Expression, ExpressionError
+from reward.rubric.score_maps import ScoreMap
 
 # The paper's groups: rubrics written before groups were declared use these, with equation 2 as formula.
 LEGACY_GROUPS = ("positive", "pitfall", "final_answer")
@@ -191,6 +192,8 @@ class RubricSpec(SpecModel):
     truncation: Truncation = Truncation()
     judge: JudgeDefaults
     templates: Templates = Templates(condense="condense.j2", grade="grade.j2")
+    # dimension -> map of the judge's scores onto an earlier judge's scale (`reward migrate` writes them)
+    score_maps: dict[str, ScoreMap] = Field(default_factory=dict)
     _formula: Expression = PrivateAttr()
 
     @model_validator(mode="before")
@@ -231,6 +234,11 @@ class RubricSpec(SpecModel):
         for g in self.groups:
             if not any(d.group == g for d in self.dimensions):
                 raise SpecProblem(("groups", g), f"group {g!r} has no dimension")
+        unknown = sorted(set(self.score_maps) - set(seen))
+        if unknown:
+            raise SpecProblem(
+                ("score_maps",), f"score maps for dimensions the rubric does not have: {', '.join(unknown)}"
+            )
         clash = set(self.groups) & set(self.constants)
         if clash:
             raise SpecProblem(("constants",), f"names used both as group and constant: {', '.join(sorted(clash))}")

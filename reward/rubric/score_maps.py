@@ -1,0 +1,51 @@
+"""Score maps: a per-dimension monotone map from one judge's scores onto another judge's scale.
+
+`reward migrate` fits them when a run switches judges and writes them into a rubric overlay; scoring with
+that rubric applies them to every verdict sample before the formula, so rewards keep their scale across the
+switch. The verdicts themselves (and the cache) keep the judge's own scores: a map is applied, never stored.
+"""
+
+from __future__ import annotations
+
+import itertools
+from bisect import bisect_right
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class ScoreMap(BaseModel):
+    """Piecewise-linear through `points` [(judge score, mapped score)], flat beyond the ends."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    points: list[tuple[float, float]] = Field(min_length=2, max_length=256)
+
+    @model_validator(mode="after")
+    def _monotone(self) -> ScoreMap:
+        xs = [x for x, _ in self.points]
+        ys = [y for _, y in self.points]
+        if any(b <= a for a, b in itertools.pairwise(xs)):
+            raise ValueError("score map points must have strictly increasing judge scores")
+        if any(b < a for a, b in itertools.pairwise(ys)):
+            raise ValueError("a score map must be monotone: mapped scores may not decrease")
+        return self
+
+    def __call__(self, score: float) -> float:
+        xs = [x for x, _ in self.points]
+        if score <= xs[0]:
+            return self.points[0][1]
+        if score >= xs[-1]:
+            return self.points[-1][1]
+        i = bisect_right(xs, score) - 1
+        (x0, y0), (x1, y1) = self.points[i], self.points[i + 1]
+        return y0 + (y1 - y0) * (score - x0) / (x1 - x0)
+
+
+Sample = dict[str, tuple[float, str]]  # one verdict: dimension -> (score, reason)
+
+
+def apply_score_maps(maps: dict[str, ScoreMap], samples: list[Sample]) -> list[Sample]:
+    """Each sample with its mapped dimensions' scores mapped (reasons kept); no maps: the samples unchanged."""
+    if not maps:
+        return samples
+    return [{d: ((maps[d](s), r) if d in maps else (s, r)) for d, (s, r) in sample.items()} for sample in samples]
