@@ -26,8 +26,12 @@ if TYPE_CHECKING:
     from reward.core.trajectory import Group, LineError
     from reward.scoring.scorer import Scorer
 
-# The bundled example groups (a checkout's examples/): the default canary set is built from their references.
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "rollouts.jsonl"
+
+def bundled_examples() -> Path:
+    """The example groups (a checkout's examples/, a wheel's copy): the default canaries are built from them."""
+    from reward.rubric.load import data_root
+
+    return data_root() / "examples" / "rollouts.jsonl"
 
 
 def read_groups(path: Path, scorer: Scorer, tools: str | None) -> tuple[list[Group], list[LineError]]:
@@ -94,7 +98,7 @@ def audit(
             raise UsageError("--fake-weakness goes with --fake-judge (a real judge's verdicts are never rewritten)")
         if fake_weakness not in KINDS:
             raise UsageError(f"--fake-weakness: unknown canary kind {fake_weakness!r}; known: {', '.join(KINDS)}")
-    path = input or EXAMPLES
+    path = input or bundled_examples()
     if not path.is_file():
         raise UsageError(f"input file not found: {path}" + ("" if input else " (give --input FILE)"))
     with open_scorer(
