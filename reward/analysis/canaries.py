@@ -6,7 +6,8 @@ canary is *fooled* through when its reward is at or above the median reward of t
 graded in its group (penalised ones carry no judgement); a dimension *paid out* when the canary's score is at
 or above the honest median of that dimension (at or below it for a failure mode, where higher is worse).
 
-Canaries are built only by the audit: nothing that scores a trainer's rollouts imports this module.
+Canaries are built by the audit and, with REWARD_CANARY_RATE, by `reward serve` in the background
+(reward.service.canary_mix): never into a trainer's answer or a scored file.
 """
 
 from __future__ import annotations

@@ -134,6 +134,7 @@ def create_app(service: RewardService | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await svc.canaries.aclose()  # audits in flight are cancelled before the cache they write closes
             svc.close()
 
     app = FastAPI(
@@ -202,6 +203,13 @@ def create_app(service: RewardService | None = None) -> FastAPI:
     async def prometheus_metrics() -> Response:
         """Prometheus text format, every worker's metrics together (reward.service.metrics)."""
         return Response(await asyncio.to_thread(metrics.exposition), media_type=metrics.CONTENT_TYPE)
+
+    @app.get("/canaries", tags=["operations"])
+    async def canaries(request: Request) -> dict[str, Any]:
+        """Canaries mixed into live traffic (REWARD_CANARY_RATE), every worker's together:
+        `{"rate", "canaries": {kind: {"n", "fooled", "rate"}}, "audits": {"done", "skipped", "failed"}}`."""
+        view = await asyncio.to_thread(metrics.canary_view)
+        return {"rate": svc(request).settings.canary_rate, **view}
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:

@@ -24,11 +24,13 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import generate_latest as _generate
 from prometheus_client import multiprocess as _multiprocess
+from prometheus_client.core import Metric
 
 from reward import __version__
 from reward.cache.redis_store import RedisStore
 from reward.judge.base import Usage
 from reward.judge.litellm_judge import LiteLLMJudge
+from reward.service import canary_metrics
 
 if TYPE_CHECKING:
     from reward.service.reward_service import RewardService, ScoreRequest, ScoreResponse
@@ -173,6 +175,10 @@ def instrument(service: RewardService) -> None:
             judge.observer = JUDGE
             judge.limiter.observer = JUDGE
     service.store.observer = cache_event
+    service.canaries.observer = canary_metrics.CANARY
+    if service.canaries.rate > 0:
+        for outcome in canary_metrics.OUTCOMES:
+            canary_metrics.AUDITS.labels(outcome)
     for stage in STAGES:
         JUDGE_CALLS.labels(stage, "ok")
         JUDGE_DURATION.labels(stage)
@@ -271,10 +277,33 @@ def record_request(scope: MutableMapping[str, Any], status: int, seconds: float)
     HTTP_DURATION.labels(endpoint, method).observe(seconds)
 
 
-def exposition() -> bytes:
-    """The text format of every worker's metrics (multiprocess mode) or of this process's registry."""
+class _Families(CollectorRegistry):
+    """Families already collected, exposed as a registry (one collection serves the text and the rate)."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        super().__init__(auto_describe=False)
+        self.families = families
+
+    def collect(self) -> Any:
+        return iter(self.families)
+
+
+def _collect() -> list[Metric]:
+    """Every worker's metric families (multiprocess mode), or this process's."""
     if os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
         _multiprocess.MultiProcessCollector(registry)
-        return _generate(registry)
-    return _generate(REGISTRY)
+        return list(registry.collect())
+    return list(REGISTRY.collect())
+
+
+def exposition() -> bytes:
+    """The text format of every worker's metrics (multiprocess mode) or of this process's registry, with the
+    canaries' fooled rate computed from the summed counters (a per-worker gauge could not be summed)."""
+    families = _collect()
+    return _generate(_Families([*families, canary_metrics.fooled_rate(families)]))
+
+
+def canary_view() -> dict[str, Any]:
+    """`GET /canaries`: every worker's canaries (reward.service.canary_metrics.view)."""
+    return canary_metrics.view(_collect())

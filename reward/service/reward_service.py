@@ -23,6 +23,7 @@ from reward.native.prepare import GroupInputError, load_plans, prepare_group
 from reward.rubric.load import Rubric, RubricError, load_rubric, rubric_dir
 from reward.scoring.build import cache_dir, judge_settings, router_config
 from reward.scoring.scorer import Scorer
+from reward.service.canary_mix import CAP, CanaryMixer
 from reward.service.judge_health import JudgeHealth
 from reward.settings import DEFAULT_RUBRIC, DEFAULTS, Place, Settings, parse_tools
 
@@ -38,6 +39,7 @@ SERVICE_FIELDS = (
     "max_body_bytes",
     "rubric",
     "terminal_tool",
+    "canary_rate",
 )
 
 
@@ -162,6 +164,8 @@ class ServiceSettings:
     max_pending_rollouts: int = DEFAULTS.max_pending_rollouts  # per worker, all requests together: then 503
     max_body_bytes: int = DEFAULTS.max_body_bytes
     tokens: tuple[str, ...] = ()  # bearer tokens; empty: no auth
+    canary_rate: float = 0.0  # REWARD_CANARY_RATE: fraction of requests followed by a canary audit
+    canary_max_in_flight: int = CAP  # canary audits in flight per worker; more are skipped (and counted)
 
     @classmethod
     def from_env(cls) -> ServiceSettings:
@@ -179,6 +183,7 @@ class ServiceSettings:
             terminal_tool=env.terminal_tool,
             exit_code=env.exit_code,
             judge_error_fallback=env.judge_error_fallback,
+            canary_rate=env.canary_rate,
         )
 
 
@@ -195,6 +200,7 @@ class RewardService:
         self.settings = settings
         self.pending_rollouts = 0
         self.judge_health = JudgeHealth()
+        self.canaries = CanaryMixer(settings.canary_rate, settings.canary_max_in_flight, settings.request_deadline_s)
         paths = sorted([*settings.rubric_dir.glob("*.yaml"), *settings.rubric_dir.glob("*.yml")])
         if not paths:
             raise RubricError(f"no rubric (*.yaml) in {settings.rubric_dir}")
@@ -278,6 +284,7 @@ class RewardService:
         finally:
             self.pending_rollouts -= n
         self.judge_health.observe(results)
+        self.canaries.after(scorer, groups, results)  # in the background, after this answer: never in it
         return ScoreResponse(
             rubric=scorer.rubric.name,
             rubric_version=scorer.rubric.version,
