@@ -135,7 +135,7 @@ class CanaryMixer:
             mine.update({k: v for k, v in row.items() if isinstance(v, int)})
         fooled = sorted(k for k, row in kinds.items() if row["fooled"])
         if fooled:
-            log.warning(
+            log.info(
                 "canaries of group %r fooled the judge: %s",
                 group.group_id,
                 ", ".join(fooled),
