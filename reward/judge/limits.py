@@ -133,6 +133,10 @@ def namespace(config: dict[str, Any]) -> str:
     return hashlib.sha256("\n".join(deployments).encode()).hexdigest()[:16]
 
 
+async def _nothing() -> None:  # the release of a slot that holds nothing
+    return None
+
+
 class WaitObserver(Protocol):
     """Told of each wait for capacity under a role's limits (only roles that have limits wait)."""
 
@@ -276,44 +280,74 @@ class JudgeLimiter:
             observer.wait_ended(role, time.monotonic() - start)
 
     async def _take_rate(self, which: int, item: RateLimitItem, role: str, kind: str, cost: int) -> None:
-        ids = (self.space, role, kind)
-        shared = self._shared[which]
-        while True:
-            limiter: RateLimiter
-            try:
-                if await self._on_redis(lambda: shared.hit(item, *ids, cost=cost)):
-                    return
-                stats = await self._on_redis(lambda: shared.get_window_stats(item, *ids))
-                wait = stats.reset_time - time.time()
-            except _Down:
-                limiter = self._local[which]
-                if await limiter.hit(item, *ids, cost=cost):
-                    return
-                wait = (await limiter.get_window_stats(item, *ids)).reset_time - time.time()
+        while (wait := await self._hit(which, item, role, kind, cost)) is not None:
             # until the window has room (capped: other replicas' calls move it too), with some jitter
             await asyncio.sleep(min(max(wait, 0.01), 1.0) * random.uniform(0.5, 1.0))
 
-    async def _take_flight(self, role: str, cap: int | None) -> Callable[[], Awaitable[None]]:
-        async def nothing() -> None:
-            return None
+    async def _hit(self, which: int, item: RateLimitItem, role: str, kind: str, cost: int) -> float | None:
+        """Charge `cost` to a window if it has room (None), else the seconds until it may."""
+        ids = (self.space, role, kind)
+        shared = self._shared[which]
+        try:
+            if await self._on_redis(lambda: shared.hit(item, *ids, cost=cost)):
+                return None
+            stats = await self._on_redis(lambda: shared.get_window_stats(item, *ids))
+        except _Down:
+            limiter: RateLimiter = self._local[which]
+            if await limiter.hit(item, *ids, cost=cost):
+                return None
+            stats = await limiter.get_window_stats(item, *ids)
+        return float(stats.reset_time - time.time())
 
+    async def _take_flight(self, role: str, cap: int | None) -> Callable[[], Awaitable[None]]:
         if cap is None:
-            return nothing
-        key = f"reward:limits:{self.space}:{role}:in_flight"
-        lease = uuid.uuid4().hex
+            return _nothing
         delay = 0.01
         async with self._gates[(role, "flight")]:  # one waiter per role and process asks Redis
-            while True:
-                try:
-                    if await self._on_redis(lambda: self._acquire([key], [lease, cap, self.lease_ttl_ms])):
-                        return self._shared_lease(key, lease)
-                except _Down:
-                    sem = self._local_flight[role]
-                    if not sem.locked():
-                        await sem.acquire()
-                        return self._local_lease(sem)
+            while (release := await self._lease(role, cap)) is None:
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))
                 delay = min(delay * 2, 0.2)
+            return release
+
+    async def _lease(self, role: str, cap: int) -> Callable[[], Awaitable[None]] | None:
+        """A call-in-flight lease if one is free now (its release), else None."""
+        key = f"reward:limits:{self.space}:{role}:in_flight"
+        lease = uuid.uuid4().hex
+        try:
+            if await self._on_redis(lambda: self._acquire([key], [lease, cap, self.lease_ttl_ms])):
+                return self._shared_lease(key, lease)
+        except _Down:
+            sem = self._local_flight[role]
+            if not sem.locked():
+                await sem.acquire()
+                return self._local_lease(sem)
+        return None
+
+    async def try_slot(self, role: str, tokens: int = 0) -> Callable[[], Awaitable[None]] | None:
+        """A slot taken at once, or None when the role's limits have no room now (or others wait for
+        room): for a hedged duplicate, which must never wait. Returns the slot's release. A refused
+        try may leave one request charged to the per-minute window (limits has no refund)."""
+        lim = self.limits.get(role)
+        if lim is None:
+            return _nothing
+        self._bind()
+        if any(self._gates[(role, step)].locked() for step in ("flight", "rate")):
+            return None
+        cap = lim.max_parallel_requests
+        release = _nothing if cap is None else await self._lease(role, cap)
+        if release is None:
+            return None
+        try:
+            room = lim.rpm is None or await self._hit(0, self._item(lim.rpm), role, "rpm", 1) is None
+            if room and lim.tpm is not None:
+                room = await self._hit(1, self._item(lim.tpm), role, "tpm", max(1, min(tokens, lim.tpm))) is None
+        except BaseException:
+            await asyncio.shield(release())
+            raise
+        if not room:
+            await asyncio.shield(release())
+            return None
+        return release
 
     @staticmethod
     def _local_lease(sem: asyncio.Semaphore) -> Callable[[], Awaitable[None]]:

@@ -20,6 +20,7 @@ import functools
 import hashlib
 import os
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
@@ -35,10 +36,13 @@ from reward.judge.base import (
     Reply,
     Usage,
 )
+from reward.judge.budget import Budget, CallLedger
+from reward.judge.hedge import Hedger, Release, spare_slot
 from reward.judge.limits import JudgeLimiter, namespace, role_limits, router_params
 from reward.judge.llm import Route, choose_route, endpoint, has_price, inline_setup, install_inline_setup, litellm
 from reward.redaction import secrets_from_env, short_error
 from reward.rubric.prompts import group_prefix_chars
+from reward.settings import setting
 
 __all__ = ["FAKE_FINGERPRINT", "CallObserver", "JudgeError", "LiteLLMJudge", "Usage", "categorize", "has_price"]
 
@@ -218,6 +222,13 @@ class LiteLLMJudge(Judge):
                 if router_config is not None
                 else {role: endpoint(r.model, settings.api_base) for role, r in self.routes.items()}
             )
+        # Priced before the Router exists too; a role's price: the dearest of its deployments.
+        deployments = _router_endpoints(router_config) if router_config is not None else []
+        self.budget = Budget.priced(
+            setting("max_cost"),
+            {role: [str(d[1]) for d in deployments if d[0] == role] or [r.model] for role, r in self.routes.items()},
+        )
+        self.hedger = Hedger(setting("hedge_quantile"), setting("hedge_max_fraction"))
         if router_config is not None:
             config = router_params(router_config)
             model_list = config.pop("model_list")
@@ -237,11 +248,13 @@ class LiteLLMJudge(Judge):
         _raise_connection_limits(settings.concurrency)
 
     async def _acompletion(
-        self, role: str, messages: list[dict[str, str]], kwargs: dict[str, Any], tokens: int = 0
+        self, role: str, messages: list[dict[str, str]], kwargs: dict[str, Any], tokens: int, ledger: CallLedger
     ) -> Any:
-        if self.router is not None:  # the Router's own retries happen inside this one slot
-            async with self.limiter.slot(role, tokens):
-                return await self.router.acompletion(model=role, messages=messages, **kwargs)
+        if self.router is not None:  # the Router's own retries happen inside this one attempt
+            router = self.router
+            return await self._attempt(
+                role, tokens, ledger, lambda: router.acompletion(model=role, messages=messages, **kwargs)
+            )
         route = self.routes[role]
         s = self.settings
         params: dict[str, Any] = {"model": route.model, "max_retries": 0, **kwargs}
@@ -264,11 +277,31 @@ class LiteLLMJudge(Judge):
         try:
             async for attempt in retrying:
                 with attempt:
-                    async with self.limiter.slot(role, tokens):
-                        return await litellm.acompletion(messages=messages, **params)
+                    return await self._attempt(
+                        role, tokens, ledger, lambda: litellm.acompletion(messages=messages, **params)
+                    )
         finally:
             inline_setup.reset(token)
         raise AssertionError("unreachable: tenacity reraises the last error")
+
+    async def _attempt(self, role: str, tokens: int, ledger: CallLedger, call: Callable[[], Awaitable[Any]]) -> Any:
+        """One call attempt in its turn under the limits; hedged (reward/judge/hedge.py) when configured."""
+        if not self.hedger.enabled:
+            async with self.limiter.slot(role, tokens):
+                return await call()
+        out = await self.hedger.run(
+            role, call, lambda: self.limiter.slot(role, tokens), lambda: self._spare(role, tokens, ledger)
+        )
+        ledger.extra += out.extra
+        ledger.cancelled += out.cancelled
+        return out.value
+
+    async def _spare(self, role: str, tokens: int, ledger: CallLedger) -> Release | None:
+        """A hedged duplicate's room in the budget, then its slots, each taken at once or not at all."""
+        if not self.budget.try_reserve(ledger.worst):
+            return None
+        ledger.duplicates += 1  # its reservation is settled with the call's, whether it went out or not
+        return await spare_slot(self.semaphore, lambda: self.limiter.try_slot(role, tokens))
 
     @property
     def semaphore(self) -> asyncio.Semaphore:
@@ -308,32 +341,33 @@ class LiteLLMJudge(Judge):
         if seed is not None and _takes_seed(call.model):
             kwargs["seed"] = seed
         tokens = self._estimate_tokens(role, call, messages)
+        ledger = CallLedger(self.budget.worst_case(role, max(0, tokens - call.max_tokens), call.max_tokens))
         async with self.semaphore:
+            self.budget.reserve(ledger.worst)  # refused: budget_exhausted, before anything is sent
             observer = self.observer
             if observer is not None:
                 observer.started(role)
-            start, outcome, this_call = time.monotonic(), "cancelled", None
+            start, outcome, resp = time.monotonic(), "cancelled", None
             try:
-                resp = await self._acompletion(role, messages, kwargs, tokens)
+                resp = await self._acompletion(role, messages, kwargs, tokens, ledger)
                 outcome = "ok"
             except Exception as exc:
                 outcome = categorize(exc)
                 raise JudgeError(outcome, short_error(exc, self._secrets)) from exc
             finally:
+                # the answer and its hedge's loser counted (the caller's, the judge's and this call's usage)
+                answered = resp if outcome == "ok" else None
+                this_call = self.budget.close(ledger, role, answered, [usage, self.usage], self._priced[role])
                 if observer is not None:
-                    if outcome == "ok":
-                        this_call = Usage()
-                        self._account(this_call, role, resp, self._priced[role])
-                    observer.finished(role, outcome, time.monotonic() - start, this_call)
+                    observer.finished(role, outcome, time.monotonic() - start, this_call if answered else None)
         fake = getattr(resp, "system_fingerprint", None) == FAKE_FINGERPRINT
-        for u in (usage, self.usage):
-            self._account(u, role, resp, self._priced[role])
         return self._reply(resp, fake)
 
     def _estimate_tokens(self, role: str, call: CallSettings, messages: list[dict[str, str]]) -> int:
-        """What a call may use of a tokens-per-minute limit, charged before it: the prompt + max_tokens."""
+        """The prompt's tokens + max_tokens, where a tokens-per-minute limit (charged before the call) or the
+        budget (its worst case) needs them; else 0."""
         lim = self.limiter.limits.get(role)
-        if lim is None or lim.tpm is None:
+        if not self.budget.enforced and (lim is None or lim.tpm is None):
             return 0
         try:
             prompt = int(litellm.token_counter(model=call.model, messages=messages))
@@ -359,18 +393,3 @@ class LiteLLMJudge(Judge):
         if content is not None and not isinstance(content, str):
             raise InvalidReply("judge_empty_reply", f"the reply's content was {type(content).__name__}, not text")
         return Reply(content=content or "", fake=fake, finish_reason=finish if isinstance(finish, str) else None)
-
-    @staticmethod
-    def _account(usage: Usage, role: str, resp: Any, priced: bool) -> None:
-        usage.calls[role] += 1
-        u = getattr(resp, "usage", None)
-        if u is not None:
-            usage.prompt_tokens += u.prompt_tokens or 0
-            usage.completion_tokens += u.completion_tokens or 0
-            # OpenAI-style details; litellm maps Anthropic's cache_read_input_tokens there too.
-            usage.cached_tokens += getattr(getattr(u, "prompt_tokens_details", None), "cached_tokens", None) or 0
-        cost = (getattr(resp, "_hidden_params", None) or {}).get("response_cost")
-        if cost is None or not priced:
-            usage.cost_known = False
-        else:
-            usage.cost += float(cost)

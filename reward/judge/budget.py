@@ -1,0 +1,180 @@
+"""What judge calls cost, and the spend allowed (REWARD_MAX_COST, USD).
+
+Each reply's tokens and cost (litellm's `response_cost`) are added to the caller's Usage here. With a budget,
+each call first reserves its worst case (the prompt's tokens x the input price + max_tokens x the output
+price, from litellm's price list) and is refused with a `budget_exhausted` JudgeError when what was spent,
+plus what calls in flight may still cost, plus this worst case would pass the budget; when the call ends
+its reservation is replaced by what it cost. So concurrent calls can never overshoot the budget together.
+
+A call whose cost is unknown though its model is priced (a hedged duplicate cancelled after it was sent)
+is charged its worst case. A model litellm has no price for makes the budget unenforceable: said once,
+and every call goes out. One budget per judge: per `reward score` run, per `reward serve` worker process.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from reward.judge.base import Judge, JudgeError, Usage
+
+log = logging.getLogger("reward.judge.budget")
+_said: set[str] = set()
+
+
+def account(usage: Usage, role: str, resp: Any, priced: bool) -> float | None:
+    """Add one reply's call, tokens and cost to `usage`; returns its cost (None: unknown)."""
+    usage.calls[role] += 1
+    u = getattr(resp, "usage", None)
+    if u is not None:
+        usage.prompt_tokens += u.prompt_tokens or 0
+        usage.completion_tokens += u.completion_tokens or 0
+        # OpenAI-style details; litellm maps Anthropic's cache_read_input_tokens there too.
+        usage.cached_tokens += getattr(getattr(u, "prompt_tokens_details", None), "cached_tokens", None) or 0
+    cost = (getattr(resp, "_hidden_params", None) or {}).get("response_cost")
+    if cost is None or not priced:
+        usage.cost_known = False
+        return None
+    usage.cost += float(cost)
+    return float(cost)
+
+
+def account_cancelled(usage: Usage, role: str) -> None:
+    """A call sent and then cancelled (a hedge's loser): counted, its cost unknown."""
+    usage.calls[role] += 1
+    usage.cost_known = False
+
+
+@dataclass(frozen=True)
+class Price:
+    input: float  # USD per prompt token
+    output: float  # USD per completion token
+
+
+def price_of(models: list[str]) -> Price | None:
+    """The dearest price among a role's models (its deployments); None when any is unpriced (or none)."""
+    from reward.judge.llm import litellm
+
+    prices = []
+    for model in models:
+        try:
+            info = litellm.get_model_info(model=model)
+        except Exception:
+            return None
+        inp, out = info.get("input_cost_per_token"), info.get("output_cost_per_token")
+        if not inp or out is None:  # a zero input price is one registered for an unknown model
+            return None
+        prices.append(Price(float(inp), float(out)))
+    if not prices:
+        return None
+    return Price(max(p.input for p in prices), max(p.output for p in prices))
+
+
+@dataclass
+class CallLedger:
+    """One judge call's side calls: its worst case (reserved for it and for each hedged duplicate, counted
+    in `duplicates`), the losers that answered anyway and those cancelled."""
+
+    worst: float
+    duplicates: int = 0
+    extra: list[Any] = field(default_factory=list)
+    cancelled: int = 0
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    """For a run's summary: `limit` and `spent` in USD, `remaining` (None without a limit), `enforced`
+    (False: no limit, or a price unknown, said in `note`)."""
+
+    limit: float | None
+    spent: float
+    remaining: float | None
+    enforced: bool
+    note: str | None = None
+
+
+class Budget:
+    """The spend allowed to one judge: `reserve` before a call, `settle` after it."""
+
+    def __init__(self, limit: float | None, prices: dict[str, Price | None]) -> None:
+        self.limit = limit
+        self.prices = prices
+        self.spent = 0.0
+        self.reserved = 0.0  # worst cases of the calls in flight
+        unpriced = sorted(role for role, p in prices.items() if p is None)
+        self.note: str | None = None
+        if limit is not None and unpriced:
+            self.note = (
+                f"REWARD_MAX_COST cannot be enforced: litellm has no price for the {' and '.join(unpriced)} "
+                "judge model; every call goes out and the spend is not counted"
+            )
+            if self.note not in _said:  # once per process, however many judges are built
+                _said.add(self.note)
+                log.warning(self.note, extra={"event": "budget_unenforced"})
+        self.enforced = limit is not None and not unpriced
+
+    @classmethod
+    def priced(cls, limit: float | None, models: dict[str, list[str]]) -> Budget:
+        """A budget for roles calling these models (litellm's prices looked up only with a limit)."""
+        return cls(limit, {role: price_of(m) for role, m in models.items()} if limit is not None else {})
+
+    def worst_case(self, role: str, prompt_tokens: int, max_tokens: int) -> float:
+        """The most one call may cost: every prompt token uncached, every allowed token written."""
+        price = self.prices.get(role)
+        if not self.enforced or price is None:
+            return 0.0
+        return prompt_tokens * price.input + max_tokens * price.output
+
+    def reserve(self, amount: float) -> None:
+        """Reserve a call's worst case, or refuse the call (JudgeError `budget_exhausted`)."""
+        if not self.try_reserve(amount):
+            assert self.limit is not None
+            raise JudgeError(
+                "budget_exhausted",
+                f"the judge budget (REWARD_MAX_COST) of ${self.limit:.4f} would be passed: ${self.spent:.4f} "
+                f"spent, ${self.reserved:.4f} held by calls in flight, this call may cost up to ${amount:.4f}; "
+                "raise the budget and resume the run to score what is left",
+            )
+
+    def try_reserve(self, amount: float) -> bool:
+        if not self.enforced:
+            return True
+        assert self.limit is not None
+        if self.spent + self.reserved + amount > self.limit:
+            return False
+        self.reserved += amount
+        return True
+
+    def settle(self, reserved: float, spent: float) -> None:
+        """A call (or a hedged pair) ended: its reservations go, what it cost stays."""
+        self.reserved = max(0.0, self.reserved - reserved)
+        self.spent += spent
+
+    def close(self, ledger: CallLedger, role: str, resp: Any, usages: list[Usage], priced: bool) -> Usage:
+        """A call ended (`resp`: its answer, None when it failed): count the answer and its hedge's loser in
+        each of `usages` and in the Usage returned (this call's own), settle its reservations."""
+        this = Usage()
+        spent = 0.0
+        if resp is not None:
+            for r in (resp, *ledger.extra):
+                for u in (*usages, this):
+                    cost = account(u, role, r, priced)
+                spent += ledger.worst if cost is None else cost
+            for _ in range(ledger.cancelled):
+                for u in (*usages, this):
+                    account_cancelled(u, role)
+                spent += ledger.worst
+        self.settle(ledger.worst * (1 + ledger.duplicates), spent)
+        return this
+
+    def status(self) -> BudgetStatus:
+        remaining = None if self.limit is None else max(0.0, self.limit - self.spent)
+        return BudgetStatus(self.limit, self.spent, remaining, self.enforced, self.note)
+
+
+def budget_status(judge: Judge | Any) -> BudgetStatus | None:
+    """The budget of a judge (or of the judge a CachedJudge wraps): None where it keeps none (the fakes)."""
+    judge = getattr(judge, "judge", judge)
+    budget = getattr(judge, "budget", None)
+    return budget.status() if isinstance(budget, Budget) else None
