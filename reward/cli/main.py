@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 
 from reward import __version__
-from reward.cli import audit, calibrate, compare, env, report, rescore, rubric, score, serve
+from reward.cli import audit, calibrate, compare, env, migrate, report, rescore, rubric, score, serve
 from reward.cli.console import err
 from reward.errors import OutputError, RewardError
 
@@ -80,6 +80,7 @@ compare.register(app)
 report.register(app)
 calibrate.register(app)
 audit.register(app)  # audit
+migrate.register(app)
 rubric.register(app, rubric_app)  # rubric check|schema, prompt
 app.command()(completion)
 

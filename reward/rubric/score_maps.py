@@ -19,6 +19,10 @@ class ScoreMap(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     points: list[tuple[float, float]] = Field(min_length=2, max_length=256)
+    # Which judges the map was fitted between (`reward migrate` writes both): `judge` is the grading model whose
+    # scores it takes, `onto` the one whose scale it gives. A map used with another grading model is wrong.
+    judge: str | None = Field(default=None, min_length=1, max_length=200)
+    onto: str | None = Field(default=None, min_length=1, max_length=200)
 
     @model_validator(mode="after")
     def _monotone(self) -> ScoreMap:
@@ -49,3 +53,19 @@ def apply_score_maps(maps: dict[str, ScoreMap], samples: list[Sample]) -> list[S
     if not maps:
         return samples
     return [{d: ((maps[d](s), r) if d in maps else (s, r)) for d, (s, r) in sample.items()} for sample in samples]
+
+
+def score_map_problem(maps: dict[str, ScoreMap], grade_model: str) -> str | None:
+    """Why these maps should not be used with `grade_model` as the grading judge, or None. A map fitted for
+    another judge moves that judge's scores, not this one's: rewards would silently change scale."""
+    fitted = sorted({m.judge for m in maps.values() if m.judge is not None})
+    if not fitted or fitted == [grade_model]:
+        return None
+    dims = sorted(d for d, m in maps.items() if m.judge is not None and m.judge != grade_model)
+    onto = sorted({m.onto for m in maps.values() if m.onto is not None})
+    return (
+        f"the rubric's score maps ({', '.join(dims)}) were fitted for grading judge {', '.join(fitted)}"
+        + (f" (onto {', '.join(onto)}'s scale)" if onto else "")
+        + f", but the grading judge is {grade_model}: its scores would be mapped by another judge's map; "
+        "grade with that judge, or refit with `reward migrate --to " + grade_model + "`"
+    )

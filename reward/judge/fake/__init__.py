@@ -8,11 +8,17 @@ from typing import TYPE_CHECKING
 from reward._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from reward.judge.fake.distorted import DistortedJudge, Distortion
     from reward.judge.fake.http import FakeJudgeServer
     from reward.judge.fake.in_process import InProcessFakeJudge
 
-__all__ = ["FakeJudgeServer", "InProcessFakeJudge"]
+__all__ = ["DistortedJudge", "Distortion", "FakeJudgeServer", "InProcessFakeJudge"]
 __getattr__, __dir__ = lazy_exports(
     __name__,
-    {"FakeJudgeServer": "reward.judge.fake.http", "InProcessFakeJudge": "reward.judge.fake.in_process"},
+    {
+        "DistortedJudge": "reward.judge.fake.distorted",
+        "Distortion": "reward.judge.fake.distorted",
+        "FakeJudgeServer": "reward.judge.fake.http",
+        "InProcessFakeJudge": "reward.judge.fake.in_process",
+    },
 )
