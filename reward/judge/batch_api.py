@@ -1,0 +1,225 @@
+"""The provider's batch API through litellm (OpenAI's shape: a JSONL file of /v1/chat/completions requests, a
+batch over it, an output and an error file): the only module that makes those calls.
+
+Which judges can batch is decided here, before anything is sent: a litellm judge without a router, whose
+models go to OpenAI or to an OpenAI-compatible endpoint that answers the batch API (probed with a listing,
+which sends no judge request). Anything else is a `RunError` naming why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from reward.errors import RunError
+from reward.judge.base import Judge
+from reward.judge.llm import litellm
+from reward.redaction import short_error
+
+# OpenAI's limits per batch input file (https://platform.openai.com/docs/guides/batch): 50,000 requests and
+# 200 MB; a little under the bytes, as the multipart framing counts too.
+MAX_REQUESTS = 50_000
+MAX_BYTES = 190 * 1024 * 1024
+TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
+_PROVIDERS = ("openai", "hosted_vllm")  # litellm sends these through its OpenAI files/batches client
+
+
+@dataclass(frozen=True)
+class BatchStatus:
+    id: str
+    status: str
+    total: int
+    completed: int
+    failed: int
+    output_file_id: str | None
+    error_file_id: str | None
+    errors: str  # the batch's own errors (a failed batch), as one line
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+@dataclass(frozen=True)
+class LineResult:
+    """One request's outcome in a finished batch: its completion body, or why it has none."""
+
+    body: dict[str, Any] | None
+    error: str | None = None
+
+
+def _status(b: Any) -> BatchStatus:
+    counts = getattr(b, "request_counts", None)
+    errs = getattr(getattr(b, "errors", None), "data", None) or []
+    return BatchStatus(
+        id=str(b.id),
+        status=str(b.status),
+        total=int(getattr(counts, "total", 0) or 0),
+        completed=int(getattr(counts, "completed", 0) or 0),
+        failed=int(getattr(counts, "failed", 0) or 0),
+        output_file_id=getattr(b, "output_file_id", None),
+        error_file_id=getattr(b, "error_file_id", None),
+        errors="; ".join(f"{getattr(e, 'code', '')}: {getattr(e, 'message', '')}" for e in errs),
+    )
+
+
+class BatchAPI:
+    """The batch endpoint of one litellm judge: `BatchAPI.of(judge)` refuses a judge that cannot batch."""
+
+    def __init__(self, judge: Judge, models: dict[str, str], routes: dict[str, str]) -> None:
+        self.judge = judge
+        self.models = models  # role -> the model name written into each request line
+        self.routes = routes  # role -> the litellm model string (its prices)
+        s = judge.settings
+        self.params: dict[str, Any] = {"custom_llm_provider": "openai", "max_retries": 2}
+        if s.api_base:
+            self.params["api_base"] = s.api_base
+        if s.api_key:
+            self.params["api_key"] = s.api_key
+        self.where = s.api_base or "OpenAI"
+        self._secrets = [x for x in [s.api_key] if x]
+
+    @classmethod
+    def of(cls, judge: Judge) -> BatchAPI:
+        """The batch API of `judge`, or a RunError saying why it has none (nothing is sent)."""
+        from reward.judge.litellm_judge import LiteLLMJudge
+
+        if not isinstance(judge, LiteLLMJudge):
+            raise RunError(
+                "batch scoring needs a litellm judge with a batch API (OpenAI, or an endpoint that speaks it); "
+                "the in-process fake judge has none"
+            )
+        if judge.router is not None:
+            raise RunError("batch scoring sends every request to one provider: it cannot go through a router config")
+        models: dict[str, str] = {}
+        for role, route in judge.routes.items():
+            try:
+                name, provider, _, _ = litellm.get_llm_provider(route.model)
+            except Exception as exc:
+                raise RunError(f"batch scoring: litellm does not know the model {route.model!r}: {exc}") from exc
+            if provider not in _PROVIDERS or (provider == "hosted_vllm" and not judge.settings.api_base):
+                raise RunError(
+                    f"batch scoring: the {role} judge {route.model!r} goes to {provider!r}, which has no "
+                    "OpenAI-style batch API through litellm here; score without batch (the synchronous run)"
+                )
+            models[role] = name
+        return cls(judge, models, {role: r.model for role, r in judge.routes.items()})
+
+    async def probe(self) -> None:
+        """Does the endpoint answer the batch API? A listing: no judge request is sent."""
+        try:
+            await litellm.alist_batches(limit=1, **self.params)
+        except Exception as exc:
+            raise RunError(
+                f"batch scoring: {self.where} does not answer the batch API (GET /batches): "
+                f"{short_error(exc, self._secrets)}; score without batch (the synchronous run)"
+            ) from exc
+
+    def line(
+        self,
+        custom_id: str,
+        role: str,
+        messages: list[dict[str, str]],
+        response_format: dict[str, Any] | None,
+        seed: int | None,
+    ) -> bytes:
+        """One request line: the body the synchronous call sends (model, messages, sampling, schema, seed)."""
+        call = self.judge.settings.condense if role == "condense" else self.judge.settings.grade
+        body: dict[str, Any] = {
+            "model": self.models[role],
+            "messages": messages,
+            "temperature": call.temperature,
+            "max_tokens": call.max_tokens,
+        }
+        if response_format is not None:
+            body["response_format"] = response_format
+        if seed is not None:
+            body["seed"] = seed
+        record = {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": body}
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    async def upload(self, lines: list[bytes]) -> str:
+        content = b"\n".join(lines) + b"\n"
+        made = await self._call(litellm.acreate_file, file=("requests.jsonl", content), purpose="batch")
+        return str(made.id)
+
+    async def create(self, file_id: str) -> BatchStatus:
+        made = await self._call(
+            litellm.acreate_batch,
+            completion_window="24h",
+            endpoint="/v1/chat/completions",
+            input_file_id=file_id,
+            metadata={"created_by": "reward"},
+        )
+        return _status(made)
+
+    async def find(self, file_id: str) -> BatchStatus | None:
+        """The batch made over `file_id`, if a run was stopped between creating it and writing its id down."""
+        listing = await self._call(litellm.alist_batches, limit=100)
+        for b in getattr(listing, "data", None) or []:
+            if getattr(b, "input_file_id", None) == file_id:
+                return _status(b)
+        return None
+
+    async def retrieve(self, batch_id: str) -> BatchStatus:
+        return _status(await self._call(litellm.aretrieve_batch, batch_id=batch_id))
+
+    async def results(self, status: BatchStatus) -> dict[str, LineResult]:
+        """Each request's outcome in a finished batch, by custom_id (absent: no outcome at all)."""
+        found: dict[str, LineResult] = {}
+        for file_id in (status.error_file_id, status.output_file_id):  # output last: it wins
+            if not file_id:
+                continue
+            content = await self._call(litellm.afile_content, file_id=file_id)
+            for raw in bytes(content.content).splitlines():
+                parsed = _parse(raw)
+                if parsed is not None:
+                    found[parsed[0]] = parsed[1]
+        return found
+
+    async def _call(self, fn: Any, /, **kwargs: Any) -> Any:
+        """One batch API call; transport failures (429, 5xx, connection) are retried by the SDK (max_retries),
+        anything left is a RunError naming the endpoint."""
+        try:
+            return await fn(**kwargs, **self.params)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise RunError(f"batch API at {self.where}: {short_error(exc, self._secrets)}") from exc
+
+
+def _parse(raw: bytes) -> tuple[str, LineResult] | None:
+    """(custom_id, outcome) of one output or error line; None for a line that names no request."""
+    if not raw.strip():
+        return None
+    try:
+        record = json.loads(raw)
+        cid = record["custom_id"]
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return None
+    if not isinstance(cid, str):
+        return None
+    response = record.get("response") if isinstance(record.get("response"), dict) else {}
+    body = response.get("body")
+    if response.get("status_code") == 200 and isinstance(body, dict):
+        return cid, LineResult(body)
+    error = record.get("error") if isinstance(record.get("error"), dict) else None
+    if error is None and isinstance(body, dict) and isinstance(body.get("error"), dict):
+        error = body["error"]
+    code = response.get("status_code")
+    why = (error or {}).get("message") or (error or {}).get("code") or f"HTTP {code}"
+    return cid, LineResult(None, f"{(error or {}).get('code') or code}: {why}"[:500])
+
+
+def batch_price(model: str) -> tuple[float, float] | None:
+    """litellm's batch price of `model` per prompt and completion token; None when its map has none."""
+    try:
+        info = litellm.get_model_info(model=model)
+    except Exception:
+        return None
+    prompt, completion = info.get("input_cost_per_token_batches"), info.get("output_cost_per_token_batches")
+    if not prompt or completion is None:
+        return None
+    return float(prompt), float(completion)

@@ -1,0 +1,262 @@
+"""Batch scoring: every judge request a run would send, answered through the provider's batch API (at its
+batch price) and written into the cache, so that the normal run (`score_file`) then finds everything cached
+and writes what a synchronous run writes, by construction.
+
+`prefill` works in passes. Each pass scores the groups with the scorer's own code and a judge that answers
+from batch results (`batch_replay.ReplayJudge`): what it cannot answer yet is collected, sent as one batch
+(split at the provider's limits: requests and bytes per file), waited for, and the next pass replays it. Pass 1
+collects the plans (references and rollouts), pass 2 the verdicts (K samples each if set), later passes the
+re-asks of invalid replies (as `Judge.ask` would, up to `max_reasks`). Valid replies are validated and cached
+exactly as in the synchronous path, under the same keys.
+
+What is left uncached is asked by the synchronous run that follows, at the list price: a reply still invalid
+after `max_reasks` re-asks, and a request whose batch failed or expired twice (sent once more, then left; each
+failure is a warning). Pending batches are kept in `<output>.batches.json` (`batch_state`): a restarted run
+waits on them and never sends their requests again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reward.cache.disk import Store
+from reward.core.trajectory import Group, LineError, PlanReference, parse_line
+from reward.errors import RunError
+from reward.judge.base import Usage
+from reward.judge.batch_api import MAX_BYTES, MAX_REQUESTS, BatchAPI, BatchStatus, LineResult, batch_price
+from reward.native.prepare import prepare_group
+from reward.scoring import batch_state
+from reward.scoring.batch_replay import MAX_FAILURES, ReplayJudge
+from reward.scoring.dry_run import done_groups, price
+from reward.scoring.runner import exclusive, read_lines
+from reward.scoring.scorer import Scorer
+
+log = logging.getLogger(__name__)
+BatchProgress = Callable[[str], None]  # one line per change: what the batches are doing
+
+
+@dataclass
+class BatchReport:
+    """What the prefill did: batches, requests, tokens and cost at the batch price."""
+
+    batches: list[str] = field(default_factory=list)  # batch ids, in the order made (resumed ones included)
+    requests: int = 0  # request lines sent (re-asks and resubmissions included)
+    answered: int = 0  # lines the batches answered
+    passes: int = 0
+    left: dict[str, str] = field(default_factory=dict)  # request id -> why the synchronous run asks it
+    warnings: list[str] = field(default_factory=list)  # failed or expired batches, said loudly
+    usage: Usage = field(default_factory=Usage)  # the answered lines' tokens; cost at the batch price
+    list_cost: float | None = 0.0  # the same tokens at the list price (None: unknown)
+
+    def warn(self, message: str, progress: BatchProgress) -> None:
+        self.warnings.append(message)
+        log.warning("%s", message)
+        progress(f"WARNING: {message}")
+
+
+def _quiet(message: str) -> None:
+    pass
+
+
+def _groups(
+    scorer: Scorer,
+    input_path: Path,
+    done: set[str],
+    plans: Mapping[str, str | PlanReference] | None,
+    terminal_tool: str | Sequence[str] | None,
+) -> list[Group]:
+    """The groups the run would score (invalid lines are the run's to report)."""
+    found: list[Group] = []
+    seen: set[str] = set()
+    for lineno, line in read_lines(input_path):
+        parsed = parse_line(Group, line, lineno)
+        if isinstance(parsed, LineError) or parsed.group_id in seen or parsed.group_id in done:
+            continue
+        seen.add(parsed.group_id)
+        with contextlib.suppress(Exception):  # a line the run reports as invalid
+            found.append(prepare_group(parsed, plans, terminal_tool, spec=scorer.rubric.spec))
+    return found
+
+
+class _Prefill:
+    def __init__(
+        self,
+        scorer: Scorer,
+        api: BatchAPI,
+        path: Path,
+        progress: BatchProgress,
+        poll_s: float,
+        limits: tuple[int, int],
+    ) -> None:
+        self.scorer, self.api, self.path, self.progress, self.poll_s = scorer, api, path, progress, poll_s
+        self.max_requests, self.max_bytes = limits
+        self.replay = ReplayJudge(scorer.judge, scorer.cached)
+        self.clone = Scorer(scorer.rubric, self.replay, scorer.store, scorer.counter)
+        self.state = batch_state.load(path, api.where)
+        self.report = BatchReport()
+        self.prices = {role: batch_price(route) for role, route in api.routes.items()}
+        self.list_prices = {role: price(route) for role, route in api.routes.items()}
+
+    async def run_pass(self, groups: list[Group], in_flight: int) -> None:
+        self.replay.pending.clear()
+        slots = asyncio.Semaphore(in_flight)
+
+        async def one(group: Group) -> None:
+            async with slots:
+                await self.clone.score_group(group, Usage())
+
+        await asyncio.gather(*(one(g) for g in groups))
+        self.report.passes += 1
+
+    async def submit(self) -> None:
+        """Send the collected requests: one model per batch (a provider's rule), split at its limits."""
+        by_model: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
+        for cid, r in self.replay.pending.items():
+            line = self.api.line(cid, r.role, r.messages, r.response_format, r.seed)
+            if len(line) + 1 > self.max_bytes:
+                self.replay.failures[cid] = 99  # cannot be batched at all: the synchronous run asks it
+                self.report.left[cid] = f"one request of {len(line)} bytes is over the batch file limit"
+                continue
+            by_model[self.api.models[r.role]].append((cid, line))
+        for lines in by_model.values():
+            chunk: list[tuple[str, bytes]] = []
+            size = 0
+            for cid, line in lines:
+                if chunk and (len(chunk) >= self.max_requests or size + len(line) + 1 > self.max_bytes):
+                    await self.create(chunk)
+                    chunk, size = [], 0
+                chunk.append((cid, line))
+                size += len(line) + 1
+            if chunk:
+                await self.create(chunk)
+
+    async def create(self, chunk: list[tuple[str, bytes]]) -> None:
+        file_id = await self.api.upload([line for _, line in chunk])
+        entry = batch_state.BatchEntry(file_id=file_id, custom_ids=[cid for cid, _ in chunk])
+        self.state.batches.append(entry)
+        batch_state.save(self.path, self.state)  # before the batch exists: a restart finds it by its file
+        status = await self.api.create(file_id)
+        entry.batch_id = status.id
+        batch_state.save(self.path, self.state)
+        self.report.requests += len(chunk)
+        self.progress(f"batch {status.id}: {len(chunk)} requests sent")
+
+    async def wait_all(self) -> None:
+        """Wait for every batch in the state not read yet, and take its results."""
+        for entry in self.state.batches:
+            if entry.batch_id is None:  # stopped between upload and create
+                found = await self.api.find(entry.file_id)
+                entry.batch_id = (found or await self.api.create(entry.file_id)).id
+                batch_state.save(self.path, self.state)
+        todo = [e for e in self.state.batches if e.batch_id not in self.report.batches]
+        self.report.batches.extend(e.batch_id for e in todo if e.batch_id)
+        await asyncio.gather(*(self.wait(e) for e in todo))
+
+    async def wait(self, entry: batch_state.BatchEntry) -> None:
+        assert entry.batch_id is not None
+        last, errors = "", 0
+        while True:
+            try:
+                status = await self.api.retrieve(entry.batch_id)
+                errors = 0
+            except RunError:
+                errors += 1
+                if errors >= 5:
+                    raise
+                status = None
+            if status is not None:
+                shown = f"batch {status.id}: {status.completed + status.failed}/{status.total} ({status.status})"
+                if shown != last:
+                    self.progress(shown)
+                    last = shown
+                if status.terminal:
+                    break
+            await asyncio.sleep(self.poll_s)
+        await self.take(entry, status)
+
+    async def take(self, entry: batch_state.BatchEntry, status: BatchStatus) -> None:
+        results = await self.api.results(status)
+        failed = self.replay.record(results, entry.custom_ids)
+        self.account(results, entry.custom_ids)
+        if status.status != "completed" or failed:
+            reason = status.errors or f"{len(failed)} of {len(entry.custom_ids)} requests without a reply"
+            again = sum(self.replay.failures[c] < MAX_FAILURES for c in failed)
+            self.report.warn(
+                f"batch {status.id} {status.status}: {reason}; {again} request(s) sent once more, "
+                f"{len(failed) - again} left to the synchronous run (list price)",
+                self.progress,
+            )
+
+    def account(self, results: dict[str, LineResult], sent: list[str]) -> None:
+        u = self.report.usage
+        for cid in sent:
+            got = results.get(cid)
+            if got is None or got.body is None:
+                continue
+            role = cid.partition("-")[0]
+            usage = got.body.get("usage")
+            if not isinstance(usage, dict):
+                usage = {}
+            prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+            u.calls[role] += 1
+            u.prompt_tokens += prompt
+            u.completion_tokens += completion
+            self.report.answered += 1
+            bp, lp = self.prices.get(role), self.list_prices.get(role)
+            if bp is None:
+                u.cost_known = False
+            else:
+                u.cost += prompt * bp[0] + completion * bp[1]
+            if lp is None or self.report.list_cost is None:
+                self.report.list_cost = None
+            else:
+                self.report.list_cost += prompt * lp[0] + completion * lp[1]
+
+
+async def prefill(
+    scorer: Scorer,
+    input_path: Path,
+    output_path: Path,
+    *,
+    plans: Mapping[str, str | PlanReference] | None = None,
+    terminal_tool: str | Sequence[str] | None = None,
+    retry_errors: bool = True,
+    progress: BatchProgress | None = None,
+    poll_s: float = 30.0,
+    max_requests: int = MAX_REQUESTS,
+    max_bytes: int = MAX_BYTES,
+    groups_in_flight: int = 32,
+) -> BatchReport:
+    """Answer every judge request `score_file(scorer, input_path, output_path, ...)` would send (and the cache
+    does not hold) through the provider's batch API, into the cache. Call `score_file` with the same arguments
+    afterwards: it finds them cached. Refuses (RunError, nothing sent) a judge without a batch API or a scorer
+    without a lasting cache. One prefill per output at a time (`<output>.batches.json.lock`)."""
+    api = BatchAPI.of(scorer.judge)
+    store = scorer.store
+    if type(store) is Store and store.directory is None:
+        raise RunError("batch scoring keeps the batches' answers in the cache for the run: it needs a cache directory")
+    await api.probe()
+    path = batch_state.state_path(output_path)
+    tell = progress or _quiet
+    with exclusive(path):
+        job = _Prefill(scorer, api, path, tell, poll_s, (max_requests, max_bytes))
+        done = done_groups(scorer, output_path, retry_errors)
+        groups = _groups(scorer, input_path, done, plans, terminal_tool)
+        await job.wait_all()  # a restarted run: the batches it had made first
+        # plans, verdicts, then re-asks (each up to max_reasks) and resubmissions: bounded, whatever comes back
+        for _ in range(2 * (scorer.judge.settings.max_reasks + 2) + 2):
+            await job.run_pass(groups, groups_in_flight)
+            if not job.replay.pending:
+                break
+            tell(f"pass {job.report.passes}: {len(job.replay.pending)} request(s) to send")
+            await job.submit()
+            await job.wait_all()
+        job.report.left.update(job.replay.left)
+        batch_state.remove(path)
+    return job.report
