@@ -95,7 +95,9 @@ def test_samples_each_a_seeded_request_cached_separately(make_scorer, fake_judge
     scorer = make_scorer(samples=3, cache=tmp_path / "c")
     result, usage = _score(scorer, _three_rollouts())
     grades = [c for c in fake_judge.state.calls if c["kind"] == "grade"]
-    assert sorted(c["seed"] for c in grades) == [0, 0, 1, 1, 2, 2]  # 2 graded rollouts x seeds 0..2
+    # 2 graded rollouts x samples 0..2: sample 0 is the K = 1 request (no seed), then seeds 1, 2
+    assert sorted(c["seed"] for c in grades if c["seed"] is not None) == [1, 1, 2, 2]
+    assert sum(c["seed"] is None for c in grades) == 2
     assert usage.calls["condense"] == 3  # reference + 2 candidates: condensed once (no re-sampling)
     good = next(r for r in result.rollouts if r.id == "good")
     assert good.dimensions is not None and good.reward_std is not None
@@ -111,18 +113,22 @@ def test_samples_each_a_seeded_request_cached_separately(make_scorer, fake_judge
     again, usage2 = _score(make_scorer(samples=3, cache=tmp_path / "c"), _three_rollouts())
     assert sum(usage2.calls.values()) == 0 and again.usage is not None and again.usage.judge_calls == 0
     assert again.model_dump(exclude={"usage"}) == result.model_dump(exclude={"usage"})  # usage: what this run spent
-    # one sample sends no seed and does not reuse the seeded entries
+    # one sample is sample 0: the cache answers it, and its scores are sample 0's
     fake_judge.reset()
     single, _ = _score(make_scorer(cache=tmp_path / "c"), _three_rollouts())
-    assert [c["seed"] for c in fake_judge.state.calls] == [None, None]  # the 2 grades; plans were cached
+    assert fake_judge.state.calls == []
     assert single.noise is None and all(r.reward_std is None for r in single.rollouts)
+    one = next(r for r in single.rollouts if r.id == "good")
+    assert one.dimensions is not None
+    assert {n: d.score for n, d in one.dimensions.items()} == {n: d.samples[0] for n, d in good.dimensions.items()}
 
 
 def test_resample_condense(make_scorer, fake_judge):
     scorer = make_scorer(samples=2, resample_condense=True)
     _score(scorer, _three_rollouts())
     condense = [c["seed"] for c in fake_judge.state.calls if c["kind"] == "condense"]
-    assert sorted(condense, key=str) == sorted([0, 0, 1, 1, None], key=str)  # reference once, candidates x2
+    # reference once, candidates x2: sample 0 without a seed (the K = 1 request), sample 1 with seed 1
+    assert sorted(condense, key=str) == sorted([None, None, 1, 1, None], key=str)
 
 
 def test_step_metrics_dimension_means_noise_and_cached_tokens(make_scorer, fake_judge):

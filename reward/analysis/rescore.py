@@ -6,6 +6,10 @@ judgements would be the cached ones, so the saved dimension scores are all a re-
 group statistics, advantages and noise are recomputed from them with the new formula, constants, weights,
 penalty values, reward scale and group filter. K (verdicts per rollout) is the group's own: rescoring reuses
 judgements and cannot change how many there were, so it is read from the basis, never asked for again.
+
+A group scored with `--samples auto` is replayed: the rule (reward.rubric.adaptive) runs again on the saved
+samples with the new rubric's rewards, as a paid re-run would on its cached ones; it keeps a prefix of each
+rollout's samples, and a group for which it would ask for a sample the file does not hold needs `reward score`.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator
 
-from reward.core.results import Basis, GroupResult, RolloutResult
+from reward.core.results import Basis, GroupResult, RolloutResult, SamplingInfo
 from reward.errors import RewardError
-from reward.rubric.finish import expected_basis, graded_fields, group_fields
+from reward.rubric.adaptive import replay
+from reward.rubric.finish import K, expected_basis, graded_fields, group_fields, sample_rewards
 from reward.rubric.load import Rubric
 from reward.rubric.noise import Sample
 from reward.rubric.overrides import recorded
@@ -25,7 +30,7 @@ class RescoreError(RewardError):
     """A saved group whose judgements the new rubric would not reuse: it needs `reward score`."""
 
 
-def file_sampling(group: GroupResult, samples: int | None, resample_condense: bool | None) -> tuple[int, bool]:
+def file_sampling(group: GroupResult, samples: K | None, resample_condense: bool | None) -> tuple[K, bool]:
     """K and resample_condense of a rescore: what the group was graded with (its basis), since rescoring
     cannot change how often a rollout was judged. An explicit value that differs is refused, naming both."""
     saved = group.basis
@@ -39,7 +44,7 @@ def file_sampling(group: GroupResult, samples: int | None, resample_condense: bo
             f"or run `reward score --samples {samples}`)"
         )
     resample = saved.resample_condense if resample_condense is None else resample_condense
-    if saved.samples > 1 and resample != saved.resample_condense:
+    if (saved.samples == "auto" or saved.samples > 1) and resample != saved.resample_condense:
         raise RescoreError(
             f"{where} was graded with resample_condense {saved.resample_condense}, not {resample}: rescore cannot "
             "condense anew (leave --resample-condense out to use the file's, or use `reward score`)"
@@ -47,9 +52,10 @@ def file_sampling(group: GroupResult, samples: int | None, resample_condense: bo
     return saved.samples, resample
 
 
-def check_basis(group: GroupResult, rubric: Rubric, samples: int, resample_condense: bool) -> Basis:
-    basis = recorded(expected_basis(rubric, samples, resample_condense), rubric)
+def check_basis(group: GroupResult, rubric: Rubric, samples: K, resample_condense: bool) -> Basis:
     saved = group.basis
+    most = saved.max_samples if saved is not None else None
+    basis = recorded(expected_basis(rubric, samples, resample_condense, most), rubric)
     where = f"group {group.group_id!r}"
     if saved is None:
         raise RescoreError(f"{where} was written without its scoring basis (an older version): use `reward score`")
@@ -86,13 +92,14 @@ def _check_scores(samples: list[Sample], rubric: Rubric, where: str) -> None:
                 raise RescoreError(f"{where}: {name} = {score!r} is not a score on the scale {scale.min}..{scale.max}")
 
 
-def _samples(r: RolloutResult, where: str) -> list[Sample]:
+def _samples(r: RolloutResult, where: str, keep: int | None = None) -> list[Sample]:
     assert r.dimensions is not None
     dims = r.dimensions
     lengths = {len(d.samples) if d.samples is not None else 1 for d in dims.values()}
     if len(lengths) != 1 or 0 in lengths:
         raise RescoreError(f"{where}: its dimensions hold different numbers of samples ({sorted(lengths)})")
     (k,) = lengths
+    k = k if keep is None else min(k, keep)
     if k == 1:
         return [{n: (d.score, d.reason) for n, d in dims.items()}]
     # Only the first sample's reason is kept in an output; reasons never enter a reward.
@@ -102,7 +109,7 @@ def _samples(r: RolloutResult, where: str) -> list[Sample]:
     ]
 
 
-def _rescore_rollout(r: RolloutResult, rubric: Rubric, where: str) -> RolloutResult:
+def _rescore_rollout(r: RolloutResult, rubric: Rubric, where: str, keep: int | None = None) -> RolloutResult:
     """The rollout re-derived from its status and dimension scores: a saved `reward` is never trusted (a
     hostile or stale file could carry any number on any status)."""
     spec = rubric.spec
@@ -119,26 +126,54 @@ def _rescore_rollout(r: RolloutResult, rubric: Rubric, where: str) -> RolloutRes
     names = [d.name for d in spec.dimensions]
     if r.dimensions is None or sorted(r.dimensions) != sorted(names):
         raise RescoreError(f"{where}: its dimensions are not the rubric's ({', '.join(names)})")
-    samples = _samples(r, where)
+    samples = _samples(r, where, keep)
     _check_scores(samples, rubric, where)
     return r.model_copy(update={**derived, **graded_fields(rubric, samples), "in_group_stats": True})
 
 
 def rescore_group(
-    group: GroupResult, rubric: Rubric, samples: int | None = None, resample_condense: bool | None = None
+    group: GroupResult, rubric: Rubric, samples: K | None = None, resample_condense: bool | None = None
 ) -> GroupResult:
     """The group as `reward score` with `rubric` and the K it was graded with would write it, from its saved
     judgements. `samples` / `resample_condense`, when given, must be what the group records."""
     k, resample = file_sampling(group, samples, resample_condense)
     basis = check_basis(group, rubric, k, resample)
-    rollouts = [_rescore_rollout(r, rubric, f"group {group.group_id!r}, rollout {r.id!r}") for r in group.rollouts]
-    return group.model_copy(update={**group_fields(rubric, rollouts, k), "rollouts": rollouts, "basis": basis})
+    where = f"group {group.group_id!r}"
+    rollouts = [_rescore_rollout(r, rubric, f"{where}, rollout {r.id!r}") for r in group.rollouts]
+    sampling = None
+    if k == "auto":
+        rollouts, sampling = _replay(group, rollouts, rubric, basis.max_samples or 2, where)
+    update = {**group_fields(rubric, rollouts, k), "rollouts": rollouts, "basis": basis, "sampling": sampling}
+    return group.model_copy(update=update)
+
+
+def _replay(
+    group: GroupResult, rollouts: list[RolloutResult], rubric: Rubric, most: int, where: str
+) -> tuple[list[RolloutResult], SamplingInfo]:
+    """The adaptive rule run again on the saved samples with `rubric`'s rewards: each graded rollout keeps the
+    samples a re-run would have drawn."""
+    graded = [i for i, r in enumerate(rollouts) if r.status == "ok"]
+    fixed = [float(r.reward) for r in rollouts if r.status == "penalized" and r.reward is not None]
+    saved = [_samples(group.rollouts[i], f"{where}, rollout {rollouts[i].id!r}") for i in graded]
+    ks, reason = replay([sample_rewards(rubric, s) for s in saved], fixed, most)
+    if reason == "incomplete":
+        raise RescoreError(
+            f"{where} was scored with --samples auto; with this rubric's rewards the rule asks for verdict samples "
+            "the file does not hold: use `reward score` (the samples it has are cached)"
+        )
+    out = list(rollouts)
+    for i, k in zip(graded, ks, strict=True):
+        if k < len(saved[graded.index(i)]):
+            r = group.rollouts[i]
+            out[i] = _rescore_rollout(r, rubric, f"{where}, rollout {r.id!r}", keep=k)
+    per = {rollouts[i].id: k for i, k in zip(graded, ks, strict=True)}
+    return out, SamplingInfo(mode="auto", max=most, spent=sum(per.values()), per_rollout=per, reason=reason)
 
 
 def rescore_groups(
     groups: Iterable[GroupResult],
     rubric: Rubric,
-    samples: int | None = None,
+    samples: K | None = None,
     resample_condense: bool | None = None,
 ) -> Iterator[GroupResult]:
     """`rescore_group` over a scored file's groups; a group id seen twice is refused (which one is real?)."""

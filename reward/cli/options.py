@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -45,6 +45,36 @@ PlansOpt = Annotated[
     list[Path] | None,
     typer.Option("--plans", help='Reference plans ({"id", "plan"} lines) for {"reference": {"id": ...}}.'),
 ]
+
+
+SamplesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--samples",
+        help="Grade each rollout K times (1-32), averaged; auto: once, more only where a group's order or "
+        "advantage sign is unsure (up to --max-samples) [env REWARD_JUDGE_SAMPLES; rubric judge.samples].",
+    ),
+]
+MaxSamplesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-samples",
+        min=2,
+        max=32,
+        help="With --samples auto: the most verdicts one rollout gets [env REWARD_JUDGE_MAX_SAMPLES; "
+        "rubric judge.max_samples].",
+    ),
+]
+
+
+def samples_option(value: str | None) -> int | Literal["auto"] | None:
+    """--samples as given: an integer 1-32 or auto; anything else is a usage error."""
+    from reward.rubric.finish import parse_samples
+
+    try:
+        return parse_samples(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--samples") from None
 
 
 def notify(kind: str, message: str) -> None:

@@ -19,12 +19,15 @@ from reward.cli.options import (
     ConcOpt,
     FakeOpt,
     KeyOpt,
+    MaxSamplesOpt,
     ModelOpt,
     PlansOpt,
     ProgressOpt,
     RubricOpt,
+    SamplesOpt,
     ToolOpt,
     notify,
+    samples_option,
 )
 from reward.cli.overrides import SetOpt
 from reward.errors import UsageError
@@ -63,10 +66,8 @@ def score(
     plans: PlansOpt = None,
     terminal_tool: ToolOpt = None,
     progress: ProgressOpt = True,
-    samples: Annotated[
-        int | None,
-        typer.Option("--samples", min=1, max=32, help="Grade each rollout K times, averaged [rubric judge.samples]."),
-    ] = None,
+    samples: SamplesOpt = None,
+    max_samples: MaxSamplesOpt = None,
     resample_condense: Annotated[
         bool | None,
         typer.Option("--resample-condense/--no-resample-condense", help="With --samples, condense K times too."),
@@ -121,8 +122,9 @@ def score(
             api_key=judge_api_key,
             concurrency=concurrency,
             fake=fake_judge,
-            samples=samples,
+            samples=samples_option(samples),
             resample_condense=resample_condense,
+            max_samples=max_samples,
             notify=notify,
         ) as scorer,
     ):

@@ -97,7 +97,9 @@ class DimensionReliability(Out):
 
 
 class NoiseInfo(Out):
-    """Judge noise of a group graded with K > 1 samples (see reward.rubric.noise and reward.rubric.reliability)."""
+    """Judge noise of a group graded with K > 1 samples (see reward.rubric.noise and reward.rubric.reliability).
+    With `--samples auto` K varies by rollout: `samples` is the most one got, noise_var is pooled over the
+    rollouts sampled more than once, and reliability_k is that of the K each rollout got."""
 
     samples: int
     n: int  # graded rollouts the ratio is computed over
@@ -122,18 +124,30 @@ class Basis(Out):
     prompt_version: str
     penalties: list[str]  # the penalty kinds that were checked (enabled), in order
     max_tokens: int
-    samples: int  # verdicts per rollout (judge noise)
-    resample_condense: bool  # with samples > 1: each sample condensed anew
+    samples: int | Literal["auto"]  # verdicts per rollout (judge noise); auto: per rollout (reward.rubric.adaptive)
+    resample_condense: bool  # with samples > 1 (or auto): each sample condensed anew
     # `--set PATH=VALUE` overrides of the rubric file (the rubric scored with is not the file's); absent
     # when none, so files without overrides (and older files) keep their shape.
     overrides: list[str] | None = None
+    max_samples: int | None = None  # with samples auto: the most verdicts one rollout may get
 
     @model_serializer(mode="wrap")
     def _drop_no_overrides(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        if self.overrides is None:
-            data.pop("overrides", None)
+        for name in ("overrides", "max_samples"):
+            if data.get(name) is None:
+                data.pop(name, None)
         return data
+
+
+class SamplingInfo(Out):
+    """How `--samples auto` sampled a group (reward.rubric.adaptive): samples spent and why it stopped."""
+
+    mode: Literal["auto"]
+    max: int  # max_samples: the most one rollout may get
+    spent: int  # verdict samples over the group's graded rollouts (one each is K = 1)
+    per_rollout: dict[str, int]  # samples by rollout id (graded rollouts only)
+    reason: str  # settled | budget | max_samples | no_graded
 
 
 class GroupUsage(Out):
@@ -168,6 +182,14 @@ class GroupResult(Out):
     transcripts: dict[str, Transcript] | None = None
     basis: Basis | None = None
     usage: GroupUsage | None = None  # judge calls, tokens and cost of this group (null in files of older versions)
+    sampling: SamplingInfo | None = None  # with `--samples auto` only (absent otherwise, and in older files)
+
+    @model_serializer(mode="wrap")
+    def _drop_fixed_sampling(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if self.sampling is None:
+            data.pop("sampling", None)
+        return data
 
 
 def read_result_line(line: str | bytes) -> GroupResult:

@@ -15,8 +15,8 @@ from reward.core.results import GroupResult
 TARGET = 0.8  # the reliability `k_needed` aims at (reward.rubric.reliability)
 
 
-def spearman_brown(r1: float, k: int) -> float:
-    """The reliability of the mean of k samples, from a single sample's."""
+def spearman_brown(r1: float, k: float) -> float:
+    """The reliability of the mean of k samples, from a single sample's (k may be a harmonic mean of K's)."""
     return k * r1 / (1 + (k - 1) * r1)
 
 

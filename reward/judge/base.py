@@ -42,8 +42,11 @@ class JudgeSettings:
     num_retries: int = 3
     max_reasks: int = 2
     concurrency: int = 64
-    samples: int = 1  # verdicts per rollout (judge noise); each its own request with seed = sample index
-    resample_condense: bool = False  # with samples > 1, condense each sample anew too
+    samples: int = 1  # verdicts per rollout (judge noise); sample 0 sends no seed (the K = 1 request), i seed i
+    resample_condense: bool = False  # with samples > 1 (or auto), condense each sample anew too
+    # `--samples auto`: `samples` is 1 and a group's unsure rollouts get more, up to max_samples each
+    # (reward.rubric.adaptive); None: a fixed K.
+    max_samples: int | None = None
     fake: bool = False  # the built-in fake judge (its replies are marked fake whatever model name is used)
 
 

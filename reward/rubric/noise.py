@@ -13,7 +13,7 @@ from statistics import fmean, stdev
 
 from reward.core.results import DimensionReliability, DimensionResult, NoiseInfo, RolloutResult
 from reward.rubric.formula import graded_reward
-from reward.rubric.reliability import TARGET, estimate, from_moments
+from reward.rubric.reliability import TARGET, estimate, from_moments, pooled
 from reward.rubric.spec import RubricSpec
 from reward.rubric.verdict import DimensionScore
 
@@ -44,28 +44,44 @@ def combine_samples(
     return dims, reward, m, stdev(per_sample)
 
 
-def group_noise(results: Sequence[RolloutResult], samples: int) -> NoiseInfo | None:
+def _ks(r: RolloutResult) -> int:
+    """The verdict samples a graded rollout got: its dimensions' sample count (1 when single)."""
+    d = next(iter((r.dimensions or {}).values()), None)
+    return len(d.samples) if d is not None and d.samples is not None else 1
+
+
+def group_noise(results: Sequence[RolloutResult], samples: int | str) -> NoiseInfo | None:
     """Signal-to-noise ratio of a group's graded rollouts: the variance of their rewards (population) over
-    the mean of their judge variances (reward_std squared); and the reliability of their reward and of each
-    dimension (reward.rubric.reliability). Penalties are exact and errors have no reward, so only graded
-    rollouts count (the penalised ones are counted in `n_penalized`). None with a single sample."""
-    if samples < 2:
+    the mean of their judge variances (reward_std squared, pooled when K varies); and the reliability of their
+    reward and of each dimension (reward.rubric.reliability). Penalties are exact and errors have no reward, so
+    only graded rollouts count (the penalised ones are counted in `n_penalized`). None with a single sample
+    (with `samples` auto: when no rollout got a second one)."""
+    if samples == 1:
         return None
     n_penalized = sum(r.status == "penalized" for r in results)
-    graded = [r for r in results if r.status == "ok" and r.reward is not None and r.reward_std is not None]
+    graded = [r for r in results if r.status == "ok" and r.reward is not None]
+    if samples == "auto":
+        if not any(r.reward_std is not None for r in graded):
+            return None
+        ks = [_ks(r) for r in graded]
+        k_max = max(ks)
+    else:
+        graded = [r for r in graded if r.reward_std is not None]
+        ks, k_max = [int(samples)] * len(graded), int(samples)
     if len(graded) < 2:
         return NoiseInfo(
-            samples=samples, n=len(graded), signal_var=None, noise_var=None, snr=None, n_penalized=n_penalized
+            samples=k_max, n=len(graded), signal_var=None, noise_var=None, snr=None, n_penalized=n_penalized
         )
     rewards = [float(r.reward) for r in graded if r.reward is not None]
     mean = fmean(rewards)
     signal = fmean((x - mean) ** 2 for x in rewards)
-    noise = fmean(float(r.reward_std) ** 2 for r in graded if r.reward_std is not None)
+    multi = [(float(r.reward_std) ** 2, k) for r, k in zip(graded, ks, strict=True) if r.reward_std is not None]
+    noise = pooled([v for v, _ in multi], [k for _, k in multi])
     # With no measured noise the ratio is unbounded; null, with noise_var 0 saying why.
     snr = signal / noise if noise > 0 else None
-    rel = from_moments(rewards, noise, samples)
+    rel = from_moments(rewards, noise, ks)
     return NoiseInfo(
-        samples=samples,
+        samples=k_max,
         n=len(graded),
         signal_var=signal,
         noise_var=noise,
@@ -76,22 +92,27 @@ def group_noise(results: Sequence[RolloutResult], samples: int) -> NoiseInfo | N
         reliability_k=rel.reliability_k,
         k_needed=rel.k_needed,
         reliability_target=TARGET,
-        dimensions=_dimension_reliability(graded, samples) or None,
+        dimensions=_dimension_reliability(graded, ks) or None,
     )
 
 
-def _dimension_reliability(graded: Sequence[RolloutResult], samples: int) -> dict[str, DimensionReliability]:
+def _dimension_reliability(graded: Sequence[RolloutResult], ks: Sequence[int]) -> dict[str, DimensionReliability]:
     names = list((graded[0].dimensions or {}).keys())
     out = {}
     for name in names:
-        scores = [
-            [float(x) for x in d.samples]
-            for r in graded
-            if (d := (r.dimensions or {}).get(name)) is not None and d.samples is not None and len(d.samples) == samples
-        ]
+        scores = []
+        for r, k in zip(graded, ks, strict=True):
+            d = (r.dimensions or {}).get(name)
+            if d is None:
+                continue
+            values = [float(d.score)] if d.samples is None else [float(x) for x in d.samples]
+            if len(values) == k:
+                scores.append(values)
         if len(scores) < 2:
             continue
         rel = estimate(scores)
+        if rel.noise_var is None:
+            continue
         out[name] = DimensionReliability(
             signal_var=rel.signal_var,
             noise_var=rel.noise_var,

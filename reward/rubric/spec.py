@@ -140,8 +140,10 @@ class JudgeDefaults(SpecModel):
     num_retries: int = Field(default=3, ge=0)
     max_reasks: int = Field(default=2, ge=0)
     # Judge noise: grade each rollout this many times (seeds 0..K-1) and average; see reward.rubric.noise.
-    samples: int = Field(default=1, ge=1, le=32)
-    resample_condense: bool = False  # with samples > 1, also condense each sample anew
+    # auto: one each, more only where a group's order or advantage sign is unsure (reward.rubric.adaptive).
+    samples: Annotated[int, Field(ge=1, le=32)] | Literal["auto"] = 1
+    max_samples: int = Field(default=4, ge=2, le=32)  # with samples auto: the most verdicts one rollout gets
+    resample_condense: bool = False  # with samples > 1 (or auto), also condense each sample anew
 
 
 TemplateName = Annotated[str, Field(pattern=r"^[\w.-]+$")]

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from reward.cache import open_store
 from reward.errors import ConfigError
@@ -36,8 +36,9 @@ def judge_settings(
     api_key: str | None = None,
     concurrency: int | None = None,
     timeout_s: float | None = None,
-    samples: int | None = None,
+    samples: int | Literal["auto"] | None = None,
     resample_condense: bool | None = None,
+    max_samples: int | None = None,
 ) -> JudgeSettings:
     """Judge settings for a rubric: flags, then REWARD_* variables, then the rubric's own defaults."""
     judge = rubric.spec.judge
@@ -50,7 +51,10 @@ def judge_settings(
     if concurrency is not None and concurrency <= 0:
         raise ConfigError("--concurrency must be positive")
 
-    k, resample = sampling(rubric, samples, resample_condense)
+    try:
+        plan = sampling(rubric, samples, resample_condense, max_samples)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
     def call(role_default: str, temperature: float, max_tokens: int) -> CallSettings:
         return CallSettings(model=model or role_default, temperature=temperature, max_tokens=max_tokens)
@@ -65,8 +69,9 @@ def judge_settings(
         num_retries=judge.num_retries,
         max_reasks=judge.max_reasks,
         concurrency=int(concurrency or DEFAULT_CONCURRENCY),
-        samples=k,
-        resample_condense=resample,
+        samples=plan.fixed,
+        resample_condense=plan.resample_condense,
+        max_samples=plan.max_samples if plan.auto else None,
     )
 
 
@@ -178,8 +183,9 @@ def open_scorer(
     api_key: str | None = None,
     concurrency: int | None = None,
     fake: bool = False,
-    samples: int | None = None,
+    samples: int | Literal["auto"] | None = None,
     resample_condense: bool | None = None,
+    max_samples: int | None = None,
     notify: Callable[[str, str], None] = lambda kind, message: None,
 ) -> Iterator[Scorer]:
     """A scorer for offline work (`reward score`, `plans`, `prompt`), closed on exit. With no judge
@@ -198,6 +204,7 @@ def open_scorer(
         concurrency=concurrency,
         samples=samples,
         resample_condense=resample_condense,
+        max_samples=max_samples,
     )
     fake_judge = None
     explicit = bool(model or setting("judge_model"))

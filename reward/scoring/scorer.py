@@ -31,6 +31,7 @@ from reward.native.calls import unmatched_tools
 from reward.rubric.finish import expected_basis, graded_fields, group_fields
 from reward.rubric.inputs import group_inputs, rollout_inputs
 from reward.rubric.load import Rubric
+from reward.rubric.noise import Sample
 from reward.rubric.penalties import check_penalty, has_final_answer
 from reward.rubric.prompts import Messages, TemplateProblem, condense_messages, grade_messages
 from reward.rubric.verdict import (
@@ -64,6 +65,28 @@ class Plan:
         if not (ok and isinstance(value["plan"], str) and value["plan"].strip() and isinstance(value["fake"], bool)):
             raise ValueError("a cached plan must be {plan: non-empty string, fake: boolean}")
         return cls(value["plan"], value["fake"])
+
+
+@dataclass
+class Graded:
+    """What grading one rollout took and gave: enough to draw one more sample of it (`--samples auto`)."""
+
+    group: Group
+    rollout: Rollout
+    ci: CondenseInput
+    reference: asyncio.Task[Plan] | None
+    candidates: list[Plan]
+    ref: Plan | None
+    verdicts: list[Verdict]
+
+    @property
+    def samples(self) -> list[Sample]:
+        return [{name: (s.score, s.reason) for name, s in v.scores.items()} for v in self.verdicts]
+
+    @property
+    def fake(self) -> bool:
+        judged: list[Plan | Verdict] = [*self.candidates, *([self.ref] if self.ref else []), *self.verdicts]
+        return any(x.fake for x in judged)
 
 
 def _size(t: Trajectory) -> int:
@@ -108,7 +131,12 @@ class Scorer:
         self.response_format = response_format(spec)
         self._verdict_model = verdict_model(spec)
         self._sections = plan_sections(rubric.condense_template or "")
-        self.basis = expected_basis(rubric, judge.settings.samples, judge.settings.resample_condense)
+        settings = judge.settings
+        auto = settings.max_samples is not None
+        self.fixed_k = 1 if auto else settings.samples  # samples every graded rollout gets at once
+        self.basis = expected_basis(
+            rubric, "auto" if auto else settings.samples, settings.resample_condense, settings.max_samples
+        )
 
     async def aclose(self) -> None:
         """Close the judge's connections on the running loop: call it before a loop that scored ends
@@ -193,16 +221,26 @@ class Scorer:
 
     # --- one rollout, one group -----------------------------------------------------------------
 
+    @staticmethod
+    def seed(index: int) -> int | None:
+        """Sample `index`'s seed: sample 0 is the K = 1 request (no seed), so it reuses that cache entry."""
+        return None if index == 0 else index
+
     async def _judge(
-        self, group: Group, rollout: Rollout, ci: CondenseInput, reference: asyncio.Task[Plan] | None, usage: Usage
-    ) -> tuple[list[Plan], Plan | None, list[Verdict]]:
-        """Candidate plan(s), reference plan and verdict(s): K samples grade K times (seeds 0..K-1) and,
-        with resample_condense, condense K times too; one sample sends no seed."""
-        k = self.judge.settings.samples
-        seeds: list[int | None] = [None] if k <= 1 else list(range(k))
+        self,
+        group: Group,
+        rollout: Rollout,
+        ci: CondenseInput,
+        reference: asyncio.Task[Plan] | None,
+        usage: Usage,
+        indices: list[int],
+    ) -> Graded:
+        """Candidate plan(s), reference plan and verdict(s) of samples `indices`: sample i grades (and, with
+        resample_condense, condenses) with seed i, sample 0 with none."""
+        resample = self.judge.settings.resample_condense
         candidates: list[Plan] = []
         if self.rubric.spec.condenses:
-            plan_seeds = seeds if self.judge.settings.resample_condense else [None]
+            plan_seeds = [self.seed(i) for i in indices] if resample else [None]
             request = self.condense_request(group, ci)
             candidates = list(await asyncio.gather(*(self.plan(request, usage, s) for s in plan_seeds)))
         ref = None
@@ -211,19 +249,27 @@ class Scorer:
                 ref = await asyncio.shield(reference)
             except JudgeError as exc:
                 raise JudgeError(exc.category, f"reference plan: {exc.message}") from exc
+        plans = [candidates[j % len(candidates)] if candidates else None for j in range(len(indices))]
         verdicts = await asyncio.gather(
             *(
-                self.verdict(
-                    self.grade_request(
-                        group, rollout, ci, ref, candidates[i % len(candidates)] if candidates else None
-                    ),
-                    usage,
-                    s,
-                )
-                for i, s in enumerate(seeds)
+                self.verdict(self.grade_request(group, rollout, ci, ref, plan), usage, self.seed(i))
+                for plan, i in zip(plans, indices, strict=True)
             )
         )
-        return candidates, ref, list(verdicts)
+        return Graded(group, rollout, ci, reference, candidates, ref, list(verdicts))
+
+    async def more(self, graded: Graded, usage: Usage) -> None:
+        """One more verdict sample of a graded rollout (`--samples auto`), appended to `graded`."""
+        g = graded
+        extra = await self._judge(g.group, g.rollout, g.ci, g.reference, usage, [len(g.verdicts)])
+        g.candidates += extra.candidates if self.judge.settings.resample_condense else []
+        g.verdicts += extra.verdicts
+
+    def finish(self, graded: Graded, result: RolloutResult) -> tuple[RolloutResult, bool]:
+        """The rollout's graded fields from its samples (again, after `--samples auto` added some)."""
+        result = result.model_copy(update=graded_fields(self.rubric, graded.samples))
+        result._plan = graded.candidates[0].text if graded.candidates else None
+        return result, graded.fake
 
     def _error(self, rollout: Rollout, fa_ok: bool, category: str, message: str) -> RolloutResult:
         assert rollout.id is not None
@@ -243,14 +289,14 @@ class Scorer:
         reference: asyncio.Task[Plan] | None,
         usage: Usage,
         deadline: float | None = None,
-    ) -> tuple[RolloutResult, bool]:
-        result, fake, ci = await self._score_rollout(group, rollout, reference, usage, deadline)
+    ) -> tuple[RolloutResult, bool, Graded | None]:
+        result, fake, ci, graded = await self._score_rollout(group, rollout, reference, usage, deadline)
         result.warnings = tool_warnings(rollout)  # whatever the outcome: read from the steps alone
         if self.keep_plans:
             if ci is None:  # penalised before any judge call: what the checks read, as the judge would see it
                 ci = await asyncio.to_thread(self.condense_input, group.query, rollout)
             result._transcript = transcript_of(ci)
-        return result, fake
+        return result, fake, graded
 
     async def _score_rollout(
         self,
@@ -259,7 +305,7 @@ class Scorer:
         reference: asyncio.Task[Plan] | None,
         usage: Usage,
         deadline: float | None,
-    ) -> tuple[RolloutResult, bool, CondenseInput | None]:
+    ) -> tuple[RolloutResult, bool, CondenseInput | None, Graded | None]:
         spec = self.rubric.spec
         assert rollout.id is not None
         fa_ok = has_final_answer(rollout.final_answer)
@@ -280,7 +326,7 @@ class Scorer:
                 in_group_stats=True,
                 has_final_answer=fa_ok,
             )
-            return result, False, None
+            return result, False, None, None
         if big:
             ci = await asyncio.to_thread(self.condense_input, group.query, rollout)
         else:
@@ -288,23 +334,15 @@ class Scorer:
         try:
             # The request's deadline (loop time) bounds the judge work; the cache keeps whatever finished.
             async with asyncio.timeout_at(deadline):
-                candidates, ref, verdicts = await self._judge(group, rollout, ci, reference, usage)
+                graded = await self._judge(group, rollout, ci, reference, usage, list(range(self.fixed_k)))
         except TimeoutError:
             left = "" if deadline is None else " (the request deadline passed)"
-            return self._error(rollout, fa_ok, "judge_timeout", f"no verdict in time{left}"), False, ci
+            return self._error(rollout, fa_ok, "judge_timeout", f"no verdict in time{left}"), False, ci, None
         except JudgeError as exc:
-            return self._error(rollout, fa_ok, exc.category, exc.message), False, ci
-        samples = [{name: (s.score, s.reason) for name, s in v.scores.items()} for v in verdicts]
-        result = RolloutResult(
-            id=rollout.id,
-            status="ok",
-            **graded_fields(self.rubric, samples),
-            in_group_stats=True,
-            has_final_answer=fa_ok,
-        )
-        result._plan = candidates[0].text if candidates else None
-        judged: list[Plan | Verdict] = [*candidates, *([ref] if ref else []), *verdicts]
-        return result, any(x.fake for x in judged), ci
+            return self._error(rollout, fa_ok, exc.category, exc.message), False, ci, None
+        shell = RolloutResult(id=rollout.id, status="ok", reward=None, in_group_stats=True, has_final_answer=fa_ok)
+        result, fake = self.finish(graded, shell)
+        return result, fake, ci, graded
 
     async def score_group(self, group: Group, usage: Usage, deadline: float | None = None) -> GroupResult:
         """Score one group; `deadline` (event-loop time) turns judge work still pending into errors."""
@@ -322,7 +360,17 @@ class Scorer:
                 elif not reference.cancelled():
                     reference.exception()  # retrieved: an unused failed reference is not an orphan error
             usage.add(own)
-        results = [r for r, _ in outcomes]
+        results = [r for r, _, _ in outcomes]
+        fake = any(f for _, f, _ in outcomes)
+        sampling = None
+        if self.basis.samples == "auto":
+            from reward.scoring.adaptive import adapt  # the loop of `--samples auto`
+
+            extra = Usage()  # the extra rounds' share: the first one is folded into `usage` already
+            results, more_fake, sampling = await adapt(self, results, [g for _, _, g in outcomes], extra, deadline)
+            fake = fake or more_fake
+            own.add(extra)
+            usage.add(extra)
         for r, rollout in zip(results, group.rollouts, strict=True):
             r.meta = rollout.meta
         for r, rollout in zip(results, group.rollouts, strict=True):
@@ -333,12 +381,13 @@ class Scorer:
             judge=JudgeInfo(
                 condense_model=settings.condense.model if spec.condenses else "",
                 grade_model=settings.grade.model,
-                fake=any(fake for _, fake in outcomes),
+                fake=fake,
             ),
             n_errors=sum(r.status == "error" for r in results),
             rollouts=results,
-            **group_fields(self.rubric, results, settings.samples),
+            **group_fields(self.rubric, results, self.basis.samples),
             **(self._plans(reference, results) if self.keep_plans else {}),
+            sampling=sampling,
             basis=self.basis,
             usage=GroupUsage(
                 judge_calls=sum(own.calls.values()),
