@@ -1,0 +1,190 @@
+"""`reward migrate`: a fake judge with a planted monotone distortion is mapped back onto the original scale."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reward.analysis.migrate_fit import Pair, agreement, isotonic, rank_flips
+from reward.analysis.migrate_sample import stratified_sample
+from reward.judge.fake.distorted import Distortion
+from reward.rubric.score_maps import ScoreMap, score_map_problem
+from tests.conftest import group, rollout, run_cli, step
+
+GAMMA = 1.7
+
+
+# --- the fit, the sample, the distortion (pure) ---------------------------------------------------------------
+
+
+def test_isotonic_pools_adjacent_violators():
+    assert isotonic([1, 2, 3, 4], [1, 3, 2, 4]) == [(1, 1.0), (2, 2.5), (3, 2.5), (4, 4.0)]
+    # ties in x are one point (their mean); data already monotone is left as it is
+    assert isotonic([2, 1, 2, 3], [4, 1, 2, 5]) == [(1, 1.0), (2, 3.0), (3, 5.0)]
+    rng = random.Random(7)
+    xs = [rng.randint(0, 10) for _ in range(300)]
+    ys = [x + rng.gauss(0, 3) for x in xs]
+    fit = isotonic(xs, ys)
+    assert [x for x, _ in fit] == sorted(set(xs))
+    assert all(b[1] >= a[1] for a, b in zip(fit, fit[1:], strict=False))
+    # least squares keeps the total: pooled blocks are means, so the fitted values sum to the data's
+    n = {x: xs.count(x) for x in set(xs)}
+    assert sum(y * n[x] for x, y in fit) == pytest.approx(sum(ys))
+
+
+def test_agreement_counts_flips_within_groups_only():
+    pairs = [Pair("a", 1, 5), Pair("a", 2, 4), Pair("a", 3, 6), Pair("b", 0, 9), Pair("b", 9, 0)]
+    assert rank_flips(pairs) == (4, 2)  # a: (1,2) flipped, (1,3) and (2,3) kept; b: flipped; never across groups
+    a = agreement(pairs, mapped=[p.old for p in pairs])
+    assert a.mean_shift == pytest.approx((5 + 4 + 6 + 9 + 0 - 1 - 2 - 3 - 0 - 9) / 5)
+    assert a.mapped_mean_abs_diff == 0
+
+
+def test_stratified_sample_spreads_over_groups_and_rewards():
+    groups = [(f"g{g}", [(f"r{i}", g * 10 + i) for i in range(8)]) for g in range(10)]
+    picks = stratified_sample(groups, 20)
+    assert len(picks) == 20
+    by_group: dict[str, set[str]] = {}
+    for g, r in picks:
+        by_group.setdefault(g, set()).add(r)
+    assert all(v == {"r0", "r7"} for v in by_group.values()) and len(by_group) == 10  # lowest and highest each
+    few = stratified_sample(groups, 6)
+    assert {g for g, _ in few} == {"g0", "g4", "g9"}  # across the quantiles of the group means, 2 each
+    assert len(stratified_sample(groups, 1000)) == 80
+    assert stratified_sample(groups, 20) == picks  # deterministic
+
+
+def test_distortion_and_its_inverse():
+    d = Distortion(GAMMA, 0, 10)
+    assert [d(s) for s in (0, 5, 10)] == [0.0, 3.0, 10.0]
+    assert all(d.inverse(d.exact(s)) == pytest.approx(s) for s in range(11))
+
+
+def test_a_map_used_with_another_grading_judge_is_named():
+    m = ScoreMap(points=[(0, 0), (10, 10)], judge="new/judge", onto="old/judge")
+    assert score_map_problem({"x": m}, "new/judge") is None
+    assert score_map_problem({"x": ScoreMap(points=[(0, 0), (1, 1)])}, "any") is None  # unrecorded: no check
+    problem = score_map_problem({"x": m}, "other/judge")
+    assert problem and "new/judge" in problem and "other/judge" in problem and "old/judge" in problem
+
+
+# --- end to end: two fake judges, the second a distortion of the first -----------------------------------------
+
+
+def spread_groups(n_groups: int = 12, n_rollouts: int = 8) -> list[dict[str, Any]]:
+    """Groups whose rollouts cover the fake judge's scale: outcomes that match the reference or not (exit codes)
+    and final answers from terse to detailed (the fake judge's detail dimensions)."""
+    out = []
+    for g in range(n_groups):
+        rollouts = []
+        for i in range(n_rollouts):
+            code = 0 if (i + g) % 3 else 1
+            steps = [step(command=f"pytest -q -k case_{g}_{i}", exit_code=code, output=f"{i} passed, {code} failed")]
+            answer = f"<final_answer>case {g}/{i}: " + "details " * (6 * i + g) + "</final_answer>"
+            rollouts.append(rollout(f"r{i}", steps=steps, final=answer))
+        out.append(group(f"g{g}", rollouts))
+    return out
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def scored_run(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
+    env = {"REWARD_CACHE_DIR": str(tmp_path / "cache"), "COLUMNS": "200"}
+    rollouts = write_jsonl(tmp_path / "rollouts.jsonl", spread_groups())
+    scored = tmp_path / "a.jsonl"
+    run_cli("score", rollouts, "-o", scored, "--fake-judge", "--include-plans", "--no-progress", env=env)
+    return rollouts, scored, env
+
+
+def score_with(rubric_path: Path | str, rollouts: Path, tmp_path: Path, gamma: float | None) -> dict[tuple, float]:
+    """Rewards of every graded rollout scored with `rubric_path` by the fake judge, distorted by `gamma`."""
+    from reward.cache.disk import Store
+    from reward.core.trajectory import Group
+    from reward.judge.base import CallSettings, JudgeSettings, Usage
+    from reward.judge.fake import DistortedJudge, InProcessFakeJudge
+    from reward.native.prepare import prepare_group
+    from reward.rubric.load import load_rubric
+    from reward.scoring.scorer import Scorer
+
+    r = load_rubric(rubric_path, overrides=[])
+    settings = JudgeSettings(condense=CallSettings("fake", 0.0, 2048), grade=CallSettings("fake", 0.0, 2048))
+    judge: Any = InProcessFakeJudge(settings)
+    if gamma is not None:
+        judge = DistortedJudge(judge, Distortion.on(r.spec, gamma), r.spec)
+    store = Store(tmp_path / "score-cache")
+    scorer = Scorer(r, judge, store)
+    groups = [prepare_group(Group.model_validate_json(line)) for line in rollouts.read_text().splitlines()]
+
+    async def run() -> list[Any]:
+        return list(await asyncio.gather(*(scorer.score_group(g, Usage()) for g in groups)))
+
+    try:
+        results = asyncio.run(run())
+    finally:
+        store.close()
+    return {(g.group_id, x.id): x.reward for g in results for x in g.rollouts if x.status == "ok"}
+
+
+def test_migrate_recovers_a_planted_distortion(scored_run, tmp_path: Path):
+    rollouts, scored, env = scored_run
+    overlay = tmp_path / "overlay.yaml"
+    ran = run_cli(
+        "migrate", scored, "-i", rollouts, "--fake-judge", "--fake-distortion", GAMMA, "-o", overlay, "--json", env=env
+    )
+    report = json.loads(ran.stdout)
+    m = report["migration"]
+    assert "grade" in ran.stderr and "calls" in ran.stderr  # the estimate came first (on stderr with --json)
+    assert m["regraded"] == m["sampled"] == m["graded"] > 50 and m["fake"] is True
+    d = Distortion(GAMMA, 0, 10)
+    worst = 0.0
+    for name, fitted in m["maps"].items():
+        assert fitted["judge"].endswith(f"~gamma{GAMMA:g}") and fitted["onto"] == "openai/reward-fake-judge"
+        for x, y in fitted["points"]:
+            lo, hi = d.inverse(x - 0.5), d.inverse(x + 0.5)  # the old scores the judge's rounding sends to x
+            if sum(lo <= s < hi for s in range(11)) > 1:  # merged (0 and 1 both become 0): any of them
+                assert lo - 0.5 <= y <= hi + 0.5, (name, x, y)
+            else:
+                worst = max(worst, abs(y - d.inverse(x)))
+        assert m["dimensions"][name]["rank_flips"] == 0  # a monotone distortion never reorders
+        assert m["dimensions"][name]["mean_shift"] < 0  # gamma > 1 bends scores down
+    assert worst <= 0.5, worst
+    assert len(m["maps"]) + len(m["not_fitted"]) == 14
+
+    # scoring with the overlay and the distorted judge keeps the original judge's rewards
+    original = {
+        (g["group_id"], x["id"]): x["reward"]
+        for g in map(json.loads, scored.read_text().splitlines())
+        for x in g["rollouts"]
+        if x["status"] == "ok"
+    }
+    raw = score_with("execution_subagent", rollouts, tmp_path, GAMMA)
+    mapped = score_with(overlay, rollouts, tmp_path, GAMMA)
+    assert set(raw) == set(mapped) == set(original)
+    mad_raw = sum(abs(raw[k] - original[k]) for k in original) / len(original)
+    mad_mapped = sum(abs(mapped[k] - original[k]) for k in original) / len(original)
+    print(f"mean |reward - original|: distorted {mad_raw:.2f}, distorted + overlay {mad_mapped:.2f}")
+    assert mad_raw > 5 and mad_mapped < 1.0 and mad_mapped < mad_raw / 5
+
+
+def test_migrate_recovers_an_unrounded_distortion(tmp_path: Path):
+    """On a continuous scale the judge does not round: the map is f's inverse itself, within 0.5 everywhere."""
+    env = {"REWARD_CACHE_DIR": str(tmp_path / "cache"), "COLUMNS": "200"}
+    rollouts = write_jsonl(tmp_path / "rollouts.jsonl", spread_groups(6))
+    scored = tmp_path / "a.jsonl"
+    scale = "scale={min: 0.0, max: 10.0}"
+    run_cli("score", rollouts, "-o", scored, "--fake-judge", "--include-plans", "--no-progress", "--set", scale, env=env)
+    ran = run_cli("migrate", scored, "-i", rollouts, "--fake-judge", "--fake-distortion", GAMMA, "--json", env=env)
+    m = json.loads(ran.stdout)["migration"]
+    d = Distortion(GAMMA, 0.0, 10.0, integer=False)
+    errors = [abs(y - d.inverse(x)) for fitted in m["maps"].values() for x, y in fitted["points"]]
+    assert len(errors) > 100 and max(errors) <= 0.5
+    assert m["reward"]["mapped_mean_abs_diff"] < m["reward"]["mean_abs_diff"] / 5
