@@ -1,0 +1,111 @@
+"""The judge's cost budget (REWARD_MAX_COST): reservations of each call's worst case, refusals as
+`budget_exhausted` errors before anything is sent, and no enforcement (said once) without a price."""
+
+import asyncio
+import logging
+from typing import ClassVar
+
+import pytest
+
+from reward.core.trajectory import Group
+from reward.judge.base import CallSettings, JudgeError, Usage
+from reward.judge.budget import Budget, CallLedger, Price, budget_status, price_of
+from reward.judge.litellm_judge import LiteLLMJudge
+from tests.conftest import group, rollout, settings_for
+
+PRICED = "openai/gpt-4o-mini"  # in litellm's bundled price list
+MSG = [{"role": "user", "content": "## Task Query\n\nhello"}]
+
+
+def priced_settings(fj, **overrides):
+    return settings_for(fj, condense=CallSettings(PRICED, 0.0, 512), grade=CallSettings(PRICED, 0.0, 1024), **overrides)
+
+
+def test_prices_come_from_litellm_and_an_unknown_one_is_none():
+    p = price_of([PRICED])
+    assert p is not None and p.input > 0 and p.output > p.input
+    assert price_of([PRICED, "openai/surely-not-a-model-xyz"]) is None
+    assert price_of([]) is None
+
+
+def test_reservations_keep_concurrent_calls_under_the_budget():
+    b = Budget(1.0, {"grade": Price(0.001, 0.002)})
+    worst = b.worst_case("grade", prompt_tokens=100, max_tokens=100)
+    assert worst == pytest.approx(0.3)
+    b.reserve(worst)
+    b.reserve(worst)
+    b.reserve(worst)  # 0.9 held by three calls in flight
+    with pytest.raises(JudgeError) as exc:
+        b.reserve(worst)
+    assert exc.value.category == "budget_exhausted" and "REWARD_MAX_COST" in exc.value.message
+    b.settle(worst, 0.05)  # one call ended, it cost less than its worst case: room again
+    b.reserve(worst)
+    s = b.status()
+    assert s.enforced and s.spent == pytest.approx(0.05) and s.remaining == pytest.approx(0.95)
+
+
+def test_a_cancelled_hedge_is_charged_its_worst_case_and_counted_as_unknown_cost():
+    b = Budget(10.0, {"grade": Price(0.001, 0.001)})
+    ledger = CallLedger(worst=0.5, duplicates=1, cancelled=1)
+    b.reserve(0.5)
+    b.reserve(0.5)
+
+    class Resp:
+        usage = None
+        _hidden_params: ClassVar[dict] = {"response_cost": 0.1}
+
+    usage = Usage()
+    this = b.close(ledger, "grade", Resp(), [usage], priced=True)
+    assert b.reserved == 0 and b.spent == pytest.approx(0.6)  # 0.1 answered + 0.5 for the cancelled one
+    assert usage.calls["grade"] == 2 and this.calls["grade"] == 2 and usage.cost_known is False
+
+
+def test_an_unpriced_judge_is_not_held_to_the_budget_and_says_so_once(fake_judge, monkeypatch, caplog):
+    monkeypatch.setenv("REWARD_MAX_COST", "0.000001")
+    from reward.judge import budget
+
+    budget._said.clear()
+    with caplog.at_level(logging.WARNING, logger="reward.judge.budget"):
+        client = LiteLLMJudge(settings_for(fake_judge))
+        LiteLLMJudge(settings_for(fake_judge))
+    assert [r.message for r in caplog.records].count(client.budget.note) == 1
+    assert "cannot be enforced" in (client.budget.note or "")
+    asyncio.run(client.complete("condense", MSG, Usage()))  # goes out whatever it costs
+    status = budget_status(client)
+    assert status is not None and not status.enforced and status.limit == 0.000001
+
+
+def test_a_call_that_would_pass_the_budget_is_refused_before_it_is_sent(fake_judge, monkeypatch):
+    monkeypatch.setenv("REWARD_MAX_COST", "0.0012")  # one condense call's worst case (512 out) is ~0.0003
+    client = LiteLLMJudge(priced_settings(fake_judge))
+    usage = Usage()
+
+    async def main() -> JudgeError:
+        try:
+            for _ in range(100):
+                await client.complete("condense", MSG, usage)
+        except JudgeError as exc:
+            return exc
+        finally:
+            await client.aclose()
+        raise AssertionError("never refused")
+
+    exc = asyncio.run(main())
+    assert exc.category == "budget_exhausted"
+    sent = fake_judge.counts()["condense"]
+    assert sent == usage.calls["condense"] and sent >= 3  # the refused call never reached the judge
+    status = budget_status(client)
+    assert status is not None and status.enforced
+    assert status.spent == pytest.approx(usage.cost) and 0 < status.spent <= 0.0012
+    assert status.remaining == pytest.approx(0.0012 - status.spent)
+
+
+def test_an_exhausted_budget_makes_rollouts_errors_never_numbers(make_scorer, fake_judge, monkeypatch):
+    monkeypatch.setenv("REWARD_MAX_COST", "0.00001")  # less than any call's worst case
+    scorer = make_scorer(condense=CallSettings(PRICED, 0.0, 512), grade=CallSettings(PRICED, 0.0, 1024), num_retries=0)
+    data = group(rollouts=[rollout("x"), rollout("y")], reference={"plan": "EXECUTION PLAN"})
+    result = asyncio.run(scorer.score_group(Group.model_validate(data), Usage()))
+    assert [r.status for r in result.rollouts] == ["error", "error"]
+    assert all(r.reward is None and r.error.category == "budget_exhausted" for r in result.rollouts)
+    assert fake_judge.counts()["total"] == 0
+    assert budget_status(scorer.judge) is not None
