@@ -188,3 +188,62 @@ def test_migrate_recovers_an_unrounded_distortion(tmp_path: Path):
     errors = [abs(y - d.inverse(x)) for fitted in m["maps"].values() for x, y in fitted["points"]]
     assert len(errors) > 100 and max(errors) <= 0.5
     assert m["reward"]["mapped_mean_abs_diff"] < m["reward"]["mean_abs_diff"] / 5
+
+
+def test_dry_run_estimates_and_a_rerun_is_answered_by_the_cache(scored_run, tmp_path: Path):
+    rollouts, scored, env = scored_run
+    args = ("migrate", scored, "-i", rollouts, "--fake-judge", "--fake-distortion", GAMMA, "--sample", 20)
+    dry = json.loads(run_cli(*args, "--dry-run", "--json", env=env).stdout)
+    assert dry["sampled"] == 20 and dry["stages"]["grade"]["calls"] == 20 and dry["stages"]["grade"]["cached"] == 0
+    assert dry["stages"]["condense"]["model"] is None  # the plans came from the file: nothing condensed
+    assert dry["stages"]["grade"]["cost_usd"] is None  # the fake judge has no price: unknown, never $0
+    first = json.loads(run_cli(*args, "--json", env=env).stdout)
+    assert first["estimate"]["stages"]["grade"]["calls"] == 20  # the dry run called nothing and cached nothing
+    again = json.loads(run_cli(*args, "--json", env=env).stdout)
+    assert again["estimate"]["stages"]["grade"] | {"calls": 0, "cached": 20} == again["estimate"]["stages"]["grade"]
+    assert again["migration"]["maps"] == first["migration"]["maps"]
+
+
+def test_without_plans_in_the_file_the_runs_judge_condenses(tmp_path: Path):
+    env = {"REWARD_CACHE_DIR": str(tmp_path / "cache"), "COLUMNS": "200"}
+    rollouts = write_jsonl(tmp_path / "rollouts.jsonl", spread_groups(4))
+    scored = tmp_path / "a.jsonl"
+    run_cli("score", rollouts, "-o", scored, "--fake-judge", "--no-progress", env=env)
+    args = ("migrate", scored, "-i", rollouts, "--fake-judge", "--fake-distortion", GAMMA)
+    dry = json.loads(run_cli(*args, "--dry-run", "--json", env=env).stdout)
+    assert dry["stages"]["condense"]["model"] == "openai/reward-fake-judge"
+    assert dry["stages"]["condense"]["calls"] == 0 and dry["stages"]["condense"]["cached"] > 0  # the run's plans
+    m = json.loads(run_cli(*args, "--json", env=env).stdout)["migration"]
+    assert all(a["rank_flips"] == 0 for a in m["dimensions"].values()) and m["regraded"] == m["graded"]
+
+
+def hostile(tmp_path: Path, *args: Any) -> str:
+    env = {"REWARD_CACHE_DIR": str(tmp_path / "cache"), "COLUMNS": "200"}
+    ran = run_cli("migrate", *args, env=env, check=False)
+    assert ran.returncode == 2, (ran.stdout, ran.stderr)
+    assert "Traceback" not in ran.stderr
+    return " ".join(ran.stderr.split())
+
+
+def test_hostile_inputs_are_clear_errors(scored_run, tmp_path: Path):
+    rollouts, scored, _ = scored_run
+    fake = ("--fake-judge", "--fake-distortion", GAMMA)
+    assert "not a scored file" in hostile(tmp_path, rollouts, "-i", rollouts, *fake)
+    assert "not found" in hostile(tmp_path, tmp_path / "nope.jsonl", "-i", rollouts, *fake)
+    assert "--input" in hostile(tmp_path, scored, *fake)
+    assert "not a model" in hostile(tmp_path, scored, "-i", rollouts, "--to", "no-such-provider-model-xyz")
+    assert "--fake-judge" in hostile(tmp_path, scored, "-i", rollouts, "--fake-distortion", GAMMA)
+    # too few graded rollouts for a fit, and none at all (every rollout penalised)
+    lines = [json.loads(x) for x in scored.read_text().splitlines()]
+    few = write_jsonl(tmp_path / "few.jsonl", [{**lines[0], "rollouts": lines[0]["rollouts"][:5]}])
+    assert "at least 8" in hostile(tmp_path, few, "-i", rollouts, *fake)
+    for g in lines:
+        for r in g["rollouts"]:
+            r.update(status="penalized", penalty="no_commands", dimensions=None)
+    none = write_jsonl(tmp_path / "none.jsonl", lines)
+    assert "no graded rollout" in hostile(tmp_path, none, "-i", rollouts, *fake)
+    # the input is not the one the run scored
+    other = write_jsonl(tmp_path / "other.jsonl", spread_groups(2, 2))
+    assert "is it the input the run scored" in hostile(tmp_path, scored, "-i", other, *fake)
+    # a rubric that asks the judge otherwise
+    assert "asks the judge differently" in hostile(tmp_path, scored, "-i", rollouts, "-r", "response_quality", *fake)
