@@ -28,9 +28,11 @@ def dry_run_json(report: DryRun, rubric: Rubric) -> str:
 def dry_run_lines(report: DryRun, rubric: Rubric) -> list[str]:
     edits = f" (overrides: {', '.join(rubric.overrides)})" if rubric.overrides else ""
     k = report.samples
-    sampling = f"{k} sample{'s' if k != 1 else ''} per graded rollout" + (
-        ", condensed anew each" if report.resample_condense else ""
-    )
+    if k == "auto":
+        sampling = f"samples auto: one per graded rollout, more where unsure (up to {report.max_samples} each)"
+    else:
+        sampling = f"{k} sample{'s' if k != 1 else ''} per graded rollout"
+    sampling += ", condensed anew each" if report.resample_condense else ""
     lines = [
         f"dry run: no judge call was made, nothing was written · rubric {rubric.name} @ {rubric.version}{edits}",
         f"groups    {report.groups} to score, {report.done} already done, {len(report.invalid)} invalid lines",
@@ -60,6 +62,11 @@ def dry_run_lines(report: DryRun, rubric: Rubric) -> list[str]:
         f"{'total':<44}{totals['calls']:>8,}{totals['cached']:>8,}{totals['shared']:>8,}{totals['prompt']:>12,}"
         f"{totals['completion']:>14,}{_cost(report.cost):>14}"
     )
+    if k == "auto":
+        lines.append(
+            f"samples auto: {report.calls:,} to {report.calls + report.extra_max:,} calls (the table: one sample each, "
+            "as K = 1; the rest as the groups' noise decides); cost above: the least"
+        )
     unpriced = sorted({s.model for s in report.stages.values() if s.model and s.price is None and s.calls})
     if unpriced:
         lines.append(f"cost unknown: litellm has no price for {', '.join(unpriced)}")

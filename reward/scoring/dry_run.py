@@ -8,7 +8,9 @@ there as in the run). So its counts are the run's:
 - a penalised rollout needs no call; a rollout whose request cannot be rendered (a template error) ends in an
   error before any call, as in the run;
 - identical requests are one call (the run's cache and single-flight make them one): counted as `shared`;
-- K samples grade K times (seeds 0..K-1), and condense K times with resample_condense, as the run does;
+- K samples grade K times (sample 0 without a seed, as K = 1; sample i with seed i), and condense K times with
+  resample_condense, as the run does; with `--samples auto` the counts are those of one sample each (the
+  least auto makes) and `extra_max` bounds what it may add (per group, the rule's budget: reward.rubric.adaptive);
 - a group's reference plan is counted once, and only when one of its rollouts reaches grading.
 
 A grading request contains the plans; when a plan is not cached yet its text is unknown, so the grading
@@ -34,6 +36,7 @@ from reward.core.trajectory import CondenseInput, Group, LineError, PlanReferenc
 from reward.errors import RewardError, RunError
 from reward.judge.base import JudgeError
 from reward.native.prepare import GroupInputError, prepare_group
+from reward.rubric.adaptive import budget
 from reward.rubric.penalties import check_penalty
 from reward.rubric.prompts import Messages
 from reward.rubric.verdict import verdict_from_cache, verdict_model
@@ -88,9 +91,11 @@ class Stage:
 class DryRun:
     """What `reward score` would do with this input, output, rubric, judge and cache."""
 
-    samples: int
+    samples: int | str  # K, or "auto"
     resample_condense: bool
     stages: dict[str, Stage]
+    max_samples: int | None = None  # with auto
+    extra_max: int = 0  # with auto: the most judge calls it may add to `calls` (cached or not)
     groups: int = 0  # to score
     done: int = 0  # already in the output (skipped)
     rollouts: int = 0  # in the groups to score
@@ -126,6 +131,14 @@ class DryRun:
             },
             "stages": {name: s.as_json() for name, s in self.stages.items()},
             "total": {**total, "cost_usd": self.cost},
+            **(
+                {
+                    "max_samples": self.max_samples,
+                    "calls_range": {"min": self.calls, "max": self.calls + self.extra_max},
+                }
+                if self.samples == "auto"
+                else {}
+            ),
             "estimate": ESTIMATE,
         }
 
@@ -263,8 +276,8 @@ class _Planner:
 
 async def _group(planner: _Planner, scorer: Scorer, group: Group) -> None:
     report, spec, settings = planner.report, scorer.rubric.spec, scorer.judge.settings
-    k = settings.samples
-    seeds: list[int | None] = [None] if k <= 1 else list(range(k))
+    seeds = [scorer.seed(i) for i in range(scorer.fixed_k)]  # sample 0 is the K = 1 request
+    judged = 0
     reference: list[Plan | JudgeError] = []  # the group's, once a rollout reaches grading
 
     async def reference_plan() -> Plan | None:
@@ -307,9 +320,13 @@ async def _group(planner: _Planner, scorer: Scorer, group: Group) -> None:
         except JudgeError:
             report.errors += 1
             continue
+        judged += 1
         for messages, seed in zip(grading, seeds, strict=True):
             load = None if planner.unknown(messages) else planner.load_verdict
             await planner.request("grade", messages, seed, load, scorer.response_format)
+    if scorer.basis.samples == "auto" and settings.max_samples is not None:
+        per_sample = 2 if spec.condenses and settings.resample_condense else 1  # a grade, and a condense
+        report.extra_max += per_sample * min(budget(judged), judged * (settings.max_samples - 1))
 
 
 async def dry_run(
@@ -324,7 +341,8 @@ async def dry_run(
     """What `score_file` with these arguments would do, without calling the judge or writing anything."""
     settings, spec = scorer.judge.settings, scorer.rubric.spec
     report = DryRun(
-        samples=settings.samples,
+        samples=scorer.basis.samples,
+        max_samples=scorer.basis.max_samples,
         resample_condense=scorer.basis.resample_condense,
         stages={
             "condense": Stage(settings.condense.model if spec.condenses else None),

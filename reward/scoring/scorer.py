@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from reward.cache.disk import Store
@@ -31,7 +30,6 @@ from reward.native.calls import unmatched_tools
 from reward.rubric.finish import expected_basis, graded_fields, group_fields
 from reward.rubric.inputs import group_inputs, rollout_inputs
 from reward.rubric.load import Rubric
-from reward.rubric.noise import Sample
 from reward.rubric.penalties import check_penalty, has_final_answer
 from reward.rubric.prompts import Messages, TemplateProblem, condense_messages, grade_messages
 from reward.rubric.verdict import (
@@ -43,50 +41,10 @@ from reward.rubric.verdict import (
     verdict_from_cache,
     verdict_model,
 )
+from reward.scoring.judged import Graded, Plan
 from reward.scoring.plan_check import check_plan, plan_sections
 
 OFF_LOOP_CHARS = 256 * 1024
-
-
-@dataclass(frozen=True)
-class Plan:
-    """An Execution Plan and whether the fake judge wrote it. Cached as {"plan": str, "fake": bool}."""
-
-    text: str
-    fake: bool
-
-    def to_cache(self) -> dict[str, Any]:
-        return {"plan": self.text, "fake": self.fake}
-
-    @classmethod
-    def from_cache(cls, value: Any) -> Plan:
-        """A cached plan, checked: a planted or corrupt value is refused (a miss), never graded."""
-        ok = isinstance(value, dict) and set(value) == {"plan", "fake"}
-        if not (ok and isinstance(value["plan"], str) and value["plan"].strip() and isinstance(value["fake"], bool)):
-            raise ValueError("a cached plan must be {plan: non-empty string, fake: boolean}")
-        return cls(value["plan"], value["fake"])
-
-
-@dataclass
-class Graded:
-    """What grading one rollout took and gave: enough to draw one more sample of it (`--samples auto`)."""
-
-    group: Group
-    rollout: Rollout
-    ci: CondenseInput
-    reference: asyncio.Task[Plan] | None
-    candidates: list[Plan]
-    ref: Plan | None
-    verdicts: list[Verdict]
-
-    @property
-    def samples(self) -> list[Sample]:
-        return [{name: (s.score, s.reason) for name, s in v.scores.items()} for v in self.verdicts]
-
-    @property
-    def fake(self) -> bool:
-        judged: list[Plan | Verdict] = [*self.candidates, *([self.ref] if self.ref else []), *self.verdicts]
-        return any(x.fake for x in judged)
 
 
 def _size(t: Trajectory) -> int:
