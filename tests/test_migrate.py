@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 from pathlib import Path
@@ -31,7 +32,7 @@ def test_isotonic_pools_adjacent_violators():
     ys = [x + rng.gauss(0, 3) for x in xs]
     fit = isotonic(xs, ys)
     assert [x for x, _ in fit] == sorted(set(xs))
-    assert all(b[1] >= a[1] for a, b in zip(fit, fit[1:], strict=False))
+    assert all(b[1] >= a[1] for a, b in itertools.pairwise(fit))
     # least squares keeps the total: pooled blocks are means, so the fitted values sum to the data's
     n = {x: xs.count(x) for x in set(xs)}
     assert sum(y * n[x] for x, y in fit) == pytest.approx(sum(ys))
@@ -181,7 +182,9 @@ def test_migrate_recovers_an_unrounded_distortion(tmp_path: Path):
     rollouts = write_jsonl(tmp_path / "rollouts.jsonl", spread_groups(6))
     scored = tmp_path / "a.jsonl"
     scale = "scale={min: 0.0, max: 10.0}"
-    run_cli("score", rollouts, "-o", scored, "--fake-judge", "--include-plans", "--no-progress", "--set", scale, env=env)
+    run_cli(
+        "score", rollouts, "-o", scored, "--fake-judge", "--include-plans", "--no-progress", "--set", scale, env=env
+    )
     ran = run_cli("migrate", scored, "-i", rollouts, "--fake-judge", "--fake-distortion", GAMMA, "--json", env=env)
     m = json.loads(ran.stdout)["migration"]
     d = Distortion(GAMMA, 0.0, 10.0, integer=False)
@@ -217,8 +220,8 @@ def test_without_plans_in_the_file_the_runs_judge_condenses(tmp_path: Path):
     assert all(a["rank_flips"] == 0 for a in m["dimensions"].values()) and m["regraded"] == m["graded"]
 
 
-def hostile(tmp_path: Path, *args: Any) -> str:
-    env = {"REWARD_CACHE_DIR": str(tmp_path / "cache"), "COLUMNS": "200"}
+def hostile(tmp_path: Path, *args: Any, env: dict[str, str] | None = None) -> str:
+    env = env or {"REWARD_CACHE_DIR": str(tmp_path / "cache"), "COLUMNS": "200"}
     ran = run_cli("migrate", *args, env=env, check=False)
     assert ran.returncode == 2, (ran.stdout, ran.stderr)
     assert "Traceback" not in ran.stderr
@@ -247,3 +250,16 @@ def test_hostile_inputs_are_clear_errors(scored_run, tmp_path: Path):
     assert "is it the input the run scored" in hostile(tmp_path, scored, "-i", other, *fake)
     # a rubric that asks the judge otherwise
     assert "asks the judge differently" in hostile(tmp_path, scored, "-i", rollouts, "-r", "response_quality", *fake)
+
+
+def test_the_estimate_prices_a_real_judge_and_a_fake_run_is_not_fitted_onto(scored_run, tmp_path: Path):
+    rollouts, scored, env = scored_run
+    env = {**env, "OPENAI_API_KEY": "sk-test-not-used"}  # a dry run calls nothing
+    args = ("migrate", scored, "-i", rollouts, "--to", "openai/gpt-4.1-2025-04-14", "--sample", 10, "--json")
+    dry = json.loads(run_cli(*args, "--dry-run", env=env).stdout)
+    grade = dry["stages"]["grade"]
+    assert grade["model"] == "openai/gpt-4.1-2025-04-14" and grade["calls"] == 10 and grade["prompt_tokens"] > 0
+    expected = grade["prompt_tokens"] * grade["price_per_token"]["prompt"]
+    expected += grade["completion_tokens"] * grade["price_per_token"]["completion"]
+    assert grade["cost_usd"] == pytest.approx(expected) and grade["cost_usd"] > 0
+    assert "FAKE judge" in hostile(tmp_path, *args[1:], env=env)  # scored by the fake judge: no real scale to fit onto

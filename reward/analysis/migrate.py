@@ -138,7 +138,12 @@ def targets(
     return out
 
 
-def _seeds(k: int) -> list[int | None]:
+def _seeds(grader: Scorer, k: int) -> list[int | None]:
+    """The seeds `reward score` sends for K samples (the scorer's own rule where it has one), so re-grades are
+    the cache entries a later run with the overlay reads."""
+    seed = getattr(grader, "seed", None)
+    if callable(seed):
+        return [seed(i) for i in range(k)]
     return [None] if k <= 1 else list(range(k))
 
 
@@ -163,7 +168,7 @@ async def estimate(grader: Scorer, condenser: Scorer, work: Sequence[Target], k:
             if spec.reference and ref is None:
                 report.stages["condense"].model = condenser.judge.settings.condense.model
                 ref = await _reference_estimate(plans, condenser, t.group)
-            for seed in _seeds(k):
+            for seed in _seeds(grader, k):
                 messages = grader.grade_request(t.group, t.rollout, ci, ref, cand)
                 load = None if grades.unknown(messages) else grades.load_verdict
                 await grades.request("grade", messages, seed, load, grader.response_format)
@@ -217,9 +222,8 @@ async def regrade(grader: Scorer, condenser: Scorer, work: Sequence[Target], k: 
                         condenser.reference_plan(t.group, usage)
                     )
                 ref = await asyncio.shield(task)
-            verdicts = await asyncio.gather(
-                *(grader.verdict(grader.grade_request(t.group, t.rollout, ci, ref, cand), usage, s) for s in _seeds(k))
-            )
+            request = grader.grade_request(t.group, t.rollout, ci, ref, cand)
+            verdicts = await asyncio.gather(*(grader.verdict(request, usage, s) for s in _seeds(grader, k)))
         except JudgeError as exc:
             return exc
         return Regraded(t, [{n: (s.score, s.reason) for n, s in v.scores.items()} for v in verdicts])

@@ -59,7 +59,10 @@ def migrate(
     from reward.analysis import migrate as m
     from reward.analysis.migrate_judges import open_judges
     from reward.errors import UsageError
+    from reward.rubric.score_maps import score_map_problem
 
+    if fake_judge and to is not None:
+        raise UsageError("--to and --fake-judge: the fake judge is the new judge; leave --to out")
     if fake_distortion is not None and not fake_judge:
         raise UsageError("--fake-distortion goes with --fake-judge (a real judge's verdicts are never rewritten)")
     if output is not None:
@@ -77,6 +80,9 @@ def migrate(
     run_judge = groups[0].judge
     own = {mp.onto for mp in run_rubric.spec.score_maps.values() if mp.onto}  # the run's maps gave this scale
     from_judge = own.pop() if len(own) == 1 else run_judge.grade_model
+    problem = score_map_problem(run_rubric.spec.score_maps, run_judge.grade_model)
+    if problem:  # the run's scores went through maps fitted for another judge: the fit inherits the error
+        err.print(Text(f"warning: the run: {problem}", style="yellow"))
     with open_judges(
         run_rubric,
         to_model=to,
@@ -90,14 +96,14 @@ def migrate(
         distortion=fake_distortion,
         notify=notify,
     ) as (grader, condenser):
-        if run_judge.fake and not grader.judge.settings.fake:
-            raise UsageError(f"{scored} was judged by the FAKE judge: a real judge's scale cannot be fitted onto it")
         report = _run(_estimate_only(grader, condenser, work, k))
         estimate = {"graded": graded, "sampled": len(work), **report.as_json()}
         lines = _estimate_lines(report, graded, len(work))
         if dry_run:
             print(json.dumps(estimate, indent=2)) if as_json else out.print(Text("\n".join(lines)))
             return
+        if run_judge.fake and not grader.judge.settings.fake:
+            raise UsageError(f"{scored} was judged by the FAKE judge: a real judge's scale cannot be fitted onto it")
         (err if as_json else out).print(Text("\n".join(lines)))
         outcome = _run(_regrade(grader, condenser, work, k))
     to_judge = grader.judge.settings.grade.model
@@ -181,17 +187,21 @@ def _estimate_lines(report: DryRun, graded: int, sampled: int) -> list[str]:
         if s.model is None:
             continue
         lines.append(
-            f"  {name:<9}{s.model:<40} calls {s.calls:>6,}  cached {s.cached:>6,}  prompt tok {s.prompt_tokens:>10,}"
-            f"  compl. tok <= {s.completion_tokens:>9,}  {cost(s.cost)}"
+            f"  {name}: {s.model}: {s.calls:,} calls ({s.cached:,} cached, {s.shared:,} shared), "
+            f"{s.prompt_tokens:,} prompt tokens, <= {s.completion_tokens:,} completion tokens, {cost(s.cost)}"
         )
     lines.append(f"  total cost (estimate) {cost(report.cost)}; failures and re-asks not included")
     return lines
 
 
 def _print(result: Migration, overlay: str | None) -> None:
-    t = Table(title=f"{result.to_judge} against {result.from_judge} on {result.regraded} re-graded rollouts")
-    for col in ("dimension", "tau", "mean old", "mean new", "shift", "flips/pairs", "|diff|", "|diff| mapped"):
-        t.add_column(col, justify="left" if col == "dimension" else "right")
+    t = Table(
+        title=f"{result.to_judge} (new) against {result.from_judge} (old) on {result.regraded} re-graded rollouts: "
+        "Kendall tau, means, shift (new - old), rank flips within groups, mean |new - old| raw and mapped"
+    )
+    t.add_column("dimension", no_wrap=True)
+    for col in ("tau", "old", "new", "shift", "flips", "|Δ|", "|Δ| mapped"):
+        t.add_column(col, justify="right", no_wrap=True)
     rows = [*result.dimensions.items(), ("reward", result.reward)]
     for name, a in rows:
         t.add_row(
