@@ -321,6 +321,85 @@ def test_sorting_and_the_weakest_dimensions_and_a_linked_view(run_1000, tmp_path
     assert shown == [dims[i] for i in weakest_first(rollout, dims, view)] and len(shown) == len(DIMS)
 
 
+def with_noise(groups: list[dict[str, Any]], seed: int = 1) -> list[dict[str, Any]]:
+    """The groups as `--samples 4` writes them: each with its reward's reliability (one group's is 0: nothing
+    reaches the target) and every dimension's."""
+    from reward.core.summary import k_needed, spearman_brown
+
+    rng = random.Random(seed)
+
+    def rel(r: float) -> dict[str, Any]:
+        return {"reliability": r, "reliability_k": spearman_brown(r, 4), "k_needed": k_needed(r)}
+
+    for gi, g in enumerate(groups):
+        r = 0.0 if gi == 3 else round(rng.uniform(0.05, 0.95), 2)  # two decimals: shown as they are
+        dims = {name: rel(round(rng.uniform(0, 1), 4)) for name, _ in DIMS}
+        g["noise"] = {"samples": 4, "n": 6, "snr": 1.0, "n_penalized": 1, **rel(r), "reliability_target": 0.8,
+                      "dimensions": dims}  # fmt: skip
+    return groups
+
+
+@pytest.fixture(scope="module")
+def noisy_run(run_1000):
+    groups = with_noise(synth_groups(200))
+    tmp = run_1000[1].parent
+    scored = tmp / "noisy.jsonl"
+    scored.write_text("".join(json.dumps(g) + "\n" for g in groups))
+    page = tmp / "noisy.html"
+    read, _ = read_report_groups(scored)
+    page.write_text(render_report(list(read), "t"))
+    return groups, page, run_1000[2]
+
+
+GROUP_HEAD = "[...document.querySelectorAll('#g-table thead th')].map(th => th.textContent)"
+GROUP_CELLS = "[...document.querySelectorAll('#g-table tbody tr')].map(tr => tr.children.length)"
+
+
+@pytest.mark.slow
+def test_reliability_is_shown_for_the_run_per_group_and_per_dimension(noisy_run):
+    import statistics
+
+    from reward.core.summary import k_needed
+
+    groups, page, browser = noisy_run
+    _show(browser, page)
+    rels = [g["noise"]["reliability"] for g in groups]
+    mid = statistics.median(rels)
+    summary = browser.js("document.getElementById('rel-summary').textContent")
+    assert f"{mid:.2f} (median over groups" in summary and f"{k_needed(mid)} for the median group" in summary
+    assert "1 group at 0 (no K reaches it)" in summary
+    dims = browser.js("[...document.querySelectorAll('#rel-dimensions tr td:first-child')].map(td => td.textContent)")
+    assert sorted(dims) == sorted(n for n, _ in DIMS)
+    # the group table: two columns more, one value per group, every row as wide as the header
+    head = browser.js(GROUP_HEAD)
+    assert head[head.index("SNR") + 1 : head.index("SNR") + 3] == ["reliability", "K needed"]
+    assert set(browser.js(GROUP_CELLS)) == {len(head)}
+    shown = browser.js("[...document.querySelectorAll('#g-table td.rel')].map(td => td.textContent)")
+    assert [s.split(" (")[0] for s in shown] == [f"{r:.2f}" for r in rels]
+    assert browser.js("document.querySelectorAll('#g-table td.kn')[3].textContent") == "–"  # reliability 0
+    # sorted by reliability: the least reliable group first
+    browser.js("document.querySelector('#g-table th[data-sort=rel]').click()")
+    assert browser.js("document.querySelector('#g-table tbody td.gid').textContent") == "g0003"
+    # a group's panel says it too
+    browser.js("document.querySelector('#g-table tbody tr:nth-child(2) button').click()")
+    second = sorted(groups, key=lambda g: g["noise"]["reliability"])[1]
+    panel = browser.js("document.getElementById('grouppanel').textContent")
+    assert f"reliability {second['noise']['reliability']:.2f}" in panel
+    assert f"K needed {second['noise']['k_needed']}" in panel
+
+
+@pytest.mark.slow
+def test_a_run_without_reliability_has_no_empty_section_or_column(run_1000):
+    _, page, browser = run_1000
+    _show(browser, page)
+    assert browser.js("document.getElementById('reliability') === null")
+    head = browser.js(GROUP_HEAD)
+    assert "reliability" not in head and "K needed" not in head
+    assert set(browser.js(GROUP_CELLS)) == {len(head)}
+    browser.js("document.querySelector('#g-table tbody tr:nth-child(2) button').click()")
+    assert "reliability" not in browser.js("document.getElementById('grouppanel').textContent")
+
+
 def measure(n: int, tmp: Path) -> dict[str, float]:
     """Size, render time and browser load time of the report of an n-rollout run."""
     scored = tmp / f"s{n}.jsonl"

@@ -234,3 +234,58 @@ def test_a_run_scored_with_set_overrides_is_read_against_the_rubric_with_them(tm
     # without the record, the edited run's version is not the file's: said, not hidden
     g.basis = None
     assert any("is not the version the file records" in n for n in rubric_view([g]).notes)
+
+
+def _noisy(gid, reliability, dims=None, k=4, n_penalized=0):
+    from reward.core.summary import k_needed, spearman_brown
+
+    g = _group(gid, [_ok("r1", {"efficiency": 5}), _ok("r2", {"efficiency": 7})])
+    noise = {
+        "samples": k,
+        "snr": 1.0,
+        "n_penalized": n_penalized,
+        "reliability": reliability,
+        "reliability_k": spearman_brown(reliability, k),
+        "k_needed": k_needed(reliability),
+        "reliability_target": 0.8,
+        "dimensions": {
+            name: {"reliability": r, "reliability_k": spearman_brown(r, k), "k_needed": k_needed(r)}
+            for name, r in (dims or {}).items()
+        },
+    }
+    return ReportGroup.model_validate({**g.model_dump(), "noise": noise})
+
+
+def test_the_runs_reliability_is_the_median_over_groups_and_the_k_that_brings_it_to_the_target():
+    from reward.analysis.report_reliability import run_reliability
+
+    groups = [
+        _noisy("a", 0.2, {"efficiency": 0.1, "completeness": 0.9}, n_penalized=1),
+        _noisy("b", 0.5, {"efficiency": 0.3, "completeness": 0.7}),
+        _noisy("c", 0.0, {"efficiency": 0.0}),
+        _noisy("d", 0.9, {"efficiency": 0.5}, k=2),
+        _group("k1"),  # scored with one sample: no reliability
+    ]
+    view = rubric_view(groups)
+    rel = run_reliability(groups, view)
+    assert rel is not None
+    assert (rel.groups, rel.of, rel.median, rel.lowest, rel.highest) == (4, 5, 0.35, 0.0, 0.9)
+    # Spearman-Brown: ceil(0.8 (1 - 0.35) / (0.35 (1 - 0.8))) = ceil(7.43) = 8
+    assert rel.k_needed == 8 and rel.unreachable == 1 and rel.samples == (2, 4) and rel.n_penalized == 1
+    assert [(d.name, d.median, d.groups) for d in rel.dimensions] == [("efficiency", 0.2, 4), ("completeness", 0.8, 2)]
+    assert rel.dimensions[0].k_needed == 16 and rel.dimensions[1].k_needed == 1
+    assert "0.35 for one sample (median of 4 groups" in rel.line and "K = 8 reaches 0.80" in rel.line
+    assert run_reliability([_group("k1"), _group("k2")], view) is None
+
+
+def test_the_page_has_reliability_only_where_the_file_has_it():
+    noisy = [_noisy("a", 0.25, {"efficiency": 0.4}), _noisy("b", 0.75, {"efficiency": 0.6})]
+    page = render_report(noisy, "t")
+    assert 'id="reliability"' in page and 'id="rel-dimensions"' in page
+    assert "0.50 for one sample (median of 2 groups" in page
+    data = _data(page)
+    assert data["rel"] is True and [g["rel"] for g in data["groups"]] == [0.25, 0.75]
+    assert [g["kn"] for g in data["groups"]] == [12, 2]
+    plain = render_report([_group("k1", [_ok("r1", {"efficiency": 5})])], "t")
+    assert "reliability" not in plain.split("<script")[0].lower()
+    assert _data(plain)["rel"] is False and "rel" not in _data(plain)["groups"][0]

@@ -27,6 +27,7 @@ from reward.analysis.report_data import (
     rubric_named,
     rubric_view,
 )
+from reward.analysis.report_reliability import RunReliability, run_reliability
 from reward.analysis.report_rows import data_json, dimension_order, dimension_table, page_data
 from reward.analysis.scored import ScoredGroup
 from reward.rubric.load import Rubric
@@ -51,7 +52,7 @@ def _noise_line(stds: list[float], snrs: list[float]) -> str:
     return f"reward SD across samples {fmt(fmean(stds))} (mean); group SNR {snr} (median of {len(snrs)} groups)"
 
 
-def _summary(groups: list[ReportGroup], view: RubricView) -> list[tuple[str, str]]:
+def _summary(groups: list[ReportGroup], view: RubricView, rel: RunReliability | None) -> list[tuple[str, str]]:
     rollouts = [r for g in groups for r in g.rollouts]
     n = len(rollouts) or 1
     rewards = [r.reward for r in rollouts if r.reward is not None]
@@ -72,6 +73,7 @@ def _summary(groups: list[ReportGroup], view: RubricView) -> list[tuple[str, str
         ),
         ("final-answer rate", fmt(sum(bool(r.has_final_answer) for r in rollouts) / n, ".1%")),
         ("judge noise", _noise_line(stds, snrs)),
+        *([("reward reliability", rel.line)] if rel is not None else []),
         ("dimension groups from", view.line),
     ]
     if tokens:
@@ -111,6 +113,7 @@ def run_context(groups: list[ScoredGroup], title: str, rubric: Rubric | None = N
     report_groups = as_report_groups(groups)
     view = rubric_view(report_groups, rubric)
     dims = dimension_order(report_groups, view)
+    reliability = run_reliability(report_groups, view)
     script, script_source = page_script()
     n_rollouts = sum(len(g.rollouts) for g in report_groups)
     return {
@@ -120,7 +123,8 @@ def run_context(groups: list[ScoredGroup], title: str, rubric: Rubric | None = N
             {f"{g.rubric} @ {g.rubric_version}" if g.rubric_version else g.rubric for g in report_groups}
         ),
         "judges": sorted({f"{g.judge.condense_model} / {g.judge.grade_model}" for g in report_groups}),
-        "summary": _summary(report_groups, view),
+        "summary": _summary(report_groups, view, reliability),
+        "reliability": reliability,
         "notes": view.notes,
         "plots": _plots(report_groups, dims, view),
         "dimensions": dimension_table(report_groups, dims, view),

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reward.analysis.scored import ScoredGroup, ScoredRollout, read_scored_lenient
+from reward.analysis.scored import Lenient, ScoredGroup, ScoredNoise, ScoredRollout, read_scored_lenient
 from reward.errors import UsageError
 from reward.rubric.load import Rubric, RubricError, load_rubric, rubric_dir
 
@@ -31,8 +31,25 @@ class ReportRollout(ScoredRollout):
     warnings: list[str] | None = None
 
 
+class ReportReliability(Lenient):
+    """One dimension's reliability in a group (reward.rubric.reliability); null in files of older versions."""
+
+    reliability: float | None = None  # of one sample
+    reliability_k: float | None = None  # of the mean of the K samples the group was scored with
+    k_needed: int | None = None  # samples for the reliability target (Spearman-Brown)
+
+
+class ReportNoise(ScoredNoise, ReportReliability):
+    """A group's judge noise (K > 1) with its reliability, when the file has it."""
+
+    n_penalized: int = 0  # penalised rollouts: exact rewards, left out of the reliability
+    reliability_target: float | None = None
+    dimensions: dict[str, ReportReliability] | None = None
+
+
 class ReportGroup(ScoredGroup):
     rollouts: list[ReportRollout]  # type: ignore[assignment]  # the richer rollout of the same lines
+    noise: ReportNoise | None = None  # type: ignore[assignment]  # with the reliability fields
     filter_reason: str | None = None
     basis: dict[str, Any] | None = None
 

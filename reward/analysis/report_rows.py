@@ -99,6 +99,9 @@ def _group(g: ReportGroup) -> dict[str, Any]:
     optional: dict[str, Any] = {
         "fr": g.filter_reason,
         "snr": display(g.noise.snr, 3) if g.noise else None,
+        "rel": display(g.noise.reliability, 3) if g.noise else None,  # one sample's (reward.rubric.reliability)
+        "relk": display(g.noise.reliability_k, 3) if g.noise else None,  # the K-sample mean's
+        "kn": g.noise.k_needed if g.noise else None,  # samples for the target
         "rmin": display(min(rewards)) if rewards else None,
         "rmax": display(max(rewards)) if rewards else None,
         "amin": display(min(advantages)) if advantages else None,
@@ -122,6 +125,8 @@ def page_data(groups: list[ReportGroup], dims: list[str], view: RubricView) -> d
         ],
         "scale": list(view.scale),
         "groups": [_group(g) for g in groups],
+        # whether the group table has the reliability columns (groups scored with K >= 2, files that have it)
+        "rel": any(g.noise is not None and g.noise.reliability is not None for g in groups),
         "rollouts": [_rollout(gi, g, r, dims, view) for gi, g in enumerate(groups) for r in g.rollouts],
     }
 

@@ -5,6 +5,7 @@
 (function () {
   const D = JSON.parse(document.getElementById("report-data").textContent);
   const DIMS = D.dims, G = D.groups, R = D.rollouts, SCALE = D.scale;
+  const REL = !!D.rel; // the group table has the reliability columns
   const PAGE = 100;
   const $ = (id) => document.getElementById(id);
 
@@ -222,7 +223,8 @@
     const g = G[gi];
     const box = el("div", { class: "grouppanel", id: "group-" + gi });
     box.append(el("p", {}, el("b", {}, "Group "), el("code", {}, g.id), ` · ${g.n} rollouts (${g.ok} graded, ${g.pen} penalised, ${g.err} errors) · mean ${num(g.mean)} · SD ${num(g.std)}` +
-      (g.snr !== undefined ? ` · SNR ${num(g.snr)}` : "") + (g.filt ? " · filtered" + (g.fr ? ": " + g.fr : "") : "")));
+      (g.snr !== undefined ? ` · SNR ${num(g.snr)}` : "") +
+      (g.rel !== undefined ? ` · reliability ${num(g.rel)} (K-sample mean ${num(g.relk)}), K needed ${g.kn === undefined ? "–" : g.kn}` : "") + (g.filt ? " · filtered" + (g.fr ? ": " + g.fr : "") : "")));
     if (g.ref) box.append(el("details", { open: "" }, el("summary", {}, "reference plan (once for the group)"), el("pre", { class: "plan" }, g.ref)));
     node.append(box);
   }
@@ -278,6 +280,8 @@
       body.append(el("tr", { class: g.filt ? "filtered" : "" }, el("td", { class: "gid" }, b),
         el("td", { class: "num" }, String(g.n)), el("td", { class: "num" }, String(g.ok)), el("td", { class: "num" }, String(g.pen)), el("td", { class: "num" }, String(g.err)),
         el("td", { class: "num" }, num(g.mean)), el("td", { class: "num" }, num(g.std)), el("td", { class: "num" }, num(g.snr)),
+        REL && el("td", { class: "num rel" }, num(g.rel) + (g.relk === undefined ? "" : " (" + num(g.relk) + ")")),
+        REL && el("td", { class: "num kn" }, g.kn === undefined ? "–" : String(g.kn)),
         el("td", { class: "num" }, g.rmin === undefined ? "–" : num(g.rmin) + " … " + num(g.rmax)),
         el("td", { class: "num" }, g.amin === undefined ? "–" : num(g.amin) + " … " + num(g.amax)),
         el("td", { class: "num" }, g.tok === undefined ? "–" : String(g.tok)),
