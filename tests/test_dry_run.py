@@ -129,23 +129,24 @@ def test_a_partly_done_output_and_a_partly_filled_cache(fake_judge, tmp_path):
 
 
 def test_prompt_tokens_of_requests_it_can_render_are_the_requests_sent(fake_judge, tmp_path):
-    """With the plans cached (K = 1 run before), K = 2 grades anew with plans known: the dry run renders
-    each grading request exactly as the run sends it, so its token count is the count of what was sent."""
+    """With the plans cached (K = 1 run before), K = 2 grades sample 1 anew with plans known (sample 0 is the
+    K = 1 request, cached): the dry run renders each grading request exactly as the run sends it, so its token
+    count is the count of what was sent."""
     env, out = cli_env(fake_judge, tmp_path / "cache"), tmp_path / "k1.jsonl"
     score(EXAMPLES, out, env)
     fake_judge.reset()
     plan = dry(EXAMPLES, tmp_path / "k2.jsonl", env, "--samples", "2")
-    assert calls(plan) == {"condense": 0, "grade": 44}
+    assert calls(plan) == {"condense": 0, "grade": 22}
     score(EXAMPLES, tmp_path / "k2.jsonl", env, "--samples", "2")
     sent = fake_judge.state.calls
-    assert len(sent) == 44
+    assert len(sent) == 22 and all(c["seed"] == 1 for c in sent)
     spec = load_rubric("execution_subagent").spec
     schema = count_tokens(json.dumps(response_format(spec)))
     counted = sum(
         REQUEST_TOKENS + schema + sum(MESSAGE_TOKENS + count_tokens(m["content"]) for m in c["messages"]) for c in sent
     )
     assert plan["stages"]["grade"]["prompt_tokens"] == counted
-    assert plan["stages"]["grade"]["completion_tokens"] == 44 * spec.judge.grade.max_tokens  # an upper bound
+    assert plan["stages"]["grade"]["completion_tokens"] == 22 * spec.judge.grade.max_tokens  # an upper bound
 
 
 def test_cost_from_litellm_prices_and_unknown_never_zero(fake_judge, tmp_path):

@@ -117,13 +117,14 @@ def test_rescore_refuses_other_prompts_other_penalty_checks_and_old_files(make_l
         rescore_group(forged, rubric)
 
 
-@pytest.mark.parametrize("samples", [1, 3])
-def test_the_paper_rubric_gives_the_rewards_it_gave_before_rubrics_were_general(make_local_scorer, samples):
-    # Saved by the scorer as it was before this rewrite (same examples, the fake judge, K samples).
-    saved = {
-        g["group_id"]: g for g in map(json.loads, (FIXTURES / f"examples_k{samples}.jsonl").read_text().splitlines())
-    }
-    now = run(make_local_scorer(samples=samples))
+def _saved(name: str) -> dict[str, dict]:
+    return {g["group_id"]: g for g in map(json.loads, (FIXTURES / name).read_text().splitlines())}
+
+
+def test_the_paper_rubric_gives_the_rewards_it_gave_before_rubrics_were_general(make_local_scorer):
+    # Saved by the scorer as it was before this rewrite (same examples, the fake judge, one sample).
+    saved = _saved("examples_k1.jsonl")
+    now = run(make_local_scorer())
     assert {g.group_id for g in now} == set(saved)
     compared = 0
     for g in now:
@@ -138,6 +139,30 @@ def test_the_paper_rubric_gives_the_rewards_it_gave_before_rubrics_were_general(
                 assert getattr(r, field) == pytest.approx(o[field], abs=1e-9)
             compared += 1
     assert compared == 32
+
+
+def test_k3_samples_are_the_k1_verdict_then_the_seeded_ones_saved_before(make_local_scorer):
+    # K = 3 was saved with seeds 0, 1, 2; sample 0 is now the K = 1 request (no seed): samples 1 and 2 are the
+    # saved ones, sample 0 is the K = 1 file's score, and the reward is theirs (the formula of the means).
+    k1, k3 = _saved("examples_k1.jsonl"), _saved("examples_k3.jsonl")
+    now = run(make_local_scorer(samples=3))
+    compared = 0
+    for g in now:
+        one = {r["id"]: r for r in k1[g.group_id]["rollouts"]}
+        three = {r["id"]: r for r in k3[g.group_id]["rollouts"]}
+        for r in g.rollouts:
+            if r.status != "ok":
+                assert (r.status, r.penalty) == (three[r.id]["status"], three[r.id]["penalty"])
+                continue
+            assert r.dimensions is not None
+            for name, d in r.dimensions.items():
+                before = three[r.id]["dimensions"][name]["samples"]
+                assert d.samples == [one[r.id]["dimensions"][name]["score"], *before[1:]]
+            compared += 1
+    assert compared > 0
+    # the reward of those samples is what rescoring them gives (rescore is exact: tests above and test_rescore_k)
+    for g in now:
+        assert rescore_group(g, load_rubric("execution_subagent")).model_dump_json() == g.model_dump_json()
 
 
 def test_declared_inputs_are_checked_before_any_call(tmp_path):
