@@ -263,3 +263,27 @@ def test_the_estimate_prices_a_real_judge_and_a_fake_run_is_not_fitted_onto(scor
     expected += grade["completion_tokens"] * grade["price_per_token"]["completion"]
     assert grade["cost_usd"] == pytest.approx(expected) and grade["cost_usd"] > 0
     assert "FAKE judge" in hostile(tmp_path, *args[1:], env=env)  # scored by the fake judge: no real scale to fit onto
+
+
+def test_an_overlay_that_would_find_other_templates_is_refused(tmp_path: Path):
+    """A rubric with its own template: the overlay must sit where that template is found."""
+    from tests.conftest import ROOT
+
+    env = {"REWARD_CACHE_DIR": str(tmp_path / "cache"), "COLUMNS": "200"}
+    own = tmp_path / "mine"
+    own.mkdir()
+    text = (ROOT / "rubrics" / "execution_subagent.yaml").read_text().replace("grade.j2", "mine.j2")
+    (own / "mine.yaml").write_text(text)
+    (own / "mine.j2").write_text((ROOT / "templates" / "grade.j2").read_text().replace("strict evaluator", "judge"))
+    rollouts = write_jsonl(tmp_path / "rollouts.jsonl", spread_groups(2))
+    scored = tmp_path / "a.jsonl"
+    run_cli("score", rollouts, "-o", scored, "-r", own / "mine.yaml", "--fake-judge", "--include-plans", env=env)
+    args = (scored, "-i", rollouts, "-r", own / "mine.yaml", "--fake-judge", "--fake-distortion", GAMMA)
+    assert "write it into" in hostile(tmp_path, *args, "-o", tmp_path / "elsewhere.yaml", env=env)
+    assert not (tmp_path / "elsewhere.yaml").exists() and not list(tmp_path.glob(".elsewhere*"))
+    run_cli("migrate", *args, "-o", own / "overlay.yaml", env=env)
+    from reward.rubric.load import load_rubric
+
+    overlay = load_rubric(own / "overlay.yaml", overrides=[])
+    assert "judge" in overlay.grade_template and "strict evaluator" not in overlay.grade_template
+    assert overlay.spec.score_maps and overlay.spec.judge.grade.model.endswith("~gamma1.7")

@@ -258,7 +258,9 @@ def with_maps(rubric: Rubric, maps: dict[str, ScoreMap]) -> Rubric:
     return rubric.model_copy(update={"spec": rubric.spec.model_copy(update={"score_maps": maps})})
 
 
-def analyse(rubric: Rubric, outcome: Outcome, from_judge: str, to_judge: str) -> tuple[dict, dict, list[str]]:
+def analyse(
+    rubric: Rubric, outcome: Outcome, from_judge: str, to_judge: str
+) -> tuple[dict[str, Agreement], dict[str, ScoreMap], list[str]]:
     """(agreement per dimension, fitted maps, dimensions not fitted) from the re-graded rollouts."""
     if len(outcome.regraded) < MIN_FIT:
         raise MigrateError(

@@ -70,7 +70,10 @@ def write_overlay(path: Path, text: str, rubric: Rubric) -> Rubric:
         try:
             loaded = load_rubric(tmp, overrides=[])
         except RubricError as exc:
-            raise UsageError(f"{path}: the overlay would not load: {exc}") from None
+            where = (
+                "" if path.parent.resolve() == rubric.path.parent.resolve() else f"; write it into {rubric.path.parent}"
+            )
+            raise UsageError(f"{path}: the overlay would not load: {exc}{where}") from None
         if (loaded.condense_template, loaded.grade_template) != (rubric.condense_template, rubric.grade_template):
             raise UsageError(
                 f"{path}: from there the overlay finds other templates than {rubric.path} (templates are looked "
