@@ -111,9 +111,11 @@ def fake_judge(latency: float) -> Proc:
     return Proc(["fake-judge", "--latency", str(latency)], dict(os.environ), "/v1/models")
 
 
-def stub_judge(latency: float) -> Proc:
-    """The near-zero-cost judge stand-in (bench/stub_judge.py), in its own process."""
-    return Proc([str(latency)], dict(os.environ), "/v1/models", script=str(ROOT / "bench" / "stub_judge.py"))
+def stub_judge(latency: float, lognormal: bool = False, seed: int = 0) -> Proc:
+    """The near-zero-cost judge stand-in (bench/stub_judge.py), in its own process; `lognormal`: each call's
+    latency drawn around the median `latency` (sigma 1)."""
+    args = [str(latency), *(["lognormal", str(seed)] if lognormal else [])]
+    return Proc(args, dict(os.environ), "/v1/models", script=str(ROOT / "bench" / "stub_judge.py"))
 
 
 def judge_stats(judge: Proc) -> dict[str, int]:
@@ -123,8 +125,16 @@ def judge_stats(judge: Proc) -> dict[str, int]:
         return json.loads(r.read())
 
 
-def server(judge: Proc, cache: Path, workers: int, concurrency: int, rubric_dir: Path | None = None) -> Proc:
+def server(
+    judge: Proc,
+    cache: Path,
+    workers: int,
+    concurrency: int,
+    rubric_dir: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Proc:
     env = dict(os.environ)
+    env.update(extra_env or {})
     env.update(
         REWARD_JUDGE_MODEL="openai/bench-judge",
         REWARD_JUDGE_API_BASE=judge.url + "/v1",

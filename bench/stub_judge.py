@@ -1,10 +1,12 @@
 """A judge stand-in that costs next to nothing per call, for the benchmark (run in its own process).
 
-    python bench/stub_judge.py PORT LATENCY_S
+    python bench/stub_judge.py PORT LATENCY_S [lognormal [SEED]]
 
 An OpenAI-compatible /v1/chat/completions on bare asyncio (no framework): a condensing call gets a short
 plan carrying a digest of the prompt (so distinct rollouts stay distinct), a grading call gets a verdict
-that fits the schema sent (built once per schema); replies wait LATENCY_S on a timer. Usage reports
+that fits the schema sent (built once per schema); replies wait LATENCY_S on a timer, or with `lognormal` a
+lognormal time per call with median LATENCY_S and sigma 1 (a judge's long tail: p90 3.6x, p99 10x the
+median), seeded for repeatable draws. Usage reports
 `prompt_tokens_details.cached_tokens` for a repeated prompt prefix, as a provider's prompt cache would.
 GET /_stats: calls, prompt and cached tokens per kind, and the grade prompts' group-shared prefix
 (everything before the candidate's fenced plan) in tokens.
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import random
 import sys
 import zlib
 from collections import Counter
@@ -80,8 +84,21 @@ def reply(body: dict[str, Any]) -> bytes:
     ).encode()
 
 
+class Latency:
+    """Seconds before a chat reply: fixed, or lognormal (sigma 1) around a median."""
+
+    def __init__(self, median: float, lognormal: bool = False, seed: int = 0) -> None:
+        self.median = median
+        self.rng = random.Random(seed) if lognormal else None
+
+    def draw(self) -> float:
+        if self.rng is None or self.median <= 0:
+            return self.median
+        return self.rng.lognormvariate(math.log(self.median), 1.0)
+
+
 class Http(asyncio.Protocol):
-    def __init__(self, latency: float) -> None:
+    def __init__(self, latency: Latency) -> None:
         self.latency = latency
         self.buf = b""
         self.transport: Any = None
@@ -108,7 +125,7 @@ class Http(asyncio.Protocol):
             path = head.split(" ", 2)[1]
             if path.endswith("/chat/completions"):
                 out = reply(json.loads(body))
-                delay = self.latency
+                delay = self.latency.draw()
             else:
                 out = json.dumps(dict(stats) if path == "/_stats" else {"object": "list", "data": []}).encode()
                 delay = 0.0
@@ -126,7 +143,7 @@ class Http(asyncio.Protocol):
             self.transport.write(data)
 
 
-async def main(port: int, latency: float) -> None:
+async def main(port: int, latency: Latency) -> None:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: Http(latency), "127.0.0.1", port, backlog=4096)
     async with server:
@@ -134,4 +151,6 @@ async def main(port: int, latency: float) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]), float(sys.argv[2])))
+    lognormal = len(sys.argv) > 3 and sys.argv[3] == "lognormal"
+    seed = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+    asyncio.run(main(int(sys.argv[1]), Latency(float(sys.argv[2]), lognormal, seed)))

@@ -8,6 +8,8 @@ Two failure loops, each in one place:
   validation error by tenacity in `ask`.
 Whatever is left becomes a JudgeError with a category; callers turn it into a per-rollout error.
 Each call attempt first waits for its turn under the judge limits (reward/limits.py): a wait, not a retry.
+An attempt that runs late may be hedged with one duplicate (reward/judge/hedge.py, REWARD_HEDGE_QUANTILE);
+each call first reserves its worst-case cost under REWARD_MAX_COST or is refused (reward/judge/budget.py).
 
 An optional `observer` sees every call start and end (role, outcome, seconds, its usage): the service's
 metrics hang there, so this module never imports a metrics library and `reward score` pays nothing for them.
@@ -40,6 +42,7 @@ from reward.judge.budget import Budget, CallLedger
 from reward.judge.hedge import Hedger, Release, spare_slot
 from reward.judge.limits import JudgeLimiter, namespace, role_limits, router_params
 from reward.judge.llm import Route, choose_route, endpoint, has_price, inline_setup, install_inline_setup, litellm
+from reward.judge.transport_errors import categorize, headers, retryable
 from reward.redaction import secrets_from_env, short_error
 from reward.rubric.prompts import group_prefix_chars
 from reward.settings import setting
@@ -47,24 +50,6 @@ from reward.settings import setting
 __all__ = ["FAKE_FINGERPRINT", "CallObserver", "JudgeError", "LiteLLMJudge", "Usage", "categorize", "has_price"]
 
 T = TypeVar("T")
-
-
-# Order matters: subclasses before their bases (ContextWindowExceededError is a BadRequestError...).
-_CATEGORIES: list[tuple[type[BaseException], str]] = [
-    (litellm.Timeout, "judge_timeout"),
-    (litellm.RateLimitError, "judge_rate_limited"),
-    (litellm.ContextWindowExceededError, "judge_context_window"),
-    (litellm.ContentPolicyViolationError, "judge_refusal"),
-    (litellm.AuthenticationError, "judge_auth"),
-    (litellm.PermissionDeniedError, "judge_auth"),
-    (litellm.NotFoundError, "judge_bad_request"),
-    (litellm.BadRequestError, "judge_bad_request"),
-    (litellm.UnprocessableEntityError, "judge_bad_request"),
-    (litellm.ServiceUnavailableError, "judge_unavailable"),
-    (litellm.InternalServerError, "judge_unavailable"),
-    (litellm.APIConnectionError, "judge_unavailable"),
-    (litellm.APIError, "judge_unavailable"),
-]
 
 
 class CallObserver(Protocol):
@@ -75,24 +60,6 @@ class CallObserver(Protocol):
     def finished(self, role: str, outcome: str, seconds: float, usage: Usage | None) -> None:
         """`outcome`: "ok" (the provider answered; counted in Usage.calls), the error category of a call that
         failed, or "cancelled" (the request's deadline); `usage`: this call's tokens and cost, when it answered."""
-
-
-# A missing key is raised by the provider's client before any request, and litellm wraps it as a 500
-# (InternalServerError "Missing credentials"): an outage to every retry loop, a configuration error in truth.
-_MISSING_KEY = ("missing credentials", "api_key client option must be set", "no api key provided")
-
-
-def categorize(exc: BaseException) -> str:
-    text = str(exc).lower()
-    # litellm maps a 403 from an OpenAI-compatible server to a plain APIError: the status decides
-    if getattr(exc, "status_code", None) in (401, 403) or any(marker in text for marker in _MISSING_KEY):
-        return "judge_auth"
-    for cls, category in _CATEGORIES:
-        if isinstance(exc, cls):
-            return category
-    if isinstance(exc, asyncio.TimeoutError):
-        return "judge_timeout"
-    return "judge_error"
 
 
 def _digest(config: dict[str, Any]) -> str:
@@ -138,21 +105,6 @@ def _takes_seed(model: str) -> bool:
         return "seed" in (litellm.get_supported_openai_params(model=name, custom_llm_provider=provider) or [])
     except Exception:
         return False
-
-
-def _retryable(exc: BaseException) -> bool:
-    """Transport failures worth another try: timeouts, connection errors, 429 and 5xx."""
-    if isinstance(exc, (litellm.Timeout, litellm.APIConnectionError, litellm.RateLimitError)):
-        return True
-    status = getattr(exc, "status_code", None)
-    return isinstance(status, int) and (status == 429 or status >= 500)
-
-
-def _headers(exc: BaseException) -> Any:
-    headers = getattr(exc, "litellm_response_headers", None)
-    if headers is None:
-        headers = getattr(getattr(exc, "response", None), "headers", None)
-    return headers
 
 
 def _with_cache_hints(
@@ -268,10 +220,10 @@ class LiteLLMJudge(Judge):
         def wait(state: Any) -> float:
             remaining = retries - state.attempt_number + 1
             exc = state.outcome.exception()
-            return litellm.utils.calculate_retry_after(remaining, retries, response_headers=_headers(exc))
+            return litellm.utils.calculate_retry_after(remaining, retries, response_headers=headers(exc))
 
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(1 + retries), retry=retry_if_exception(_retryable), wait=wait, reraise=True
+            stop=stop_after_attempt(1 + retries), retry=retry_if_exception(retryable), wait=wait, reraise=True
         )
         token = inline_setup.set(route.inline_setup)
         try:
