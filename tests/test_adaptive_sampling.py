@@ -272,3 +272,19 @@ def test_auto_costs_at_most_1_6_k1_and_orders_better_than_k1():
         per_seed.append((ca / c1, bench.agreement(k1, reference), bench.agreement(auto, reference)))
     assert median(c for c, _, _ in per_seed) <= 1.6
     assert median(a for _, _, a in per_seed) > median(k for _, k, _ in per_seed)
+
+
+def test_auto_with_resample_condense_condenses_each_extra_sample_with_its_seed(rubric, tmp_path):
+    settings = judge_settings(rubric, samples="auto", max_samples=3, resample_condense=True)
+    store = Store(tmp_path)
+    judge = InProcessFakeJudge(settings, noise=FakeNoise(sd=1.5))
+    try:
+        (result,) = _score(Scorer(rubric, judge, store), _group())
+    finally:
+        store.close()
+    assert result.sampling is not None and result.basis is not None and result.basis.resample_condense
+    extra = result.sampling.spent - len(result.sampling.per_rollout)
+    condense = [r["seed"] for r in judge.requests if r["role"] == "condense"]
+    grade = [r["seed"] for r in judge.requests if r["role"] == "grade"]
+    assert extra > 0 and sorted(s for s in condense if s is not None) == sorted(s for s in grade if s is not None)
+    assert condense.count(None) == 1 + 8  # the reference and sample 0 of each graded rollout
