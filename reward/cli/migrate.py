@@ -25,9 +25,7 @@ def migrate(
     scored: Annotated[Path, typer.Argument(help="A scored run (JSONL from `reward score`) of the current judge.")],
     to: Annotated[str | None, typer.Option("--to", help="The new grading judge (litellm model string).")] = None,
     sample: Annotated[int, typer.Option("--sample", "-n", min=1, help="Graded rollouts to re-grade.")] = 200,
-    input: Annotated[
-        Path | None, typer.Option("--input", "-i", help="The rollouts the run scored (JSONL given to `reward score`).")
-    ] = None,
+    input: Annotated[Path | None, typer.Option("--input", "-i", help="Needed: the rollouts the run scored.")] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the rubric overlay (YAML) with the fitted score maps.")
     ] = None,
