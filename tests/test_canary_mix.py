@@ -252,3 +252,20 @@ def test_shutdown_cancels_the_audits_in_flight(tmp_path):
         started = time.monotonic()
     assert time.monotonic() - started < 2.0  # the app stopped without waiting for the audit
     assert svc.canaries.in_flight == 0 and not svc.canaries.outcomes  # cancelled: neither done nor failed
+
+
+def test_canary_calls_wait_while_the_trainers_rollouts_take_every_judge_slot(tmp_path):
+    async def run() -> None:
+        svc = service(tmp_path, 1.0)
+        judge = fake(svc)
+        await svc.score(request(example_groups()[:1]))
+        calls = sum(judge.calls.values())
+        svc.pending_rollouts = judge.settings.concurrency  # a step that wants every slot is being scored
+        await asyncio.sleep(0.3)
+        assert sum(judge.calls.values()) == calls and svc.canaries.in_flight == 1  # waiting, not skipped
+        svc.pending_rollouts = judge.settings.concurrency - 1  # one slot free: the audit goes on
+        await asyncio.wait_for(svc.canaries.wait(), 30)
+        assert sum(judge.calls.values()) > calls and svc.canaries.outcomes == {"done": 1}
+        svc.close()
+
+    asyncio.run(run())

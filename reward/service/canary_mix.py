@@ -11,9 +11,11 @@ Which requests: decided by a hash of the request's group ids, so a replayed requ
 fraction on every replica, and reproducible). A group audited lately is not audited again (a trainer that sends
 one sample per request sends the same group many times; its canaries would be the same).
 
-Bounded: at most `cap` audits in flight per worker (when full, the audit is skipped and counted), and an audit
-scores its canaries one at a time, so canary traffic holds at most `cap` of the judge's slots. A failing audit
-is logged and counted, never an error to anyone; at shutdown the audits in flight are cancelled.
+Bounded, and second to the trainer: at most `cap` audits in flight per worker (when full, the audit is skipped
+and counted); an audit scores its canaries one at a time, and starts each only while the trainer's rollouts
+pending in this worker leave one of the judge's slots (its concurrency) free, so canary calls fill idle
+capacity and hold at most `cap` slots, for one call each, when a trainer's burst arrives. A failing audit is
+logged and counted, never an error to anyone; at shutdown the audits in flight are cancelled.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import asyncio
 import hashlib
 import logging
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from reward.analysis.canaries import canary_rollouts, tally
@@ -36,6 +38,7 @@ log = logging.getLogger("reward.service.canaries")
 CAP = 2  # canary audits in flight per worker
 RECENT = 4096  # group ids remembered as audited lately
 OUTCOMES = ("done", "skipped", "failed")  # skipped: the cap was reached
+POLL_S = 0.05  # how often a waiting audit looks for a free judge slot
 
 
 class CanaryObserver(Protocol):
@@ -58,12 +61,16 @@ def auditable(group: Group) -> bool:
 
 
 class CanaryMixer:
-    def __init__(self, rate: float, cap: int = CAP, deadline_s: float = 300.0) -> None:
+    def __init__(
+        self, rate: float, cap: int = CAP, deadline_s: float = 300.0, pending: Callable[[], int] = lambda: 0
+    ) -> None:
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"canary rate must be within 0..1, not {rate}")
         self.rate = rate
         self.cap = cap
         self.deadline_s = deadline_s  # per canary: judge work still pending then is an error, not a hang
+        self.pending = pending  # the trainer's rollouts pending in this worker
+        self.scoring = 0  # canaries being scored now (one per audit at most)
         self.observer: CanaryObserver | None = None
         self.tasks: set[asyncio.Task[None]] = set()
         self.peak = 0  # most audits ever in flight at once
@@ -119,8 +126,13 @@ class CanaryMixer:
             judged = []
             loop = asyncio.get_running_loop()
             for canary in canaries:  # one at a time: one judge slot per audit
+                await self._free_slot(scorer.judge.settings.concurrency)
                 one = group.model_copy(update={"rollouts": [canary]})
-                judged.extend((await scorer.score_group(one, usage, loop.time() + self.deadline_s)).rollouts)
+                self.scoring += 1
+                try:
+                    judged.extend((await scorer.score_group(one, usage, loop.time() + self.deadline_s)).rollouts)
+                finally:
+                    self.scoring -= 1
             merged = honest.model_copy(update={"rollouts": [*honest.rollouts, *judged]})
             failure = {n for n, g in spec.groups.items() if g.failure_mode}
             kinds = tally([merged], {d.name for d in spec.dimensions if d.group in failure})["canaries"]
@@ -147,6 +159,12 @@ class CanaryMixer:
             except Exception:
                 log.exception("canary metrics not recorded")
         self._outcome("done")
+
+    async def _free_slot(self, concurrency: int) -> None:
+        """Until the trainer's pending rollouts (a judge call each at most) and the canaries being scored leave
+        one of the judge's `concurrency` slots free: under a saturating step the audit waits for its end."""
+        while self.pending() + self.scoring >= concurrency:
+            await asyncio.sleep(POLL_S)
 
     def _outcome(self, outcome: str) -> None:
         self.outcomes[outcome] += 1

@@ -200,7 +200,12 @@ class RewardService:
         self.settings = settings
         self.pending_rollouts = 0
         self.judge_health = JudgeHealth()
-        self.canaries = CanaryMixer(settings.canary_rate, settings.canary_max_in_flight, settings.request_deadline_s)
+        self.canaries = CanaryMixer(
+            settings.canary_rate,
+            settings.canary_max_in_flight,
+            settings.request_deadline_s,
+            pending=lambda: self.pending_rollouts,  # canary calls take only the judge slots these leave free
+        )
         paths = sorted([*settings.rubric_dir.glob("*.yaml"), *settings.rubric_dir.glob("*.yml")])
         if not paths:
             raise RubricError(f"no rubric (*.yaml) in {settings.rubric_dir}")
