@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from reward.cache.disk import Store
+from reward.errors import RunError
 from reward.judge.fake.batch_server import FakeBatchServer
 from reward.judge.litellm_judge import LiteLLMJudge
 from reward.rubric.load import Rubric
@@ -34,6 +35,8 @@ def fb(batch_server: FakeBatchServer) -> Iterator[FakeBatchServer]:
     b = batch_server.batch
     b.delay, b.fail_next, b.expire_after, b.creates = 0.0, [], 0, 0
     b.max_requests, b.max_bytes = 50_000, 200 * 1024**2
+    b.batches.clear()
+    b.files.clear()
     yield batch_server
     batch_server.reset()
 
@@ -114,3 +117,159 @@ def test_k_samples_batch_like_the_synchronous_run(fb: FakeBatchServer, scorers: 
     run(score_file(scorer, inp, tmp_path / "batch.jsonl"))
     assert sync_calls(fb) == 0
     assert without_usage(tmp_path / "batch.jsonl") == without_usage(tmp_path / "sync.jsonl")
+
+
+def batch_then_run(scorer: Scorer, inp: Path, out: Path, **kw: Any) -> BatchReport:
+    report = batched(scorer, inp, out, **kw)
+    run(score_file(scorer, inp, out))
+    return report
+
+
+@pytest.fixture
+def sync_examples(fb: FakeBatchServer, scorers: Any, tmp_path: Path) -> list[dict[str, Any]]:
+    """The synchronous run's output on the examples (then the stand-in's counts are cleared)."""
+    run(score_file(scorers("sync"), EXAMPLES, tmp_path / "sync.jsonl"))
+    fb.reset()
+    return without_usage(tmp_path / "sync.jsonl")
+
+
+def test_a_restarted_run_waits_on_its_batch_and_never_sends_it_again(
+    fb: FakeBatchServer, scorers: Any, tmp_path: Path, sync_examples: list[dict[str, Any]]
+):
+    out = tmp_path / "batch.jsonl"
+    fb.batch.delay = 60.0
+    scorer = scorers("batch")
+
+    async def stopped_mid_batch() -> None:
+        task = asyncio.ensure_future(prefill(scorer, EXAMPLES, out, poll_s=0.02))
+        while fb.batch.creates == 0 or '"batch_id":null' in _read(state_path(out)):
+            await asyncio.sleep(0.02)
+        task.cancel()  # as a killed run: the batch stays at the provider, its id beside the output
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    run(stopped_mid_batch())
+    saved = json.loads(state_path(out).read_text())
+    [first] = [b["batch_id"] for b in saved["batches"]]
+    assert fb.batch.creates == 1
+    fb.batch.batches[first]["_due"] = 0.0  # the provider finishes it while no run is waiting
+    fb.batch.delay = 0.0
+    report = batch_then_run(scorer, EXAMPLES, out)
+    assert report.batches[0] == first
+    assert fb.batch.creates == 2  # the plans' batch was not sent again; only the verdicts' followed
+    assert sync_calls(fb) == 0
+    assert without_usage(out) == sync_examples
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return '"batch_id":null'
+
+
+def test_invalid_replies_are_reasked_in_a_follow_up_batch(
+    fb: FakeBatchServer, scorers: Any, tmp_path: Path, sync_examples: list[dict[str, Any]]
+):
+    fb.script(
+        {"kind": "grade", "content": "Sure! scores: none"},  # fails validation: re-asked with the reason
+        {"kind": "condense", "content": None, "refusal": "no (injected)"},  # a refusal: the same request again
+    )
+    out = tmp_path / "batch.jsonl"
+    report = batch_then_run(scorers("batch"), EXAMPLES, out)
+    assert fb.batch.creates == 3  # plans, verdicts + the plan re-ask, the verdict re-ask + that rollout's verdict
+    reasks = [c for c in fb.state.calls if c["kind"] == "grade" and len(c["messages"]) == 4]
+    assert len(reasks) == 1
+    assert reasks[0]["messages"][2]["content"] == "Sure! scores: none"
+    assert "Your reply was invalid" in reasks[0]["messages"][3]["content"]
+    assert report.left == {} and sync_calls(fb) == 0
+    assert without_usage(out) == sync_examples
+
+
+def test_a_reply_still_invalid_after_the_reasks_is_asked_by_the_synchronous_run(
+    fb: FakeBatchServer, scorers: Any, tmp_path: Path, sync_examples: list[dict[str, Any]]
+):
+    fb.script({"kind": "grade", "content": "not a verdict"})
+    out = tmp_path / "batch.jsonl"
+    report = batch_then_run(scorers("batch", max_reasks=0), EXAMPLES, out)
+    assert fb.batch.creates == 2  # no re-ask allowed: no third batch
+    assert report.left == {}  # an invalid reply is not a batch failure
+    assert sync_calls(fb) == 1  # the run asked that one request itself
+    assert without_usage(out) == sync_examples
+
+
+def test_a_failed_batch_is_sent_once_more_then_left_to_the_synchronous_run(
+    fb: FakeBatchServer, scorers: Any, tmp_path: Path, sync_examples: list[dict[str, Any]]
+):
+    fb.batch.fail_next = ["failed"]
+    report = batch_then_run(scorers("once"), EXAMPLES, tmp_path / "once.jsonl")
+    assert fb.batch.creates == 3 and len(report.warnings) == 1 and "failed" in report.warnings[0]
+    assert report.left == {} and sync_calls(fb) == 0
+    assert without_usage(tmp_path / "once.jsonl") == sync_examples
+    needed = report.answered  # every request of the run
+
+    fb.reset()
+    fb.batch.creates, fb.batch.fail_next = 0, ["failed", "failed"]
+    report = batch_then_run(scorers("twice"), EXAMPLES, tmp_path / "twice.jsonl")
+    plans = len(report.left)
+    assert plans > 0 and all(cid.startswith("condense-") for cid in report.left)
+    assert fb.batch.creates == 2 and len(report.warnings) == 2  # no third try
+    assert report.answered == 0 and sync_calls(fb) == needed  # the run asked the plans, then their verdicts
+    assert without_usage(tmp_path / "twice.jsonl") == sync_examples
+
+
+def test_an_expired_batch_keeps_what_it_answered(
+    fb: FakeBatchServer, scorers: Any, tmp_path: Path, sync_examples: list[dict[str, Any]]
+):
+    fb.batch.fail_next, fb.batch.expire_after = ["expired"], 3
+    report = batch_then_run(scorers("batch"), EXAMPLES, tmp_path / "batch.jsonl")
+    assert "expired" in report.warnings[0]
+    first = fb.batch.batches[report.batches[0]]
+    assert first["status"] == "expired" and first["request_counts"]["completed"] == 3
+    assert report.requests - report.answered == first["request_counts"]["failed"] > 0  # resent, answered
+    assert sync_calls(fb) == 0
+    assert without_usage(tmp_path / "batch.jsonl") == sync_examples
+
+
+def test_batches_split_at_the_providers_limits(
+    fb: FakeBatchServer, scorers: Any, tmp_path: Path, sync_examples: list[dict[str, Any]]
+):
+    fb.batch.max_requests = 5  # the stand-in refuses a bigger file, as a provider does
+    report = batch_then_run(scorers("batch"), EXAMPLES, tmp_path / "batch.jsonl", max_requests=5)
+    assert len(report.batches) == fb.batch.creates > 2
+    assert all(b["request_counts"]["total"] <= 5 for b in fb.batch.batches.values())
+    assert without_usage(tmp_path / "batch.jsonl") == sync_examples
+
+
+def test_a_judge_without_a_batch_api_is_refused_before_anything_is_sent(
+    fb: FakeBatchServer, fake_judge: Any, rubric: Rubric, scorers: Any, tmp_path: Path
+):
+    from reward.judge.base import CallSettings
+    from reward.judge.fake.in_process import InProcessFakeJudge
+
+    out = tmp_path / "out.jsonl"
+    in_process = Scorer(rubric, InProcessFakeJudge(settings_for(fb)), Store(tmp_path / "c1"))
+    with pytest.raises(RunError, match="in-process fake judge has none"):
+        batched(in_process, EXAMPLES, out)
+    other = CallSettings("anthropic/claude-sonnet-4-5-20250929", 0.0, 512)
+    with pytest.raises(RunError, match="'anthropic', which has no OpenAI-style batch API"):
+        batched(scorers("anthropic", condense=other, grade=other), EXAMPLES, out)
+    no_batches = Scorer(rubric, LiteLLMJudge(settings_for(fake_judge)), Store(tmp_path / "c2"))
+    with pytest.raises(RunError, match="does not answer the batch API"):
+        batched(no_batches, EXAMPLES, out)  # the plain fake judge: chat completions only
+    memory_only = Scorer(rubric, LiteLLMJudge(settings_for(fb)), Store(None))
+    with pytest.raises(RunError, match="needs a cache directory"):
+        batched(memory_only, EXAMPLES, out)
+    assert fake_judge.counts()["total"] == 0 and fb.counts()["total"] == 0 and fb.batch.creates == 0
+    assert not out.exists() and not state_path(out).exists()
+
+
+def test_a_state_file_of_another_endpoint_is_refused(fb: FakeBatchServer, scorers: Any, tmp_path: Path):
+    out = tmp_path / "out.jsonl"
+    state_path(out).write_text(json.dumps({"version": 1, "endpoint": "http://elsewhere/v1", "batches": []}))
+    with pytest.raises(RunError, match="sent to http://elsewhere/v1"):
+        batched(scorers("batch"), EXAMPLES, out)
+    state_path(out).write_text("{not json")
+    with pytest.raises(RunError, match="not a batch state file"):
+        batched(scorers("batch"), EXAMPLES, out)
+    assert fb.batch.creates == 0

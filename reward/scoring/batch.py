@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -241,11 +242,46 @@ async def prefill(
     store = scorer.store
     if type(store) is Store and store.directory is None:
         raise RunError("batch scoring keeps the batches' answers in the cache for the run: it needs a cache directory")
+    try:
+        return await _prefill(
+            scorer,
+            api,
+            input_path,
+            output_path,
+            plans,
+            terminal_tool,
+            retry_errors,
+            progress,
+            poll_s,
+            (max_requests, max_bytes),
+            groups_in_flight,
+        )
+    finally:
+        # litellm builds an OpenAI client per batch call, whose __del__ schedules its close on the loop running
+        # then: collected here, they close on this loop instead of failing on a later one.
+        gc.collect()
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+
+async def _prefill(
+    scorer: Scorer,
+    api: BatchAPI,
+    input_path: Path,
+    output_path: Path,
+    plans: Mapping[str, str | PlanReference] | None,
+    terminal_tool: str | Sequence[str] | None,
+    retry_errors: bool,
+    progress: BatchProgress | None,
+    poll_s: float,
+    limits: tuple[int, int],
+    groups_in_flight: int,
+) -> BatchReport:
     await api.probe()
     path = batch_state.state_path(output_path)
     tell = progress or _quiet
     with exclusive(path):
-        job = _Prefill(scorer, api, path, tell, poll_s, (max_requests, max_bytes))
+        job = _Prefill(scorer, api, path, tell, poll_s, limits)
         done = done_groups(scorer, output_path, retry_errors)
         groups = _groups(scorer, input_path, done, plans, terminal_tool)
         await job.wait_all()  # a restarted run: the batches it had made first
