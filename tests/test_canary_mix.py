@@ -269,3 +269,27 @@ def test_canary_calls_wait_while_the_trainers_rollouts_take_every_judge_slot(tmp
         svc.close()
 
     asyncio.run(run())
+
+
+def test_canaries_the_judge_fails_on_are_counted_as_unjudged_never_as_passed(tmp_path):
+    from reward.service import canary_metrics, metrics
+
+    async def run() -> None:
+        svc = service(tmp_path, 1.0)
+        svc.canaries.observer = canary_metrics.CANARY
+        judge = fake(svc)
+        before = metrics.canary_view()
+        await svc.score(request([{**example_groups()[0], "group_id": "judge-fails-on-canaries"}]))
+        judge.script("grade", *["not a verdict"] * 200)  # every grade from now on: invalid, re-asked, an error
+        await svc.canaries.wait()
+        errors = {k: c["errors"] for k, c in svc.canaries.kinds.items()}
+        assert sum(errors.values()) >= len(KINDS) - 1
+        assert all(c["fooled"] == 0 for c in svc.canaries.kinds.values())
+        after = metrics.canary_view()["canaries"]
+        for kind, n in errors.items():
+            got = after[kind]["unjudged"] - before["canaries"].get(kind, {"unjudged": 0})["unjudged"]
+            assert got == n
+        assert svc.canaries.outcomes == {"done": 1}  # judged as far as the judge allowed: not a failed audit
+        svc.close()
+
+    asyncio.run(run())

@@ -207,7 +207,7 @@ def create_app(service: RewardService | None = None) -> FastAPI:
     @app.get("/canaries", tags=["operations"])
     async def canaries(request: Request) -> dict[str, Any]:
         """Canaries mixed into live traffic (REWARD_CANARY_RATE), every worker's together:
-        `{"rate", "canaries": {kind: {"n", "fooled", "rate"}}, "audits": {"done", "skipped", "failed"}}`."""
+        `{"rate", "canaries": {kind: {"n", "fooled", "rate", "unjudged"}}, "audits": {"done", "skipped", "failed"}}`."""
         view = await asyncio.to_thread(metrics.canary_view)
         return {"rate": svc(request).settings.canary_rate, **view}
 

@@ -25,6 +25,12 @@ FOOLED = Counter(
     "Canaries whose reward reached the median honest reward of their group: the judge was fooled.",
     ["rubric", "kind"],
 )
+UNJUDGED = Counter(
+    "reward_canaries_unjudged",
+    "Canaries with nothing to compare: the judge failed on them (error), or on every honest rollout of their "
+    "group (no_baseline).",
+    ["rubric", "kind", "reason"],
+)
 AUDITS = Counter(
     "reward_canary_audits",
     "Canary audits by outcome: done, skipped (the cap on audits in flight was reached) or failed.",
@@ -43,22 +49,25 @@ class CanaryMetrics:
         for kind, row in kinds.items():
             CANARIES.labels(rubric, kind).inc(row["n"])
             FOOLED.labels(rubric, kind).inc(row["fooled"])
+            for reason, key in (("error", "errors"), ("no_baseline", "no_baseline")):
+                if row[key]:
+                    UNJUDGED.labels(rubric, kind, reason).inc(row[key])
 
 
 CANARY = CanaryMetrics()
 
 
 def _counts(families: list[Metric]) -> dict[tuple[str, str], list[float]]:
-    """(rubric, kind) -> [canaries judged, fooled], summed over the workers' samples."""
+    """(rubric, kind) -> [canaries judged, fooled, unjudged], summed over the workers' samples."""
     counts: dict[tuple[str, str], list[float]] = {}
     for family in families:
-        col = {"reward_canaries": 0, "reward_canaries_fooled": 1}.get(family.name)
+        col = {"reward_canaries": 0, "reward_canaries_fooled": 1, "reward_canaries_unjudged": 2}.get(family.name)
         if col is None:
             continue
         for sample in family.samples:
             if sample.name.endswith("_total"):
                 key = (sample.labels["rubric"], sample.labels["kind"])
-                counts.setdefault(key, [0.0, 0.0])[col] += sample.value
+                counts.setdefault(key, [0.0, 0.0, 0.0])[col] += sample.value
     return counts
 
 
@@ -70,19 +79,19 @@ def fooled_rate(families: list[Metric]) -> GaugeMetricFamily:
         "Fraction of live canaries that fooled the judge since the start, by kind.",
         labels=["rubric", "kind"],
     )
-    for (rubric, kind), (n, fooled) in sorted(_counts(families).items()):
+    for (rubric, kind), (n, fooled, _) in sorted(_counts(families).items()):
         if n:
             gauge.add_metric([rubric, kind], fooled / n)
     return gauge
 
 
 def view(families: list[Metric]) -> dict[str, Any]:
-    """{"canaries": {kind: {n, fooled, rate}}, "audits": {outcome: n}}, every rubric's together."""
+    """{"canaries": {kind: {n, fooled, rate, unjudged}}, "audits": {outcome: n}}, every rubric's together."""
     kinds: dict[str, list[float]] = {}
-    for (_, kind), (n, fooled) in _counts(families).items():
-        row = kinds.setdefault(kind, [0.0, 0.0])
-        row[0] += n
-        row[1] += fooled
+    for (_, kind), counts in _counts(families).items():
+        row = kinds.setdefault(kind, [0.0, 0.0, 0.0])
+        for i, v in enumerate(counts):
+            row[i] += v
     audits = dict.fromkeys(OUTCOMES, 0)
     for family in families:
         if family.name == "reward_canary_audits":
@@ -92,8 +101,8 @@ def view(families: list[Metric]) -> dict[str, Any]:
                     audits[outcome] = audits.get(outcome, 0) + int(sample.value)
     return {
         "canaries": {
-            kind: {"n": int(n), "fooled": int(f), "rate": round(f / n, 4) if n else None}
-            for kind, (n, f) in sorted(kinds.items())
+            kind: {"n": int(n), "fooled": int(f), "rate": round(f / n, 4) if n else None, "unjudged": int(u)}
+            for kind, (n, f, u) in sorted(kinds.items())
         },
         "audits": audits,
     }

@@ -182,7 +182,7 @@ class CanaryMixer:
         }
 
     async def wait(self) -> None:
-        """Until the audits in flight now are done (tests, and a graceful stop)."""
+        """Until the audits in flight now (and any they wait on) are done."""
         while self.tasks:
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
 
