@@ -273,3 +273,24 @@ def test_a_state_file_of_another_endpoint_is_refused(fb: FakeBatchServer, scorer
     with pytest.raises(RunError, match="not a batch state file"):
         batched(scorers("batch"), EXAMPLES, out)
     assert fb.batch.creates == 0
+
+
+def test_the_work_is_priced_at_the_batch_rate(fb: FakeBatchServer, scorers: Any, tmp_path: Path):
+    from reward.judge.base import CallSettings
+    from reward.judge.batch_api import batch_price
+    from reward.scoring.dry_run import price
+
+    model = "openai/gpt-4.1-2025-04-14"  # priced by litellm, batch prices included; answered by the stand-in
+    told: list[str] = []
+    call = CallSettings(model, 0.0, 512)
+    report = batched(scorers("priced", condense=call, grade=call), EXAMPLES, tmp_path / "o.jsonl", progress=told.append)
+    u, (bp, bc), (lp, lc) = report.usage, batch_price(model), price(model)
+    assert u.prompt_tokens > 0 and u.completion_tokens > 0 and u.cost_known
+    assert u.cost == pytest.approx(u.prompt_tokens * bp + u.completion_tokens * bc)
+    assert report.list_cost == pytest.approx(u.prompt_tokens * lp + u.completion_tokens * lc)
+    assert u.cost == pytest.approx(report.list_cost * 0.5)
+    assert sum(u.calls.values()) == report.answered == report.requests
+    assert any(f"batch {report.batches[0]}: " in line and "requests sent" in line for line in told)
+
+    unpriced = batched(scorers("unpriced"), EXAMPLES, tmp_path / "u.jsonl")  # the test model: no price known
+    assert not unpriced.usage.cost_known and unpriced.list_cost is None
