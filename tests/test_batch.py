@@ -294,3 +294,19 @@ def test_the_work_is_priced_at_the_batch_rate(fb: FakeBatchServer, scorers: Any,
 
     unpriced = batched(scorers("unpriced"), EXAMPLES, tmp_path / "u.jsonl")  # the test model: no price known
     assert not unpriced.usage.cost_known and unpriced.list_cost is None
+
+
+def test_reference_plans_batch_like_plan_file(fb: FakeBatchServer, scorers: Any, tmp_path: Path):
+    from reward.scoring.batch import prefill_plans
+    from reward.scoring.runner import plan_file
+
+    refs = EXAMPLES.parent / "references.jsonl"
+    run(plan_file(scorers("sync"), refs, tmp_path / "sync.jsonl"))
+    sent = sync_calls(fb)
+    fb.reset()
+    scorer = scorers("batch")
+    report = run(prefill_plans(scorer, refs, tmp_path / "batch.jsonl", poll_s=0.02))
+    assert fb.batch.creates == 1 and report.answered == sent > 0
+    run(plan_file(scorer, refs, tmp_path / "batch.jsonl"))
+    assert sync_calls(fb) == 0
+    assert sorted(read_jsonl(tmp_path / "batch.jsonl"), key=str) == sorted(read_jsonl(tmp_path / "sync.jsonl"), key=str)

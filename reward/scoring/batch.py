@@ -20,24 +20,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from reward.cache.disk import Store
-from reward.core.trajectory import Group, LineError, PlanReference, parse_line
+from reward.core.trajectory import Group, LineError, PlanReference, RefLine, Rollout, Trajectory, parse_line
 from reward.errors import RunError
-from reward.judge.base import Usage
+from reward.judge.base import JudgeError, Usage
 from reward.judge.batch_api import MAX_BYTES, MAX_REQUESTS, BatchAPI, BatchStatus, LineResult, batch_price
-from reward.native.prepare import prepare_group
+from reward.native.prepare import materialize, prepare_group
 from reward.scoring import batch_state
 from reward.scoring.batch_replay import MAX_FAILURES, ReplayJudge
 from reward.scoring.dry_run import done_groups, price
 from reward.scoring.runner import exclusive, read_lines
 from reward.scoring.scorer import Scorer
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 BatchProgress = Callable[[str], None]  # one line per change: what the batches are doing
 
@@ -104,15 +107,15 @@ class _Prefill:
         self.prices = {role: batch_price(route) for role, route in api.routes.items()}
         self.list_prices = {role: price(route) for role, route in api.routes.items()}
 
-    async def run_pass(self, groups: list[Group], in_flight: int) -> None:
+    async def run_pass(self, items: list[T], in_flight: int, work: Callable[[Scorer, T], Awaitable[None]]) -> None:
         self.replay.pending.clear()
         slots = asyncio.Semaphore(in_flight)
 
-        async def one(group: Group) -> None:
+        async def one(item: T) -> None:
             async with slots:
-                await self.clone.score_group(group, Usage())
+                await work(self.clone, item)
 
-        await asyncio.gather(*(one(g) for g in groups))
+        await asyncio.gather(*(one(x) for x in items))
         self.report.passes += 1
 
     async def submit(self) -> None:
@@ -121,8 +124,9 @@ class _Prefill:
         for cid, r in self.replay.pending.items():
             line = self.api.line(cid, r.role, r.messages, r.response_format, r.seed)
             if len(line) + 1 > self.max_bytes:
-                self.replay.failures[cid] = 99  # cannot be batched at all: the synchronous run asks it
-                self.report.left[cid] = f"one request of {len(line)} bytes is over the batch file limit"
+                # cannot be batched at all: the synchronous run asks it
+                self.replay.failures[cid] = MAX_FAILURES
+                self.replay.results[cid] = LineResult(None, f"{len(line)} bytes: over the batch file limit")
                 continue
             by_model[self.api.models[r.role]].append((cid, line))
         for lines in by_model.values():
@@ -238,61 +242,98 @@ async def prefill(
     does not hold) through the provider's batch API, into the cache. Call `score_file` with the same arguments
     afterwards: it finds them cached. Refuses (RunError, nothing sent) a judge without a batch API or a scorer
     without a lasting cache. One prefill per output at a time (`<output>.batches.json.lock`)."""
+
+    def groups() -> list[Group]:
+        return _groups(scorer, input_path, done_groups(scorer, output_path, retry_errors), plans, terminal_tool)
+
+    async def work(clone: Scorer, group: Group) -> None:
+        await clone.score_group(group, Usage())
+
+    return await _run(scorer, output_path, progress, poll_s, (max_requests, max_bytes), groups_in_flight, groups, work)
+
+
+async def prefill_plans(
+    scorer: Scorer,
+    input_path: Path,
+    output_path: Path,
+    *,
+    terminal_tool: str | Sequence[str] | None = None,
+    progress: BatchProgress | None = None,
+    poll_s: float = 30.0,
+    max_requests: int = MAX_REQUESTS,
+    max_bytes: int = MAX_BYTES,
+    in_flight: int = 64,
+) -> BatchReport:
+    """As `prefill`, for `plan_file(scorer, input_path, output_path, ...)` (`reward plans`): the references'
+    condensing requests, through the batch API, into the cache."""
+
+    def refs() -> list[tuple[RefLine, Trajectory]]:
+        done = _done_ids(output_path)
+        found: list[tuple[RefLine, Trajectory]] = []
+        for lineno, line in read_lines(input_path):
+            ref = parse_line(RefLine, line, lineno)
+            if isinstance(ref, LineError) or ref.id in done:
+                continue
+            done.add(ref.id)
+            with contextlib.suppress(Exception):  # a line plan_file reports
+                found.append((ref, materialize(ref, terminal_tool)))
+        return found
+
+    async def work(clone: Scorer, item: tuple[RefLine, Trajectory]) -> None:  # the request plan_file sends
+        ref, trajectory = item
+        with contextlib.suppress(JudgeError):
+            group = Group(group_id=ref.id, query=ref.query, rollouts=[Rollout()], inputs=ref.inputs)
+            await clone.plan(clone.condense_request(group, clone.condense_input(ref.query, trajectory)), Usage())
+
+    return await _run(scorer, output_path, progress, poll_s, (max_requests, max_bytes), in_flight, refs, work)
+
+
+def _done_ids(output: Path) -> set[str]:
+    """The ids `plan_file` would skip, read only."""
+    done: set[str] = set()
+    with contextlib.suppress(OSError):
+        for chunk in output.read_bytes().split(b"\n"):
+            with contextlib.suppress(ValueError, KeyError, TypeError, RecursionError):
+                done.add(str(json.loads(chunk)["id"]))
+    return done
+
+
+async def _run(
+    scorer: Scorer,
+    output_path: Path,
+    progress: BatchProgress | None,
+    poll_s: float,
+    limits: tuple[int, int],
+    in_flight: int,
+    items: Callable[[], list[T]],
+    work: Callable[[Scorer, T], Awaitable[None]],
+) -> BatchReport:
     api = BatchAPI.of(scorer.judge)
     store = scorer.store
     if type(store) is Store and store.directory is None:
         raise RunError("batch scoring keeps the batches' answers in the cache for the run: it needs a cache directory")
     try:
-        return await _prefill(
-            scorer,
-            api,
-            input_path,
-            output_path,
-            plans,
-            terminal_tool,
-            retry_errors,
-            progress,
-            poll_s,
-            (max_requests, max_bytes),
-            groups_in_flight,
-        )
+        await api.probe()
+        path = batch_state.state_path(output_path)
+        tell = progress or _quiet
+        with exclusive(path):
+            job = _Prefill(scorer, api, path, tell, poll_s, limits)
+            todo = items()
+            await job.wait_all()  # a restarted run: the batches it had made first
+            # plans, verdicts, then re-asks (each up to max_reasks) and resubmissions: bounded whatever comes back
+            for _ in range(2 * (scorer.judge.settings.max_reasks + 2) + 2):
+                await job.run_pass(todo, in_flight, work)
+                if not job.replay.pending:
+                    break
+                tell(f"pass {job.report.passes}: {len(job.replay.pending)} request(s) to send")
+                await job.submit()
+                await job.wait_all()
+            job.report.left.update(job.replay.left)
+            batch_state.remove(path)
+        return job.report
     finally:
         # litellm builds an OpenAI client per batch call, whose __del__ schedules its close on the loop running
         # then: collected here, they close on this loop instead of failing on a later one.
         gc.collect()
         for _ in range(3):
             await asyncio.sleep(0)
-
-
-async def _prefill(
-    scorer: Scorer,
-    api: BatchAPI,
-    input_path: Path,
-    output_path: Path,
-    plans: Mapping[str, str | PlanReference] | None,
-    terminal_tool: str | Sequence[str] | None,
-    retry_errors: bool,
-    progress: BatchProgress | None,
-    poll_s: float,
-    limits: tuple[int, int],
-    groups_in_flight: int,
-) -> BatchReport:
-    await api.probe()
-    path = batch_state.state_path(output_path)
-    tell = progress or _quiet
-    with exclusive(path):
-        job = _Prefill(scorer, api, path, tell, poll_s, limits)
-        done = done_groups(scorer, output_path, retry_errors)
-        groups = _groups(scorer, input_path, done, plans, terminal_tool)
-        await job.wait_all()  # a restarted run: the batches it had made first
-        # plans, verdicts, then re-asks (each up to max_reasks) and resubmissions: bounded, whatever comes back
-        for _ in range(2 * (scorer.judge.settings.max_reasks + 2) + 2):
-            await job.run_pass(groups, groups_in_flight)
-            if not job.replay.pending:
-                break
-            tell(f"pass {job.report.passes}: {len(job.replay.pending)} request(s) to send")
-            await job.submit()
-            await job.wait_all()
-        job.report.left.update(job.replay.left)
-        batch_state.remove(path)
-    return job.report
