@@ -6,7 +6,10 @@ reference), each with an empty cache, by the in-process fake judge. Per configur
 share of within-group rollout pairs whose order agrees with the K = 16 run's (pairs K = 16 ties left out; a
 tie counts one half). Medians over seeds.
 
-    python bench/adaptive_sampling.py [--seeds 5] [--groups 20] [--size 8] [--sd 0.5 1 1.5 2.5]
+    python bench/adaptive_sampling.py [--seeds 5] [--groups 20] [--size 8] [--sd 0.5 1 1.5 2.5] [--extra 1 2]
+
+--extra: also run auto with other budgets (extra samples per group as a share of its rollouts; the shipped
+rule's is reward.rubric.adaptive.EXTRA), to show what auto needs to match K = 3.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from reward.core.trajectory import Group  # noqa: E402
 from reward.judge.base import Usage  # noqa: E402
 from reward.judge.fake.in_process import InProcessFakeJudge  # noqa: E402
 from reward.judge.fake.replies import FakeNoise  # noqa: E402
+from reward.rubric import adaptive  # noqa: E402
 from reward.rubric.load import load_rubric  # noqa: E402
 from reward.scoring.build import judge_settings  # noqa: E402
 from reward.scoring.scorer import Scorer  # noqa: E402
@@ -93,15 +97,23 @@ def agreement(candidate: list[GroupResult], reference: list[GroupResult]) -> flo
     return hits / total if total else 1.0
 
 
-def measure(sd: float, seeds: int, n_groups: int, size: int) -> dict[str, dict[str, float]]:
+def measure(
+    sd: float, seeds: int, n_groups: int, size: int, extras: tuple[float, ...] = ()
+) -> dict[str, dict[str, float]]:
     """Medians over seeds of each configuration's grading calls (relative to K = 1) and agreement with K = 16."""
-    rows: dict[str, dict[str, list[float]]] = {name: {"calls_x_k1": [], "agreement": []} for name in CONFIGS}
+    configs = {**CONFIGS, **{f"auto@{x:g}": {"samples": "auto", "extra": x} for x in extras}}
+    rows: dict[str, dict[str, list[float]]] = {name: {"calls_x_k1": [], "agreement": []} for name in configs}
+    shipped = adaptive.EXTRA
     for seed in range(seeds):
         batch = groups(seed, n_groups, size)
         reference, _ = score(batch, sd, 16)
         base = None
-        for name, cfg in CONFIGS.items():
-            results, calls = score(batch, sd, cfg["samples"])
+        for name, cfg in configs.items():
+            adaptive.EXTRA = cfg.get("extra", shipped)
+            try:
+                results, calls = score(batch, sd, cfg["samples"])
+            finally:
+                adaptive.EXTRA = shipped
             base = calls if name == "k1" else base
             assert base
             rows[name]["calls_x_k1"].append(calls / base)
@@ -115,15 +127,14 @@ def main() -> None:
     ap.add_argument("--groups", type=int, default=20)
     ap.add_argument("--size", type=int, default=8)
     ap.add_argument("--sd", type=float, nargs="+", default=[0.5, 1.0, 1.5, 2.5])
+    ap.add_argument("--extra", type=float, nargs="*", default=[])
     args = ap.parse_args()
     out = {}
     for sd in args.sd:
-        out[str(sd)] = measure(sd, args.seeds, args.groups, args.size)
-        m = out[str(sd)]
+        out[str(sd)] = m = measure(sd, args.seeds, args.groups, args.size, tuple(args.extra))
         print(
-            f"sd {sd:>4}: agreement with K=16  K=1 {m['k1']['agreement']:.3f}  K=3 {m['k3']['agreement']:.3f}  "
-            f"auto {m['auto']['agreement']:.3f};  grading calls x K=1: K=3 {m['k3']['calls_x_k1']:.2f}  "
-            f"auto {m['auto']['calls_x_k1']:.2f}",
+            f"sd {sd:>4}: agreement with K=16 (grading calls x K=1): "
+            + ", ".join(f"{name} {row['agreement']:.3f} ({row['calls_x_k1']:.2f}x)" for name, row in m.items()),
             flush=True,
         )
     print(json.dumps(out, indent=2))
