@@ -30,6 +30,7 @@ from harness import ROOT, children, judge_stats, post, server, step_groups, stub
 
 from reward.judge.llm import choose_route
 
+OTHER_SECTIONS = ("hedging",)  # sections of results.json another benchmark writes (bench/hedging.py)
 JUDGE_MODEL = "openai/bench-judge"  # what the server is given; the route it picks is what the bare calls use
 
 
@@ -193,6 +194,8 @@ def main() -> None:
     res["speedup_vs_sequential_16x8"] = base["per_rollout_s"] * 128 / res["step_16x8"]["w1"]["wall_s"]
     res["economy"] = economy()
     res["loadavg_after"] = os.getloadavg()
+    prior = json.loads(args.out.read_text()) if args.out.exists() else {}
+    res.update({k: prior[k] for k in OTHER_SECTIONS if k in prior})  # written by their own benchmarks
     args.out.write_text(json.dumps(res, indent=2) + "\n")
     print_table(res)
     print(f"\nwritten to {args.out}")

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from reward.judge.base import Usage
-from reward.judge.hedge import Hedger, Latencies, spare_slot
+from reward.judge.hedge import Hedger, HedgeStats, Latencies, hedge_stats, spare_slot
 from reward.judge.limits import JudgeLimiter, RoleLimits
 from reward.judge.litellm_judge import LiteLLMJudge
 from tests.conftest import TEST_MODEL, settings_for
@@ -260,7 +260,28 @@ def test_the_router_path_is_hedged_too_within_its_limits(fake_judge):
 
 def test_hedging_is_off_by_default_and_set_by_the_environment(fake_judge, monkeypatch):
     assert not LiteLLMJudge(settings_for(fake_judge)).hedger.enabled
+    assert hedge_stats(LiteLLMJudge(settings_for(fake_judge))) is None
     monkeypatch.setenv("REWARD_HEDGE_QUANTILE", "0.9")
     monkeypatch.setenv("REWARD_HEDGE_MAX_FRACTION", "0.05")
     h = LiteLLMJudge(settings_for(fake_judge)).hedger
     assert h.enabled and h.quantile == 0.9 and h.max_fraction == 0.05
+    assert hedge_stats(LiteLLMJudge(settings_for(fake_judge))) == HedgeStats()
+
+
+def test_a_retried_attempt_is_hedged_inside_the_retry_loop(fake_judge):
+    client = judge_hedging(LiteLLMJudge(settings_for(fake_judge, num_retries=2)))
+    usage = Usage()
+
+    async def main() -> float:
+        await calls(client, usage, 2)
+        fake_judge.script(
+            {"kind": "condense", "status": 503, "headers": {"Retry-After": "0"}}, {"kind": "condense", "delay": 5}
+        )
+        t0 = time.monotonic()
+        await client.complete("condense", MSG, usage)
+        await client.aclose()
+        return time.monotonic() - t0
+
+    assert asyncio.run(main()) < 3.0  # the 503, its retry stuck, and that retry's duplicate answering
+    assert fake_judge.counts()["condense"] == 5 and client.hedger.stats.hedges == 1
+    assert usage.calls["condense"] == 4  # the failed attempt is not a call answered, the cancelled one is counted

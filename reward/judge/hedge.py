@@ -209,3 +209,10 @@ class Hedger:
             self.stats.cancelled += len(pending)
             return Hedged(winner.result(), extra, len(pending))
         return Hedged(first.result())  # both failed: the first call's error
+
+
+def hedge_stats(judge: Any) -> HedgeStats | None:
+    """The hedging counts of a judge (or of the judge a CachedJudge wraps): None where it does not hedge."""
+    judge = getattr(judge, "judge", judge)
+    hedger = getattr(judge, "hedger", None)
+    return hedger.stats if isinstance(hedger, Hedger) and hedger.enabled else None
