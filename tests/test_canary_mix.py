@@ -293,3 +293,19 @@ def test_canaries_the_judge_fails_on_are_counted_as_unjudged_never_as_passed(tmp
         svc.close()
 
     asyncio.run(run())
+
+
+def test_a_rubric_that_takes_no_reference_is_never_audited(tmp_path):
+    async def run() -> None:
+        svc = service(tmp_path, 1.0)
+        scorer = svc.scorers["response_quality"]
+        assert not scorer.rubric.spec.reference
+        groups = [Group.model_validate(group("with-a-reference-trajectory"))]
+        svc.canaries.after(scorer, groups, [])
+        assert svc.canaries.in_flight == 0 and not svc.canaries.outcomes
+        # the same group under a rubric with references is picked (no honest result given: a counted failure)
+        svc.canaries.after(svc.scorers[RUBRIC], groups, [])
+        assert svc.canaries.outcomes == {"failed": 1}
+        svc.close()
+
+    asyncio.run(run())

@@ -97,6 +97,8 @@ class CanaryMixer:
         """Called once a request is scored, before it is answered: maybe start an audit in the background.
         Returns at once and never raises."""
         try:
+            if self.rate <= 0 or not scorer.rubric.spec.reference:  # canaries are built from a reference
+                return
             group = self.pick(groups)
             if group is None:
                 return
