@@ -310,3 +310,39 @@ def test_reference_plans_batch_like_plan_file(fb: FakeBatchServer, scorers: Any,
     run(plan_file(scorer, refs, tmp_path / "batch.jsonl"))
     assert sync_calls(fb) == 0
     assert sorted(read_jsonl(tmp_path / "batch.jsonl"), key=str) == sorted(read_jsonl(tmp_path / "sync.jsonl"), key=str)
+
+
+def test_settings_the_provider_refuses_stop_before_anything_is_sent(fb: FakeBatchServer, scorers: Any, tmp_path: Path):
+    from reward.judge.base import CallSettings
+
+    call = CallSettings("openai/o3-mini", 0.0, 512)  # o-series: temperature 1 only, litellm refuses 0
+    with pytest.raises(RunError, match="refuses the condense call's settings for o3-mini"):
+        batched(scorers("o3", condense=call, grade=call), EXAMPLES, tmp_path / "o.jsonl")
+    assert fb.batch.files == {} and fb.batch.creates == 0 and fb.counts()["total"] == 0
+
+
+@pytest.mark.parametrize("created", [False, True])
+def test_a_run_stopped_between_upload_and_create_finds_its_batch(
+    fb: FakeBatchServer, scorers: Any, tmp_path: Path, sync_examples: list[dict[str, Any]], monkeypatch, created: bool
+):
+    from reward.judge.batch_api import BatchAPI
+
+    real = BatchAPI.create
+
+    async def stopped(self: BatchAPI, file_id: str) -> Any:
+        if created:
+            await real(self, file_id)  # the batch exists, its id never written down
+        raise RunError("stopped (injected)")
+
+    monkeypatch.setattr(BatchAPI, "create", stopped)
+    out = tmp_path / "batch.jsonl"
+    scorer = scorers("batch")
+    with pytest.raises(RunError, match="injected"):
+        batched(scorer, EXAMPLES, out)
+    [entry] = json.loads(state_path(out).read_text())["batches"]
+    assert entry["batch_id"] is None and entry["file_id"] in fb.batch.files
+    monkeypatch.setattr(BatchAPI, "create", real)
+    report = batch_then_run(scorer, EXAMPLES, out)
+    assert fb.batch.creates == 2  # the plans' batch once (found, or made now), then the verdicts'
+    assert fb.batch.batches[report.batches[0]]["input_file_id"] == entry["file_id"]
+    assert sync_calls(fb) == 0 and without_usage(out) == sync_examples

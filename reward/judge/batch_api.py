@@ -68,10 +68,11 @@ def _status(b: Any) -> BatchStatus:
 class BatchAPI:
     """The batch endpoint of one litellm judge: `BatchAPI.of(judge)` refuses a judge that cannot batch."""
 
-    def __init__(self, judge: Judge, models: dict[str, str], routes: dict[str, str]) -> None:
+    def __init__(self, judge: Judge, models: dict[str, str], routes: dict[str, str], providers: dict[str, str]) -> None:
         self.judge = judge
         self.models = models  # role -> the model name written into each request line
         self.routes = routes  # role -> the litellm model string (its prices)
+        self.providers = providers  # role -> litellm's provider of it (how its parameters are mapped)
         s = judge.settings
         self.params: dict[str, Any] = {"custom_llm_provider": "openai", "max_retries": 2}
         if s.api_base:
@@ -94,6 +95,7 @@ class BatchAPI:
         if judge.router is not None:
             raise RunError("batch scoring sends every request to one provider: it cannot go through a router config")
         models: dict[str, str] = {}
+        providers: dict[str, str] = {}
         for role, route in judge.routes.items():
             try:
                 name, provider, _, _ = litellm.get_llm_provider(route.model)
@@ -104,8 +106,8 @@ class BatchAPI:
                     f"batch scoring: the {role} judge {route.model!r} goes to {provider!r}, which has no "
                     "OpenAI-style batch API through litellm here; score without batch (the synchronous run)"
                 )
-            models[role] = name
-        return cls(judge, models, {role: r.model for role, r in judge.routes.items()})
+            models[role], providers[role] = name, provider
+        return cls(judge, models, {role: r.model for role, r in judge.routes.items()}, providers)
 
     async def probe(self) -> None:
         """Does the endpoint answer the batch API? A listing: no judge request is sent."""
@@ -125,18 +127,23 @@ class BatchAPI:
         response_format: dict[str, Any] | None,
         seed: int | None,
     ) -> bytes:
-        """One request line: the body the synchronous call sends (model, messages, sampling, schema, seed)."""
+        """One request line: the body the synchronous call sends, its parameters mapped by litellm for the
+        provider as `acompletion` maps them (max_tokens or max_completion_tokens, ...); the seed only where litellm
+        passes one. Parameters the provider refuses are a RunError here, before anything is sent."""
         call = self.judge.settings.condense if role == "condense" else self.judge.settings.grade
-        body: dict[str, Any] = {
-            "model": self.models[role],
-            "messages": messages,
-            "temperature": call.temperature,
-            "max_tokens": call.max_tokens,
-        }
+        name, provider = self.models[role], self.providers[role]
+        wanted: dict[str, Any] = {"temperature": call.temperature, "max_tokens": call.max_tokens}
         if response_format is not None:
-            body["response_format"] = response_format
-        if seed is not None:
-            body["seed"] = seed
+            wanted["response_format"] = response_format
+        if seed is not None and _takes_seed(name, provider):
+            wanted["seed"] = seed
+        try:
+            params = litellm.utils.get_optional_params(model=name, custom_llm_provider=provider, **wanted)
+        except Exception as exc:
+            raise RunError(f"batch scoring: litellm refuses the {role} call's settings for {name}: {exc}") from exc
+        params.pop("stream", None)
+        extra = params.pop("extra_body", None) or {}
+        body: dict[str, Any] = {"model": name, "messages": messages, **params, **extra}
         record = {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": body}
         return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
@@ -211,6 +218,14 @@ def _parse(raw: bytes) -> tuple[str, LineResult] | None:
     code = response.get("status_code")
     why = (error or {}).get("message") or (error or {}).get("code") or f"HTTP {code}"
     return cid, LineResult(None, f"{(error or {}).get('code') or code}: {why}"[:500])
+
+
+def _takes_seed(name: str, provider: str) -> bool:
+    """Does litellm pass `seed` to this model's provider? (As the synchronous call decides.)"""
+    try:
+        return "seed" in (litellm.get_supported_openai_params(model=name, custom_llm_provider=provider) or [])
+    except Exception:
+        return False
 
 
 def batch_price(model: str) -> tuple[float, float] | None:
