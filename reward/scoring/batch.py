@@ -108,7 +108,7 @@ class _Prefill:
         self.list_prices = {role: price(route) for role, route in api.routes.items()}
 
     async def run_pass(self, items: list[T], in_flight: int, work: Callable[[Scorer, T], Awaitable[None]]) -> None:
-        self.replay.pending.clear()
+        self.replay.start_pass()
         slots = asyncio.Semaphore(in_flight)
 
         async def one(item: T) -> None:

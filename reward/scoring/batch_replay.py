@@ -58,6 +58,7 @@ class ReplayJudge(Judge):
         self.failures: Counter[str] = Counter()  # custom_id -> batches it had no outcome in
         self.pending: dict[str, Request] = {}
         self.left: dict[str, str] = {}  # custom_id -> why it is left to the synchronous run
+        self.touched: set[str] = set()  # slots the current pass asked for
 
     def slot(self, role: str, messages: list[dict[str, str]], rf: dict[str, Any] | None, seed: int | None) -> str:
         attempts = _attempts.get()
@@ -93,6 +94,7 @@ class ReplayJudge(Judge):
         seed: int | None = None,
     ) -> Reply:
         cid = self.slot(role, messages, response_format, seed)
+        self.touched.add(cid)
         found = self.results.get(cid)
         if found is not None and found.body is not None:
             return self.reply(found.body)
@@ -102,6 +104,14 @@ class ReplayJudge(Judge):
             raise JudgeError(FAILED, f"no batch answered this request ({why}); the synchronous run asks it")
         self.pending[cid] = Request(role, list(messages), response_format, seed)
         raise JudgeError(PENDING, "sent in the next batch")
+
+    def start_pass(self) -> None:
+        """Keep only the replies the last pass asked for: the others were cached by the pass that read them
+        (a valid reply is never asked again), so memory holds about one batch's replies, not the run's."""
+        if self.touched:
+            self.results = {cid: r for cid, r in self.results.items() if cid in self.touched}
+        self.touched = set()
+        self.pending.clear()
 
     def reply(self, body: dict[str, Any]) -> Reply:
         """A batch line's completion, checked as the synchronous call checks its response."""
