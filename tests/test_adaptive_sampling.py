@@ -257,6 +257,15 @@ def test_cli_samples_auto_and_its_dry_run_range(fake_judge_server, tmp_path):
     assert auto["calls_range"]["min"] <= calls <= auto["calls_range"]["max"] and spent > 0
     bad = reward("score", EXAMPLES, "-o", tmp_path / "x.jsonl", "--samples", "many", env=env, check=False)
     assert bad.returncode == 2 and "positive integer or auto" in bad.stderr
+    # resuming with another bound would mix groups sampled up to 4 with groups sampled up to 6
+    mixed = reward(
+        "score", EXAMPLES, "-o", tmp_path / "o.jsonl", "--samples", "auto", "--max-samples", "6", env=env, check=False
+    )
+    assert mixed.returncode != 0 and "adaptively up to 4 per rollout, this run up to 6" in mixed.stderr
+    # rescore takes auto as its check, and reproduces the file with the same rubric
+    again = tmp_path / "again.jsonl"
+    reward("rescore", tmp_path / "o.jsonl", "-r", "execution_subagent", "-o", again, "--samples", "auto", env=env)
+    assert again.read_text() == (tmp_path / "o.jsonl").read_text()
 
 
 # --- the done-when relations, small ---------------------------------------------------------------------------

@@ -287,3 +287,24 @@ def test_an_overlay_that_would_find_other_templates_is_refused(tmp_path: Path):
     overlay = load_rubric(own / "overlay.yaml", overrides=[])
     assert "judge" in overlay.grade_template and "strict evaluator" not in overlay.grade_template
     assert overlay.spec.score_maps and overlay.spec.judge.grade.model.endswith("~gamma1.7")
+
+
+def test_score_refuses_a_rubric_whose_maps_were_fitted_for_another_grading_judge(fake_judge, tmp_path: Path):
+    """A real judge graded through another judge's maps would change every reward's scale silently: refused
+    before any call; the fake judge (which measures nothing) is only warned about."""
+    from reward.rubric.load import data_root
+    from tests.conftest import EXAMPLES, cli_env
+
+    text = (data_root() / "rubrics" / "execution_subagent.yaml").read_text()
+    maps = (
+        "\nscore_maps:\n  efficiency: {points: [[0, 0], [10, 10]], judge: openai/some-other-judge, onto: old/judge}\n"
+    )
+    overlay = tmp_path / "overlay.yaml"  # its templates: the built-in ones
+    overlay.write_text(text + maps)
+    env = cli_env(fake_judge, tmp_path / "cache")
+    out = tmp_path / "o.jsonl"
+    ran = run_cli("score", EXAMPLES, "-o", out, "--rubric", overlay, "--no-progress", env=env, check=False)
+    assert ran.returncode == 2 and "fitted for grading judge openai/some-other-judge" in ran.stderr
+    assert fake_judge.counts()["total"] == 0 and not out.exists()
+    faked = run_cli("score", EXAMPLES, "-o", out, "--rubric", overlay, "--fake-judge", "--no-progress", env=env)
+    assert "fitted for grading judge openai/some-other-judge" in faked.stderr

@@ -19,9 +19,9 @@ def rescore(
     rubric: Annotated[str, typer.Option("--rubric", "-r", help="The edited rubric (name or YAML path).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the rescored groups (JSONL).")],
     samples: Annotated[
-        int | None,
+        str | None,
         typer.Option(
-            "--samples", min=1, max=32, help="Only a check: the K the file was graded with [the file's basis.samples]."
+            "--samples", help="Only a check: the K (1-32 or auto) the file was graded with [the file's basis.samples]."
         ),
     ] = None,
     resample_condense: Annotated[
@@ -35,6 +35,7 @@ def rescore(
     from pydantic import ValidationError
 
     from reward.analysis.rescore import rescore_groups
+    from reward.cli.options import samples_option
     from reward.core.results import GroupResult, read_result_line
     from reward.rubric.load import load_rubric
 
@@ -58,7 +59,7 @@ def rescore(
     try:
         with scored.open(encoding="utf-8") as f, interrupt_between_steps() as step:
             # K is each group's own (its basis): rescoring reuses judgements, it cannot change how many there were
-            for group in rescore_groups(groups(), r, samples, resample_condense):
+            for group in rescore_groups(groups(), r, samples_option(samples), resample_condense):
                 lines.append(group.model_dump_json() + "\n")
                 rollouts += len(group.rollouts)
                 step()

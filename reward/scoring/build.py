@@ -20,6 +20,7 @@ from reward.errors import ConfigError
 from reward.judge.base import CallSettings, JudgeSettings
 from reward.rubric.finish import sampling
 from reward.rubric.load import Rubric, load_rubric
+from reward.rubric.score_maps import score_map_problem
 from reward.settings import DEFAULT_CONCURRENCY, setting
 
 if TYPE_CHECKING:
@@ -222,6 +223,13 @@ def open_scorer(
         check_credentials(settings, router)
         for warning in check_pinning(settings, router):
             notify(JUDGE_PINNING, f"warning: {warning}")
+    # Score maps fitted for another grading judge would move this judge's scores by that judge's map: a real
+    # judge is refused, the fake one (which measures nothing) only warned about.
+    problem = score_map_problem(rubric.spec.score_maps, settings.grade.model)
+    if problem and fake_judge is None:
+        raise ConfigError(problem)
+    if problem:
+        notify(JUDGE_PINNING, f"warning: {problem}")
     store = open_store(cache_dir(cache))
     try:
         yield Scorer(rubric, LiteLLMJudge(settings, router), store)

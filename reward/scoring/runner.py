@@ -235,6 +235,11 @@ def foreign_reason(record: dict[str, Any], scorer: Scorer) -> str | None:
     k = basis.get("samples")
     if k is not None and k != scorer.basis.samples:
         return f"was graded with K = {k} sample(s) per rollout, this run uses {scorer.basis.samples}"
+    if k == "auto" and basis.get("max_samples") != scorer.basis.max_samples:
+        return (
+            f"was sampled adaptively up to {basis.get('max_samples')} per rollout, "
+            f"this run up to {scorer.basis.max_samples}"
+        )
     return None
 
 
