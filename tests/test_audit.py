@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -118,13 +119,14 @@ def test_the_default_input_is_the_bundled_examples(tmp_path: Path) -> None:
 
 
 def test_canaries_never_reach_a_trainer(tmp_path: Path) -> None:
-    """Built only by the audit: nothing else imports them, and the audit writes no scored file."""
+    """Built by the audit and, in the background, by `reward serve`'s canary mix (tests/test_canary_mix.py:
+    never in a trainer's answer); nothing else imports them, and the audit writes no scored file."""
     users = {
         p.relative_to(ROOT).as_posix()
         for p in (ROOT / "reward").rglob("*.py")
-        if "canaries" in p.read_text(encoding="utf-8") and p.name != "canaries.py"
+        if re.search(r"analysis(\.canaries| import canaries)", p.read_text(encoding="utf-8"))
     }
-    assert users == {"reward/cli/audit.py", "reward/judge/fake/planted.py"}
+    assert users == {"reward/cli/audit.py", "reward/judge/fake/planted.py", "reward/service/canary_mix.py"}
     src = strong_input(tmp_path)
     text = src.read_text()
     before = set(tmp_path.iterdir())
