@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
+from reward.cli.batch_view import BatchOpt, BatchPollOpt
 from reward.cli.console import err, out, print_summary, progress_bar, report_invalid
 from reward.cli.options import (
     BaseOpt,
@@ -37,6 +38,7 @@ from reward.settings import DEFAULT_RUBRIC, parse_tools, setting
 if TYPE_CHECKING:
     from reward.core.summary import Summary
     from reward.core.trajectory import PlanReference
+    from reward.scoring.runner import RunReport
     from reward.scoring.scorer import Scorer
 
 
@@ -98,6 +100,8 @@ def score(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="With --dry-run: print it as JSON.")] = False,
+    batch: BatchOpt = False,
+    batch_poll: BatchPollOpt = 30.0,
 ) -> None:
     """Score saved rollouts: condense, grade, penalise, reward, group statistics."""
     from reward.core.results import read_result_line
@@ -137,20 +141,44 @@ def score(
         for warning in rubric_warnings(scorer.rubric.spec):
             err.print(f"[yellow]warning: {escape(warning)}[/yellow]", highlight=False)
         total = count_lines(input)
-        with progress_bar(progress, total, "scoring groups") as tick:
-            report = run_scoring(
-                scorer,
-                score_file(
+        if batch:  # the batch API answers into the cache; the run below then reads it (one loop: one store)
+            from reward.cli.batch_view import batch_summary, say
+            from reward.scoring.batch import prefill
+
+            async def batch_then_score() -> RunReport:
+                done = await prefill(
                     scorer,
                     input,
                     output,
                     plans=reference_plans,
                     terminal_tool=tools,
                     retry_errors=retry_errors,
-                    groups_in_flight=max(4, scorer.judge.settings.concurrency),
-                    progress=tick,
-                ),
-            )
+                    progress=say,
+                    poll_s=batch_poll,
+                )
+                err.print(escape(batch_summary(done)), highlight=False)
+                with progress_bar(progress, total, "scoring groups") as tick:
+                    return await score_file(
+                        scorer, input, output, plans=reference_plans, terminal_tool=tools,
+                        retry_errors=retry_errors, progress=tick,
+                    )  # fmt: skip
+
+            report = run_scoring(scorer, batch_then_score())
+        else:
+            with progress_bar(progress, total, "scoring groups") as tick:
+                report = run_scoring(
+                    scorer,
+                    score_file(
+                        scorer,
+                        input,
+                        output,
+                        plans=reference_plans,
+                        terminal_tool=tools,
+                        retry_errors=retry_errors,
+                        groups_in_flight=max(4, scorer.judge.settings.concurrency),
+                        progress=tick,
+                    ),
+                )
         report_invalid(report.invalid)
         with output.open(encoding="utf-8") as f:
             summary = summarize(read_result_line(line) for line in f if line.strip())
@@ -192,6 +220,8 @@ def plans(
     fake_judge: FakeOpt = False,
     terminal_tool: ToolOpt = None,
     progress: ProgressOpt = True,
+    batch: BatchOpt = False,
+    batch_poll: BatchPollOpt = 30.0,
 ) -> None:
     """Precompute reference Execution Plans offline."""
     from reward.scoring.runner import count_lines, plan_file
@@ -211,8 +241,22 @@ def plans(
     ) as scorer:
         if not scorer.rubric.spec.condenses:
             raise UsageError(f"rubric {scorer.rubric.name} has no condensing stage: there are no plans to precompute")
-        with progress_bar(progress, count_lines(input), "condensing references") as tick:
-            report, failures = run_scoring(scorer, plan_file(scorer, input, output, terminal_tool=tools, progress=tick))
+        if batch:
+            from reward.cli.batch_view import batch_summary, say
+            from reward.scoring.batch import prefill_plans
+
+            async def batch_then_plans() -> tuple[RunReport, list[str]]:
+                done = await prefill_plans(scorer, input, output, terminal_tool=tools, progress=say, poll_s=batch_poll)
+                err.print(escape(batch_summary(done)), highlight=False)
+                with progress_bar(progress, count_lines(input), "condensing references") as tick:
+                    return await plan_file(scorer, input, output, terminal_tool=tools, progress=tick)
+
+            report, failures = run_scoring(scorer, batch_then_plans())
+        else:
+            with progress_bar(progress, count_lines(input), "condensing references") as tick:
+                report, failures = run_scoring(
+                    scorer, plan_file(scorer, input, output, terminal_tool=tools, progress=tick)
+                )
         report_invalid(report.invalid)
         for failure in failures:
             err.print(f"[red]judge error[/red] {escape(failure)}", highlight=False)
