@@ -24,6 +24,10 @@ class DimensionResult(Out):
     reason: str
     samples: list[int | float] | None = None  # every sample's score (judge noise: --samples K)
     std: float | None = None  # sample std (ddof=1) of `samples`
+    # Logprob-weighted scores (rubric judge.grade.logprobs): `score` is the expectation over the score token's
+    # distribution; `written` is the value the judge wrote, `spread` the distribution's standard deviation.
+    written: int | float | None = None
+    spread: float | None = None
 
     @model_serializer(mode="wrap")
     def _drop_unsampled(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -32,6 +36,9 @@ class DimensionResult(Out):
         if self.samples is None:
             data.pop("samples", None)
             data.pop("std", None)
+        for name in ("written", "spread"):
+            if data.get(name) is None:
+                data.pop(name, None)
         return data
 
 
@@ -62,8 +69,18 @@ class RolloutResult(Out):
     # What the reader of a reward must know about how it was computed: today, a rollout whose tool calls
     # named no terminal tool (its "no commands" may come from a tool-name mismatch, not from the policy).
     warnings: list[str] | None = None
+    # With judge.grade.logprobs: "logprobs" (scores are expectations) or "written" (the reply carried no
+    # usable logprobs: the written values, never silently). Absent otherwise.
+    scores_from: Literal["logprobs", "written"] | None = None
     _plan: str | None = PrivateAttr(default=None)  # the candidate plan graded (first sample), for --keep-plans
     _transcript: Transcript | None = PrivateAttr(default=None)  # what the judge was shown, for --keep-plans
+
+    @model_serializer(mode="wrap")
+    def _drop_unweighted(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if self.scores_from is None:  # rubrics without logprobs: lines as before
+            data.pop("scores_from", None)
+        return data
 
 
 class ShownCommand(Out):

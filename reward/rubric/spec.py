@@ -131,6 +131,8 @@ class JudgeCall(SpecModel):
     model: str = Field(min_length=1)
     temperature: float = Field(default=0.0, ge=0)
     max_tokens: int = Field(default=2048, gt=0)
+    # grade: ask for the score tokens' logprobs and make each score the expectation over its distribution
+    logprobs: bool = False
 
 
 class JudgeDefaults(SpecModel):
