@@ -177,6 +177,18 @@ class GroupUsage(Out):
     cost: float | None  # null when a model's price is unknown: never a made-up 0
 
 
+class GradingInfo(Out):
+    """What a group or pairwise grading stage did for one group (absent for rollout-by-rollout grading)."""
+
+    mode: str  # group | pairwise
+    calls: int  # grading requests the stage made for this group (cache hits included), all samples
+    seed: int  # of the order the judge was shown (derived from the group id)
+    labels: dict[str, str] | None = None  # group: rollout id -> the label the judge saw
+    pairs: int | None = None  # pairwise: pairs judged (each in both orders)
+    position_disagreement: float | None = None  # pairwise: share of pairs whose two orders disagree
+    refused: str | None = None  # why the stage made no call (the group's graded rollouts are errors)
+
+
 class GroupResult(Out):
     """One scored group (an output line): its rollouts, mean/std, the zero-variance filter, the judge and basis."""
 
@@ -200,12 +212,15 @@ class GroupResult(Out):
     basis: Basis | None = None
     usage: GroupUsage | None = None  # judge calls, tokens and cost of this group (null in files of older versions)
     sampling: SamplingInfo | None = None  # with `--samples auto` only (absent otherwise, and in older files)
+    grading: GradingInfo | None = None  # with a group or pairwise grading stage only (absent otherwise)
 
     @model_serializer(mode="wrap")
     def _drop_fixed_sampling(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
         if self.sampling is None:
             data.pop("sampling", None)
+        if self.grading is None:
+            data.pop("grading", None)
         return data
 
 

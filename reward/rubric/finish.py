@@ -74,6 +74,12 @@ def sampling(
     if most < 2:
         raise ValueError(f"max_samples must be at least 2, got {most}")
     resample = judge.resample_condense if resample_condense is None else resample_condense
+    mode = rubric.spec.grading.mode
+    if k == "auto" and mode != "rollout":
+        raise ValueError(
+            f"rubric {rubric.name} grades with grading.mode {mode}: --samples auto draws more samples of single "
+            "rollouts and is not supported there (use a fixed --samples K)"
+        )
     return Sampling(k if k == "auto" else int(k), most, resample)
 
 

@@ -136,6 +136,8 @@ def prompt_version(spec: RubricSpec, condense_template: str | None, grade_templa
         "truncation": spec.truncation.model_dump(),  # shapes `steps` and is given as head / tail
         "judge": [None if c is None else c.model_dump() for c in (spec.judge.condense, spec.judge.grade)],
     }
+    if spec.grading.mode != "rollout":  # only then: the prompt versions of rollout rubrics stay what they were
+        visible["grading"] = spec.grading.model_dump()
     return hashlib.sha256(json.dumps(visible, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -156,6 +156,35 @@ def grade_variables(
     return variables
 
 
+def candidates_variables(
+    spec: RubricSpec,
+    query: str,
+    inputs: Mapping[str, Any] | None,
+    reference_plan: str | None,
+    candidates: list[tuple[str, str, str]],
+    view: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What a group or pair grading template sees: the query, the group's inputs, the reference plan and the
+    candidates shown, each `(label, plan, final_answer)`, as `candidates[i].label / .plan / .final_answer`."""
+    shown = [SimpleNamespace(label=label, plan=plan, final_answer=fa) for label, plan, fa in candidates]
+    variables: dict[str, Any] = {**(inputs or {}), "query": query, "candidates": shown, **(view or template_view(spec))}
+    if spec.reference:
+        variables["reference_plan"] = reference_plan
+    return variables
+
+
+def candidates_messages(
+    rubric: Rubric,
+    query: str,
+    inputs: Mapping[str, Any] | None,
+    reference_plan: str | None,
+    candidates: list[tuple[str, str, str]],
+) -> Messages:
+    """The grading request of a group (listwise) or pairwise stage: several candidates in one prompt."""
+    variables = candidates_variables(rubric.spec, query, inputs, reference_plan, candidates, rubric.view)
+    return render(rubric.grade_template, variables)
+
+
 def condense_messages(rubric: Rubric, ci: CondenseInput, group_inputs: Mapping[str, Any] | None = None) -> Messages:
     assert rubric.condense_template is not None, "the rubric has no condensing stage"
     return render(rubric.condense_template, condense_variables(rubric.spec, ci, group_inputs))
@@ -191,6 +220,9 @@ def check_template(spec: RubricSpec, stage: str, source: str) -> list[str]:
         inputs = {n: _SAMPLE[f.type] if present or f.required else None for n, f in fields.items()}
         if stage == "condense":
             trials.append(condense_variables(spec, ci, {n: inputs[n] for n in spec.inputs.group}))
+        elif spec.grading.mode != "rollout":  # several candidates: two with everything, one with nothing
+            shown = [("A", "plan A", ci.final_answer), ("B", "plan B", ci.final_answer)] if present else [("A", "", "")]
+            trials.append(candidates_variables(spec, ci.query, inputs, "reference plan", shown))
         else:
             trials.append(grade_variables(spec, ci, inputs, "reference plan", "candidate plan"))
     problems = template_problems(source, set(trials[0]))

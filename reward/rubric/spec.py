@@ -35,6 +35,7 @@ BUILTIN_VARIABLES = frozenset(
         "scale",
         "candidate_plan",
         "reference_plan",
+        "candidates",
     }
 )
 # Names an input may not take: the engine's variables, jinja's constants, the templates' macros.
@@ -156,6 +157,20 @@ class Templates(SpecModel):
     grade: TemplateName = "grade.j2"
 
 
+class Grading(SpecModel):
+    """The shape of the grading stage (reward.scoring.group_stage, .pairwise_stage): `rollout` grades each
+    rollout alone (one call each); `group` grades every graded rollout of a group in one call (listwise,
+    labelled A, B, ... in an order shuffled with a seed derived from the group id); `pairwise` judges pairs
+    of rollouts, each pair in both orders, and scores each rollout by its win rate (ties half) per dimension."""
+
+    mode: Literal["rollout", "group", "pairwise"] = "rollout"
+    # group: the most rollouts one grading call shows; a larger group is refused (its graded rollouts errors)
+    window: int = Field(default=8, ge=1, le=26)
+    # pairwise: which pairs are judged: all, each with its next in a ring, or each with its k next ones
+    schedule: Literal["all", "ring", "k_neighbours"] = "all"
+    neighbours: int = Field(default=2, ge=1, le=16)  # k of k_neighbours
+
+
 class InputField(SpecModel):
     type: Literal["string", "integer", "number", "boolean"] = "string"
     description: str = ""
@@ -196,6 +211,7 @@ class RubricSpec(SpecModel):
     truncation: Truncation = Truncation()
     judge: JudgeDefaults
     templates: Templates = Templates(condense="condense.j2", grade="grade.j2")
+    grading: Grading = Grading()  # the grading stage's shape; rollout (one call per rollout) by default
     # dimension -> map of the judge's scores onto an earlier judge's scale (`reward migrate` writes them)
     score_maps: dict[str, ScoreMap] = Field(default_factory=dict)
     _formula: Expression = PrivateAttr()
@@ -263,6 +279,14 @@ class RubricSpec(SpecModel):
         shadow = sorted(set(declared) & RESERVED_NAMES)
         if shadow:
             raise SpecProblem(("inputs",), f"{', '.join(shadow)}: reserved names (built-in template variables)")
+        if self.grading.mode != "rollout" and not self.condenses:
+            raise SpecProblem(
+                ("grading", "mode"), "group and pairwise grading compare plans: they need templates.condense"
+            )
+        if self.grading.mode != "rollout" and self.inputs.rollout:
+            raise SpecProblem(
+                ("inputs", "rollout"), "group and pairwise grading show several rollouts: no rollout inputs"
+            )
         return self
 
     @property

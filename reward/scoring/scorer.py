@@ -15,6 +15,7 @@ from typing import Any
 from reward.cache.disk import Store
 from reward.core.results import (
     ErrorInfo,
+    GradingInfo,
     GroupResult,
     GroupUsage,
     JudgeInfo,
@@ -68,6 +69,13 @@ def tool_warnings(rollout: Rollout) -> list[str] | None:
     ]
 
 
+def no_auto(rubric: str, mode: str) -> str:
+    return (
+        f"rubric {rubric} grades with grading.mode {mode}: --samples auto draws more samples of single rollouts "
+        "and is not supported there (use a fixed --samples K)"
+    )
+
+
 class Scorer:
     """Scores prompt groups with one rubric, one judge and one cache: penalties first, then condense and
     grade, then the formula and the group statistics (`score_group`)."""
@@ -91,6 +99,8 @@ class Scorer:
         self._sections = plan_sections(rubric.condense_template or "")
         settings = judge.settings
         auto = settings.max_samples is not None
+        if auto and spec.grading.mode != "rollout":
+            raise ValueError(no_auto(rubric.name, spec.grading.mode))
         self.fixed_k = 1 if auto else settings.samples  # samples every graded rollout gets at once
         self.basis = expected_basis(
             rubric, "auto" if auto else settings.samples, settings.resample_condense, settings.max_samples
@@ -307,10 +317,14 @@ class Scorer:
         spec = self.rubric.spec
         own = Usage()  # this group's share, written with it; folded into the request's when done
         reference = asyncio.ensure_future(self.reference_plan(group, own)) if spec.reference else None
+        grading = None
         try:
-            outcomes = await asyncio.gather(
-                *(self.score_rollout(group, r, reference, own, deadline) for r in group.rollouts)
-            )
+            if spec.grading.mode == "rollout":
+                outcomes = await asyncio.gather(
+                    *(self.score_rollout(group, r, reference, own, deadline) for r in group.rollouts)
+                )
+            else:
+                outcomes, grading = await self._stage(group, reference, own, deadline)
         finally:
             if reference is not None:
                 if not reference.done():
@@ -346,6 +360,7 @@ class Scorer:
             **group_fields(self.rubric, results, self.basis.samples),
             **(self._plans(reference, results) if self.keep_plans else {}),
             sampling=sampling,
+            grading=grading,
             basis=self.basis,
             usage=GroupUsage(
                 judge_calls=sum(own.calls.values()),
@@ -355,6 +370,26 @@ class Scorer:
                 cost=own.cost if own.cost_known else None,
             ),
         )
+
+    async def _stage(
+        self, group: Group, reference: asyncio.Task[Plan] | None, usage: Usage, deadline: float | None
+    ) -> tuple[list[tuple[RolloutResult, bool, Graded | None]], GradingInfo]:
+        """A group or pairwise grading stage (one request for many rollouts), finished as `score_rollout` is."""
+        if self.rubric.spec.grading.mode == "group":
+            from reward.scoring.group_stage import grade_group as stage
+        else:
+            from reward.scoring.pairwise_stage import grade_pairwise as stage
+        outcomes, info = await stage(self, group, reference, usage, deadline)
+        for (result, _, graded), rollout in zip(outcomes, group.rollouts, strict=True):
+            result.warnings = tool_warnings(rollout)
+            if self.keep_plans:
+                ci = (
+                    graded.ci
+                    if graded is not None
+                    else await asyncio.to_thread(self.condense_input, group.query, rollout)
+                )
+                result._transcript = transcript_of(ci)
+        return outcomes, info
 
     @staticmethod
     def _plans(reference: asyncio.Task[Plan] | None, results: list[RolloutResult]) -> dict[str, Any]:

@@ -221,7 +221,69 @@ def fake_content(
     kind: str, prompt: str, schema: dict[str, Any] | None, seed: int | None, noise: FakeNoise | None = None
 ) -> str:
     """The fake judge's correct reply: a verdict (JSON) for a grading call, a plan for a condensing one."""
-    return json.dumps(fake_verdict(prompt, schema or {}, seed, noise)) if kind == "grade" else fake_plan(prompt)
+    if kind != "grade":
+        return fake_plan(prompt)
+    props = (schema or {}).get("properties", {})
+    if "rollouts" in props:
+        return json.dumps(fake_group_verdict(prompt, schema or {}, seed, noise))
+    if any(n.endswith("_preferred") for n in props):
+        return json.dumps(fake_pair_verdict(prompt, schema or {}, seed))
+    return json.dumps(fake_verdict(prompt, schema or {}, seed, noise))
+
+
+def _candidate(prompt: str, label: str) -> str:
+    """A one-candidate prompt of candidate `label` of a multi-candidate request, as a rollout's would read."""
+    return "\n".join(
+        (
+            f"## Reference Execution Plan\n{_section(prompt, 'Reference Execution Plan')}",
+            f"## Candidate Execution Plan\n{_section(prompt, f'Candidate {label} Execution Plan')}",
+            f"## Candidate Final Answer\n{_section(prompt, f'Candidate {label} Final Answer')}",
+        )
+    )
+
+
+def fake_group_verdict(
+    prompt: str, schema: dict[str, Any], seed: int | None = None, noise: FakeNoise | None = None
+) -> dict[str, Any]:
+    """A group (listwise) verdict: each label's item scored as `fake_verdict` scores that candidate alone (its
+    own plan, final answer and the reference), so a candidate's scores do not depend on the order shown."""
+    items = schema["properties"]["rollouts"]["items"]
+    labels = items["properties"]["label"]["enum"]
+    one = {"properties": {k: v for k, v in items["properties"].items() if k != "label"}}
+    return {"rollouts": [{"label": x, **fake_verdict(_candidate(prompt, x), one, seed, noise)} for x in labels]}
+
+
+# A pair judged in both orders: the fake prefers the candidate shown first when the two are within this much of
+# each other (in quality, 0..1), as real judges favour a position on close calls; 0 makes it order-blind.
+POSITION_BIAS = 0.05
+
+
+def _quality(one: str, name: str, seed: int | None) -> float:
+    """How good a candidate looks to the fake on one comparison: the reference's outcome matched, the final
+    answer's detail, and a jitter of the candidate's own text (never of the order it is shown in)."""
+    reference, candidate = _section(one, "Reference Execution Plan"), _section(one, "Candidate Execution Plan")
+    answer = _section(one, "Candidate Final Answer")
+    match = _outcome(reference) == _outcome(candidate) and _outcome(candidate) != ""
+    salt = () if seed is None else (f"seed={seed}",)
+    jitter = (_digest(candidate, answer, name, *salt) % 1000) / 1000 * 0.2
+    return (0.5 if match else 0.0) + 0.3 * min(1.0, len(answer) / 400) + jitter
+
+
+def fake_pair_verdict(
+    prompt: str, schema: dict[str, Any], seed: int | None = None, position_bias: float | None = None
+) -> dict[str, Any]:
+    """A pair verdict: per `<name>_preferred`, the candidate of higher `_quality`; within `position_bias`
+    (default POSITION_BIAS) of each other, A (the one shown first); equal with no bias, a tie."""
+    bias = POSITION_BIAS if position_bias is None else position_bias
+    a, b = _candidate(prompt, "A"), _candidate(prompt, "B")
+    out: dict[str, Any] = {}
+    for name in schema.get("properties", {}):
+        if name.endswith("_reason"):
+            out[name] = "fake judge: compared the two candidates' outcomes and final answers"
+            continue
+        qa, qb = _quality(a, name, seed), _quality(b, name, seed)
+        out[name] = "A" if (bias > 0 and abs(qa - qb) <= bias) else "tie" if qa == qb else "A" if qa > qb else "B"
+    return out
 
 
 TRANSPORT_FAULTS = ("429", "500", "503", "hang")

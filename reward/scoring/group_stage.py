@@ -1,0 +1,266 @@
+"""The group (listwise) grading stage: one grading call sees the whole group, the reference plan and every
+graded rollout's plan and final answer, each fenced and labelled A, B, ... (never the trainer's rollout id),
+in an order shuffled with a seed derived from the group id; its verdict scores every label on every dimension,
+and each rollout's reward comes from the rubric's formula as with one call per rollout.
+
+What a group gets, rollout by rollout: penalties and condensing exactly as rollout-by-rollout grading does
+(the same cached condensing requests), then for the graded ones one request per sample (sample 0 with no seed,
+sample i with seed i). A group of one graded rollout is graded alone with the same prompt shape. More graded
+rollouts than `grading.window` are refused: each is an error `group_too_large` (scores from separate calls are
+not on one relative scale). A verdict that misses, duplicates or invents a label is re-asked with the reason
+by the judge's re-ask loop, then is an error of every rollout in the call, never a number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from reward.core.results import ErrorInfo, GradingInfo, RolloutResult
+from reward.core.trajectory import CondenseInput, Group, Rollout
+from reward.judge.base import InvalidReply, JudgeError, Reply, Usage
+from reward.rubric.group_verdict import (
+    LABELS,
+    GroupVerdict,
+    InvalidVerdict,
+    group_response_format,
+    group_verdict_from_cache,
+    parse_group_verdict,
+)
+from reward.rubric.inputs import group_inputs
+from reward.rubric.penalties import check_penalty, has_final_answer
+from reward.rubric.prompts import Messages, TemplateProblem, candidates_messages
+from reward.rubric.verdict import Verdict, verdict_model
+from reward.scoring.judged import Graded, Plan
+
+if TYPE_CHECKING:
+    from reward.scoring.scorer import Scorer
+
+Outcome = tuple[RolloutResult, bool, Graded | None]
+
+
+@dataclass
+class Prepared:
+    """A rollout past penalties and condensing: what a multi-rollout request shows of it."""
+
+    index: int  # in the group's input order
+    rollout: Rollout
+    fa_ok: bool
+    ci: CondenseInput
+    candidates: list[Plan]  # one plan, or one per sample with resample_condense
+
+    def plan(self, sample: int) -> Plan:
+        return self.candidates[sample % len(self.candidates)]
+
+    def shown(self, label: str, sample: int) -> tuple[str, str, str]:
+        return label, self.plan(sample).text, self.ci.final_answer
+
+
+@dataclass
+class Request:
+    """One grading request of a stage, as the run sends it and the dry run counts it."""
+
+    messages: Messages
+    response_format: dict[str, Any]
+    seed: int | None
+    load: Callable[[Any], Any]  # rebuilds the judgement from the cache (raises on a value it cannot trust)
+    validate: Callable[[Reply], Any]
+
+
+def order_seed(group_id: str) -> int:
+    """The seed of the order a group is shown in: the same group id, the same order, in every run."""
+    return int.from_bytes(hashlib.sha256(group_id.encode()).digest()[:4], "big")
+
+
+def shuffled(group_id: str, items: list[Prepared]) -> list[Prepared]:
+    """`items` in input-order-independent canonical order (by rollout id), then shuffled by the group's seed."""
+    canonical = sorted(items, key=lambda p: str(p.rollout.id))
+    random.Random(order_seed(group_id)).shuffle(canonical)
+    return canonical
+
+
+def error(rollout: Rollout, fa_ok: bool, category: str, message: str) -> RolloutResult:
+    assert rollout.id is not None
+    return RolloutResult(
+        id=rollout.id,
+        status="error",
+        reward=None,
+        error=ErrorInfo(category=category, message=message),
+        in_group_stats=False,
+        has_final_answer=fa_ok,
+    )
+
+
+async def prepare(scorer: Scorer, group: Group, index: int, usage: Usage) -> Prepared | RolloutResult:
+    """Penalties, then the candidate plan(s) (cached), as rollout-by-rollout grading does; a result when done."""
+    rollout = group.rollouts[index]
+    spec = scorer.rubric.spec
+    assert rollout.id is not None
+    fa_ok = has_final_answer(rollout.final_answer)
+    penalty = await asyncio.to_thread(check_penalty, spec.penalties, rollout, scorer.counter)
+    if penalty is not None:
+        return RolloutResult(
+            id=rollout.id,
+            status="penalized",
+            reward=penalty.reward,
+            penalty=penalty.kind,
+            penalty_detail=penalty.detail,
+            in_group_stats=True,
+            has_final_answer=fa_ok,
+        )
+    ci = await asyncio.to_thread(scorer.condense_input, group.query, rollout)
+    seeds = [scorer.seed(i) for i in range(scorer.fixed_k)] if scorer.judge.settings.resample_condense else [None]
+    try:
+        request = scorer.condense_request(group, ci)
+        plans = list(await asyncio.gather(*(scorer.plan(request, usage, s) for s in seeds)))
+    except JudgeError as exc:
+        return error(rollout, fa_ok, exc.category, exc.message)
+    return Prepared(index, rollout, fa_ok, ci, plans)
+
+
+def _reply_check(check: Callable[[str | None, bool], Any]) -> Callable[[Reply], Any]:
+    def validate(reply: Reply) -> Any:
+        if reply.finish_reason == "length":
+            raise InvalidReply("judge_parse_error", "the verdict was cut off at the token limit; reply shorter")
+        try:
+            return check(reply.content, reply.fake)
+        except InvalidVerdict as exc:
+            raise InvalidReply("judge_parse_error", str(exc)) from exc
+
+    return validate
+
+
+def group_requests(scorer: Scorer, group: Group, ref: Plan | None, shown: list[Prepared]) -> list[Request]:
+    """The group's grading requests, one per sample, with `shown` in the order given and labelled A, B, ..."""
+    spec = scorer.rubric.spec
+    labels = list(LABELS[: len(shown)])
+    rf = group_response_format(spec, labels)
+    model = verdict_model(spec)
+    inputs = group_inputs(spec, group)
+
+    def load(value: Any) -> GroupVerdict:
+        return group_verdict_from_cache(spec, value, labels, model)
+
+    def check(content: str | None, fake: bool) -> GroupVerdict:
+        return parse_group_verdict(spec, content, labels, fake, model)
+
+    out = []
+    for sample in range(scorer.fixed_k):
+        candidates = [p.shown(label, sample) for label, p in zip(labels, shown, strict=True)]
+        try:
+            messages = candidates_messages(
+                scorer.rubric, group.query, inputs, None if ref is None else ref.text, candidates
+            )
+        except TemplateProblem as exc:
+            raise JudgeError("template_error", str(exc)) from exc
+        out.append(
+            Request(
+                messages,
+                rf,
+                scorer.seed(sample),
+                load,
+                _reply_check(check),
+            )
+        )
+    return out
+
+
+async def ask(scorer: Scorer, request: Request, usage: Usage) -> Any:
+    return await scorer.cached.judgement(
+        "grade", request.messages, request.validate, request.load, usage, request.response_format, request.seed
+    )
+
+
+async def reference_of(reference: asyncio.Task[Plan] | None) -> Plan | None:
+    if reference is None:
+        return None
+    try:
+        return await asyncio.shield(reference)
+    except JudgeError as exc:
+        raise JudgeError(exc.category, f"reference plan: {exc.message}") from exc
+
+
+Judging = Callable[[list[Prepared], Plan | None], Awaitable[tuple[dict[int, list[Verdict]], GradingInfo]]]
+
+
+async def run_stage(
+    scorer: Scorer,
+    group: Group,
+    reference: asyncio.Task[Plan] | None,
+    usage: Usage,
+    deadline: float | None,
+    info: GradingInfo,
+    judging: Judging,
+) -> tuple[list[Outcome], GradingInfo]:
+    """Prepare every rollout, judge the graded ones together with `judging`, and finish each as the scorer
+    does; a failure of the shared judgement (or the deadline) is an error of every graded rollout."""
+    results: dict[int, Outcome] = {}
+    live: list[Prepared] = []
+    try:
+        async with asyncio.timeout_at(deadline):
+            prepared = await asyncio.gather(*(prepare(scorer, group, i, usage) for i in range(len(group.rollouts))))
+            for i, p in enumerate(prepared):
+                if isinstance(p, RolloutResult):
+                    results[i] = (p, False, None)
+                else:
+                    live.append(p)
+            if live:
+                ref = await reference_of(reference)
+                verdicts, info = await judging(live, ref)
+                for p in live:
+                    graded = Graded(group, p.rollout, p.ci, reference, p.candidates, ref, verdicts[p.index])
+                    shell = RolloutResult(
+                        id=str(p.rollout.id), status="ok", reward=None, in_group_stats=True, has_final_answer=p.fa_ok
+                    )
+                    result, fake = scorer.finish(graded, shell)
+                    results[p.index] = (result, fake, graded)
+    except TimeoutError:
+        left = "" if deadline is None else " (the request deadline passed)"
+        for p in live:
+            results.setdefault(
+                p.index, (error(p.rollout, p.fa_ok, "judge_timeout", f"no verdict in time{left}"), False, None)
+            )
+    except JudgeError as exc:
+        for p in live:
+            results[p.index] = (error(p.rollout, p.fa_ok, exc.category, exc.message), False, None)
+    for i in range(len(group.rollouts)):  # timed out before it was prepared
+        if i not in results:
+            r = group.rollouts[i]
+            results[i] = (
+                error(r, has_final_answer(r.final_answer), "judge_timeout", "no verdict in time"),
+                False,
+                None,
+            )
+    return [results[i] for i in range(len(group.rollouts))], info
+
+
+async def grade_group(
+    scorer: Scorer, group: Group, reference: asyncio.Task[Plan] | None, usage: Usage, deadline: float | None
+) -> tuple[list[Outcome], GradingInfo]:
+    """The group's outcomes (input order) and what the stage did."""
+    seed = order_seed(group.group_id)
+    window = scorer.rubric.spec.grading.window
+    info = GradingInfo(mode="group", calls=0, seed=seed)
+
+    async def judging(live: list[Prepared], ref: Plan | None) -> tuple[dict[int, list[Verdict]], GradingInfo]:
+        if len(live) > window:
+            message = (
+                f"{len(live)} graded rollouts exceed grading.window {window}: one call would not show them all "
+                "(raise grading.window, or use a pairwise rubric for large groups)"
+            )
+            raise JudgeError("group_too_large", message)
+        shown = shuffled(group.group_id, live)
+        labels = {str(p.rollout.id): LABELS[i] for i, p in enumerate(shown)}
+        requests = group_requests(scorer, group, ref, shown)
+        done: list[GroupVerdict] = list(await asyncio.gather(*(ask(scorer, r, usage) for r in requests)))
+        verdicts = {p.index: [g.verdicts[LABELS[i]] for g in done] for i, p in enumerate(shown)}
+        return verdicts, GradingInfo(mode="group", calls=len(requests), seed=seed, labels=labels)
+
+    outcomes, info = await run_stage(scorer, group, reference, usage, deadline, info, judging)
+    if info.calls == 0 and any(r.error and r.error.category == "group_too_large" for r, _, _ in outcomes):
+        info = info.model_copy(update={"refused": f"more graded rollouts than grading.window {window}"})
+    return outcomes, info
