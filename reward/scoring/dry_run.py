@@ -299,6 +299,11 @@ async def _group(planner: _Planner, scorer: Scorer, group: Group) -> None:
             raise found
         return found
 
+    if spec.grading.mode != "rollout":
+        from reward.scoring.dry_run_stages import stage_group  # group and pairwise grading stages
+
+        await stage_group(planner, scorer, group, seeds, reference_plan)
+        return
     for rollout in group.rollouts:
         report.rollouts += 1
         if check_penalty(spec.penalties, rollout, scorer.counter) is not None:
