@@ -48,7 +48,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--warm", type=int, default=3, help="unmeasured steps per server first")
     ap.add_argument("--median", type=float, default=1.0, help="the judge's median latency, seconds")
-    ap.add_argument("--quantile", type=float, default=0.9)
+    ap.add_argument("--quantile", type=float, default=0.95)
     ap.add_argument("--max-fraction", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")

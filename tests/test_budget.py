@@ -109,3 +109,18 @@ def test_an_exhausted_budget_makes_rollouts_errors_never_numbers(make_scorer, fa
     assert all(r.reward is None and r.error.category == "budget_exhausted" for r in result.rollouts)
     assert fake_judge.counts()["total"] == 0
     assert budget_status(scorer.judge) is not None
+
+
+def test_a_limit_set_after_the_judge_is_built_is_enforced(fake_judge, make_scorer):
+    from reward.judge.budget import set_max_cost
+
+    client = LiteLLMJudge(priced_settings(fake_judge))
+    assert budget_status(client).limit is None and not client.budget.enforced
+    status = set_max_cost(client, 0.00001)  # as `--max-cost` would, on the scorer's judge
+    assert status is not None and status.enforced and status.remaining == pytest.approx(0.00001)
+    with pytest.raises(JudgeError) as exc:
+        asyncio.run(client.complete("condense", MSG, Usage()))
+    assert exc.value.category == "budget_exhausted" and fake_judge.counts()["total"] == 0
+    with pytest.raises(Exception, match="USD >= 0"):
+        set_max_cost(client, -1.0)
+    assert set_max_cost(object(), 1.0) is None  # a judge without a budget (the fakes)

@@ -17,6 +17,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from reward.errors import ConfigError
 from reward.judge.base import Judge, JudgeError, Usage
 
 log = logging.getLogger("reward.judge.budget")
@@ -97,27 +98,38 @@ class BudgetStatus:
 class Budget:
     """The spend allowed to one judge: `reserve` before a call, `settle` after it."""
 
-    def __init__(self, limit: float | None, prices: dict[str, Price | None]) -> None:
-        self.limit = limit
+    def __init__(
+        self, limit: float | None, prices: dict[str, Price | None], models: dict[str, list[str]] | None = None
+    ) -> None:
         self.prices = prices
+        self.models = models or {}  # to price the roles when a limit comes later (set_limit)
         self.spent = 0.0
         self.reserved = 0.0  # worst cases of the calls in flight
-        unpriced = sorted(role for role, p in prices.items() if p is None)
-        self.note: str | None = None
-        if limit is not None and unpriced:
-            self.note = (
-                f"REWARD_MAX_COST cannot be enforced: litellm has no price for the {' and '.join(unpriced)} "
-                "judge model; every call goes out and the spend is not counted"
-            )
-            if self.note not in _said:  # once per process, however many judges are built
-                _said.add(self.note)
-                log.warning(self.note, extra={"event": "budget_unenforced"})
-        self.enforced = limit is not None and not unpriced
+        self.set_limit(limit)
 
     @classmethod
     def priced(cls, limit: float | None, models: dict[str, list[str]]) -> Budget:
         """A budget for roles calling these models (litellm's prices looked up only with a limit)."""
-        return cls(limit, {role: price_of(m) for role, m in models.items()} if limit is not None else {})
+        return cls(limit, {role: price_of(m) for role, m in models.items()} if limit is not None else {}, models)
+
+    def set_limit(self, limit: float | None) -> None:
+        """Set (or lift) the limit: REWARD_MAX_COST at construction, or a flag (`--max-cost`) later."""
+        if limit is not None and limit < 0:
+            raise ConfigError(f"the judge budget must be a cost in USD >= 0, got {limit!r}")
+        if limit is not None and not self.prices:
+            self.prices = {role: price_of(m) for role, m in self.models.items()}
+        self.limit = limit
+        unpriced = sorted(role for role, p in self.prices.items() if p is None)
+        self.note: str | None = None
+        if limit is not None and (unpriced or not self.prices):
+            self.note = (
+                f"the judge budget (REWARD_MAX_COST) cannot be enforced: litellm has no price for the "
+                f"{' and '.join(unpriced) or 'judge'} model; every call goes out and its cost is not known"
+            )
+            if self.note not in _said:  # once per process, however many judges are built
+                _said.add(self.note)
+                log.warning(self.note, extra={"event": "budget_unenforced"})
+        self.enforced = limit is not None and self.note is None
 
     def worst_case(self, role: str, prompt_tokens: int, max_tokens: int) -> float:
         """The most one call may cost: every prompt token uncached, every allowed token written."""
@@ -171,6 +183,16 @@ class Budget:
     def status(self) -> BudgetStatus:
         remaining = None if self.limit is None else max(0.0, self.limit - self.spent)
         return BudgetStatus(self.limit, self.spent, remaining, self.enforced, self.note)
+
+
+def set_max_cost(judge: Judge | Any, limit: float | None) -> BudgetStatus | None:
+    """Give a judge (or the judge a CachedJudge wraps) a budget, e.g. from `--max-cost`, before it is used;
+    None where it keeps none (the fakes: they cost nothing)."""
+    budget = getattr(getattr(judge, "judge", judge), "budget", None)
+    if not isinstance(budget, Budget):
+        return None
+    budget.set_limit(limit)
+    return budget.status()
 
 
 def budget_status(judge: Judge | Any) -> BudgetStatus | None:
