@@ -231,13 +231,19 @@ def fake_content(
     return json.dumps(fake_verdict(prompt, schema or {}, seed, noise))
 
 
+def _fenced(prompt: str, label: str) -> str:
+    m = re.search(rf"\u27eadata:{label}\u27eb\n?(.*?)\n?\u27ea/data:{label}\u27eb", prompt, re.DOTALL)
+    return m.group(1) if m else ""
+
+
 def _candidate(prompt: str, label: str) -> str:
-    """A one-candidate prompt of candidate `label` of a multi-candidate request, as a rollout's would read."""
+    """A one-candidate prompt of candidate `label` of a multi-candidate request, as a rollout's would read: its
+    own fenced plan and final answer only, so where it is shown changes nothing."""
     return "\n".join(
         (
             f"## Reference Execution Plan\n{_section(prompt, 'Reference Execution Plan')}",
-            f"## Candidate Execution Plan\n{_section(prompt, f'Candidate {label} Execution Plan')}",
-            f"## Candidate Final Answer\n{_section(prompt, f'Candidate {label} Final Answer')}",
+            f"## Candidate Execution Plan\n{_fenced(prompt, f'candidate_{label}_plan')}",
+            f"## Candidate Final Answer\n{_fenced(prompt, f'candidate_{label}_final_answer')}",
         )
     )
 
