@@ -211,6 +211,11 @@ def test_the_judge_hedges_a_stuck_call_and_counts_both(fake_judge):
     assert client.hedger.stats.hedges == 1 and client.hedger.stats.cancelled == 1
     assert usage.calls["condense"] == 4 and client.usage.calls["condense"] == 4
     assert usage.cost_known is False  # the cancelled call was sent: its cost is unknown
+    # the duplicate is visible per request: the 2 priming calls were not hedged, the stuck one once
+    assert usage.hedged == 1 and client.usage.hedged == 1
+    total = Usage()
+    total.add(usage)
+    assert total.hedged == 1  # folded like the other counts
 
 
 def test_no_hedge_when_every_call_slot_is_taken(fake_judge):

@@ -30,6 +30,9 @@ class CallSettings:
     model: str
     temperature: float
     max_tokens: int
+    # grade: alternatives per token asked for (`logprobs` + `top_logprobs`, rubric judge.grade.logprobs); 0: none.
+    # Sent only where litellm says the provider takes them; part of the cache key when set.
+    top_logprobs: int = 0
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class Usage:
     cached_tokens: int = 0  # prompt tokens the provider served from its prompt cache (included in prompt_tokens)
     cost: float = 0.0
     cost_known: bool = True
+    hedged: int = 0  # duplicate calls sent by hedging (answered or cancelled), included in calls
     cache: CacheStats = field(default_factory=CacheStats)
 
     def add(self, other: Usage) -> None:
@@ -68,6 +72,7 @@ class Usage:
         self.cached_tokens += other.cached_tokens
         self.cost += other.cost
         self.cost_known = self.cost_known and other.cost_known
+        self.hedged += other.hedged
         self.cache.hits += other.cache.hits
         self.cache.coalesced += other.cache.coalesced
         self.cache.misses += other.cache.misses
@@ -87,10 +92,22 @@ class InvalidReply(JudgeError):
 
 
 @dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token: its text, its logprob, and the most likely alternatives at its position
+    (`top_logprobs`: [(token, logprob)], the chosen token usually among them)."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
 class Reply:
     content: str
     fake: bool
     finish_reason: str | None = None  # "length": cut at the token limit
+    # The content's tokens with their alternatives, when logprobs were asked for and the provider gave them.
+    logprobs: tuple[TokenLogprob, ...] | None = None
 
 
 class Judge(ABC):

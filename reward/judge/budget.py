@@ -169,6 +169,8 @@ class Budget:
         this = Usage()
         spent = 0.0
         if resp is not None:
+            for u in (*usages, this):
+                u.hedged += len(ledger.extra) + ledger.cancelled
             for r in (resp, *ledger.extra):
                 for u in (*usages, this):
                     cost = account(u, role, r, priced)
