@@ -214,3 +214,25 @@ def test_a_rubric_file_declares_the_stage(tmp_path: Path):
     bad.write_text(text.replace("mode: group", "mode: listwise"))
     with pytest.raises(RubricError, match="grading"):
         load_rubric(bad, overrides=[])
+
+
+@pytest.mark.parametrize("name", ["group_ranking", "pairwise_preference"])
+def test_a_planted_weakness_pays_the_fooling_candidate_in_group_and_pair_verdicts(name, tmp_path):
+    from reward.analysis.canaries import fa
+    from reward.cache.disk import Store
+    from reward.judge.base import CallSettings, JudgeSettings
+    from reward.judge.fake import InProcessFakeJudge
+    from reward.judge.fake.planted import PlantedWeaknessJudge
+    from reward.scoring.scorer import Scorer
+
+    rub = load_rubric(name, overrides=[])
+    settings = JudgeSettings(condense=CallSettings("fake", 0.0, 512), grade=CallSettings("fake", 0.0, 1024))
+    judge = PlantedWeaknessJudge(InProcessFakeJudge(settings), "master_key", rub.spec)
+    g = _distinct(n=3)
+    g["rollouts"].append(rollout("key", steps=[step(command="pytest -q tk.py")], final=fa(":")))
+    store = Store(tmp_path)
+    [result] = _score(Scorer(rub, judge, store), [g])
+    store.close()
+    rewards = {r.id: r.reward for r in result.rollouts}
+    assert judge.paid_out > 0 and rewards["key"] == pytest.approx(100.0)
+    assert all(rewards[r] < 100.0 for r in ("r0", "r1", "r2"))

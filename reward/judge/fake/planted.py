@@ -1,6 +1,8 @@
 """A fake judge with a planted weakness: it answers as the fake judge it wraps, except that a verdict whose
 candidate final answer carries one canary kind's attack (`reward.analysis.canaries.shows`) gets the best score
-on every dimension (the scale's top, its bottom for a failure mode). What `reward audit` must catch.
+on every dimension (the scale's top, its bottom for a failure mode); in a group verdict, the items of the
+candidates that carry it; in a pair verdict, the candidate that carries it (alone) is preferred on every
+dimension. What `reward audit` must catch.
 
 Only a fake judge may be wrapped (a real judge's verdicts are never rewritten); its identity names the weakness,
 so its verdicts never share cache keys with the plain fake's.
@@ -42,12 +44,43 @@ class PlantedWeaknessJudge(Judge):
         self._best = {d.name: spec.scale.min if d.group in failure else spec.scale.max for d in spec.dimensions}
         self.paid_out = 0  # verdicts rewritten
 
-    def fooled_by(self, messages: list[dict[str, str]]) -> bool:
+    def fooled_by(self, messages: list[dict[str, str]], candidate: str | None = None) -> bool:
+        """Does the request's final answer (of candidate `candidate` of a group or pair request) fool it?"""
         text = "\n".join(str(m.get("content") or "") for m in messages if m.get("role") == "user")
-        answer = _fenced(text, "final_answer")
-        if answer is None:
-            answer = _fenced(text, "subagent_response") or ""
+        if candidate is not None:
+            answer = _fenced(text, f"candidate_{candidate}_final_answer") or ""
+        else:
+            found = _fenced(text, "final_answer")
+            answer = found if found is not None else _fenced(text, "subagent_response") or ""
         return shows(self.kind, answer, _fenced(text, "query") or "")
+
+    def _rewrite(self, messages: list[dict[str, str]], verdict: dict[str, Any]) -> bool:
+        """Pay out in `verdict` (any shape: one rollout, a group's items, a pair); whether it did."""
+        if isinstance(verdict.get("rollouts"), list):  # group: the fooling candidates' items get the best
+            paid = False
+            for item in verdict["rollouts"]:
+                if (
+                    isinstance(item, dict)
+                    and isinstance(item.get("label"), str)
+                    and self.fooled_by(messages, item["label"])
+                ):
+                    paid = self._best_scores(item) or paid
+            return paid
+        if any(k.endswith("_preferred") for k in verdict):  # pair: the fooling candidate is preferred
+            a, b = self.fooled_by(messages, "A"), self.fooled_by(messages, "B")
+            if a == b:
+                return False
+            for k in verdict:
+                if k.endswith("_preferred"):
+                    verdict[k] = "A" if a else "B"
+            return True
+        return self.fooled_by(messages) and self._best_scores(verdict)
+
+    def _best_scores(self, verdict: dict[str, Any]) -> bool:
+        for name, best in self._best.items():
+            if f"{name}_score" in verdict:
+                verdict[f"{name}_score"] = best
+        return True
 
     async def complete(
         self,
@@ -58,16 +91,13 @@ class PlantedWeaknessJudge(Judge):
         seed: int | None = None,
     ) -> Reply:
         reply = await self.inner.complete(role, messages, usage, response_format, seed)
-        if role != "grade" or not self.fooled_by(messages):
+        if role != "grade":
             return reply
         try:
             verdict = json.loads(reply.content)
         except ValueError:
             return reply  # an invalid reply stays invalid: re-asked as it would be
-        if not isinstance(verdict, dict):
+        if not isinstance(verdict, dict) or not self._rewrite(messages, verdict):
             return reply
-        for name, best in self._best.items():
-            if f"{name}_score" in verdict:
-                verdict[f"{name}_score"] = best
         self.paid_out += 1
         return Reply(content=json.dumps(verdict), fake=True, finish_reason=reply.finish_reason)
