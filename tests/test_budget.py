@@ -124,3 +124,25 @@ def test_a_limit_set_after_the_judge_is_built_is_enforced(fake_judge, make_score
     with pytest.raises(Exception, match="USD >= 0"):
         set_max_cost(client, -1.0)
     assert set_max_cost(object(), 1.0) is None  # a judge without a budget (the fakes)
+
+
+def test_score_max_cost_stops_the_run_at_the_budget_and_a_larger_one_resumes_it(fake_judge, tmp_path):
+    """`reward score --max-cost`: past the budget the rollouts are budget_exhausted errors (exit 4, the summary
+    says what was spent of what), never numbers; the same command with room scores exactly those."""
+    from tests.conftest import EXAMPLES, cli_env, read_jsonl, run_cli
+
+    env = {**cli_env(fake_judge, tmp_path / "cache"), "REWARD_JUDGE_MODEL": PRICED, "COLUMNS": "250"}
+    out = tmp_path / "o.jsonl"
+    tight = run_cli("score", EXAMPLES, "-o", out, "--max-cost", "0.01", "--no-progress", env=env, check=False)
+    rollouts = [r for g in read_jsonl(out) for r in g["rollouts"]]
+    stopped = [r for r in rollouts if r["status"] == "error"]
+    assert tight.returncode == 4 and stopped
+    assert {r["error"]["category"] for r in stopped} == {"budget_exhausted"} and all(
+        r["reward"] is None for r in stopped
+    )
+    assert "of $0.0100" in tight.stdout and "left" in tight.stdout
+    sent = fake_judge.counts()["total"]
+    assert 0 < sent < 44  # the examples need 44 calls: the budget stopped some before they were sent
+    again = run_cli("score", EXAMPLES, "-o", out, "--max-cost", "5", "--no-progress", env=env)
+    assert again.returncode == 0
+    assert all(r["status"] != "error" for g in read_jsonl(out) for r in g["rollouts"])

@@ -111,6 +111,7 @@ def print_summary(summary: Any, report: Any, scorer: Any) -> None:
             f"{usage.prompt_tokens} prompt ({usage.cached_tokens} cached), {usage.completion_tokens} completion",
         ),
         ("cost", f"${usage.cost:.4f}" + ("" if usage.cost_known else " (some calls of unknown price)")),
+        *([("budget", budget)] if (budget := _budget_line(scorer)) else []),
     ]
     for k, v in rows:
         table.add_row(k, v)
@@ -126,6 +127,18 @@ def print_summary(summary: Any, report: Any, scorer: Any) -> None:
             f"[bold yellow]{summary.fake_groups} group(s) were judged by the FAKE judge: "
             "not real judgements.[/bold yellow]"
         )
+
+
+def _budget_line(scorer: Any) -> str | None:
+    """`--max-cost` / REWARD_MAX_COST: what was spent of it and what remains (None: no budget set)."""
+    from reward.judge.budget import budget_status
+
+    status = budget_status(scorer.judge)
+    if status is None or status.limit is None:
+        return None
+    if not status.enforced:
+        return f"${status.limit:.4f} not enforced: {status.note}"
+    return f"${status.spent:.4f} spent of ${status.limit:.4f}, ${status.remaining or 0.0:.4f} left"
 
 
 @contextlib.contextmanager

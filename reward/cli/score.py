@@ -102,6 +102,15 @@ def score(
     as_json: Annotated[bool, typer.Option("--json", help="With --dry-run: print it as JSON.")] = False,
     batch: BatchOpt = False,
     batch_poll: BatchPollOpt = 30.0,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(
+            "--max-cost",
+            min=0.0,
+            help="Judge spend (USD) this run may make; calls past it are budget_exhausted errors, resumable "
+            "[env REWARD_MAX_COST].",
+        ),
+    ] = None,
 ) -> None:
     """Score saved rollouts: condense, grade, penalise, reward, group statistics."""
     from reward.core.results import read_result_line
@@ -134,6 +143,10 @@ def score(
     ):
         scorer.keep_plans = keep_plans
         scorer.basis = recorded(scorer.basis, scorer.rubric)  # the output says which overrides it was scored with
+        if max_cost is not None:
+            from reward.judge.budget import set_max_cost
+
+            set_max_cost(scorer.judge, max_cost)
         if dry_run:
             raise typer.Exit(preview(scorer, input, output, reference_plans, tools, retry_errors, as_json))
         from reward.rubric.formula import rubric_warnings

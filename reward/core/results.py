@@ -15,7 +15,7 @@ class Out(BaseModel):
 
 
 class ErrorInfo(Out):
-    category: str  # judge_timeout, judge_rate_limited, judge_unavailable, judge_parse_error, ...
+    category: str  # judge_timeout, judge_rate_limited, judge_unavailable, judge_parse_error, budget_exhausted, ...
     message: str
 
 

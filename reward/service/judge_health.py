@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from reward.core.results import GroupResult
 
 # Categories that say the judge cannot be called at all (a parse error or a refusal is about one reply).
-BLOCKING = ("judge_auth", "judge_unavailable", "judge_bad_request")
+# budget_exhausted: a serve process past REWARD_MAX_COST fails every call until it restarts with more.
+BLOCKING = ("judge_auth", "judge_unavailable", "judge_bad_request", "budget_exhausted")
 
 
 @dataclass
