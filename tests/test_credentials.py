@@ -108,6 +108,9 @@ def test_health_follows_the_last_requests_and_half_opens():
     assert h.ready and h.state()["judge"] == "retrying"  # out of rotation too long: let one request decide
     h.observe([result(("ok", None), ("error", "judge_auth"))])
     assert h.ready and h.state() == {"judge": "ok", "judge_error": None}
+    # a process past REWARD_MAX_COST cannot call its judge either: out of rotation, with the reason
+    h.observe([result(("error", "budget_exhausted"), ("penalized", None))])
+    assert not h.ready and h.state()["judge_error"].startswith("budget_exhausted: ")
 
 
 def test_readyz_is_503_with_the_reason_while_the_judge_fails(fake_judge, tmp_path, monkeypatch):
