@@ -33,6 +33,11 @@ def dry_run_lines(report: DryRun, rubric: Rubric) -> list[str]:
     else:
         sampling = f"{k} sample{'s' if k != 1 else ''} per graded rollout"
     sampling += ", condensed anew each" if report.resample_condense else ""
+    stage = rubric.spec.grading
+    if stage.mode == "group":
+        sampling += f"; graded together: one call per group and sample (at most {stage.window} rollouts)"
+    elif stage.mode == "pairwise":
+        sampling += f"; graded in pairs ({stage.schedule} schedule), two calls per pair and sample"
     lines = [
         f"dry run: no judge call was made, nothing was written · rubric {rubric.name} @ {rubric.version}{edits}",
         f"groups    {report.groups} to score, {report.done} already done, {len(report.invalid)} invalid lines",

@@ -61,6 +61,15 @@ def parse_samples(value: Any) -> K | None:
     return k
 
 
+def no_auto(rubric: str, mode: str) -> str:
+    """Why `--samples auto` is refused with a group or pairwise grading stage: its rule draws one more verdict of
+    single rollouts, which these stages never ask for (a K is one request per group or pair and sample)."""
+    return (
+        f"rubric {rubric} grades with grading.mode {mode}: --samples auto draws more samples of single rollouts "
+        "and is not supported there (use a fixed --samples K)"
+    )
+
+
 def sampling(
     rubric: Rubric,
     samples: K | None = None,
@@ -74,12 +83,8 @@ def sampling(
     if most < 2:
         raise ValueError(f"max_samples must be at least 2, got {most}")
     resample = judge.resample_condense if resample_condense is None else resample_condense
-    mode = rubric.spec.grading.mode
-    if k == "auto" and mode != "rollout":
-        raise ValueError(
-            f"rubric {rubric.name} grades with grading.mode {mode}: --samples auto draws more samples of single "
-            "rollouts and is not supported there (use a fixed --samples K)"
-        )
+    if k == "auto" and rubric.spec.grading.mode != "rollout":
+        raise ValueError(no_auto(rubric.name, rubric.spec.grading.mode))
     return Sampling(k if k == "auto" else int(k), most, resample)
 
 

@@ -28,7 +28,7 @@ from reward.judge.base import InvalidReply, Judge, JudgeError, Reply, Usage
 from reward.judge.cached import CachedJudge
 from reward.judge.llm import count_tokens
 from reward.native.calls import unmatched_tools
-from reward.rubric.finish import expected_basis, graded_fields, group_fields
+from reward.rubric.finish import expected_basis, graded_fields, group_fields, no_auto
 from reward.rubric.inputs import group_inputs, rollout_inputs
 from reward.rubric.load import Rubric
 from reward.rubric.penalties import check_penalty, has_final_answer
@@ -67,13 +67,6 @@ def tool_warnings(rollout: Rollout) -> list[str] | None:
         f"tool calls named no terminal tool (called {', '.join(names[:5])}); if one of these is the harness's "
         "terminal tool, declare it: terminal_tool / --terminal-tool / REWARD_TERMINAL_TOOL"
     ]
-
-
-def no_auto(rubric: str, mode: str) -> str:
-    return (
-        f"rubric {rubric} grades with grading.mode {mode}: --samples auto draws more samples of single rollouts "
-        "and is not supported there (use a fixed --samples K)"
-    )
 
 
 class Scorer:
