@@ -159,3 +159,23 @@ def test_pair_verdicts_in_the_cache_are_checked(make_local_scorer, pairwise):
     for bad in ({**good, "fake": "yes"}, {"preferred": {"task_success": ["C", "x"]}, "fake": False}):
         with pytest.raises(InvalidVerdict):
             pair_verdict_from_cache(spec, bad, pair_model(spec))
+
+
+def test_a_pairwise_file_rescores_from_its_saved_win_rates(make_local_scorer, pairwise):
+    from reward.analysis.rescore import rescore_group
+
+    [result] = _score(make_local_scorer(pairwise), [_varied(n=4)])
+    only_answers = pairwise.model_copy(update={"spec": pairwise.spec.model_copy(update={"constants": {"alpha": 1.0}})})
+    again = rescore_group(result, only_answers)
+    for before, after in zip(result.rollouts, again.rollouts, strict=True):
+        if before.status == "ok":
+            assert after.reward == pytest.approx(100 * before.dimensions["answer_quality"].score)
+    assert again.grading == result.grading
+
+
+def test_both_stages_through_the_http_fake_judge(make_scorer, pairwise):
+    ranking = load_rubric("group_ranking", overrides=[])
+    for rub in (ranking, pairwise):
+        [result] = _score(make_scorer(rub), [_varied(n=3)])
+        assert [r.status for r in result.rollouts] == ["ok", "ok", "ok", "penalized"]
+        assert result.judge.fake and result.grading is not None and result.grading.calls > 0
