@@ -185,7 +185,7 @@ class GradingInfo(Out):
     seed: int  # of the order the judge was shown (derived from the group id)
     labels: dict[str, str] | None = None  # group: rollout id -> the label the judge saw
     pairs: int | None = None  # pairwise: pairs judged (each in both orders)
-    position_disagreement: float | None = None  # pairwise: share of pairs whose two orders disagree
+    position_disagreement: float | None = None  # pairwise: share of pair verdicts whose two orders disagree
     refused: str | None = None  # why the stage made no call (the group's graded rollouts are errors)
 
 

@@ -6,8 +6,9 @@ formula over those scores, as with one call per rollout.
 The pairs follow the rubric's `grading.schedule` over the graded rollouts in a canonical order (sorted by
 rollout id, shuffled with a seed derived from the group id), so the order of rollouts in the input changes
 nothing: `all` pairs (G(G-1)/2), a `ring` (each with the next: G pairs), or `k_neighbours` (each with its k
-next ones). Each pair costs two calls per sample. The share of pairs whose two orders disagree on some
-dimension (translated back to rollout ids) is the group's position disagreement, recorded in its output.
+next ones). Each pair costs two calls per sample. The share of pair verdicts (one dimension of one pair in one
+sample) whose two orders disagree, translated back to rollout ids, is the group's position disagreement,
+recorded in its output (0: the judge never followed the position; 1: it always did).
 
 A group with fewer than two graded rollouts has no pair: its graded rollout is an error (`no_pair`), never a
 made-up score. A pair whose judgement fails makes every graded rollout of the group an error (the win rates
@@ -112,10 +113,9 @@ async def grade_pairwise(
         done: list[PairVerdict] = list(await asyncio.gather(*(ask(scorer, r, usage) for r in flat)))
         # per canonical position, per sample, per dimension: the outcomes of its judgements
         won: list[list[dict[str, list[float]]]] = [[{} for _ in range(k)] for _ in order]
-        disagree = 0
+        disagree = 0  # pair verdicts (a dimension of a pair in one sample) whose two orders disagree
         for n, (i, j) in enumerate(pairs):
             ab, ba = done[2 * k * n : 2 * k * n + k], done[2 * k * n + k : 2 * k * (n + 1)]
-            split = False
             for s in range(k):
                 for d in spec.dimensions:
                     first, second = ab[s].preferred[d.name][0], ba[s].preferred[d.name][0]
@@ -126,8 +126,7 @@ async def grade_pairwise(
                         (i, _outcome(second, False)),
                     ):
                         won[pos][s].setdefault(d.name, []).append(value)
-                    split = split or _outcome(first, True) != _outcome(second, False)
-            disagree += split
+                    disagree += _outcome(first, True) != _outcome(second, False)
         fake = any(v.fake for v in done)
         verdicts: dict[int, list[Verdict]] = {}
         for pos, p in enumerate(order):
@@ -146,7 +145,7 @@ async def grade_pairwise(
             calls=len(flat),
             seed=seed,
             pairs=len(pairs),
-            position_disagreement=disagree / len(pairs),
+            position_disagreement=disagree / (len(pairs) * k * len(spec.dimensions)),
         )
         return verdicts, info
 
