@@ -236,3 +236,30 @@ def test_a_planted_weakness_pays_the_fooling_candidate_in_group_and_pair_verdict
     rewards = {r.id: r.reward for r in result.rollouts}
     assert judge.paid_out > 0 and rewards["key"] == pytest.approx(100.0)
     assert all(rewards[r] < 100.0 for r in ("r0", "r1", "r2"))
+
+
+@pytest.mark.parametrize("name", ["group_ranking", "pairwise_preference"])
+def test_batch_then_run_writes_what_a_synchronous_run_writes(name, tmp_path):
+    from reward.cache.disk import Store
+    from reward.judge.fake.batch_server import FakeBatchServer
+    from reward.judge.litellm_judge import LiteLLMJudge
+    from reward.scoring.batch import prefill
+    from reward.scoring.runner import score_file
+    from reward.scoring.scorer import Scorer
+    from tests.conftest import settings_for
+    from tests.test_batch import run, sync_calls, without_usage
+
+    rub = load_rubric(name, overrides=[])
+    with FakeBatchServer() as fb:
+        stores = [Store(tmp_path / "sync-cache"), Store(tmp_path / "batch-cache")]
+        run(score_file(Scorer(rub, LiteLLMJudge(settings_for(fb)), stores[0]), EXAMPLES, tmp_path / "sync.jsonl"))
+        sent = sync_calls(fb)
+        fb.reset()
+        scorer = Scorer(rub, LiteLLMJudge(settings_for(fb)), stores[1])
+        report = run(prefill(scorer, EXAMPLES, tmp_path / "batch.jsonl", poll_s=0.02))
+        assert report.requests == report.answered == sent and report.left == {}
+        run(score_file(scorer, EXAMPLES, tmp_path / "batch.jsonl"))
+        assert sync_calls(fb) == 0  # the stage's requests were all in the batches
+        for s in stores:
+            s.close()
+    assert without_usage(tmp_path / "batch.jsonl") == without_usage(tmp_path / "sync.jsonl")
