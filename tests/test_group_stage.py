@@ -99,14 +99,70 @@ def test_a_single_graded_rollout_is_graded_alone_with_the_same_prompt(make_local
     assert result.grading.labels == {"ok": "A"} and scorer.judge.counts()["grade"] == 1  # type: ignore[attr-defined]
 
 
-def test_a_group_over_the_window_is_refused_with_errors(make_local_scorer, ranking):
-    small = ranking.model_copy(update={"spec": ranking.spec.model_copy(update={
-        "grading": ranking.spec.grading.model_copy(update={"window": 3})})})  # fmt: skip
-    scorer = make_local_scorer(small)
+def _windowed(rubric, window: int, anchors: int):
+    grading = rubric.spec.grading.model_copy(update={"window": window, "anchors": anchors})
+    return rubric.model_copy(update={"spec": rubric.spec.model_copy(update={"grading": grading})})
+
+
+def test_a_group_over_the_window_with_no_anchors_is_refused_with_errors(make_local_scorer, ranking):
+    scorer = make_local_scorer(_windowed(ranking, 3, 0))
     [result] = _score(scorer, [_distinct(n=4)])
     assert {r.error.category for r in result.rollouts if r.error} == {"group_too_large"}
     assert all(r.status == "error" and r.reward is None for r in result.rollouts)
     assert scorer.judge.counts()["grade"] == 0 and "window 3" in (result.grading.refused or "")  # type: ignore[attr-defined]
+
+
+def test_windows_share_their_anchors_and_cover_every_rollout():
+    from reward.scoring.group_stage import windows
+
+    assert windows(4, 8, 2) == [[0, 1, 2, 3]]
+    assert windows(7, 3, 1) == [[0, 1, 2], [0, 3, 4], [0, 5, 6]]
+    for n in range(1, 30):
+        for size, anchors in ((8, 2), (5, 1), (4, 3)):
+            parts = windows(n, size, anchors)
+            assert all(len(p) <= size for p in parts) and sorted({x for p in parts for x in p}) == list(range(n))
+            assert all(p[:anchors] == list(range(anchors)) for p in parts[1:])
+            assert sum(len(p) for p in parts) - anchors * (len(parts) - 1) == n  # each non-anchor shown once
+
+
+def test_a_group_over_the_window_is_graded_in_anchored_windows(make_local_scorer, ranking, tmp_path):
+    from reward.scoring.group_stage import windows
+
+    g = _distinct(n=7)
+    scorer = make_local_scorer(_windowed(ranking, 3, 1))
+    [result] = _score(scorer, [g])
+    assert all(r.status == "ok" for r in result.rollouts)
+    parts = result.grading.windows or []
+    assert [len(p) for p in parts] == [len(w) for w in windows(7, 3, 1)] and result.grading.calls == len(parts) == 3
+    assert len({p[0] for p in parts}) == 1  # one anchor, shown in every call
+    assert scorer.judge.counts()["grade"] == 3  # type: ignore[attr-defined]
+    reasons = {r.id: next(iter(r.dimensions.values())).reason for r in result.rollouts}
+    later = {x for p in parts[1:] for x in p[1:]}
+    assert all(("shifted" in reasons[x]) == (x in later) for x in reasons)
+    for r in result.rollouts:  # integer scale: shifted scores stay integers on it, so rescore takes them
+        assert all(float(d.score).is_integer() and 0 <= d.score <= 10 for d in r.dimensions.values())
+    # The dry run counts the windows' calls exactly.
+    report = asyncio.run(
+        dry_run(make_local_scorer(_windowed(ranking, 3, 1), cache=tmp_path / "d"), EXAMPLES, tmp_path / "o")
+    )
+    fresh = make_local_scorer(_windowed(ranking, 3, 1), cache=tmp_path / "d2")
+    _score(fresh, example_groups())
+    assert report.stages["grade"].calls == fresh.judge.counts()["grade"] > len(example_groups())  # type: ignore[attr-defined]
+
+
+def test_a_later_window_is_shifted_onto_the_first_windows_anchors(ranking):
+    from reward.rubric.verdict import DimensionScore, Verdict
+    from reward.scoring.group_stage import shift
+
+    names = [d.name for d in ranking.spec.dimensions]
+
+    def v(x: int) -> Verdict:
+        return Verdict({n: DimensionScore(x, "r") for n in names}, True)
+
+    moved = shift(ranking.spec, [v(6), v(8)], [v(4), v(6)], v(5), 1)  # anchors 2 lower here: +2
+    assert {s.score for s in moved.scores.values()} == {7}
+    clipped = shift(ranking.spec, [v(10)], [v(2)], v(9), 2)
+    assert {s.score for s in clipped.scores.values()} == {10}
 
 
 @pytest.mark.parametrize(
@@ -214,6 +270,12 @@ def test_a_rubric_file_declares_the_stage(tmp_path: Path):
     bad.write_text(text.replace("mode: group", "mode: listwise"))
     with pytest.raises(RubricError, match="grading"):
         load_rubric(bad, overrides=[])
+    with pytest.raises(RubricError, match="anchors"):
+        load_rubric("group_ranking", overrides=["grading.anchors=8"])
+    with pytest.raises(RubricError, match="win rates"):
+        load_rubric("pairwise_preference", overrides=["scale.min=0", "scale.max=10"])
+    with pytest.raises(RubricError, match="rollout inputs"):
+        load_rubric("group_ranking", overrides=["inputs.rollout.note.type=string"])
 
 
 @pytest.mark.parametrize("name", ["group_ranking", "pairwise_preference"])

@@ -183,7 +183,8 @@ class GradingInfo(Out):
     mode: str  # group | pairwise
     calls: int  # grading requests the stage made for this group (cache hits included), all samples
     seed: int  # of the order the judge was shown (derived from the group id)
-    labels: dict[str, str] | None = None  # group: rollout id -> the label the judge saw
+    labels: dict[str, str] | None = None  # group: rollout id -> the label the judge saw (in its window)
+    windows: list[list[str]] | None = None  # group larger than its window: the rollout ids each call showed
     pairs: int | None = None  # pairwise: pairs judged (each in both orders)
     position_disagreement: float | None = None  # pairwise: share of pair verdicts whose two orders disagree
     refused: str | None = None  # why the stage made no call (the group's graded rollouts are errors)

@@ -164,11 +164,20 @@ class Grading(SpecModel):
     of rollouts, each pair in both orders, and scores each rollout by its win rate (ties half) per dimension."""
 
     mode: Literal["rollout", "group", "pairwise"] = "rollout"
-    # group: the most rollouts one grading call shows; a larger group is refused (its graded rollouts errors)
-    window: int = Field(default=8, ge=1, le=26)
+    # group: the most rollouts one grading call shows. A larger group is split into windows that all show the
+    # same `anchors` rollouts (the first ones of the shuffled order), each window's scores shifted per dimension
+    # so its anchors' mean equals the first window's; anchors 0: a larger group is refused (errors, no call).
+    window: int = Field(default=8, ge=2, le=26)
+    anchors: int = Field(default=2, ge=0, le=24)
     # pairwise: which pairs are judged: all, each with its next in a ring, or each with its k next ones
     schedule: Literal["all", "ring", "k_neighbours"] = "all"
     neighbours: int = Field(default=2, ge=1, le=16)  # k of k_neighbours
+
+    @model_validator(mode="after")
+    def _anchors(self) -> Grading:
+        if self.anchors >= self.window:
+            raise ValueError(f"grading.anchors ({self.anchors}) must be fewer than grading.window ({self.window})")
+        return self
 
 
 class InputField(SpecModel):
@@ -282,6 +291,10 @@ class RubricSpec(SpecModel):
         if self.grading.mode != "rollout" and not self.condenses:
             raise SpecProblem(
                 ("grading", "mode"), "group and pairwise grading compare plans: they need templates.condense"
+            )
+        if self.grading.mode == "pairwise" and self.scale.kind == "integer":
+            raise SpecProblem(
+                ("scale",), "pairwise scores are win rates: write a continuous scale ({min: 0.0, max: 1.0})"
             )
         if self.grading.mode != "rollout" and self.inputs.rollout:
             raise SpecProblem(

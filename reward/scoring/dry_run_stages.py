@@ -1,6 +1,7 @@
 """`reward score --dry-run` for the group and pairwise grading stages: the same condensing requests as rollout by
 rollout grading, then the stage's own grading requests, built by the stage's own code, so the counts are the run's
-(a group over its window, or a pairwise group of one graded rollout, is refused by the run: errors, no call)."""
+(a group over its window with no anchors, or a pairwise group of one graded rollout, is refused by the run:
+errors, no call)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING
 from reward.core.trajectory import Group
 from reward.judge.base import JudgeError
 from reward.rubric.penalties import check_penalty
-from reward.scoring.group_stage import Prepared, group_requests, shuffled
+from reward.scoring.group_stage import Prepared, group_requests, shuffled, windows
 from reward.scoring.judged import Plan
 from reward.scoring.pairwise_stage import all_requests
 
@@ -50,8 +51,11 @@ async def stage_group(
     try:
         ref = await reference_plan()
         if spec.grading.mode == "group":
-            too_many = len(live) > spec.grading.window  # refused by the run: errors, no call
-            requests = [] if too_many else group_requests(scorer, group, ref, shuffled(group.group_id, live))
+            g = spec.grading
+            too_many = len(live) > g.window and g.anchors == 0  # refused by the run: errors, no call
+            shown = shuffled(group.group_id, live)
+            parts = [] if too_many else [[shown[i] for i in w] for w in windows(len(shown), g.window, g.anchors)]
+            requests = [r for part in parts for r in group_requests(scorer, group, ref, part)]
         else:
             too_many = len(live) < 2  # no pair: an error, no call
             requests = all_requests(scorer, group, ref, live)

@@ -6,9 +6,12 @@ and each rollout's reward comes from the rubric's formula as with one call per r
 What a group gets, rollout by rollout: penalties and condensing exactly as rollout-by-rollout grading does
 (the same cached condensing requests), then for the graded ones one request per sample (sample 0 with no seed,
 sample i with seed i). A group of one graded rollout is graded alone with the same prompt shape. More graded
-rollouts than `grading.window` are refused: each is an error `group_too_large` (scores from separate calls are
-not on one relative scale). A verdict that misses, duplicates or invents a label is re-asked with the reason
-by the judge's re-ask loop, then is an error of every rollout in the call, never a number.
+rollouts than `grading.window`: windows that all show the same `grading.anchors` rollouts (the first of the
+shuffled order) and the next ones, each later window's scores shifted per dimension so that its anchors' mean
+equals theirs in the first window (one relative scale across calls); with anchors 0 such a group is refused,
+each graded rollout an error `group_too_large`. A verdict that misses, duplicates or invents a label is
+re-asked with the reason by the judge's re-ask loop, then is an error of every rollout in the call, never a
+number.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import hashlib
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from statistics import fmean
 from typing import TYPE_CHECKING, Any
 
 from reward.core.results import ErrorInfo, GradingInfo, RolloutResult
@@ -34,7 +38,8 @@ from reward.rubric.group_verdict import (
 from reward.rubric.inputs import group_inputs
 from reward.rubric.penalties import check_penalty, has_final_answer
 from reward.rubric.prompts import Messages, TemplateProblem, candidates_messages
-from reward.rubric.verdict import Verdict, verdict_model
+from reward.rubric.spec import RubricSpec
+from reward.rubric.verdict import DimensionScore, Verdict, verdict_model
 from reward.scoring.judged import Graded, Plan
 
 if TYPE_CHECKING:
@@ -238,29 +243,81 @@ async def run_stage(
     return [results[i] for i in range(len(group.rollouts))], info
 
 
+def windows(n: int, size: int, anchors: int) -> list[list[int]]:
+    """The positions (in the shuffled order) each call shows: all n when they fit in `size`; else the first
+    `size`, then windows of the `anchors` first ones and the next `size - anchors` ones, until all are shown."""
+    if n <= size:
+        return [list(range(n))]
+    step = size - anchors
+    return [
+        list(range(size)),
+        *([*range(anchors), *range(start, min(n, start + step))] for start in range(size, n, step)),
+    ]
+
+
+def shift(spec: RubricSpec, first: list[Verdict], here: list[Verdict], verdict: Verdict, window: int) -> Verdict:
+    """`verdict` of a later window put on the first window's scale: each dimension shifted by the difference of
+    its anchors' mean score there and here, clipped to the scale (rounded on an integer scale)."""
+    lo, hi = spec.scale.min, spec.scale.max
+    scores = {}
+    for name, s in verdict.scores.items():
+        offset = fmean(v.scores[name].score for v in first) - fmean(v.scores[name].score for v in here)
+        value = min(hi, max(lo, s.score + offset))
+        value = round(value) if spec.scale.kind == "integer" else value
+        scores[name] = DimensionScore(
+            value, f"{s.reason} [window {window + 1}, shifted {offset:+.2f} onto the anchors]"
+        )
+    return Verdict(scores, verdict.fake)
+
+
 async def grade_group(
     scorer: Scorer, group: Group, reference: asyncio.Task[Plan] | None, usage: Usage, deadline: float | None
 ) -> tuple[list[Outcome], GradingInfo]:
     """The group's outcomes (input order) and what the stage did."""
+    spec = scorer.rubric.spec
     seed = order_seed(group.group_id)
-    window = scorer.rubric.spec.grading.window
+    size, anchors = spec.grading.window, spec.grading.anchors
     info = GradingInfo(mode="group", calls=0, seed=seed)
 
     async def judging(live: list[Prepared], ref: Plan | None) -> tuple[dict[int, list[Verdict]], GradingInfo]:
-        if len(live) > window:
+        if len(live) > size and anchors == 0:
             message = (
-                f"{len(live)} graded rollouts exceed grading.window {window}: one call would not show them all "
-                "(raise grading.window, or use a pairwise rubric for large groups)"
+                f"{len(live)} graded rollouts exceed grading.window {size} and grading.anchors is 0: one call would "
+                "not show them all (raise grading.window, set grading.anchors, or use a pairwise rubric)"
             )
             raise JudgeError("group_too_large", message)
         shown = shuffled(group.group_id, live)
-        labels = {str(p.rollout.id): LABELS[i] for i, p in enumerate(shown)}
-        requests = group_requests(scorer, group, ref, shown)
-        done: list[GroupVerdict] = list(await asyncio.gather(*(ask(scorer, r, usage) for r in requests)))
-        verdicts = {p.index: [g.verdicts[LABELS[i]] for g in done] for i, p in enumerate(shown)}
-        return verdicts, GradingInfo(mode="group", calls=len(requests), seed=seed, labels=labels)
+        parts = [[shown[i] for i in w] for w in windows(len(shown), size, anchors)]
+        requests = [group_requests(scorer, group, ref, part) for part in parts]
+        flat = [r for rs in requests for r in rs]
+        done: list[GroupVerdict] = list(await asyncio.gather(*(ask(scorer, r, usage) for r in flat)))
+        k = scorer.fixed_k
+        per_window = [done[w * k : (w + 1) * k] for w in range(len(parts))]  # [window][sample]
+        verdicts: dict[int, list[Verdict]] = {}
+        labels: dict[str, str] = {}
+        for w, (part, got) in enumerate(zip(parts, per_window, strict=True)):
+            for i, p in enumerate(part):
+                if p.index in verdicts:  # an anchor: its scores are the first window's
+                    continue
+                labels[str(p.rollout.id)] = LABELS[i]
+                mine = [g.verdicts[LABELS[i]] for g in got]
+                if w > 0:
+                    anchor = [LABELS[a] for a in range(anchors)]
+                    mine = [
+                        shift(
+                            spec,
+                            [per_window[0][s].verdicts[x] for x in anchor],
+                            [got[s].verdicts[x] for x in anchor],
+                            v,
+                            w,
+                        )
+                        for s, v in enumerate(mine)
+                    ]
+                verdicts[p.index] = mine
+        ids = [[str(p.rollout.id) for p in part] for part in parts] if len(parts) > 1 else None
+        return verdicts, GradingInfo(mode="group", calls=len(flat), seed=seed, labels=labels, windows=ids)
 
     outcomes, info = await run_stage(scorer, group, reference, usage, deadline, info, judging)
     if info.calls == 0 and any(r.error and r.error.category == "group_too_large" for r, _, _ in outcomes):
-        info = info.model_copy(update={"refused": f"more graded rollouts than grading.window {window}"})
+        info = info.model_copy(update={"refused": f"more graded rollouts than grading.window {size}, no anchors"})
     return outcomes, info
