@@ -20,7 +20,8 @@ from reward.judge.base import CallSettings, JudgeSettings, Usage
 from reward.judge.fake.in_process import InProcessFakeJudge
 from reward.judge.fake.logprobs import OFF_SCALE_TOKEN, fake_distribution
 from reward.judge.fake.replies import FakeNoise, read_request
-from reward.judge.litellm_judge import LiteLLMJudge, _takes_logprobs
+from reward.judge.litellm_judge import LiteLLMJudge
+from reward.judge.logprob_reply import takes_logprobs
 from reward.native.prepare import prepare_group
 from reward.rubric.formula import graded_reward
 from reward.rubric.load import load_rubric
@@ -187,8 +188,8 @@ def test_a_reply_without_logprobs_falls_back_to_the_written_values_marked(weight
 
 
 def test_a_provider_without_logprobs_is_not_sent_them(weighted, fake_judge, tmp_path, monkeypatch):
-    assert not _takes_logprobs("anthropic/claude-3-5-sonnet-20241022") and _takes_logprobs("openai/gpt-4.1")
-    monkeypatch.setattr("reward.judge.litellm_judge._takes_logprobs", lambda model: False)
+    assert not takes_logprobs("anthropic/claude-3-5-sonnet-20241022") and takes_logprobs("openai/gpt-4.1")
+    monkeypatch.setattr("reward.judge.litellm_judge.takes_logprobs", lambda model: False)
     settings = settings_for(fake_judge, grade=CallSettings(TEST_MODEL, 0.0, 1024, TOP_LOGPROBS))
     out = score(integrated(Scorer(weighted, LiteLLMJudge(settings), Store(tmp_path / "c"))), distinct(2))
     calls = [c for c in fake_judge.state.calls if c["kind"] == "grade"]

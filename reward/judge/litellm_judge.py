@@ -42,6 +42,7 @@ from reward.judge.budget import Budget, CallLedger
 from reward.judge.hedge import Hedger, Release, spare_slot
 from reward.judge.limits import JudgeLimiter, namespace, role_limits, router_params
 from reward.judge.llm import Route, choose_route, endpoint, has_price, inline_setup, install_inline_setup, litellm
+from reward.judge.logprob_reply import takes_logprobs, token_logprobs
 from reward.judge.transport_errors import categorize, headers, retryable
 from reward.redaction import secrets_from_env, short_error
 from reward.rubric.prompts import group_prefix_chars
@@ -292,6 +293,8 @@ class LiteLLMJudge(Judge):
             kwargs["response_format"] = response_format
         if seed is not None and _takes_seed(call.model):
             kwargs["seed"] = seed
+        if role == "grade" and call.top_logprobs and takes_logprobs(call.model):
+            kwargs["logprobs"], kwargs["top_logprobs"] = True, call.top_logprobs
         tokens = self._estimate_tokens(role, call, messages)
         ledger = CallLedger(self.budget.worst_case(role, max(0, tokens - call.max_tokens), call.max_tokens))
         async with self.semaphore:
@@ -344,4 +347,9 @@ class LiteLLMJudge(Judge):
         content = getattr(message, "content", None)
         if content is not None and not isinstance(content, str):
             raise InvalidReply("judge_empty_reply", f"the reply's content was {type(content).__name__}, not text")
-        return Reply(content=content or "", fake=fake, finish_reason=finish if isinstance(finish, str) else None)
+        return Reply(
+            content=content or "",
+            fake=fake,
+            finish_reason=finish if isinstance(finish, str) else None,
+            logprobs=token_logprobs(choice),
+        )
