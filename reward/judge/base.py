@@ -18,6 +18,8 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
 from reward.cache.disk import CacheStats
 from reward.errors import RewardError
+from reward.rubric.logprob_scores import TokenLogprob
+from reward.rubric.service_tier import ServiceTier
 
 T = TypeVar("T")
 
@@ -51,6 +53,7 @@ class JudgeSettings:
     # (reward.rubric.adaptive); None: a fixed K.
     max_samples: int | None = None
     fake: bool = False  # the built-in fake judge (its replies are marked fake whatever model name is used)
+    service_tier: ServiceTier | None = None  # rubric judge.service_tier: e.g. OpenAI flex (reward.judge.tiers)
 
 
 @dataclass
@@ -62,6 +65,9 @@ class Usage:
     cost: float = 0.0
     cost_known: bool = True
     hedged: int = 0  # duplicate calls sent by hedging (answered or cancelled), included in calls
+    # With judge.service_tier: calls and cost by the tier that answered them ("flex", "default")
+    tier_calls: dict[str, int] = field(default_factory=dict)
+    tier_cost: dict[str, float] = field(default_factory=dict)
     cache: CacheStats = field(default_factory=CacheStats)
 
     def add(self, other: Usage) -> None:
@@ -73,9 +79,15 @@ class Usage:
         self.cost += other.cost
         self.cost_known = self.cost_known and other.cost_known
         self.hedged += other.hedged
+        for tier, n in other.tier_calls.items():
+            self.count_tier(tier, other.tier_cost.get(tier, 0.0), n)
         self.cache.hits += other.cache.hits
         self.cache.coalesced += other.cache.coalesced
         self.cache.misses += other.cache.misses
+
+    def count_tier(self, tier: str, cost: float, calls: int = 1) -> None:
+        self.tier_calls[tier] = self.tier_calls.get(tier, 0) + calls
+        self.tier_cost[tier] = self.tier_cost.get(tier, 0.0) + cost
 
 
 class JudgeError(RewardError):
@@ -89,16 +101,6 @@ class JudgeError(RewardError):
 
 class InvalidReply(JudgeError):
     """Content that can be re-asked: the caller's validator raises it with the reason."""
-
-
-@dataclass(frozen=True)
-class TokenLogprob:
-    """One generated token: its text, its logprob, and the most likely alternatives at its position
-    (`top_logprobs`: [(token, logprob)], the chosen token usually among them)."""
-
-    token: str
-    logprob: float
-    top: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from reward.judge.hedge import Hedger, Release, spare_slot
 from reward.judge.limits import JudgeLimiter, namespace, role_limits, router_params
 from reward.judge.llm import Route, choose_route, endpoint, has_price, inline_setup, install_inline_setup, litellm
 from reward.judge.logprob_reply import takes_logprobs, token_logprobs
+from reward.judge.tiers import check_tier, on_tier
 from reward.judge.transport_errors import categorize, headers, retryable
 from reward.redaction import secrets_from_env, short_error
 from reward.rubric.prompts import group_prefix_chars
@@ -182,6 +183,10 @@ class LiteLLMJudge(Judge):
             {role: [str(d[1]) for d in deployments if d[0] == role] or [r.model] for role, r in self.routes.items()},
         )
         self.hedger = Hedger(setting("hedge_quantile"), setting("hedge_max_fraction"))
+        if not settings.fake:  # a tier the models do not have is refused here, before any call
+            check_tier(
+                settings.service_tier, [str(d[1]) for d in deployments] or [r.model for r in self.routes.values()]
+            )
         if router_config is not None:
             config = router_params(router_config)
             model_list = config.pop("model_list")
@@ -223,8 +228,14 @@ class LiteLLMJudge(Judge):
             exc = state.outcome.exception()
             return litellm.utils.calculate_retry_after(remaining, retries, response_headers=headers(exc))
 
+        # On a service tier its 429s are the tier's to retry until its deadline (reward/judge/tiers.py).
+        tiered = "service_tier" in kwargs
+
+        def again(exc: BaseException) -> bool:
+            return retryable(exc) and not (tiered and categorize(exc) == "judge_rate_limited")
+
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(1 + retries), retry=retry_if_exception(retryable), wait=wait, reraise=True
+            stop=stop_after_attempt(1 + retries), retry=retry_if_exception(again), wait=wait, reraise=True
         )
         token = inline_setup.set(route.inline_setup)
         try:
@@ -302,9 +313,12 @@ class LiteLLMJudge(Judge):
             observer = self.observer
             if observer is not None:
                 observer.started(role)
-            start, outcome, resp = time.monotonic(), "cancelled", None
+            start, outcome, resp, tier = time.monotonic(), "cancelled", None, None
             try:
-                resp = await self._acompletion(role, messages, kwargs, tokens, ledger)
+                resp, tier = await on_tier(
+                    self.settings.service_tier,
+                    lambda extra: self._acompletion(role, messages, {**kwargs, **extra}, tokens, ledger),
+                )
                 outcome = "ok"
             except Exception as exc:
                 outcome = categorize(exc)
@@ -313,6 +327,9 @@ class LiteLLMJudge(Judge):
                 # the answer and its hedge's loser counted (the caller's, the judge's and this call's usage)
                 answered = resp if outcome == "ok" else None
                 this_call = self.budget.close(ledger, role, answered, [usage, self.usage], self._priced[role])
+                if answered is not None and tier is not None:
+                    for u in (usage, self.usage):
+                        u.count_tier(tier, this_call.cost)
                 if observer is not None:
                     observer.finished(role, outcome, time.monotonic() - start, this_call if answered else None)
         fake = getattr(resp, "system_fingerprint", None) == FAKE_FINGERPRINT

@@ -29,6 +29,26 @@ if TYPE_CHECKING:
 FAKE_MODEL = "openai/reward-fake-judge"
 
 
+# Alternatives asked per score token with logprob scores: OpenAI's most (20); far more mass than a 0-10 scale
+# needs, so the renormalisation over valid values drops only what no valid value could have had.
+TOP_LOGPROBS = 20
+
+
+def logprob_alternatives(rubric: Rubric) -> int:
+    """`top_logprobs` for the grading calls: TOP_LOGPROBS with judge.grade.logprobs, else 0. Refused where it
+    would be ignored (a grading stage of many rollouts, a continuous scale): never silently."""
+    spec = rubric.spec
+    if not spec.judge.grade.logprobs:
+        return 0
+    if spec.grading.mode != "rollout":
+        raise ConfigError(
+            f"rubric {rubric.name}: judge.grade.logprobs works with grading.mode rollout only, not {spec.grading.mode}"
+        )
+    if spec.scale.kind != "integer":
+        raise ConfigError(f"rubric {rubric.name}: judge.grade.logprobs needs an integer scale (its values are tokens)")
+    return TOP_LOGPROBS
+
+
 def judge_settings(
     rubric: Rubric,
     *,
@@ -57,13 +77,15 @@ def judge_settings(
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 
-    def call(role_default: str, temperature: float, max_tokens: int) -> CallSettings:
-        return CallSettings(model=model or role_default, temperature=temperature, max_tokens=max_tokens)
+    def call(role_default: str, temperature: float, max_tokens: int, top_logprobs: int = 0) -> CallSettings:
+        return CallSettings(model or role_default, temperature, max_tokens, top_logprobs)
+
+    top_logprobs = logprob_alternatives(rubric)
 
     return JudgeSettings(
         # A rubric without a condensing stage never calls the condense role; it gets the grade settings.
         condense=call(condense.model, condense.temperature, condense.max_tokens),
-        grade=call(judge.grade.model, judge.grade.temperature, judge.grade.max_tokens),
+        grade=call(judge.grade.model, judge.grade.temperature, judge.grade.max_tokens, top_logprobs),
         api_base=api_base or setting("judge_api_base"),
         api_key=api_key or setting("judge_api_key"),
         timeout_s=float(timeout_s or judge.timeout_s),
@@ -73,6 +95,8 @@ def judge_settings(
         samples=plan.fixed,
         resample_condense=plan.resample_condense,
         max_samples=plan.max_samples if plan.auto else None,
+        # rubric judge.service_tier (reward.rubric.service_tier.ServiceTier); checked when the judge is built
+        service_tier=getattr(judge, "service_tier", None),
     )
 
 

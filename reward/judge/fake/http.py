@@ -26,6 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from reward.judge.base import FAKE_FINGERPRINT
+from reward.judge.fake.logprobs import fake_logprobs
 from reward.judge.fake.prefix_cache import PrefixCache
 from reward.judge.fake.replies import (  # noqa: F401  (re-exported for tests and benchmarks)
     CONTENT_FAULTS,
@@ -111,16 +112,23 @@ class FakeJudgeState:
                 out[c["kind"]] += 1
             return out
 
-    def next_scripted(self, kind: str) -> dict[str, Any] | None:
+    def next_scripted(self, kind: str, tier: Any = None) -> dict[str, Any] | None:
+        """The next scripted reply for this kind of call (and, where the entry names a `service_tier`, only for
+        calls on that tier: a busy flex tier whose standard tier answers)."""
         with self.lock:
             for i, entry in enumerate(self.script):
-                if entry.get("kind") in (None, kind):
+                if entry.get("kind") in (None, kind) and entry.get("service_tier") in (None, tier):
                     return self.script.pop(i)
         return None
 
 
 def _completion(
-    content: str | None, refusal: str | None, prompt: str, finish: str = "stop", cached_tokens: int = 0
+    content: str | None,
+    refusal: str | None,
+    prompt: str,
+    finish: str = "stop",
+    cached_tokens: int = 0,
+    logprobs: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     text = content or ""
     return {
@@ -134,6 +142,7 @@ def _completion(
                 "index": 0,
                 "message": {"role": "assistant", "content": content, "refusal": refusal},
                 "finish_reason": finish,
+                **({"logprobs": {"content": logprobs}} if logprobs is not None else {}),
             }
         ],
         "usage": {
@@ -173,13 +182,15 @@ def create_app(state: FakeJudgeState) -> FastAPI:
                     "response_format": rf or None,
                     "seed": body.get("seed"),
                     "prompt_cache_key": body.get("prompt_cache_key"),
+                    "top_logprobs": body.get("top_logprobs") if body.get("logprobs") else None,
+                    "service_tier": body.get("service_tier"),
                 }
             )
         if state.latency:
             await asyncio.sleep(state.latency)
         if state.down:
             return JSONResponse({"error": {"message": "judge down (injected)"}}, status_code=503)
-        scripted = state.next_scripted(kind)
+        scripted = state.next_scripted(kind, body.get("service_tier"))
         if scripted is None:
             fault = state.injected_fault(kind, prompt)
             if fault is not None:
@@ -210,9 +221,14 @@ def create_app(state: FakeJudgeState) -> FastAPI:
                 )
             )
         content = fake_content(kind, prompt, schema, body.get("seed"), state.noise)
-        return JSONResponse(
-            _completion(content, None, prompt, cached_tokens=state.prefix_cache.cached_chars(prompt) // 4)
-        )
+        top = body.get("top_logprobs")
+        asked = kind == "grade" and body.get("logprobs") is True and isinstance(top, int) and top > 0
+        tokens = fake_logprobs(content, prompt, schema, top) if asked else None  # scripted replies: none
+        cached = state.prefix_cache.cached_chars(prompt) // 4
+        body_out = _completion(content, None, prompt, cached_tokens=cached, logprobs=tokens)
+        if isinstance(body.get("service_tier"), str):  # echoed as OpenAI does: the tier that answered
+            body_out["service_tier"] = body["service_tier"]
+        return JSONResponse(body_out)
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
