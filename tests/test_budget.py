@@ -9,7 +9,7 @@ import pytest
 
 from reward.core.trajectory import Group
 from reward.judge.base import CallSettings, JudgeError, Usage
-from reward.judge.budget import Budget, CallLedger, Price, budget_status, price_of
+from reward.judge.budget import Budget, CallLedger, Price, budget_status, price_of, set_max_cost
 from reward.judge.litellm_judge import LiteLLMJudge
 from tests.conftest import group, rollout, settings_for
 
@@ -76,14 +76,18 @@ def test_an_unpriced_judge_is_not_held_to_the_budget_and_says_so_once(fake_judge
 
 
 def test_a_call_that_would_pass_the_budget_is_refused_before_it_is_sent(fake_judge, monkeypatch):
-    monkeypatch.setenv("REWARD_MAX_COST", "0.0012")  # one condense call's worst case (512 out) is ~0.0003
+    monkeypatch.setenv("REWARD_MAX_COST", "1")
     client = LiteLLMJudge(priced_settings(fake_judge))
     usage = Usage()
 
     async def main() -> JudgeError:
         try:
-            for _ in range(100):
+            for _ in range(3):  # what these calls cost depends on the fake's replies: measured, not assumed
                 await client.complete("condense", MSG, usage)
+            # room for half of the next call's worst case (its prompt tokens and max_tokens at list price)
+            worst = client.budget.worst_case("condense", usage.prompt_tokens // 3, 512)
+            set_max_cost(client, usage.cost + worst / 2)
+            await client.complete("condense", MSG, usage)
         except JudgeError as exc:
             return exc
         finally:
@@ -93,11 +97,11 @@ def test_a_call_that_would_pass_the_budget_is_refused_before_it_is_sent(fake_jud
     exc = asyncio.run(main())
     assert exc.category == "budget_exhausted"
     sent = fake_judge.counts()["condense"]
-    assert sent == usage.calls["condense"] and sent >= 3  # the refused call never reached the judge
+    assert sent == usage.calls["condense"] == 3  # the refused call never reached the judge
     status = budget_status(client)
-    assert status is not None and status.enforced
-    assert status.spent == pytest.approx(usage.cost) and 0 < status.spent <= 0.0012
-    assert status.remaining == pytest.approx(0.0012 - status.spent)
+    assert status is not None and status.enforced and status.limit is not None
+    assert status.spent == pytest.approx(usage.cost) and 0 < status.spent <= status.limit
+    assert status.remaining == pytest.approx(status.limit - status.spent)
 
 
 def test_an_exhausted_budget_makes_rollouts_errors_never_numbers(make_scorer, fake_judge, monkeypatch):
