@@ -325,3 +325,23 @@ def test_batch_then_run_writes_what_a_synchronous_run_writes(name, tmp_path):
         for s in stores:
             s.close()
     assert without_usage(tmp_path / "batch.jsonl") == without_usage(tmp_path / "sync.jsonl")
+
+
+def test_prompt_and_migrate_refuse_a_grading_request_that_is_not_one_rollouts(tmp_path: Path):
+    """`reward prompt --stage grade` and `reward migrate` work on one rollout's grading request: a group or
+    pairwise rubric has none, so they say so (exit 2) instead of failing in a template; condensing still prints."""
+    from tests.conftest import run_cli
+
+    env = {"REWARD_CACHE_DIR": str(tmp_path / "cache"), "COLUMNS": "200"}
+    first = example_groups()[0]
+    args = ("prompt", EXAMPLES, "-g", first["group_id"], "--rollout", "0", "--fake-judge")
+    for name, mode in (("group_ranking", "group"), ("pairwise_preference", "pairwise")):
+        ran = run_cli(*args, "--rubric", name, env=env, check=False)
+        assert ran.returncode == 2 and f"grades in mode {mode}" in ran.stderr
+        assert run_cli(*args, "--rubric", name, "--stage", "condense", env=env).returncode == 0
+    scored = tmp_path / "g.jsonl"
+    run_cli("score", EXAMPLES, "-o", scored, "--rubric", "group_ranking", "--fake-judge", "--no-progress", env=env)
+    ran = run_cli(
+        "migrate", scored, "-i", EXAMPLES, "--to", "openai/gpt-4.1-2025-04-14", "--dry-run", env=env, check=False
+    )
+    assert ran.returncode == 2 and "grades in mode group" in ran.stderr

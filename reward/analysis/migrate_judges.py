@@ -46,6 +46,14 @@ def open_judges(
     distortion: float | None,
     notify: Callable[[str, str], None],
 ) -> Iterator[tuple[Scorer, Scorer]]:
+    from reward.errors import UsageError
+
+    mode = rubric.spec.grading.mode
+    if mode != "rollout":  # its verdicts are relative to the other rollouts of a call: no per-rollout re-grade
+        raise UsageError(
+            f"rubric {rubric.name} grades in mode {mode}: migrate re-grades one rollout at a time "
+            "(rubrics of grading mode rollout only)"
+        )
     from reward.cache import open_store
     from reward.judge.litellm_judge import LiteLLMJudge
     from reward.scoring.build import (

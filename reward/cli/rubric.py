@@ -136,6 +136,11 @@ def prompt(
                 raise UsageError(f"rubric {spec.name} has no condensing stage")
             messages, role = scorer.condense_request(g, ci), "condense"
         else:
+            if spec.grading.mode != "rollout":  # one request holds the group (or a pair), not this rollout
+                raise UsageError(
+                    f"rubric {spec.name} grades in mode {spec.grading.mode}: its grading request is not one "
+                    "rollout's; `--stage condense` prints this rollout's condensing request"
+                )
             usage = Usage()
 
             async def plans() -> tuple[Any, Any]:
