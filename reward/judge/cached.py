@@ -57,6 +57,8 @@ class CachedJudge:
             "response_format": response_format,
             # Sample i of K > 1 is its own request (seed i) and its own entry; one sample sends no seed.
             **({} if seed is None else {"seed": seed}),
+            # Logprob scores ask for the score tokens' distributions: another request, another entry.
+            **({"top_logprobs": call.top_logprobs} if call.top_logprobs else {}),
         }
         return cache_key(KINDS[role], payload)
 

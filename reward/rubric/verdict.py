@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError, create_model
 
 from reward.core.trajectory import format_loc
 from reward.errors import RewardError
+from reward.rubric.logprob_scores import Distribution, dists_from_cache, dists_to_cache, reply_distributions, weigh
 from reward.rubric.spec import RubricSpec
 
 
@@ -22,18 +23,69 @@ from reward.rubric.spec import RubricSpec
 class DimensionScore:
     score: float  # on the rubric's scale: an integer on an integer scale; a mean over several samples
     reason: str
+    # Logprob-weighted (rubric judge.grade.logprobs): `score` is the expectation over the score token's
+    # distribution, `written` the value the judge wrote, `spread` the distribution's standard deviation.
+    written: int | float | None = None
+    spread: float | None = None
 
 
 @dataclass(frozen=True)
 class Verdict:
     """One validated judgement of one rollout: each dimension's score and reason, and whether the fake
-    judge gave it. Cached as {"scores": {name: [score, reason]}, "fake": bool}."""
+    judge gave it. Cached as {"scores": {name: [score, reason]}, "fake": bool}; a rubric with logprob scores
+    adds "dists": {name: {value: p}} (null: the reply had none usable, the written values stand), and
+    `scores` keeps the written values, so a cache hit gives the same expectations."""
 
     scores: dict[str, DimensionScore]
     fake: bool
+    weighted: bool = False  # the rubric asks for logprob scores
+    dists: dict[str, Distribution] | None = None  # with `weighted`: each score's distribution, or None
+
+    @property
+    def scores_from(self) -> Literal["logprobs", "written"] | None:
+        """Where the scores come from with logprob scores ("written": the fallback); None without them."""
+        if not self.weighted:
+            return None
+        return "written" if self.dists is None else "logprobs"
 
     def to_cache(self) -> dict[str, Any]:
-        return {"scores": {n: [s.score, s.reason] for n, s in self.scores.items()}, "fake": self.fake}
+        scores = {n: [s.score if s.written is None else s.written, s.reason] for n, s in self.scores.items()}
+        out: dict[str, Any] = {"scores": scores, "fake": self.fake}
+        if self.weighted:
+            out["dists"] = dists_to_cache(self.dists)
+        return out
+
+
+def logprob_mode(spec: RubricSpec) -> bool:
+    """Does this rubric make scores from logprobs? Per-rollout grading on an integer scale only (build.py
+    refuses the flag elsewhere, so it is never ignored silently)."""
+    return spec.judge.grade.logprobs and spec.grading.mode == "rollout" and spec.scale.kind == "integer"
+
+
+def weighted_verdict(
+    spec: RubricSpec, scores: dict[str, DimensionScore], fake: bool, dists: dict[str, Distribution] | None
+) -> Verdict:
+    """A verdict whose scores are the expectations of `dists` (written values kept); the written values
+    alone when `dists` is None; a plain verdict when the rubric has no logprob scores."""
+    if not logprob_mode(spec):
+        return Verdict(scores, fake)
+    if dists is None:
+        return Verdict(scores, fake, weighted=True)
+    out = {}
+    for name, s in scores.items():
+        w = weigh(dists[name])
+        out[name] = DimensionScore(w.mean, s.reason, written=s.score, spread=w.spread)
+    return Verdict(out, fake, weighted=True, dists=dists)
+
+
+def verdict_of_reply(spec: RubricSpec, reply: Any, scores: dict[str, DimensionScore]) -> Verdict:
+    """The verdict of a validated judge reply (`scores`: its written values): with logprob scores, each
+    score's distribution read from the reply's tokens (reward.rubric.logprob_scores), or the fallback."""
+    dists = None
+    if logprob_mode(spec):
+        names = [d.name for d in spec.dimensions]
+        dists = reply_distributions(reply, names, int(spec.scale.min), int(spec.scale.max))
+    return weighted_verdict(spec, scores, reply.fake, dists)
 
 
 class InvalidVerdict(RewardError, ValueError):
@@ -44,8 +96,12 @@ def verdict_from_cache(spec: RubricSpec, value: Any, model: type[BaseModel] | No
     """A cached verdict, validated exactly as a judge reply is (every dimension, numbers on the rubric's scale,
     string reasons) and marked fake or not by a real boolean: a cache is storage someone else may write to,
     so a planted or corrupt value raises InvalidVerdict (a miss), never becomes a reward."""
-    if not isinstance(value, dict) or set(value) != {"scores", "fake"} or not isinstance(value["fake"], bool):
-        raise InvalidVerdict("a cached verdict must be {scores, fake} with a boolean fake")
+    weighted = logprob_mode(spec)
+    # With logprob scores, an entry without distributions (one from before) is a miss, asked again: never
+    # served as logprob scores, never silently as written ones.
+    keys = {"scores", "fake", "dists"} if weighted else {"scores", "fake"}
+    if not isinstance(value, dict) or set(value) != keys or not isinstance(value["fake"], bool):
+        raise InvalidVerdict(f"a cached verdict must be {{{', '.join(sorted(keys))}}} with a boolean fake")
     scores = value["scores"]
     if not isinstance(scores, dict) or set(scores) != {d.name for d in spec.dimensions}:
         raise InvalidVerdict("a cached verdict must score exactly the rubric's dimensions")
@@ -58,13 +114,17 @@ def verdict_from_cache(spec: RubricSpec, value: Any, model: type[BaseModel] | No
         checked = (model or verdict_model(spec)).model_validate(flat)
     except ValidationError as exc:
         raise InvalidVerdict(f"cached verdict off the rubric: {exc.errors(include_url=False)[0]['msg']}") from exc
-    return Verdict(
-        {
-            d.name: DimensionScore(getattr(checked, f"{d.name}_score"), getattr(checked, f"{d.name}_reason"))
-            for d in spec.dimensions
-        },
-        value["fake"],
-    )
+    written = {
+        d.name: DimensionScore(getattr(checked, f"{d.name}_score"), getattr(checked, f"{d.name}_reason"))
+        for d in spec.dimensions
+    }
+    if not weighted:
+        return Verdict(written, value["fake"])
+    try:
+        dists = dists_from_cache(value["dists"], list(written), int(spec.scale.min), int(spec.scale.max))
+    except ValueError as exc:
+        raise InvalidVerdict(str(exc)) from exc
+    return weighted_verdict(spec, written, value["fake"], dists)
 
 
 def _score_schema(spec: RubricSpec) -> dict[str, Any]:

@@ -13,7 +13,9 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from reward.judge.base import Judge, JudgeSettings, Reply, Usage
+from reward.judge.fake.logprobs import fake_logprobs
 from reward.judge.fake.replies import FakeNoise, fake_content, read_request
+from reward.rubric.logprob_scores import TokenLogprob
 
 T = TypeVar("T")
 
@@ -56,10 +58,20 @@ class InProcessFakeJudge(Judge):
         if self.latency:
             await asyncio.sleep(self.latency)
         scripted = self._script[role]
+        was_scripted = bool(scripted)
         content = scripted.pop(0) if scripted else fake_content(kind, prompt, schema, seed, self.noise)
+        top = self.settings.grade.top_logprobs if role == "grade" and not was_scripted else 0
+        # A scripted reply carries no logprobs (as from a provider without them); a generated verdict does.
+        tokens = fake_logprobs(content, prompt, schema, top) if top else None
         for u in (usage, self.usage):
             u.calls[role] += 1
             u.prompt_tokens += len(prompt) // 4 + 1
             u.completion_tokens += len(content) // 4 + 1
             u.cost_known = False
-        return Reply(content=content, fake=True, finish_reason="stop")
+        logprobs = None
+        if tokens is not None:
+            logprobs = tuple(
+                TokenLogprob(t["token"], t["logprob"], tuple((a["token"], a["logprob"]) for a in t["top_logprobs"]))
+                for t in tokens
+            )
+        return Reply(content=content, fake=True, finish_reason="stop", logprobs=logprobs)
