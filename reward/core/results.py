@@ -190,6 +190,15 @@ class GradingInfo(Out):
     refused: str | None = None  # why the stage made no call (the group's graded rollouts are errors)
 
 
+class CriterionInfo(Out):
+    """One criterion of a checklist rubric's group: dimension `id` (c1..cN) of its rollouts, with its weight."""
+
+    id: str
+    text: str
+    category: str | None
+    weight: float
+
+
 class GroupResult(Out):
     """One scored group (an output line): its rollouts, mean/std, the zero-variance filter, the judge and basis."""
 
@@ -214,6 +223,8 @@ class GroupResult(Out):
     usage: GroupUsage | None = None  # judge calls, tokens and cost of this group (null in files of older versions)
     sampling: SamplingInfo | None = None  # with `--samples auto` only (absent otherwise, and in older files)
     grading: GradingInfo | None = None  # with a group or pairwise grading stage only (absent otherwise)
+    # With a checklist rubric only (absent otherwise): the group's criteria, its rollouts' dimensions c1..cN.
+    criteria: list[CriterionInfo] | None = None
 
     @model_serializer(mode="wrap")
     def _drop_fixed_sampling(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -222,6 +233,8 @@ class GroupResult(Out):
             data.pop("sampling", None)
         if self.grading is None:
             data.pop("grading", None)
+        if self.criteria is None:
+            data.pop("criteria", None)
         return data
 
 

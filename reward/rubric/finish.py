@@ -83,7 +83,7 @@ def sampling(
     if most < 2:
         raise ValueError(f"max_samples must be at least 2, got {most}")
     resample = judge.resample_condense if resample_condense is None else resample_condense
-    if k == "auto" and rubric.spec.grading.mode != "rollout":
+    if k == "auto" and rubric.spec.grading.mode in ("group", "pairwise"):
         raise ValueError(no_auto(rubric.name, rubric.spec.grading.mode))
     return Sampling(k if k == "auto" else int(k), most, resample)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from statistics import fmean
 
-from reward.rubric.spec import RubricSpec
+from reward.rubric.spec import MAX_WEIGHT, ChecklistField, RubricSpec
 from reward.rubric.verdict import DimensionScore
 
 # Output names of the paper's three group means (`s_pos`, `s_pit`, `s_fa` in every result).
@@ -46,8 +46,19 @@ def graded_reward(spec: RubricSpec, scores: Mapping[str, DimensionScore]) -> tup
 
 def graded_range(spec: RubricSpec) -> tuple[float, float]:
     """The lowest and highest reward a graded rollout can get (exact: the formula is piecewise linear)."""
-    lo, hi = spec.expression.extremes(list(spec.groups), spec.constants)
+    lo, hi = spec.expression.extremes(*_variables(spec))
     return spec.reward_scale * lo, spec.reward_scale * hi
+
+
+def _variables(spec: RubricSpec) -> tuple[list[str], dict[str, float]]:
+    """The formula's group means and constants; a checklist rubric's are set per group (reward.rubric.checklist),
+    so its range is over every checklist it accepts: the pitfalls at most all but one criterion, each at the
+    largest weight against a positive one of the smallest."""
+    field = spec.inputs.group.get(spec.grading.criteria or "")
+    if spec.grading.mode == "checklist" and isinstance(field, ChecklistField):
+        most = (field.max_items - 1) * MAX_WEIGHT * MAX_WEIGHT
+        return ["met", "pitfalls"], {**spec.constants, "pitfall_weight": most}
+    return list(spec.groups), dict(spec.constants)
 
 
 def penalty_warnings(spec: RubricSpec) -> list[str]:

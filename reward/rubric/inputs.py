@@ -13,7 +13,8 @@ from typing import Any
 
 from reward.core.clean import sanitize
 from reward.core.trajectory import Group, Rollout
-from reward.rubric.spec import InputField, RubricSpec
+from reward.rubric.checklist import checklist_problems, template_criteria
+from reward.rubric.spec import ChecklistField, InputField, RubricSpec
 
 _TYPES = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false"}
 
@@ -30,7 +31,9 @@ def _fits(kind: str, value: Any) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
 
 
-def _field_problems(declared: Mapping[str, InputField], given: Mapping[str, Any] | None, where: str) -> list[str]:
+def _field_problems(
+    declared: Mapping[str, InputField | ChecklistField], given: Mapping[str, Any] | None, where: str
+) -> list[str]:
     given = given or {}
     problems = [
         f"{where}.{name}: not an input of this rubric (it declares: {', '.join(declared) or 'none'})"
@@ -41,6 +44,8 @@ def _field_problems(declared: Mapping[str, InputField], given: Mapping[str, Any]
         if name not in given or given[name] is None:
             if field.required:
                 problems.append(f"{where}.{name}: required by the rubric ({field.description or field.type})")
+        elif isinstance(field, ChecklistField):
+            problems += checklist_problems(field, given[name], f"{where}.{name}")
         elif not _fits(field.type, given[name]):
             problems.append(f"{where}.{name}: must be {_TYPES[field.type]}, not {type(given[name]).__name__}")
     return problems
@@ -59,10 +64,16 @@ def input_problems(spec: RubricSpec, group: Group) -> list[str]:
     return problems
 
 
-def _values(declared: Mapping[str, InputField], given: Mapping[str, Any] | None) -> dict[str, Any]:
+def _value(field: InputField | ChecklistField, value: Any) -> Any:
+    if isinstance(field, ChecklistField):  # criteria with their ids, c1..cN, as the verdict names them
+        return template_criteria(field, value)
+    return sanitize(value) if isinstance(value, str) else value
+
+
+def _values(declared: Mapping[str, InputField | ChecklistField], given: Mapping[str, Any] | None) -> dict[str, Any]:
     # An optional field left out is none in templates (`{% if field %}`); text is made safe to embed.
     given = given or {}
-    return {n: sanitize(v) if isinstance(v := given.get(n), str) else v for n in declared}
+    return {n: _value(f, given.get(n)) for n, f in declared.items()}
 
 
 def group_inputs(spec: RubricSpec, group: Group) -> dict[str, Any]:

@@ -207,6 +207,13 @@ def grade_messages(
 _SAMPLE = {"string": "text", "integer": 1, "number": 0.5, "boolean": True}
 
 
+def _sample(kind: str, present: bool) -> Any:
+    if kind == "checklist":  # as reward.rubric.inputs gives it: criteria with their ids
+        n = 2 if present else 1
+        return [SimpleNamespace(id=f"c{i}", text=f"criterion {i}", category="essential") for i in range(1, n + 1)]
+    return _SAMPLE[kind]
+
+
 def check_template(spec: RubricSpec, stage: str, source: str) -> list[str]:
     """What is wrong with a rubric's template, found when the rubric is loaded, not after judge calls were
     paid for: variables nobody gives (the names are those of the variables it is rendered with), then a
@@ -217,10 +224,10 @@ def check_template(spec: RubricSpec, stage: str, source: str) -> list[str]:
     bare = CondenseInput("", (), "")
     trials = []
     for ci, present in ((full, True), (bare, False)):
-        inputs = {n: _SAMPLE[f.type] if present or f.required else None for n, f in fields.items()}
+        inputs = {n: _sample(f.type, present) if present or f.required else None for n, f in fields.items()}
         if stage == "condense":
             trials.append(condense_variables(spec, ci, {n: inputs[n] for n in spec.inputs.group}))
-        elif spec.grading.mode != "rollout":  # several candidates: two with everything, one with nothing
+        elif spec.grading.mode in ("group", "pairwise"):  # several candidates: two with everything, one with nothing
             shown = [("A", "plan A", ci.final_answer), ("B", "plan B", ci.final_answer)] if present else [("A", "", "")]
             trials.append(candidates_variables(spec, ci.query, inputs, "reference plan", shown))
         else:

@@ -6,9 +6,10 @@ Schema of these models (`reward rubric schema`) is what editors validate rubric 
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictFloat, StrictInt, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, StrictFloat, StrictInt, model_validator
 
 from reward.errors import RewardError
 from reward.rubric.expression import Expression, ExpressionError
@@ -41,6 +42,14 @@ BUILTIN_VARIABLES = frozenset(
 # Names an input may not take: the engine's variables, jinja's constants, the templates' macros.
 RESERVED_NAMES = BUILTIN_VARIABLES | {"none", "true", "false", "system", "user", "loop", "range", "namespace"}
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=48)]
+# A checklist rubric's formula reads these (reward.rubric.checklist): the weighted mean of the met criteria, that
+# of the pitfalls met, and the pitfalls' weight relative to the positive criteria'. RaR's explicit aggregation
+# sum(w_i * s_i) / sum(positive w_i), floored at -0.5 so a graded reward stays above the hard penalties.
+CHECKLIST_VARIABLES = ("met", "pitfalls", "pitfall_weight")
+CHECKLIST_FORMULA = "max(-0.5, met - pitfall_weight * pitfalls)"
+# RaR's category weights (Gunjal et al. 2025): what a criterion without an explicit weight weighs.
+RAR_CATEGORIES = {"essential": 1.0, "important": 0.7, "optional": 0.3, "pitfall": -0.9}
+MAX_WEIGHT = 1000.0  # |weight| of a criterion: at least 1/MAX_WEIGHT, at most MAX_WEIGHT
 
 
 class SpecProblem(RewardError, ValueError):
@@ -161,9 +170,12 @@ class Grading(SpecModel):
     """The shape of the grading stage (reward.scoring.group_stage, .pairwise_stage): `rollout` grades each
     rollout alone (one call each); `group` grades every graded rollout of a group in one call (listwise,
     labelled A, B, ... in an order shuffled with a seed derived from the group id); `pairwise` judges pairs
-    of rollouts, each pair in both orders, and scores each rollout by its win rate (ties half) per dimension."""
+    of rollouts, each pair in both orders, and scores each rollout by its win rate (ties half) per dimension;
+    `checklist` grades each rollout alone on its group's own criteria (reward.rubric.checklist)."""
 
-    mode: Literal["rollout", "group", "pairwise"] = "rollout"
+    mode: Literal["rollout", "group", "pairwise", "checklist"] = "rollout"
+    # checklist: the group input (of type checklist) whose criteria are the dimensions, c1..cN, of each group
+    criteria: Identifier | None = None
     # group: the most rollouts one grading call shows. A larger group is split into windows that all show the
     # same `anchors` rollouts (the first ones of the shuffled order), each window's scores shifted per dimension
     # so its anchors' mean equals the first window's; anchors 0: a larger group is refused (errors, no call).
@@ -177,6 +189,8 @@ class Grading(SpecModel):
     def _anchors(self) -> Grading:
         if self.anchors >= self.window:
             raise ValueError(f"grading.anchors ({self.anchors}) must be fewer than grading.window ({self.window})")
+        if (self.mode == "checklist") != (self.criteria is not None):
+            raise ValueError("grading.criteria (the group input holding the checklist) goes with mode checklist")
         return self
 
 
@@ -186,10 +200,34 @@ class InputField(SpecModel):
     required: bool = True
 
 
+def _weight(value: float) -> float:
+    if not (math.isfinite(value) and 1 / MAX_WEIGHT <= abs(value) <= MAX_WEIGHT):
+        raise ValueError(
+            f"a weight is a number from {1 / MAX_WEIGHT:g} to {MAX_WEIGHT:g} in size (negative: a pitfall)"
+        )
+    return value
+
+
+Weight = Annotated[float, AfterValidator(_weight)]
+
+
+class ChecklistField(SpecModel):
+    """A group input holding a list of criteria `{text, category}` or `{text, weight}` (reward.rubric.checklist):
+    checked on each group before any judge call against these limits and categories."""
+
+    type: Literal["checklist"]
+    description: str = ""
+    required: Literal[True] = True  # a checklist rubric has nothing to grade without one
+    max_items: int = Field(default=40, ge=1, le=200)
+    max_chars: int = Field(default=500, ge=1, le=10_000)  # of one criterion's text
+    # A criterion's weight when it gives none; negative: a pitfall (met is worse).
+    categories: dict[Identifier, Weight] = Field(default_factory=lambda: dict(RAR_CATEGORIES), min_length=1)
+
+
 class Inputs(SpecModel):
     """The judge's input fields: `inputs` of each group line and of each rollout, checked before any call."""
 
-    group: dict[Identifier, InputField] = Field(default_factory=dict)
+    group: dict[Identifier, InputField | ChecklistField] = Field(default_factory=dict)
     rollout: dict[Identifier, InputField] = Field(default_factory=dict)
 
 
@@ -214,7 +252,7 @@ class RubricSpec(SpecModel):
     reward_scale: float = Field(default=100.0, gt=0)
     reference: bool = True  # every group needs a reference (condensed like the rollouts)
     inputs: Inputs = Inputs()
-    dimensions: list[Dimension] = Field(min_length=1)
+    dimensions: list[Dimension] = Field(default_factory=list)  # none with grading.mode checklist
     penalties: Penalties = Penalties()
     group_filter: GroupFilter = GroupFilter()
     truncation: Truncation = Truncation()
@@ -232,6 +270,9 @@ class RubricSpec(SpecModel):
         # `penalties: null` means none.
         if isinstance(data, dict):
             data = dict(data)
+            checklist = isinstance(g := data.get("grading"), dict) and g.get("mode") == "checklist"
+            if checklist and "formula" not in data:
+                data["formula"] = CHECKLIST_FORMULA
             if "alpha" in data:
                 data["constants"] = {"alpha": data.pop("alpha"), **(data.get("constants") or {})}
             elif "formula" not in data and isinstance(data.get("constants", {}), dict):
@@ -251,6 +292,10 @@ class RubricSpec(SpecModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> RubricSpec:
+        if self.grading.mode == "checklist":
+            return self._checklist()
+        if not self.dimensions:
+            raise SpecProblem(("dimensions",), "a rubric needs at least one dimension")
         seen: dict[str, int] = {}
         for i, d in enumerate(self.dimensions):
             if d.name in seen:
@@ -277,6 +322,31 @@ class RubricSpec(SpecModel):
         except ExpressionError as exc:
             raise SpecProblem(("formula",), str(exc)) from None
         self._formula = expr
+        return self._common()
+
+    def _checklist(self) -> RubricSpec:
+        """A checklist rubric declares no dimensions: each group's criteria are its dimensions, c1..cN, and its
+        formula reads CHECKLIST_VARIABLES, which reward.rubric.checklist sets per group."""
+        for field, why in (("dimensions", "dimensions"), ("groups", "groups"), ("score_maps", "score maps")):
+            if getattr(self, field):
+                raise SpecProblem((field,), f"a checklist rubric has no {why}: each group's criteria are its own")
+        name = self.grading.criteria
+        if not isinstance(self.inputs.group.get(name or ""), ChecklistField):
+            raise SpecProblem(
+                ("grading", "criteria"), f"{name!r} is not a group input of type checklist (inputs.group.{name})"
+            )
+        clash = sorted(set(self.constants) & set(CHECKLIST_VARIABLES))
+        if clash:
+            raise SpecProblem(("constants",), f"{', '.join(clash)}: set per group by the checklist, not constants")
+        try:
+            expr = Expression(self.formula, {"met", "pitfalls"}, {*self.constants, "pitfall_weight"})
+            expr.extremes(["met", "pitfalls"], {**self.constants, "pitfall_weight": 1.0})
+        except ExpressionError as exc:
+            raise SpecProblem(("formula",), str(exc)) from None
+        self._formula = expr
+        return self._common()
+
+    def _common(self) -> RubricSpec:
         if self.templates.condense is not None and self.judge.condense is None:
             raise SpecProblem(("judge",), "judge.condense is required with a condensing template (templates.condense)")
         if self.reference and self.templates.condense is None:
@@ -288,7 +358,10 @@ class RubricSpec(SpecModel):
         shadow = sorted(set(declared) & RESERVED_NAMES)
         if shadow:
             raise SpecProblem(("inputs",), f"{', '.join(shadow)}: reserved names (built-in template variables)")
-        if self.grading.mode != "rollout" and not self.condenses:
+        checklists = [n for n, f in self.inputs.group.items() if isinstance(f, ChecklistField)]
+        if self.grading.mode in ("group", "pairwise") and checklists:
+            raise SpecProblem(("inputs", "group"), "checklist inputs are for grading.mode checklist or rollout")
+        if self.grading.mode in ("group", "pairwise") and not self.condenses:
             raise SpecProblem(
                 ("grading", "mode"), "group and pairwise grading compare plans: they need templates.condense"
             )
@@ -296,7 +369,7 @@ class RubricSpec(SpecModel):
             raise SpecProblem(
                 ("scale",), "pairwise scores are win rates: write a continuous scale ({min: 0.0, max: 1.0})"
             )
-        if self.grading.mode != "rollout" and self.inputs.rollout:
+        if self.grading.mode in ("group", "pairwise") and self.inputs.rollout:
             raise SpecProblem(
                 ("inputs", "rollout"), "group and pairwise grading show several rollouts: no rollout inputs"
             )

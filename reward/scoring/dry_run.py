@@ -275,6 +275,13 @@ class _Planner:
 
 
 async def _group(planner: _Planner, scorer: Scorer, group: Group) -> None:
+    load_verdict = planner.load_verdict
+    if scorer.rubric.spec.grading.mode == "checklist":  # the group's criteria make its own rubric, as in the run
+        from reward.scoring.checklist_stage import group_scorer
+
+        scorer = group_scorer(scorer, group)[0]
+        own_spec, own_model = scorer.rubric.spec, scorer._verdict_model
+        load_verdict = lambda v: verdict_from_cache(own_spec, v, own_model)  # noqa: E731
     report, spec, settings = planner.report, scorer.rubric.spec, scorer.judge.settings
     seeds = [scorer.seed(i) for i in range(scorer.fixed_k)]  # sample 0 is the K = 1 request
     judged = 0
@@ -299,7 +306,7 @@ async def _group(planner: _Planner, scorer: Scorer, group: Group) -> None:
             raise found
         return found
 
-    if spec.grading.mode != "rollout":
+    if spec.grading.mode in ("group", "pairwise"):
         from reward.scoring.dry_run_stages import stage_group  # group and pairwise grading stages
 
         await stage_group(planner, scorer, group, seeds, reference_plan)
@@ -327,7 +334,7 @@ async def _group(planner: _Planner, scorer: Scorer, group: Group) -> None:
             continue
         judged += 1
         for messages, seed in zip(grading, seeds, strict=True):
-            load = None if planner.unknown(messages) else planner.load_verdict
+            load = None if planner.unknown(messages) else load_verdict
             await planner.request("grade", messages, seed, load, scorer.response_format)
     if scorer.basis.samples == "auto" and settings.max_samples is not None:
         per_sample = 2 if spec.condenses and settings.resample_condense else 1  # a grade, and a condense

@@ -92,7 +92,7 @@ class Scorer:
         self._sections = plan_sections(rubric.condense_template or "")
         settings = judge.settings
         auto = settings.max_samples is not None
-        if auto and spec.grading.mode != "rollout":
+        if auto and spec.grading.mode in ("group", "pairwise"):
             raise ValueError(no_auto(rubric.name, spec.grading.mode))
         self.fixed_k = 1 if auto else settings.samples  # samples every graded rollout gets at once
         self.basis = expected_basis(
@@ -308,6 +308,10 @@ class Scorer:
     async def score_group(self, group: Group, usage: Usage, deadline: float | None = None) -> GroupResult:
         """Score one group; `deadline` (event-loop time) turns judge work still pending into errors."""
         spec = self.rubric.spec
+        if spec.grading.mode == "checklist":  # the group's criteria are its dimensions: a rubric of its own
+            from reward.scoring.checklist_stage import score_checklist
+
+            return await score_checklist(self, group, usage, deadline)
         own = Usage()  # this group's share, written with it; folded into the request's when done
         reference = asyncio.ensure_future(self.reference_plan(group, own)) if spec.reference else None
         grading = None

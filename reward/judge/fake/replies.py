@@ -228,6 +228,8 @@ def fake_content(
         return json.dumps(fake_group_verdict(prompt, schema or {}, seed, noise))
     if any(n.endswith("_preferred") for n in props):
         return json.dumps(fake_pair_verdict(prompt, schema or {}, seed))
+    if props and all(_CRITERION.match(n) for n in props) and "\u27eadata:criterion_" in prompt:
+        return json.dumps(fake_checklist_verdict(prompt, schema or {}))
     return json.dumps(fake_verdict(prompt, schema or {}, seed, noise))
 
 
@@ -257,6 +259,47 @@ def fake_group_verdict(
     labels = items["properties"]["label"]["enum"]
     one = {"properties": {k: v for k, v in items["properties"].items() if k != "label"}}
     return {"rollouts": [{"label": x, **fake_verdict(_candidate(prompt, x), one, seed, noise)} for x in labels]}
+
+
+_CRITERION = re.compile(r"^c\d+_(score|reason)$")
+_WORD = re.compile(r"[a-z0-9_./:-]{4,}|\d+")
+# Words that say nothing about whether a criterion is met.
+_STOP = frozenset(
+    {"that", "this", "with", "from", "have", "does", "were", "which", "their", "they", "them", "into", "then"}
+)
+
+
+def criterion_words(text: str) -> set[str]:
+    """The key words of a criterion the fake looks for: lower-cased words of 4+ characters and numbers."""
+    return {w.strip(".:-/") for w in _WORD.findall(text.lower())} - _STOP - {""}
+
+
+def criterion_met(criterion: str, candidate: str) -> bool:
+    """The fake's judgement of one criterion (a pitfall too: found, the mistake made): met when every phrase of
+    it in backticks occurs in the candidate's plan and final answer (case-insensitive); a criterion with none,
+    when at least half of its key words do."""
+    phrases = re.findall(r"`([^`]+)`", criterion)
+    if phrases:
+        return all(p.lower() in candidate.lower() for p in phrases)
+    words = criterion_words(criterion)
+    found = criterion_words(candidate)
+    return bool(words) and 2 * len(words & found) >= len(words)
+
+
+def fake_checklist_verdict(prompt: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A checklist verdict: criterion `c<i>` (fenced as `criterion_c<i>` in the prompt) scores the scale's top
+    when `criterion_met`, its bottom otherwise; deterministic, from the candidate's own plan and final answer."""
+    candidate = _section(prompt, "Candidate Execution Plan") + "\n" + _section(prompt, "Candidate Final Answer")
+    out: dict[str, Any] = {}
+    for name, prop in schema.get("properties", {}).items():
+        cid, _, kind = name.partition("_")
+        met = criterion_met(_fenced(prompt, f"criterion_{cid}"), candidate)
+        if kind == "reason":
+            out[name] = f"fake judge: the criterion's key words {'occur' if met else 'do not occur'} in the candidate"
+        else:
+            allowed = prop.get("enum") or [prop.get("minimum", 0), prop.get("maximum", 1)]
+            out[name] = max(allowed) if met else min(allowed)
+    return out
 
 
 # A pair judged in both orders: the fake prefers the candidate shown first when the two are within this much of
