@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator
 
-from reward.core.results import Basis, GroupResult, RolloutResult, SamplingInfo
+from reward.core.results import Basis, CriterionInfo, GroupResult, RolloutResult, SamplingInfo
 from reward.errors import RewardError
 from reward.rubric.adaptive import replay
 from reward.rubric.finish import K, expected_basis, graded_fields, group_fields, sample_rewards
@@ -139,12 +139,35 @@ def rescore_group(
     k, resample = file_sampling(group, samples, resample_condense)
     basis = check_basis(group, rubric, k, resample)
     where = f"group {group.group_id!r}"
+    criteria = None
+    if rubric.spec.grading.mode == "checklist":  # the group's own rubric, from the criteria its line records
+        rubric, criteria = _checklist_rubric(group, rubric, where)
     rollouts = [_rescore_rollout(r, rubric, f"{where}, rollout {r.id!r}") for r in group.rollouts]
     sampling = None
     if k == "auto":
         rollouts, sampling = _replay(group, rollouts, rubric, basis.max_samples or 2, where)
     update = {**group_fields(rubric, rollouts, k), "rollouts": rollouts, "basis": basis, "sampling": sampling}
+    if criteria is not None:
+        update["criteria"] = criteria
     return group.model_copy(update=update)
+
+
+def _checklist_rubric(group: GroupResult, rubric: Rubric, where: str) -> tuple[Rubric, list[CriterionInfo]]:
+    """A checklist group's rubric as a re-run would make it: its saved criteria read with `rubric`'s categories
+    and limits (a weight the line gave is kept, a category's is the rubric's now)."""
+    from reward.rubric.checklist import Criterion, checklist_rubric, parse_criteria
+    from reward.scoring.checklist_stage import criteria_info
+
+    if group.criteria is None:
+        raise RescoreError(f"{where} was written without its checklist (criteria): use `reward score`")
+    saved = [Criterion(c.id, c.text, c.category, c.weight, c.weight_source == "item").as_item() for c in group.criteria]
+    try:
+        criteria = parse_criteria(rubric.spec, saved)
+    except ValueError as exc:
+        raise RescoreError(f"{where}: its checklist does not fit {rubric.path.name}: {exc}") from None
+    if [c.id for c in criteria] != [c.id for c in group.criteria]:
+        raise RescoreError(f"{where}: its criteria are not numbered c1..c{len(criteria)} in order")
+    return checklist_rubric(rubric, criteria), criteria_info(criteria)
 
 
 def _replay(

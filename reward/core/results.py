@@ -197,6 +197,8 @@ class CriterionInfo(Out):
     text: str
     category: str | None
     weight: float
+    # item: the group line gave the weight; category: its category's weight in the rubric (a rescore reads anew)
+    weight_source: Literal["item", "category"]
 
 
 class GroupResult(Out):

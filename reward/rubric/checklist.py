@@ -37,17 +37,20 @@ class Criterion:
     text: str
     category: str | None
     weight: float
+    explicit: bool  # the item gave its weight (else its category's weight in the rubric)
 
-    def to_output(self) -> dict[str, Any]:
-        return {"id": self.id, "text": self.text, "category": self.category, "weight": self.weight}
+    def as_item(self) -> dict[str, Any]:
+        """The criterion as a group line gives it (what a rescore with another rubric's weights reads)."""
+        weight = {"weight": self.weight} if self.explicit else {}
+        return {"text": self.text, **({"category": self.category} if self.category else {}), **weight}
 
 
 def _norm(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
-def _item(field: ChecklistField, item: Any, at: str) -> tuple[list[str], tuple[str, str | None, float] | None]:
-    """One item's problems, or its (text, category, weight)."""
+def _item(field: ChecklistField, item: Any, at: str) -> tuple[list[str], tuple[str, str | None, float, bool] | None]:
+    """One item's problems, or its (text, category, weight, explicit)."""
     if not isinstance(item, dict):
         return [f"{at}: must be an object {{text, category}} or {{text, weight}}, not {type(item).__name__}"], None
     problems = [
@@ -77,7 +80,7 @@ def _item(field: ChecklistField, item: Any, at: str) -> tuple[list[str], tuple[s
     if default is not None and (w < 0) != (default < 0):
         kind = "negative (a pitfall)" if default < 0 else "positive"
         return [f"{at}.weight: {w:g} contradicts category {category}, whose weights are {kind}"], None
-    return [], (_norm(sanitize(str(text))), category, w)
+    return [], (_norm(sanitize(str(text))), category, w, weight is not None)
 
 
 def checklist_problems(field: ChecklistField, value: Any, where: str) -> list[str]:
@@ -100,12 +103,12 @@ def _parse(field: ChecklistField, value: Any, where: str) -> tuple[list[Criterio
         problems += found
         if ok is None:
             continue
-        text, category, weight = ok
+        text, category, weight, explicit = ok
         if text.casefold() in first:
             problems.append(f"{where}[{i}].text: the same text as {where}[{first[text.casefold()]}]")
             continue
         first[text.casefold()] = i
-        criteria.append(Criterion(f"c{i + 1}", text, category, weight))
+        criteria.append(Criterion(f"c{i + 1}", text, category, weight, explicit))
     if not problems and not any(c.weight > 0 for c in criteria):
         problems.append(f"{where}: only pitfalls; a checklist needs a criterion of positive weight")
     return criteria, problems
@@ -115,10 +118,17 @@ def criteria_of(spec: RubricSpec, group: Group) -> list[Criterion]:
     """The group's checklist, validated (`ValueError` naming each problem: normally caught before, by
     reward.rubric.inputs, as an invalid line or a 422)."""
     name = spec.grading.criteria
+    return parse_criteria(spec, (group.inputs or {}).get(name or ""))
+
+
+def parse_criteria(spec: RubricSpec, value: Any) -> list[Criterion]:
+    """A checklist (a group input's value, or `Criterion.as_item`s) as this rubric reads it: `ValueError` naming
+    each problem."""
+    name = spec.grading.criteria
     field = spec.inputs.group.get(name or "")
-    if not isinstance(field, ChecklistField) or name is None:
+    if not isinstance(field, ChecklistField):
         raise ValueError(f"rubric {spec.name} is not a checklist rubric")
-    criteria, problems = _parse(field, (group.inputs or {}).get(name), f"inputs.{name}")
+    criteria, problems = _parse(field, value, f"inputs.{name}")
     if problems:
         raise ValueError("; ".join(problems))
     return criteria

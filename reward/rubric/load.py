@@ -19,6 +19,7 @@ from reward.rubric.overrides import Override, OverrideError, active, apply_overr
 from reward.rubric.spec import (  # noqa: F401  (re-exported: the spec's models are imported from here)
     BUILTIN_VARIABLES,
     Anchors,
+    ChecklistField,
     Dimension,
     DimensionGroup,
     InputField,
@@ -131,7 +132,7 @@ def prompt_version(spec: RubricSpec, condense_template: str | None, grade_templa
         "dimensions": [d.model_dump(exclude={"weight"}) for d in spec.dimensions],
         "groups": spec.group_list(),
         "scale": [spec.scale.min, spec.scale.max, spec.scale.kind],
-        "inputs": spec.inputs.model_dump(),
+        "inputs": _visible_inputs(spec),
         "reference": spec.reference,
         "truncation": spec.truncation.model_dump(),  # shapes `steps` and is given as head / tail
         "judge": [None if c is None else c.model_dump() for c in (spec.judge.condense, spec.judge.grade)],
@@ -139,6 +140,16 @@ def prompt_version(spec: RubricSpec, condense_template: str | None, grade_templa
     if spec.grading.mode != "rollout":  # only then: the prompt versions of rollout rubrics stay what they were
         visible["grading"] = spec.grading.model_dump()
     return hashlib.sha256(json.dumps(visible, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _visible_inputs(spec: RubricSpec) -> dict[str, Any]:
+    """The inputs as a prompt version sees them: a checklist's category weights never reach the judge (editing
+    one costs no call and `reward rescore` applies it), its category names do."""
+    data = spec.inputs.model_dump()
+    for name, field in spec.inputs.group.items():
+        if isinstance(field, ChecklistField):
+            data["group"][name]["categories"] = sorted(field.categories)
+    return data
 
 
 def _check_templates(path: Path, spec: RubricSpec, condense: str | None, grade: str) -> None:

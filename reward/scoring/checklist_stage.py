@@ -33,7 +33,16 @@ def with_rubric(scorer: Scorer, rubric: Rubric) -> Scorer:
 
 
 def criteria_info(criteria: list[Criterion]) -> list[CriterionInfo]:
-    return [CriterionInfo(id=c.id, text=c.text, category=c.category, weight=c.weight) for c in criteria]
+    return [
+        CriterionInfo(
+            id=c.id,
+            text=c.text,
+            category=c.category,
+            weight=c.weight,
+            weight_source="item" if c.explicit else "category",
+        )
+        for c in criteria
+    ]
 
 
 async def score_checklist(scorer: Scorer, group: Group, usage: Usage, deadline: float | None) -> GroupResult:
