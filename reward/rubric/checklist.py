@@ -101,14 +101,14 @@ def _parse(field: ChecklistField, value: Any, where: str) -> tuple[list[Criterio
     for i, item in enumerate(value):
         found, ok = _item(field, item, f"{where}[{i}]")
         problems += found
-        if ok is None:
-            continue
-        text, category, weight, explicit = ok
-        if text.casefold() in first:
-            problems.append(f"{where}[{i}].text: the same text as {where}[{first[text.casefold()]}]")
-            continue
-        first[text.casefold()] = i
-        criteria.append(Criterion(f"c{i + 1}", text, category, weight, explicit))
+        text = item.get("text") if isinstance(item, dict) else None
+        key = _norm(sanitize(text)).casefold() if isinstance(text, str) else ""
+        if key in first:  # whatever else is wrong with either: the same criterion twice
+            problems.append(f"{where}[{i}].text: the same text as {where}[{first[key]}]")
+        elif key:
+            first[key] = i
+        if ok is not None and not problems:
+            criteria.append(Criterion(f"c{i + 1}", ok[0], ok[1], ok[2], ok[3]))
     if not problems and not any(c.weight > 0 for c in criteria):
         problems.append(f"{where}: only pitfalls; a checklist needs a criterion of positive weight")
     return criteria, problems

@@ -9,7 +9,18 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, StrictFloat, StrictInt, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    StrictFloat,
+    StrictInt,
+    Tag,
+    model_validator,
+)
 
 from reward.errors import RewardError
 from reward.rubric.expression import Expression, ExpressionError
@@ -224,10 +235,21 @@ class ChecklistField(SpecModel):
     categories: dict[Identifier, Weight] = Field(default_factory=lambda: dict(RAR_CATEGORIES), min_length=1)
 
 
+def _input_kind(data: Any) -> str:
+    kind = data.get("type") if isinstance(data, dict) else getattr(data, "type", None)
+    return "checklist" if kind == "checklist" else "scalar"
+
+
+# One error message per field: a checklist is told a checklist's problems, a scalar a scalar's.
+GroupInput = Annotated[
+    Annotated[InputField, Tag("scalar")] | Annotated[ChecklistField, Tag("checklist")], Discriminator(_input_kind)
+]
+
+
 class Inputs(SpecModel):
     """The judge's input fields: `inputs` of each group line and of each rollout, checked before any call."""
 
-    group: dict[Identifier, InputField | ChecklistField] = Field(default_factory=dict)
+    group: dict[Identifier, GroupInput] = Field(default_factory=dict)
     rollout: dict[Identifier, InputField] = Field(default_factory=dict)
 
 
