@@ -226,3 +226,48 @@ def test_the_fake_meets_a_criterion_by_its_backticked_phrases_or_half_its_key_wo
     assert not criterion_met("Reports `2 failed` and `212 passed`", "Summary: 2 failed")
     assert criterion_met("Names the failing parser tests", "tests of the parser fail")  # parser, tests: 2 of 4
     assert not criterion_met("Names the failing parser tests", "nothing relevant")
+
+
+def test_the_service_scores_a_checklist_and_refuses_a_bad_one_with_422(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from reward.judge.fake.in_process import InProcessFakeJudge
+    from reward.scoring.build import judge_settings
+    from reward.scoring.scorer import Scorer
+    from reward.service.app import create_app
+    from reward.service.reward_service import RewardService, ServiceSettings
+
+    svc = RewardService(ServiceSettings(rubric_dir=ROOT / "rubrics", cache_dir=tmp_path / "cache", canary_rate=0.0))
+    rub = svc.rubrics["checklist"]
+    judge = InProcessFakeJudge(judge_settings(rub))
+    svc.scorers["checklist"] = Scorer(rub, judge, svc.store)
+    bad = _group([{"text": "a", "category": "essential"}, {"text": "b", "weight": "heavy"}], gid="bad")
+    with TestClient(create_app(svc)) as client:
+        resp = client.post("/score", json={"groups": [bad], "rubric": "checklist"})
+        assert resp.status_code == 422
+        assert "groups[0].inputs.criteria[1].weight: 'heavy' is not a finite number" in " ".join(resp.json()["detail"])
+        assert judge.counts()["total"] == 0
+        resp = client.post("/score", json={"groups": [_group()], "rubric": "checklist"})
+    assert resp.status_code == 200, resp.text
+    [g] = resp.json()["groups"]
+    assert g["rollouts"][0]["reward"] == pytest.approx(60.0) and [c["id"] for c in g["criteria"]][-1] == "c5"
+
+
+def test_score_then_rescore_the_example_from_the_command_line(tmp_path):
+    import os
+
+    from tests.conftest import run_cli
+
+    env = {**os.environ, "REWARD_CACHE_DIR": str(tmp_path / "cache"), "COLUMNS": "200"}
+    out, again = tmp_path / "out.jsonl", tmp_path / "re.jsonl"
+    ran = run_cli("score", EXAMPLE, "-o", out, "--rubric", "checklist", "--fake-judge", env=env)
+    assert "judge calls (this run) │ 44 (condense 22, grade 22)" in ran.stdout + ran.stderr
+    ran = run_cli("rescore", out, "-r", "checklist", "--set", "inputs.group.criteria.categories.pitfall=-2", "-o", again, env=env)  # fmt: skip
+    assert "0 judge calls" in ran.stdout + ran.stderr
+    before, after = read_jsonl(out), read_jsonl(again)
+    for b, a in zip(before, after, strict=True):  # only rollouts that met a pitfall move, and only down
+        for rb, ra in zip(b["rollouts"], a["rollouts"], strict=True):
+            hit = rb["status"] == "ok" and (rb["groups"] or {}).get("pitfalls", 0) > 0
+            assert (ra["reward"] < rb["reward"]) if hit else ra["reward"] == rb["reward"]
+    ran = run_cli("rescore", out, "-r", "execution_subagent", "-o", tmp_path / "x.jsonl", env=env, check=False)
+    assert ran.returncode != 0 and "asks the judge differently" in ran.stderr
