@@ -23,8 +23,9 @@ from typing import Any
 
 from reward.core.clean import sanitize
 from reward.core.trajectory import Group
+from reward.rubric.checklist_field import MAX_WEIGHT, ChecklistField
 from reward.rubric.load import Rubric
-from reward.rubric.spec import MAX_WEIGHT, ChecklistField, Dimension, DimensionGroup, RubricSpec
+from reward.rubric.spec import Dimension, DimensionGroup, RubricSpec
 
 _SPACE = re.compile(r"\s+")
 

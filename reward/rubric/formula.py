@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from statistics import fmean
 
-from reward.rubric.spec import MAX_WEIGHT, ChecklistField, RubricSpec
+from reward.rubric.checklist_field import MAX_WEIGHT, ChecklistField
+from reward.rubric.spec import RubricSpec
 from reward.rubric.verdict import DimensionScore
 
 # Output names of the paper's three group means (`s_pos`, `s_pit`, `s_fa` in every result).

@@ -14,7 +14,8 @@ from typing import Any
 from reward.core.clean import sanitize
 from reward.core.trajectory import Group, Rollout
 from reward.rubric.checklist import checklist_problems, template_criteria
-from reward.rubric.spec import ChecklistField, InputField, RubricSpec
+from reward.rubric.checklist_field import ChecklistField
+from reward.rubric.spec import InputField, RubricSpec
 
 _TYPES = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false"}
 
