@@ -5,14 +5,15 @@ rollout; the group's line records the criteria, so its dimensions c1..cN can be 
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from reward.core.results import CriterionInfo, GroupResult
 from reward.core.trajectory import Group
 from reward.judge.base import Usage
 from reward.rubric.checklist import Criterion, checklist_rubric, criteria_of
 from reward.rubric.load import Rubric
-from reward.rubric.verdict import response_format, verdict_model
+from reward.rubric.verdict import Verdict, response_format, verdict_from_cache, verdict_model
 
 if TYPE_CHECKING:
     from reward.scoring.scorer import Scorer
@@ -30,6 +31,12 @@ def with_rubric(scorer: Scorer, rubric: Rubric) -> Scorer:
     child.response_format = response_format(rubric.spec)
     child._verdict_model = verdict_model(rubric.spec)
     return child
+
+
+def verdict_loader(scorer: Scorer) -> Callable[[Any], Verdict]:
+    """A cached verdict of this group's rubric, checked (what `reward score --dry-run` peeks at)."""
+    spec, model = scorer.rubric.spec, scorer._verdict_model
+    return lambda value: verdict_from_cache(spec, value, model)
 
 
 def criteria_info(criteria: list[Criterion]) -> list[CriterionInfo]:

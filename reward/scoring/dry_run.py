@@ -277,11 +277,8 @@ class _Planner:
 async def _group(planner: _Planner, scorer: Scorer, group: Group) -> None:
     load_verdict = planner.load_verdict
     if scorer.rubric.spec.grading.mode == "checklist":  # the group's criteria make its own rubric, as in the run
-        from reward.scoring.checklist_stage import group_scorer
-
         scorer = group_scorer(scorer, group)[0]
-        own_spec, own_model = scorer.rubric.spec, scorer._verdict_model
-        load_verdict = lambda v: verdict_from_cache(own_spec, v, own_model)  # noqa: E731
+        load_verdict = verdict_loader(scorer)
     report, spec, settings = planner.report, scorer.rubric.spec, scorer.judge.settings
     seeds = [scorer.seed(i) for i in range(scorer.fixed_k)]  # sample 0 is the K = 1 request
     judged = 0
