@@ -309,3 +309,30 @@ def test_a_rubric_that_takes_no_reference_is_never_audited(tmp_path):
         svc.close()
 
     asyncio.run(run())
+
+
+def test_no_audit_for_group_or_pairwise_rubrics_nor_under_a_cost_budget(tmp_path, caplog):
+    """A canary judged alone is not comparable with rollouts judged against each other (group, pairwise); and
+    under REWARD_MAX_COST the audit's calls would spend the trainer's budget: no audit, said once per rubric."""
+    from reward.judge.budget import set_max_cost
+    from reward.judge.litellm_judge import LiteLLMJudge
+
+    async def run() -> None:
+        svc = service(tmp_path, 1.0)
+        groups = [Group.model_validate(group("with-a-reference-trajectory"))]
+        for name in ("group_ranking", "pairwise_preference"):
+            with caplog.at_level("WARNING", logger="reward"):
+                svc.canaries.after(svc.scorers[name], groups, [])
+                svc.canaries.after(svc.scorers[name], groups, [])
+            assert svc.canaries.in_flight == 0 and not svc.canaries.outcomes
+            assert sum(f"no canary audits for rubric {name}" in r.message for r in caplog.records) == 1
+        rub = svc.rubrics[RUBRIC]
+        budgeted = Scorer(rub, LiteLLMJudge(judge_settings(rub)), svc.store)
+        assert CanaryMixer.unsupported(budgeted) is None  # no budget set: audited
+        set_max_cost(budgeted.judge, 5.0)
+        assert "trainer's budget" in (CanaryMixer.unsupported(budgeted) or "")
+        svc.canaries.after(budgeted, groups, [])
+        assert svc.canaries.in_flight == 0 and not svc.canaries.outcomes
+        svc.close()
+
+    asyncio.run(run())

@@ -78,6 +78,7 @@ class CanaryMixer:
         # This worker's tally per kind: {n, fooled, penalized, errors, no_baseline} (the metrics sum all workers).
         self.kinds: dict[str, Counter[str]] = {}
         self._recent: OrderedDict[str, None] = OrderedDict()
+        self._warned: set[str] = set()  # rubrics already said to get no audit
 
     @property
     def in_flight(self) -> int:
@@ -98,6 +99,12 @@ class CanaryMixer:
         Returns at once and never raises."""
         try:
             if self.rate <= 0 or not scorer.rubric.spec.reference:  # canaries are built from a reference
+                return
+            why = self.unsupported(scorer)
+            if why is not None:
+                if scorer.rubric.name not in self._warned:
+                    self._warned.add(scorer.rubric.name)
+                    log.warning("no canary audits for rubric %s: %s", scorer.rubric.name, why)
                 return
             group = self.pick(groups)
             if group is None:
@@ -167,6 +174,19 @@ class CanaryMixer:
         one of the judge's `concurrency` slots free: under a saturating step the audit waits for its end."""
         while self.pending() + self.scoring >= concurrency:
             await asyncio.sleep(POLL_S)
+
+    @staticmethod
+    def unsupported(scorer: Scorer) -> str | None:
+        """Why this scorer's requests get no canary audit, or None."""
+        from reward.judge.budget import budget_status
+
+        mode = scorer.rubric.spec.grading.mode
+        if mode != "rollout":  # a canary judged alone is not comparable with rollouts judged against each other
+            return f"grading mode {mode} judges rollouts together; a canary judged alone would not be comparable"
+        status = budget_status(scorer.judge)
+        if status is not None and status.limit is not None:  # the audit's calls would spend the trainer's budget
+            return "REWARD_MAX_COST is set: canary calls would spend the trainer's budget"
+        return None
 
     def _outcome(self, outcome: str) -> None:
         self.outcomes[outcome] += 1
