@@ -40,6 +40,7 @@ from reward.rubric.adaptive import budget
 from reward.rubric.penalties import check_penalty
 from reward.rubric.prompts import Messages
 from reward.rubric.verdict import verdict_from_cache, verdict_model
+from reward.scoring.checklist_stage import group_scorer, verdict_loader
 from reward.scoring.runner import foreign_reason, has_errors, read_lines
 from reward.scoring.scorer import Plan, Scorer
 
