@@ -289,3 +289,24 @@ def test_the_page_has_reliability_only_where_the_file_has_it():
     plain = render_report([_group("k1", [_ok("r1", {"efficiency": 5})])], "t")
     assert "reliability" not in plain.split("<script")[0].lower()
     assert _data(plain)["rel"] is False and "rel" not in _data(plain)["groups"][0]
+
+
+@pytest.mark.parametrize("target", [1.0, 0.0, -3.0, 7.5])
+def test_a_hostile_reliability_figure_in_the_file_renders_never_crashes(target):
+    """A target no K reaches, or a reliability so small that Spearman-Brown's denominator underflows: the page
+    renders with the standard target and "no K reaches it", never a ZeroDivisionError."""
+    from reward.analysis.report_reliability import run_reliability
+    from reward.core.summary import TARGET, k_needed
+
+    tiny = _noisy("tiny", 5e-324, {"efficiency": 5e-324})
+    odd = ReportGroup.model_validate(
+        {
+            **_noisy("odd", 0.5).model_dump(),
+            "noise": {**_noisy("odd", 0.5).noise.model_dump(), "reliability_target": target},
+        }
+    )
+    groups = [tiny, odd]
+    rel = run_reliability(groups, rubric_view(groups))
+    assert rel is not None and rel.target == TARGET
+    assert render_report(groups, "t")
+    assert k_needed(5e-324) is None and k_needed(0.5, 1.0) is None and k_needed(float("nan")) is None

@@ -64,7 +64,8 @@ def run_reliability(groups: list[ReportGroup], view: RubricView) -> RunReliabili
         return None
     noises = [g.noise for g in measured if g.noise is not None]
     rel = [n.reliability for n in noises if n.reliability is not None]
-    targets = {n.reliability_target for n in noises if n.reliability_target is not None}
+    # a file's own target only when it is one K can reach (a hostile 1.0 or NaN would mean no K, or a crash)
+    targets = {t for n in noises if (t := n.reliability_target) is not None and 0 < t < 1}
     target = targets.pop() if len(targets) == 1 else TARGET
     own = [n.k_needed for n in noises if n.k_needed is not None]
     mid = median(rel)

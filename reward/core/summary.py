@@ -23,11 +23,13 @@ def spearman_brown(r1: float, k: float) -> float:
 def k_needed(r1: float | None, target: float = TARGET) -> int | None:
     """The fewest samples whose mean reaches `target` reliability (Spearman-Brown): ceil(T (1 - r1) / (r1 (1 - T))),
     1 when r1 >= T, null when r1 is 0 or unknown (no K reaches it)."""
-    if r1 is None or r1 <= 0:
+    if r1 is None or not r1 > 0 or not 0 < target < 1:  # also NaN, and a target no K can reach
         return None
     if r1 >= target:
         return 1
-    return max(1, math.ceil(target * (1 - r1) / (r1 * (1 - target)) - 1e-9))
+    denominator = r1 * (1 - target)
+    k = target * (1 - r1) / denominator - 1e-9 if denominator > 0 else math.inf  # 5e-324 underflows to 0
+    return max(1, math.ceil(k)) if math.isfinite(k) and k < 1e12 else None  # beyond any budget: none reaches it
 
 
 @dataclass
