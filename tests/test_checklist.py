@@ -212,6 +212,7 @@ def test_the_prompt_version_ignores_category_weights_but_not_their_names(checkli
         ("constants={met: 1}", "met: set per group by the checklist"),
         ("formula=met + nonsense", "nonsense"),
         ("grading={mode: rollout}", "at least one dimension"),
+        ("grading={mode: rollout, criteria: criteria}", "grading.criteria .* goes with mode checklist"),
         ("inputs.group.criteria.categories.essential=1e9", r"categories.essential: Value error, a weight is a number"),
         ("inputs.group.criteria.max_items=0", r"criteria.max_items: Input should be greater than or equal to 1$"),
     ],
@@ -219,6 +220,17 @@ def test_the_prompt_version_ignores_category_weights_but_not_their_names(checkli
 def test_a_checklist_rubric_is_checked_when_loaded(change, problem):
     with pytest.raises(RubricError, match=problem):
         load_rubric("checklist", overrides=[change])
+
+
+def test_a_checklist_input_is_refused_where_rollouts_are_graded_together():
+    listwise = [
+        "grading={mode: group}",
+        "dimensions=[{name: a, group: g, description: d}]",
+        "groups={g: {}}",
+        "formula=g",
+    ]
+    with pytest.raises(RubricError, match=r"checklist inputs are for grading\.mode checklist or rollout"):
+        load_rubric("checklist", overrides=listwise)
 
 
 def test_the_fake_meets_a_criterion_by_its_backticked_phrases_or_half_its_key_words():
@@ -271,3 +283,17 @@ def test_score_then_rescore_the_example_from_the_command_line(tmp_path):
             assert (ra["reward"] < rb["reward"]) if hit else ra["reward"] == rb["reward"]
     ran = run_cli("rescore", out, "-r", "execution_subagent", "-o", tmp_path / "x.jsonl", env=env, check=False)
     assert ran.returncode != 0 and "asks the judge differently" in ran.stderr
+
+
+def test_k_samples_grade_each_rollout_k_times_on_its_checklist_and_auto_is_allowed(make_local_scorer, checklist):
+    from reward.rubric.finish import sampling
+
+    g = _group(finals=[MET_ANSWER, "<final_answer>alpha-ok</final_answer>"])
+    k3 = make_local_scorer(checklist, samples=3)
+    [result] = _score(k3, [g])
+    assert k3.judge.counts()["grade"] == 3 * 2 and k3.judge.counts()["condense"] == 2
+    assert result.basis is not None and result.basis.samples == 3
+    assert result.rollouts[0].dimensions is not None and result.rollouts[0].dimensions["c1"].samples == [1, 1, 1]
+    assert sampling(checklist, "auto").auto  # one rollout at a time, as grading.mode rollout
+    [auto] = _score(make_local_scorer(checklist, max_samples=3), [g])
+    assert auto.sampling is not None and auto.rollouts[0].reward == pytest.approx(60.0)
