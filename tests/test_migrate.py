@@ -308,3 +308,28 @@ def test_score_refuses_a_rubric_whose_maps_were_fitted_for_another_grading_judge
     assert fake_judge.counts()["total"] == 0 and not out.exists()
     faked = run_cli("score", EXAMPLES, "-o", out, "--rubric", overlay, "--fake-judge", "--no-progress", env=env)
     assert "fitted for grading judge openai/some-other-judge" in faked.stderr
+
+
+def test_the_service_refuses_a_rubric_whose_maps_were_fitted_for_another_grading_judge(tmp_path: Path, monkeypatch):
+    """Every way of serving (`reward serve`, its workers, Ray Serve) builds RewardService: the check is there."""
+    import shutil
+
+    from reward.errors import ConfigError
+    from reward.rubric.load import data_root
+    from reward.scoring.build import FAKE_MODEL
+    from reward.service.reward_service import RewardService, ServiceSettings
+
+    rubrics = tmp_path / "rubrics"
+    rubrics.mkdir()
+    text = (data_root() / "rubrics" / "execution_subagent.yaml").read_text()
+    maps = "\nscore_maps:\n  efficiency: {points: [[0, 0], [10, 10]], judge: openai/some-other-judge}\n"
+    (rubrics / "execution_subagent.yaml").write_text(text + maps)
+    shutil.copytree(data_root() / "templates", tmp_path / "templates")
+    settings = ServiceSettings(rubric_dir=rubrics, cache_dir=tmp_path / "cache")
+    monkeypatch.setenv("REWARD_JUDGE_MODEL", "openai/test-judge")
+    with pytest.raises(ConfigError, match="fitted for grading judge openai/some-other-judge"):
+        RewardService(settings)
+    monkeypatch.setenv("REWARD_JUDGE_MODEL", FAKE_MODEL)  # `serve --fake-judge`: measures nothing, allowed
+    RewardService(settings).close()
+    monkeypatch.setenv("REWARD_JUDGE_MODEL", "openai/some-other-judge")  # the judge it was fitted for
+    RewardService(settings).close()

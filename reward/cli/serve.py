@@ -16,7 +16,6 @@ from reward.cli.console import err
 from reward.cli.options import BaseOpt, CacheOpt, ConcOpt, FakeOpt, KeyOpt, ModelOpt, PlansOpt, ToolOpt
 from reward.errors import ConfigError
 from reward.redaction import redact_url
-from reward.rubric.score_maps import score_map_problem
 from reward.scoring.build import FAKE_MODEL, check_credentials, check_pinning, judge_configured, router_config
 from reward.settings import DEFAULTS, Settings, setting
 
@@ -85,14 +84,7 @@ def serve(
     service = RewardService(settings)
     default_judge = service.default.judge.settings
     judges = [sc.judge.settings for sc in service.scorers.values()]
-    mapped = [
-        p
-        for sc in service.scorers.values()
-        if (p := score_map_problem(sc.rubric.spec.score_maps, sc.judge.settings.grade.model))
-    ]
     service.close()
-    if mapped and not fake_judge:  # as `reward score`: another judge's score maps would move every reward
-        raise ConfigError(mapped[0])
     if not fake_judge and not judge_configured(default_judge, bool(setting("judge_model"))):
         raise ConfigError(
             f"no judge is configured for {default_judge.grade.model}: set REWARD_JUDGE_MODEL (and its key or "

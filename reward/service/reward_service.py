@@ -16,12 +16,13 @@ from reward.cache.redis_store import open_store
 from reward.core.results import GroupResult
 from reward.core.summary import summarize
 from reward.core.trajectory import Group, Strict
-from reward.errors import RewardError
+from reward.errors import ConfigError, RewardError
 from reward.judge.base import JudgeSettings, Usage
 from reward.judge.litellm_judge import LiteLLMJudge
 from reward.native.prepare import GroupInputError, load_plans, prepare_group
 from reward.rubric.load import Rubric, RubricError, load_rubric, rubric_dir
-from reward.scoring.build import cache_dir, judge_settings, router_config
+from reward.rubric.score_maps import score_map_problem
+from reward.scoring.build import FAKE_MODEL, cache_dir, judge_settings, router_config
 from reward.scoring.scorer import Scorer
 from reward.service.canary_mix import CAP, CanaryMixer
 from reward.service.judge_health import JudgeHealth
@@ -226,6 +227,11 @@ class RewardService:
         router = router_config()
         for name, r in self.rubrics.items():
             js = judge_settings(r)
+            # Another grading judge's score maps would move every reward of this rubric (every way of serving
+            # builds this service: `reward serve`, its workers, Ray Serve); the fake judge measures nothing.
+            mapped = score_map_problem(r.spec.score_maps, js.grade.model)
+            if mapped and js.grade.model != FAKE_MODEL:
+                raise ConfigError(f"rubric {name}: {mapped}")
             if js not in clients:
                 clients[js] = LiteLLMJudge(js, router)
             client = clients[js]
