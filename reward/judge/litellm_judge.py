@@ -196,6 +196,7 @@ class LiteLLMJudge(Judge):
             config.setdefault("timeout", settings.timeout_s)
             self.router = litellm.Router(model_list=model_list, **config)
         self._semaphore: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop `_semaphore` is bound to
         self.observer: CallObserver | None = None  # set by the service (its metrics); None: nothing is told
         # Limits shared by every replica (in Redis with REWARD_CACHE_URL): each call attempt waits its turn.
         self.limiter = JudgeLimiter(
@@ -269,10 +270,12 @@ class LiteLLMJudge(Judge):
 
     @property
     def semaphore(self) -> asyncio.Semaphore:
-        # Created on first use so it binds to the running event loop; shared by every request.
-        if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(self.settings.concurrency)
-            install_inline_setup(asyncio.get_running_loop())
+        # One per event loop (a semaphore binds to the loop it first waits in), shared by every request in
+        # it: a script or trainer hook may `asyncio.run` each group with the same judge.
+        loop = asyncio.get_running_loop()
+        if self._semaphore is None or self._loop is not loop:
+            self._semaphore, self._loop = asyncio.Semaphore(self.settings.concurrency), loop
+            install_inline_setup(loop)
         return self._semaphore
 
     def call_settings(self, role: str) -> CallSettings:
