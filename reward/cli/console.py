@@ -93,7 +93,8 @@ def print_summary(summary: Any, report: Any, scorer: Any) -> None:
         ("invalid input lines", str(len(report.invalid))),
         (
             "judge calls (this run)",
-            f"{sum(usage.calls.values())} (condense {usage.calls['condense']}, grade {usage.calls['grade']})",
+            f"{sum(usage.calls.values())} (condense {usage.calls['condense']}, grade {usage.calls['grade']})"
+            + (f", {usage.hedged} of them hedged duplicates" if usage.hedged else ""),
         ),
         ("cache", f"{store.hits} hits, {store.coalesced} coalesced, {store.misses} computed"),
         *(
@@ -112,6 +113,16 @@ def print_summary(summary: Any, report: Any, scorer: Any) -> None:
         ),
         ("cost", f"${usage.cost:.4f}" + ("" if usage.cost_known else " (some calls of unknown price)")),
         *([("budget", budget)] if (budget := _budget_line(scorer)) else []),
+        *(
+            [
+                (
+                    "by tier",
+                    ", ".join(f"{t} {n} calls ${usage.tier_cost.get(t, 0.0):.4f}" for t, n in usage.tier_calls.items()),
+                )
+            ]
+            if usage.tier_calls
+            else []
+        ),
     ]
     for k, v in rows:
         table.add_row(k, v)
