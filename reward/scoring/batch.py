@@ -208,11 +208,13 @@ class _Prefill:
             usage = got.body.get("usage")
             if not isinstance(usage, dict):
                 usage = {}
-            prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-            u.calls[role] += 1
-            u.prompt_tokens += prompt
+            prompt, completion = _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
+            u.prompt_tokens += prompt  # a malformed completion's tokens too: the provider charges its line
             u.completion_tokens += completion
-            self.report.answered += 1
+            kept = self.replay.results.get(cid)
+            if kept is not None and kept.body is not None:
+                u.calls[role] += 1
+                self.report.answered += 1
             bp, lp = self.prices.get(role), self.list_prices.get(role)
             if bp is None:
                 u.cost_known = False
@@ -222,6 +224,11 @@ class _Prefill:
                 self.report.list_cost = None
             else:
                 self.report.list_cost += prompt * lp[0] + completion * lp[1]
+
+
+def _count(value: object) -> int:
+    """A token count from a provider's line: anything but a count is none."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 async def prefill(

@@ -114,7 +114,8 @@ class ReplayJudge(Judge):
         self.pending.clear()
 
     def reply(self, body: dict[str, Any]) -> Reply:
-        """A batch line's completion, checked as the synchronous call checks its response."""
+        """A batch line's completion, checked as the synchronous call checks its response (JudgeError or
+        InvalidReply for a reply to re-ask; any other exception: a body that is no completion)."""
         from reward.judge.litellm_judge import LiteLLMJudge
 
         response = litellm.ModelResponse(**body)
@@ -122,15 +123,31 @@ class ReplayJudge(Judge):
         assert isinstance(self.real, LiteLLMJudge)  # BatchAPI.of refused any other judge
         return self.real._reply(response, fake)
 
+    def malformed(self, body: dict[str, Any]) -> str | None:
+        """Why a line's body is no completion (None: it is one, usable or to re-ask). Checked when the batch
+        is read, so that a bad line is a failed request (sent once more, then left), never a crash of a pass
+        or of every restart that reads the same output file."""
+        try:
+            self.reply(body)
+        except JudgeError:
+            return None
+        except Exception as exc:  # pydantic's ValidationError, a TypeError from an odd key, ...
+            first = str(exc).strip().splitlines()[:2]
+            return f"a malformed completion ({type(exc).__name__}: {' '.join(first)[:200]})"
+        return None
+
     def record(self, results: dict[str, LineResult], sent: list[str]) -> list[str]:
-        """Take a finished batch's outcomes; a sent request without a reply counts a failure. Returns the ids
-        that failed."""
+        """Take a finished batch's outcomes; a sent request without a usable reply (none, an error line, a
+        malformed completion) counts a failure. Returns the ids that failed."""
         failed = []
         for cid in sent:
             got = results.get(cid)
             if got is not None and got.body is not None:
-                self.results[cid] = got
-                continue
+                why = self.malformed(got.body)
+                if why is None:
+                    self.results[cid] = got
+                    continue
+                got = LineResult(None, why)
             self.failures[cid] += 1
             self.results[cid] = got or LineResult(None, "no outcome in the batch")
             failed.append(cid)
