@@ -57,7 +57,8 @@ def test_probes_rubrics_and_openapi(server):
     ready = httpx.get(f"{server.url}/readyz").json()
     assert ready["ready"] and ready["cache"] == "writable" and ready["reference_plans"] == 1
     rubrics = httpx.get(f"{server.url}/rubrics").json()
-    assert rubrics[0]["name"] == "execution_subagent" and len(rubrics[0]["dimensions"]) == 14
+    default = next(r for r in rubrics if r["default"])  # listed by name: the bundled checklist comes first
+    assert default["name"] == "execution_subagent" and len(default["dimensions"]) == 14
     paths = httpx.get(f"{server.url}/openapi.json").json()["paths"]
     assert {"/score", "/openrlhf", "/slime", "/healthz", "/readyz", "/rubrics"} <= set(paths)
 
