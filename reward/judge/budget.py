@@ -131,11 +131,13 @@ class Budget:
                 log.warning(self.note, extra={"event": "budget_unenforced"})
         self.enforced = limit is not None and self.note is None
 
-    def worst_case(self, role: str, prompt_tokens: int, max_tokens: int) -> float:
-        """The most one call may cost: every prompt token uncached, every allowed token written."""
+    def worst_case(self, role: str, prompt_tokens: int, max_tokens: int, rate: Price | None = None) -> float:
+        """The most one call may cost: every prompt token uncached, every allowed token written; at `rate`
+        where the call has another price than the role's list price (a batch's)."""
         price = self.prices.get(role)
         if not self.enforced or price is None:
             return 0.0
+        price = rate or price
         return prompt_tokens * price.input + max_tokens * price.output
 
     def reserve(self, amount: float) -> None:

@@ -21,10 +21,8 @@ import asyncio
 import contextlib
 import gc
 import json
-import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -32,36 +30,17 @@ from reward.cache.disk import Store
 from reward.core.trajectory import Group, LineError, PlanReference, RefLine, Rollout, Trajectory, parse_line
 from reward.errors import RunError
 from reward.judge.base import JudgeError, Usage
-from reward.judge.batch_api import MAX_BYTES, MAX_REQUESTS, BatchAPI, BatchStatus, LineResult, batch_price
+from reward.judge.batch_api import MAX_BYTES, MAX_REQUESTS, BatchAPI, BatchStatus, LineResult
 from reward.native.prepare import materialize, prepare_group
+from reward.rubric.adaptive import budget as extra_samples
 from reward.scoring import batch_state
+from reward.scoring.batch_cost import BatchCost, BatchProgress, BatchReport
 from reward.scoring.batch_replay import MAX_FAILURES, ReplayJudge
-from reward.scoring.dry_run import done_groups, price
+from reward.scoring.dry_run import done_groups
 from reward.scoring.runner import exclusive, read_lines
 from reward.scoring.scorer import Scorer
 
 T = TypeVar("T")
-log = logging.getLogger(__name__)
-BatchProgress = Callable[[str], None]  # one line per change: what the batches are doing
-
-
-@dataclass
-class BatchReport:
-    """What the prefill did: batches, requests, tokens and cost at the batch price."""
-
-    batches: list[str] = field(default_factory=list)  # batch ids, in the order made (resumed ones included)
-    requests: int = 0  # request lines sent (re-asks and resubmissions included)
-    answered: int = 0  # lines the batches answered
-    passes: int = 0
-    left: dict[str, str] = field(default_factory=dict)  # request id -> why the synchronous run asks it
-    warnings: list[str] = field(default_factory=list)  # failed or expired batches, said loudly
-    usage: Usage = field(default_factory=Usage)  # the answered lines' tokens; cost at the batch price
-    list_cost: float | None = 0.0  # the same tokens at the list price (None: unknown)
-
-    def warn(self, message: str, progress: BatchProgress) -> None:
-        self.warnings.append(message)
-        log.warning("%s", message)
-        progress(f"WARNING: {message}")
 
 
 def _quiet(message: str) -> None:
@@ -104,8 +83,7 @@ class _Prefill:
         self.clone = Scorer(scorer.rubric, self.replay, scorer.store, scorer.counter)
         self.state = batch_state.load(path, api.where)
         self.report = BatchReport()
-        self.prices = {role: batch_price(route) for role, route in api.routes.items()}
-        self.list_prices = {role: price(route) for role, route in api.routes.items()}
+        self.cost = BatchCost(api, self.report)
 
     async def run_pass(self, items: list[T], in_flight: int, work: Callable[[Scorer, T], Awaitable[None]]) -> None:
         self.replay.start_pass()
@@ -120,30 +98,42 @@ class _Prefill:
 
     async def submit(self) -> None:
         """Send the collected requests: one model per batch (a provider's rule), split at its limits."""
-        by_model: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
+        by_model: dict[str, list[tuple[str, bytes, float]]] = defaultdict(list)
+        refused = 0
         for cid, r in self.replay.pending.items():
             line = self.api.line(cid, r.role, r.messages, r.response_format, r.seed)
             if len(line) + 1 > self.max_bytes:
-                # cannot be batched at all: the synchronous run asks it
-                self.replay.failures[cid] = MAX_FAILURES
-                self.replay.results[cid] = LineResult(None, f"{len(line)} bytes: over the batch file limit")
+                self.leave(cid, f"{len(line)} bytes: over the batch file limit")
                 continue
-            by_model[self.api.models[r.role]].append((cid, line))
+            worst = self.cost.worst_case(r)
+            if not self.cost.budget.try_reserve(worst):
+                self.leave(cid, "over the judge budget (REWARD_MAX_COST): not sent in a batch")
+                refused += 1
+                continue
+            by_model[self.api.models[r.role]].append((cid, line, worst))
+        if refused:
+            self.report.warn(self.cost.refused_warning(refused), self.progress)
         for lines in by_model.values():
-            chunk: list[tuple[str, bytes]] = []
+            chunk: list[tuple[str, bytes, float]] = []
             size = 0
-            for cid, line in lines:
+            for cid, line, worst in lines:
                 if chunk and (len(chunk) >= self.max_requests or size + len(line) + 1 > self.max_bytes):
                     await self.create(chunk)
                     chunk, size = [], 0
-                chunk.append((cid, line))
+                chunk.append((cid, line, worst))
                 size += len(line) + 1
             if chunk:
                 await self.create(chunk)
 
-    async def create(self, chunk: list[tuple[str, bytes]]) -> None:
-        file_id = await self.api.upload([line for _, line in chunk])
-        entry = batch_state.BatchEntry(file_id=file_id, custom_ids=[cid for cid, _ in chunk])
+    def leave(self, cid: str, why: str) -> None:
+        """A request no batch will carry: the synchronous run asks it (the next pass lists it as left)."""
+        self.replay.failures[cid] = MAX_FAILURES
+        self.replay.results[cid] = LineResult(None, why)
+
+    async def create(self, chunk: list[tuple[str, bytes, float]]) -> None:
+        file_id = await self.api.upload([line for _, line, _ in chunk])
+        self.cost.held[file_id] = sum(worst for _, _, worst in chunk)
+        entry = batch_state.BatchEntry(file_id=file_id, custom_ids=[cid for cid, _, _ in chunk])
         self.state.batches.append(entry)
         batch_state.save(self.path, self.state)  # before the batch exists: a restart finds it by its file
         status = await self.api.create(file_id)
@@ -188,47 +178,18 @@ class _Prefill:
     async def take(self, entry: batch_state.BatchEntry, status: BatchStatus) -> None:
         results = await self.api.results(status)
         failed = self.replay.record(results, entry.custom_ids)
-        self.account(results, entry.custom_ids)
+        self.cost.settle(entry.file_id, results, entry.custom_ids, self.replay.results)
         if status.status != "completed" or failed:
-            reason = status.errors or f"{len(failed)} of {len(entry.custom_ids)} requests without a reply"
+            why = self.replay.results[failed[0]].error if failed else None
+            reason = status.errors or (
+                f"{len(failed)} of {len(entry.custom_ids)} requests without a usable reply (first: {why})"
+            )
             again = sum(self.replay.failures[c] < MAX_FAILURES for c in failed)
             self.report.warn(
                 f"batch {status.id} {status.status}: {reason}; {again} request(s) sent once more, "
                 f"{len(failed) - again} left to the synchronous run (list price)",
                 self.progress,
             )
-
-    def account(self, results: dict[str, LineResult], sent: list[str]) -> None:
-        u = self.report.usage
-        for cid in sent:
-            got = results.get(cid)
-            if got is None or got.body is None:
-                continue
-            role = cid.partition("-")[0]
-            usage = got.body.get("usage")
-            if not isinstance(usage, dict):
-                usage = {}
-            prompt, completion = _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
-            u.prompt_tokens += prompt  # a malformed completion's tokens too: the provider charges its line
-            u.completion_tokens += completion
-            kept = self.replay.results.get(cid)
-            if kept is not None and kept.body is not None:
-                u.calls[role] += 1
-                self.report.answered += 1
-            bp, lp = self.prices.get(role), self.list_prices.get(role)
-            if bp is None:
-                u.cost_known = False
-            else:
-                u.cost += prompt * bp[0] + completion * bp[1]
-            if lp is None or self.report.list_cost is None:
-                self.report.list_cost = None
-            else:
-                self.report.list_cost += prompt * lp[0] + completion * lp[1]
-
-
-def _count(value: object) -> int:
-    """A token count from a provider's line: anything but a count is none."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 async def prefill(
@@ -256,7 +217,11 @@ async def prefill(
     async def work(clone: Scorer, group: Group) -> None:
         await clone.score_group(group, Usage())
 
-    return await _run(scorer, output_path, progress, poll_s, (max_requests, max_bytes), groups_in_flight, groups, work)
+    def stages(todo: list[Group]) -> int:
+        return _stages(scorer, max((len(g.rollouts) for g in todo), default=0))
+
+    job = (groups, work, stages)
+    return await _run(scorer, output_path, progress, poll_s, (max_requests, max_bytes), groups_in_flight, job)
 
 
 async def prefill_plans(
@@ -292,7 +257,18 @@ async def prefill_plans(
             group = Group(group_id=ref.id, query=ref.query, rollouts=[Rollout()], inputs=ref.inputs)
             await clone.plan(clone.condense_request(group, clone.condense_input(ref.query, trajectory)), Usage())
 
-    return await _run(scorer, output_path, progress, poll_s, (max_requests, max_bytes), in_flight, refs, work)
+    def stages(todo: list[tuple[RefLine, Trajectory]]) -> int:
+        return 1  # one condensing request each (and its re-asks)
+
+    return await _run(scorer, output_path, progress, poll_s, (max_requests, max_bytes), in_flight, (refs, work, stages))
+
+
+def _stages(scorer: Scorer, rollouts: int) -> int:
+    """How many requests one after another a group may need, re-asks aside: its plans (the reference's too),
+    its verdicts, and with `--samples auto` a round per extra sample at most; one more for a checklist or a
+    group-graded rubric's own stage."""
+    rounds = extra_samples(rollouts) if scorer.basis.samples == "auto" else 0
+    return 3 + rounds
 
 
 def _done_ids(output: Path) -> set[str]:
@@ -312,9 +288,9 @@ async def _run(
     poll_s: float,
     limits: tuple[int, int],
     in_flight: int,
-    items: Callable[[], list[T]],
-    work: Callable[[Scorer, T], Awaitable[None]],
+    job_of: tuple[Callable[[], list[T]], Callable[[Scorer, T], Awaitable[None]], Callable[[list[T]], int]],
 ) -> BatchReport:
+    items, work, stages = job_of
     api = BatchAPI.of(scorer.judge)
     store = scorer.store
     if type(store) is Store and store.directory is None:
@@ -327,10 +303,17 @@ async def _run(
             job = _Prefill(scorer, api, path, tell, poll_s, limits)
             todo = items()
             await job.wait_all()  # a restarted run: the batches it had made first
-            # plans, verdicts, then re-asks (each up to max_reasks) and resubmissions: bounded whatever comes back
-            for _ in range(2 * (scorer.judge.settings.max_reasks + 2) + 2):
+            # Each stage's requests, each re-asked up to max_reasks times, each sent twice at most (a failed
+            # batch): bounded whatever comes back. A pass always reads the last batch: the loop ends on a pass.
+            limit = 2 * (scorer.judge.settings.max_reasks + 1) * stages(todo) + 1
+            for n in range(1, limit + 1):
                 await job.run_pass(todo, in_flight, work)
                 if not job.replay.pending:
+                    break
+                if n == limit:  # not sent: nothing is paid for that no pass reads
+                    why = f"still unanswered after {limit} batch passes (their limit)"
+                    job.report.left.update(dict.fromkeys(job.replay.pending, why))
+                    job.report.warn(f"{len(job.replay.pending)} request(s) {why}: left to the synchronous run", tell)
                     break
                 tell(f"pass {job.report.passes}: {len(job.replay.pending)} request(s) to send")
                 await job.submit()
