@@ -6,7 +6,7 @@ dimension `c<i>` (its text the description, shown to the judge fenced: it is tas
 scale like any dimension, one grading call per rollout. The reward is RaR's explicit aggregation
 sum(w_i * s_i) / sum(positive w_i), s_i normalised to [0, 1]: written with the rubric's formula language as
 
-    met - pitfall_weight * pitfalls
+    max(-0.5, met - pitfall_weight * pitfalls)        (the default formula; the floor keeps it above the penalties)
 
 where `met` is the weighted mean of the positive criteria, `pitfalls` that of the negative ones (by |w|, 0 when
 there are none) and `pitfall_weight` = sum |negative w| / sum positive w. `checklist_spec` makes this a plain
