@@ -336,7 +336,7 @@ class LiteLLMJudge(Judge):
                 if observer is not None:
                     observer.finished(role, outcome, time.monotonic() - start, this_call if answered else None)
         fake = getattr(resp, "system_fingerprint", None) == FAKE_FINGERPRINT
-        return self._reply(resp, fake)
+        return self._reply(resp, fake, "logprobs" in kwargs)
 
     def _estimate_tokens(self, role: str, call: CallSettings, messages: list[dict[str, str]]) -> int:
         """The prompt's tokens + max_tokens, where a tokens-per-minute limit (charged before the call) or the
@@ -350,8 +350,9 @@ class LiteLLMJudge(Judge):
             prompt = sum(len(str(m.get("content") or "")) for m in messages) // 4
         return prompt + call.max_tokens
 
-    def _reply(self, resp: Any, fake: bool) -> Reply:
-        """The first choice of a completion, checked: no choice, no text or a refusal is re-askable."""
+    def _reply(self, resp: Any, fake: bool, logprobs: bool = True) -> Reply:
+        """The first choice of a completion, checked: no choice, no text or a refusal is re-askable. Its
+        logprobs are read only when they were asked for (`logprobs`): whatever else came there is ignored."""
         choices = getattr(resp, "choices", None)
         if not isinstance(choices, list) or not choices:
             raise InvalidReply("judge_empty_reply", "the reply had no choices")
@@ -371,5 +372,5 @@ class LiteLLMJudge(Judge):
             content=content or "",
             fake=fake,
             finish_reason=finish if isinstance(finish, str) else None,
-            logprobs=token_logprobs(choice),
+            logprobs=token_logprobs(choice) if logprobs else None,
         )

@@ -4,6 +4,7 @@ reply's `choices[0].logprobs.content` read into TokenLogprobs (reward.rubric.log
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 from reward.judge.llm import litellm
@@ -23,20 +24,50 @@ def takes_logprobs(model: str) -> bool:
 
 
 def _field(obj: Any, name: str) -> Any:
-    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+    """A field of a dict or of litellm's reply objects; None where there is none (or reading it fails)."""
+    if isinstance(obj, dict):
+        return obj.get(name)
+    try:
+        return getattr(obj, name, None)
+    except Exception:  # a hostile or broken object: no such field
+        return None
+
+
+def _logprob(value: Any) -> float | None:
+    """A logprob as a float: a number <= 0 (-inf is a probability of 0; a hair above 0 is rounding), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        lp = float(value)
+    except OverflowError:  # an integer beyond any float
+        return None
+    return None if math.isnan(lp) or lp > 1e-6 else min(lp, 0.0)
+
+
+def _token(t: Any) -> TokenLogprob | None:
+    token, lp, top = _field(t, "token"), _logprob(_field(t, "logprob")), _field(t, "top_logprobs")
+    if not isinstance(token, str) or lp is None or not isinstance(top, (list, tuple, type(None))):
+        return None
+    alts = []
+    for a in top or ():
+        text, alp = _field(a, "token"), _logprob(_field(a, "logprob"))
+        if not isinstance(text, str) or alp is None:
+            return None
+        alts.append((text, alp))
+    return TokenLogprob(token, lp, tuple(alts))
 
 
 def token_logprobs(choice: Any) -> tuple[TokenLogprob, ...] | None:
-    """The choice's `logprobs.content` as TokenLogprobs; None when absent or malformed (the fallback)."""
+    """The choice's `logprobs.content` as TokenLogprobs; None when absent or malformed in any way (a wrong
+    type or shape anywhere, a logprob that is no number <= 0): the verdict then keeps its written
+    values, marked. Never raises."""
     content = _field(_field(choice, "logprobs"), "content")
-    if not isinstance(content, list) or not content:
+    if not isinstance(content, (list, tuple)) or not content:
         return None
     out = []
     for t in content:
-        token, lp = _field(t, "token"), _field(t, "logprob")
-        if not isinstance(token, str) or not isinstance(lp, (int, float)):
+        tok = _token(t)
+        if tok is None:
             return None
-        top = [(_field(a, "token"), _field(a, "logprob")) for a in _field(t, "top_logprobs") or []]
-        alts = tuple((a, float(b)) for a, b in top if isinstance(a, str) and isinstance(b, (int, float)))
-        out.append(TokenLogprob(token, float(lp), alts))
+        out.append(tok)
     return tuple(out)
