@@ -5,7 +5,6 @@ values, the expectation of the fake judges' known distributions to 1e-9, the mar
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import math
 from dataclasses import replace
@@ -25,8 +24,8 @@ from reward.judge.logprob_reply import takes_logprobs
 from reward.native.prepare import prepare_group
 from reward.rubric.formula import graded_reward
 from reward.rubric.load import load_rubric
-from reward.rubric.logprob_scores import TokenLogprob, distributions, score_spans, with_logprob_fields
-from reward.rubric.verdict import DimensionScore, InvalidVerdict, verdict_from_cache, verdict_of_reply
+from reward.rubric.logprob_scores import TokenLogprob, distributions, score_spans
+from reward.rubric.verdict import DimensionScore, InvalidVerdict, verdict_from_cache
 from reward.scoring.build import TOP_LOGPROBS, judge_settings
 from reward.scoring.scorer import Scorer
 from tests.conftest import TEST_MODEL, group, rollout, settings_for, step
@@ -39,38 +38,11 @@ def weighted():
     return load_rubric("execution_subagent", overrides=ON)
 
 
-def integrated(scorer: Scorer) -> Scorer:
-    """The two scorer lines logprob scores need (verdict_of_reply in `verdict`, with_logprob_fields in
-    `finish`), applied here until reward/scoring/scorer.py has them; a no-op once it does."""
-    if "verdict_of_reply" in inspect.getsource(Scorer):
-        return scorer
-    spec, plain_finish = scorer.rubric.spec, scorer.finish
-
-    async def verdict(messages: Any, usage: Usage, seed: int | None = None) -> Any:
-        return await scorer.cached.judgement(
-            "grade",
-            messages,
-            lambda r: verdict_of_reply(spec, r, scorer._validate(r)),
-            lambda v: verdict_from_cache(spec, v, scorer._verdict_model),
-            usage,
-            scorer.response_format,
-            seed,
-        )
-
-    def finish(graded: Any, result: Any) -> Any:
-        result, fake = plain_finish(graded, result)
-        return with_logprob_fields(result, graded.verdicts), fake
-
-    scorer.verdict = verdict  # type: ignore[method-assign]
-    scorer.finish = finish  # type: ignore[method-assign]
-    return scorer
-
-
 def local(rub, store: Store, top: int = TOP_LOGPROBS, noise: FakeNoise | None = None) -> Scorer:
     settings = JudgeSettings(
         condense=CallSettings(TEST_MODEL, 0.0, 512), grade=CallSettings(TEST_MODEL, 0.0, 1024, top)
     )
-    return integrated(Scorer(rub, InProcessFakeJudge(settings, noise=noise), store))
+    return Scorer(rub, InProcessFakeJudge(settings, noise=noise), store)
 
 
 def score(scorer: Scorer, g: dict) -> Any:
@@ -192,7 +164,7 @@ def test_a_provider_without_logprobs_is_not_sent_them(weighted, fake_judge, tmp_
     assert not takes_logprobs("anthropic/claude-3-5-sonnet-20241022") and takes_logprobs("openai/gpt-4.1")
     monkeypatch.setattr("reward.judge.litellm_judge.takes_logprobs", lambda model: False)
     settings = settings_for(fake_judge, grade=CallSettings(TEST_MODEL, 0.0, 1024, TOP_LOGPROBS))
-    out = score(integrated(Scorer(weighted, LiteLLMJudge(settings), Store(tmp_path / "c"))), distinct(2))
+    out = score(Scorer(weighted, LiteLLMJudge(settings), Store(tmp_path / "c")), distinct(2))
     calls = [c for c in fake_judge.state.calls if c["kind"] == "grade"]
     assert len(calls) == 2 and all(c["top_logprobs"] is None for c in calls)
     assert [r.scores_from for r in out.rollouts] == ["written", "written"]
@@ -200,7 +172,7 @@ def test_a_provider_without_logprobs_is_not_sent_them(weighted, fake_judge, tmp_
 
 def test_through_litellm_and_http_the_same_scores_as_in_process(weighted, fake_judge, tmp_path):
     settings = settings_for(fake_judge, grade=CallSettings(TEST_MODEL, 0.0, 1024, TOP_LOGPROBS))
-    http = score(integrated(Scorer(weighted, LiteLLMJudge(settings), Store(tmp_path / "h"))), distinct())
+    http = score(Scorer(weighted, LiteLLMJudge(settings), Store(tmp_path / "h")), distinct())
     calls = [c for c in fake_judge.state.calls if c["kind"] == "grade"]
     assert len(calls) == 4 and all(c["top_logprobs"] == TOP_LOGPROBS for c in calls)
     here = score(local(weighted, Store(tmp_path / "l")), distinct())
@@ -296,3 +268,17 @@ def test_samples_keep_the_first_samples_written_values(weighted, tmp_path):
         for d in r.dimensions.values():
             assert d.samples is not None and len(d.samples) == 2 and d.written is not None
             assert d.score == pytest.approx(sum(d.samples) / 2)
+
+
+def test_rescore_of_a_logprob_file_reproduces_it(tmp_path):
+    """Expectations are fractions on an integer scale: rescore takes them (for a rollout whose scores came from
+    logprobs), keeps the written values and spreads, and with the same rubric writes the same file."""
+    from tests.conftest import EXAMPLES, run_cli
+
+    env = {"REWARD_CACHE_DIR": str(tmp_path / "cache"), "COLUMNS": "200"}
+    out, again = tmp_path / "o.jsonl", tmp_path / "again.jsonl"
+    lp = ("--set", "judge.grade.logprobs=true")
+    run_cli("score", EXAMPLES, "-o", out, "--fake-judge", *lp, "--no-progress", env=env)
+    assert '"scores_from":"logprobs"' in out.read_text().replace(" ", "")
+    run_cli("rescore", out, "-r", "execution_subagent", *lp, "-o", again, env=env)
+    assert again.read_text() == out.read_text()

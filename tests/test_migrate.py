@@ -333,3 +333,24 @@ def test_the_service_refuses_a_rubric_whose_maps_were_fitted_for_another_grading
     RewardService(settings).close()
     monkeypatch.setenv("REWARD_JUDGE_MODEL", "openai/some-other-judge")  # the judge it was fitted for
     RewardService(settings).close()
+
+
+def test_rescore_refuses_a_file_whose_scores_were_mapped(tmp_path: Path):
+    """Saved scores of a rubric with score_maps are already mapped: rescoring would map them a second time."""
+    from reward.rubric.load import data_root
+    from tests.conftest import EXAMPLES
+
+    text = (data_root() / "rubrics" / "execution_subagent.yaml").read_text()
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text(text + "\nscore_maps:\n  efficiency: {points: [[0, 0], [10, 9]]}\n")
+    env = {"REWARD_CACHE_DIR": str(tmp_path / "cache"), "COLUMNS": "200"}
+    mapped = tmp_path / "mapped.jsonl"
+    run_cli("score", EXAMPLES, "-o", mapped, "--rubric", overlay, "--fake-judge", "--no-progress", env=env)
+    assert all(json.loads(line)["basis"]["score_maps"] is True for line in mapped.read_text().splitlines())
+    ran = run_cli("rescore", mapped, "-r", overlay, "-o", tmp_path / "again.jsonl", env=env, check=False)
+    assert ran.returncode == 2 and "would map them again" in ran.stderr
+    # the judge's own scores (a run without maps) may be rescored with the maps: mapped once
+    plain = tmp_path / "plain.jsonl"
+    run_cli("score", EXAMPLES, "-o", plain, "--fake-judge", "--no-progress", env=env)
+    assert "score_maps" not in plain.read_text()
+    run_cli("rescore", plain, "-r", overlay, "-o", tmp_path / "once.jsonl", env=env)

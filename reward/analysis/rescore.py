@@ -24,6 +24,7 @@ from reward.rubric.finish import K, expected_basis, graded_fields, group_fields,
 from reward.rubric.load import Rubric
 from reward.rubric.noise import Sample
 from reward.rubric.overrides import recorded
+from reward.rubric.verdict import logprob_mode
 
 
 class RescoreError(RewardError):
@@ -65,6 +66,11 @@ def check_basis(group: GroupResult, rubric: Rubric, samples: K, resample_condens
             f"differently (prompt version {basis.prompt_version}: templates, dimensions, groups, scale, inputs or "
             "judge settings changed); the saved scores do not answer its prompts: use `reward score`"
         )
+    if saved.score_maps:
+        raise RescoreError(
+            f"{where} holds scores mapped onto another judge's scale (its rubric's score_maps), not the judge's "
+            "own: rescoring would map them again; rescore the run scored without the maps, or use `reward score`"
+        )
     if saved.penalties != basis.penalties or saved.max_tokens != basis.max_tokens:
         raise RescoreError(
             f"{where} was scored with penalty checks {saved.penalties} at {saved.max_tokens} tokens, "
@@ -80,14 +86,15 @@ def check_basis(group: GroupResult, rubric: Rubric, samples: K, resample_condens
     return basis
 
 
-def _check_scores(samples: list[Sample], rubric: Rubric, where: str) -> None:
+def _check_scores(samples: list[Sample], rubric: Rubric, where: str, expectations: bool = False) -> None:
     """A saved file is input like any other: a score the judge could not have given (NaN, out of range, a
-    fraction on an integer scale) is refused, never turned into a reward."""
+    fraction on an integer scale unless it is a logprob expectation) is refused, never turned into a reward."""
     scale = rubric.spec.scale
+    fractions = scale.kind == "number" or expectations
     for sample in samples:
         for name, (score, _) in sample.items():
             ok = isinstance(score, int | float) and not isinstance(score, bool) and math.isfinite(score)
-            ok = ok and scale.min <= score <= scale.max and (scale.kind == "number" or float(score).is_integer())
+            ok = ok and scale.min <= score <= scale.max and (fractions or float(score).is_integer())
             if not ok:
                 raise RescoreError(f"{where}: {name} = {score!r} is not a score on the scale {scale.min}..{scale.max}")
 
@@ -127,8 +134,15 @@ def _rescore_rollout(r: RolloutResult, rubric: Rubric, where: str, keep: int | N
     if r.dimensions is None or sorted(r.dimensions) != sorted(names):
         raise RescoreError(f"{where}: its dimensions are not the rubric's ({', '.join(names)})")
     samples = _samples(r, where, keep)
-    _check_scores(samples, rubric, where)
-    return r.model_copy(update={**derived, **graded_fields(rubric, samples), "in_group_stats": True})
+    # logprob scores are expectations: fractions on an integer scale, as the judge's distributions gave them
+    _check_scores(samples, rubric, where, expectations=r.scores_from == "logprobs" and logprob_mode(spec))
+    out = r.model_copy(update={**derived, **graded_fields(rubric, samples), "in_group_stats": True})
+    if out.dimensions is not None and r.dimensions is not None:  # the written values and spreads stay
+        out.dimensions = {
+            n: d.model_copy(update={"written": r.dimensions[n].written, "spread": r.dimensions[n].spread})
+            for n, d in out.dimensions.items()
+        }
+    return out
 
 
 def rescore_group(

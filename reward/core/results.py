@@ -147,11 +147,14 @@ class Basis(Out):
     # when none, so files without overrides (and older files) keep their shape.
     overrides: list[str] | None = None
     max_samples: int | None = None  # with samples auto: the most verdicts one rollout may get
+    # True: the rubric's score_maps mapped the judge's scores onto another judge's scale (`reward migrate`), so
+    # the saved scores are not the judge's own (rescore refuses to map them twice). Absent otherwise.
+    score_maps: bool | None = None
 
     @model_serializer(mode="wrap")
     def _drop_no_overrides(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        for name in ("overrides", "max_samples"):
+        for name in ("overrides", "max_samples", "score_maps"):
             if data.get(name) is None:
                 data.pop(name, None)
         return data

@@ -101,6 +101,7 @@ def expected_basis(rubric: Rubric, samples: K, resample_condense: bool, max_samp
         resample_condense=resample_condense and (auto or int(samples) > 1),  # one sample condenses once
         overrides=list(rubric.overrides) or None,  # `--set`: recorded wherever a scorer is built (serve too)
         max_samples=max_samples if auto else None,
+        score_maps=True if spec.score_maps else None,
     )
 
 

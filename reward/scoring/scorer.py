@@ -31,6 +31,7 @@ from reward.native.calls import unmatched_tools
 from reward.rubric.finish import expected_basis, graded_fields, group_fields, no_auto
 from reward.rubric.inputs import group_inputs, rollout_inputs
 from reward.rubric.load import Rubric
+from reward.rubric.logprob_scores import with_logprob_fields
 from reward.rubric.penalties import check_penalty, has_final_answer
 from reward.rubric.prompts import Messages, TemplateProblem, condense_messages, grade_messages
 from reward.rubric.verdict import (
@@ -41,6 +42,7 @@ from reward.rubric.verdict import (
     response_format,
     verdict_from_cache,
     verdict_model,
+    verdict_of_reply,
 )
 from reward.scoring.judged import Graded, Plan
 from reward.scoring.plan_check import check_plan, plan_sections
@@ -173,7 +175,7 @@ class Scorer:
         return await self.cached.judgement(
             "grade",
             messages,
-            lambda r: Verdict(self._validate(r), r.fake),
+            lambda r: verdict_of_reply(self.rubric.spec, r, self._validate(r)),  # logprob scores too
             lambda value: verdict_from_cache(self.rubric.spec, value, self._verdict_model),
             usage,
             self.response_format,
@@ -229,6 +231,7 @@ class Scorer:
     def finish(self, graded: Graded, result: RolloutResult) -> tuple[RolloutResult, bool]:
         """The rollout's graded fields from its samples (again, after `--samples auto` added some)."""
         result = result.model_copy(update=graded_fields(self.rubric, graded.samples))
+        result = with_logprob_fields(result, graded.verdicts)  # written values, spread, scores_from
         result._plan = graded.candidates[0].text if graded.candidates else None
         return result, graded.fake
 
