@@ -3,6 +3,7 @@ same output as a synchronous run and no synchronous judge call; refusals before 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -78,3 +79,15 @@ def test_a_judge_without_a_batch_api_is_refused_before_anything_is_sent(fb, tmp_
     ran = run_cli("score", EXAMPLES, "-o", out, "--batch", "--no-progress", env=env, check=False)
     assert ran.returncode == 2 and "cache" in ran.stderr
     assert fb.counts()["total"] == 0 and fb.batch.creates == 0 and fb.batch.files == {}
+
+
+def test_score_batch_spends_the_budget_and_the_summary_counts_it(fb, tmp_path: Path):
+    env = {**env_for(fb, tmp_path / "c"), "REWARD_JUDGE_MODEL": "openai/gpt-4o-mini"}  # priced, batch price too
+    out = tmp_path / "batch.jsonl"
+    ran = run_cli(
+        "score", EXAMPLES, "-o", out, "--batch", "--batch-poll", "0.05", "--no-progress", "--max-cost", "1",
+        env=env,
+    )  # fmt: skip
+    [batch_cost] = re.findall(r"\$(\d+\.\d{4}) at the batch price", ran.stderr)
+    assert float(batch_cost) > 0 and sync_calls(fb) == 0
+    assert f"${batch_cost} spent of $1.0000" in ran.stdout + ran.stderr  # the batches' (nothing else ran)
