@@ -417,3 +417,12 @@ def test_rescore_refuses_a_group_id_seen_twice(make_local_scorer):
     assert [g.group_id for g in rescore_groups(saved, rubric)] == [g.group_id for g in saved]
     with pytest.raises(RescoreError, match="appears twice"):
         list(rescore_groups([saved[0], saved[1], saved[0]], rubric))
+
+
+def test_the_bundled_rubrics_keep_their_prompt_versions():
+    """New rubric fields (logprobs, grading shapes, score maps, samples auto) enter the prompt version only when
+    used: files scored before they existed stay rescorable (`reward rescore` compares prompt versions)."""
+    from reward.rubric.load import load_rubric
+
+    assert load_rubric("execution_subagent").prompt_version == "471a5f920b56"  # as scored by 0.1.0 before them
+    assert load_rubric("execution_subagent", ["judge.grade.logprobs=true"]).prompt_version != "471a5f920b56"

@@ -122,6 +122,15 @@ def rubric_version(
     return h.hexdigest()[:12]
 
 
+def _call(call: Any) -> dict[str, Any]:
+    """A judge call's settings as they reach a request; `logprobs` only when on, so rubrics without it keep the
+    prompt versions (and rescorable files) they had before it existed."""
+    data: dict[str, Any] = call.model_dump()
+    if not data.get("logprobs"):
+        data.pop("logprobs", None)
+    return data
+
+
 def prompt_version(spec: RubricSpec, condense_template: str | None, grade_template: str) -> str:
     """A digest of everything in the rubric that reaches a judge request: templates, what templates are
     given (dimensions without weights, groups, scale, inputs, truncation) and the judge call settings.
@@ -135,7 +144,7 @@ def prompt_version(spec: RubricSpec, condense_template: str | None, grade_templa
         "inputs": _visible_inputs(spec),
         "reference": spec.reference,
         "truncation": spec.truncation.model_dump(),  # shapes `steps` and is given as head / tail
-        "judge": [None if c is None else c.model_dump() for c in (spec.judge.condense, spec.judge.grade)],
+        "judge": [None if c is None else _call(c) for c in (spec.judge.condense, spec.judge.grade)],
     }
     if spec.grading.mode != "rollout":  # only then: the prompt versions of rollout rubrics stay what they were
         visible["grading"] = spec.grading.model_dump()
