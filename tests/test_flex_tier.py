@@ -113,3 +113,22 @@ def test_through_litellm_each_call_asks_the_tier_and_usage_counts_calls_by_tier(
     total.add(usage)
     total.add(usage)
     assert total.tier_calls == {"flex": 4, "default": 2}
+
+
+def test_a_rubric_declares_the_tier_and_a_model_without_it_is_refused_before_any_call(fake_judge, tmp_path):
+    """`judge: {service_tier: {name: flex}}` in a rubric reaches the judge; for a model litellm knows no flex
+    price for, `reward score` stops at start (exit 2) with the reason, before any judge call."""
+    from reward.rubric.load import data_root, load_rubric
+    from reward.scoring.build import judge_settings
+    from tests.conftest import EXAMPLES, cli_env, run_cli
+
+    text = (data_root() / "rubrics" / "execution_subagent.yaml").read_text()
+    rubric = tmp_path / "flex.yaml"
+    rubric.write_text(text.replace("judge:\n", "judge:\n  service_tier: {name: flex, deadline_s: 60}\n", 1))
+    settings = judge_settings(load_rubric(str(rubric)))
+    assert settings.service_tier is not None and settings.service_tier.name == "flex"
+    env = {**cli_env(fake_judge, tmp_path / "cache"), "REWARD_JUDGE_MODEL": "openai/gpt-4.1-2025-04-14"}
+    ran = run_cli(
+        "score", EXAMPLES, "-o", tmp_path / "o.jsonl", "--rubric", rubric, "--no-progress", env=env, check=False
+    )
+    assert ran.returncode == 2 and "flex" in ran.stderr and fake_judge.counts()["total"] == 0

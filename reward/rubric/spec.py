@@ -24,6 +24,7 @@ from reward.errors import RewardError
 from reward.rubric.checklist_field import CHECKLIST_FORMULA, CHECKLIST_VARIABLES, ChecklistField
 from reward.rubric.expression import Expression, ExpressionError
 from reward.rubric.score_maps import ScoreMap
+from reward.rubric.service_tier import ServiceTier
 
 # The paper's groups: rubrics written before groups were declared use these, with equation 2 as formula.
 LEGACY_GROUPS = ("positive", "pitfall", "final_answer")
@@ -158,6 +159,8 @@ class JudgeDefaults(SpecModel):
     samples: Annotated[int, Field(ge=1, le=32)] | Literal["auto"] = 1
     max_samples: int = Field(default=4, ge=2, le=32)  # with samples auto: the most verdicts one rollout gets
     resample_condense: bool = False  # with samples > 1 (or auto), also condense each sample anew
+    # e.g. {name: flex, deadline_s: 300}: every judge call on the provider's flex tier (reward.judge.tiers)
+    service_tier: ServiceTier | None = None
 
 
 TemplateName = Annotated[str, Field(pattern=r"^[\w.-]+$")]

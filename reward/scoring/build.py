@@ -96,7 +96,7 @@ def judge_settings(
         resample_condense=plan.resample_condense,
         max_samples=plan.max_samples if plan.auto else None,
         # rubric judge.service_tier (reward.rubric.service_tier.ServiceTier); checked when the judge is built
-        service_tier=getattr(judge, "service_tier", None),
+        service_tier=judge.service_tier,
     )
 
 
