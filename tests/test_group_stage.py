@@ -234,6 +234,24 @@ def test_samples_auto_is_refused_clearly(ranking):
         judge_settings(ranking, samples="auto")
 
 
+def test_a_process_wide_samples_auto_leaves_group_and_pairwise_rubrics_their_own_k(tmp_path, monkeypatch):
+    """REWARD_JUDGE_SAMPLES=auto is for every rubric a server loads: those that cannot sample adaptively keep
+    their K instead of stopping the server (the bundled rubric directory holds both kinds)."""
+    from reward.scoring.build import judge_settings
+    from reward.service.reward_service import RewardService, ServiceSettings
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv("REWARD_JUDGE_SAMPLES", "auto")
+    svc = RewardService(ServiceSettings(rubric_dir=ROOT / "rubrics", cache_dir=tmp_path / "cache"))
+    try:
+        assert svc.scorers["execution_subagent"].basis.samples == "auto"
+        assert svc.scorers["group_ranking"].basis.samples == 1
+        assert svc.scorers["pairwise_preference"].basis.samples == 1
+    finally:
+        svc.close()
+    assert judge_settings(load_rubric("group_ranking")).samples == 1
+
+
 def test_the_dry_run_predicts_the_runs_calls(make_local_scorer, ranking, tmp_path):
     out = tmp_path / "out.jsonl"
     scorer = make_local_scorer(ranking)

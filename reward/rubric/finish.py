@@ -78,7 +78,12 @@ def sampling(
 ) -> Sampling:
     """K, max_samples and resample_condense as a run uses them: a flag, then the environment, then the rubric."""
     judge = rubric.spec.judge
-    k: K = samples or setting("judge_samples") or judge.samples
+    env: K | None = setting("judge_samples")
+    k: K = samples or env or judge.samples
+    if k == "auto" and samples is None and env == "auto" and rubric.spec.grading.mode in ("group", "pairwise"):
+        # REWARD_JUDGE_SAMPLES is process-wide (every rubric a server loads): a rubric that cannot sample
+        # adaptively keeps its own K (recorded in each group's basis); a flag or the rubric asking for auto is refused
+        k = judge.samples
     most = int(max_samples or setting("judge_max_samples") or judge.max_samples)
     if most < 2:
         raise ValueError(f"max_samples must be at least 2, got {most}")
