@@ -6,13 +6,17 @@ and writes what a synchronous run writes, by construction.
 from batch results (`batch_replay.ReplayJudge`): what it cannot answer yet is collected, sent as one batch
 (split at the provider's limits: requests and bytes per file), waited for, and the next pass replays it. Pass 1
 collects the plans (references and rollouts), pass 2 the verdicts (K samples each if set), later passes the
-re-asks of invalid replies (as `Judge.ask` would, up to `max_reasks`). Valid replies are validated and cached
-exactly as in the synchronous path, under the same keys.
+re-asks of invalid replies (as `Judge.ask` would, up to `max_reasks`) and, with `--samples auto`, each round of
+extra samples (decided on the answers, as the synchronous run decides it). Valid replies are validated and
+cached exactly as in the synchronous path, under the same keys. The loop always ends on a pass: every batch
+sent is read.
 
 What is left uncached is asked by the synchronous run that follows, at the list price: a reply still invalid
-after `max_reasks` re-asks, and a request whose batch failed or expired twice (sent once more, then left; each
-failure is a warning). Pending batches are kept in `<output>.batches.json` (`batch_state`): a restarted run
-waits on them and never sends their requests again.
+after `max_reasks` re-asks, a request whose batch failed or expired twice or whose line came back malformed
+(sent once more, then left; each a warning), one the judge budget could not hold (never sent; `batch_cost`),
+and one still unanswered at the pass limit (never sent). `BatchReport.left` lists each with the reason.
+Pending batches are kept in `<output>.batches.json` (`batch_state`): a restarted run waits on them and never
+sends their requests again.
 """
 
 from __future__ import annotations
