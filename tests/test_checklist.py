@@ -297,3 +297,21 @@ def test_k_samples_grade_each_rollout_k_times_on_its_checklist_and_auto_is_allow
     assert sampling(checklist, "auto").auto  # one rollout at a time, as grading.mode rollout
     [auto] = _score(make_local_scorer(checklist, max_samples=3), [g])
     assert auto.sampling is not None and auto.rollouts[0].reward == pytest.approx(60.0)
+
+
+def test_compare_and_prompt_work_on_checklist_runs(tmp_path):
+    """`reward compare` of two checklist runs (no rubric-wide split of dimensions: each group has its own) and
+    `reward prompt --stage grade` (the group's criteria in the request) answer instead of failing."""
+    from tests.conftest import run_cli
+
+    env = {"REWARD_CACHE_DIR": str(tmp_path / "cache"), "COLUMNS": "200"}
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    run_cli("score", EXAMPLE, "-o", a, "--rubric", "checklist", "--fake-judge", "--no-progress", env=env)
+    run_cli("rescore", a, "-r", "checklist", "-o", b, "--set", "inputs.group.criteria.categories.pitfall=-2", env=env)
+    ran = run_cli("compare", a, b, "--rubric", "checklist", env=env, check=False)
+    assert ran.returncode == 0, ran.stderr
+    first = json.loads(EXAMPLE.read_text().splitlines()[0])
+    args = ("prompt", EXAMPLE, "-g", first["group_id"], "--rollout", "0", "--rubric", "checklist", "--json")
+    shown = run_cli(*args, "--fake-judge", env=env)
+    text = json.dumps(json.loads(shown.stdout))
+    assert all(json.dumps(c["text"])[1:-1] in text for c in first["inputs"]["criteria"])

@@ -54,6 +54,8 @@ def attribute(
 ) -> dict[str, float] | None:
     """Each common dimension's part of one rollout's reward change (B minus A) through `spec`'s formula; None
     when the scores do not fit the rubric (a dimension it needs is missing from the run it belongs to)."""
+    if spec.grading.mode == "checklist":  # each group's criteria are its dimensions: no rubric-wide split
+        return None
     start, other = (a, b) if base_is_a else (b, a)
     if any(d.name not in start for d in spec.dimensions):
         return None

@@ -124,6 +124,11 @@ def prompt(
     ):
         spec = scorer.rubric.spec
         g = prepare_group(_find_group(input, group), spec=spec)
+        if spec.grading.mode == "checklist":  # the group's criteria are the dimensions of its own rubric
+            from reward.scoring.checklist_stage import group_scorer
+
+            scorer = group_scorer(scorer, g)[0]
+            spec = scorer.rubric.spec
         chosen = next((r for r in g.rollouts if r.id == rollout), None)
         if chosen is None and rollout.isdigit() and int(rollout) < len(g.rollouts):
             chosen = g.rollouts[int(rollout)]

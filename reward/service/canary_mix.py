@@ -181,6 +181,8 @@ class CanaryMixer:
         from reward.judge.budget import budget_status
 
         mode = scorer.rubric.spec.grading.mode
+        if mode == "checklist":  # canaries score on the rubric's dimensions; a checklist's are each group's own
+            return "grading mode checklist: its dimensions are each group's own criteria, not the canaries'"
         if mode != "rollout":  # a canary judged alone is not comparable with rollouts judged against each other
             return f"grading mode {mode} judges rollouts together; a canary judged alone would not be comparable"
         status = budget_status(scorer.judge)
