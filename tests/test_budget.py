@@ -2,6 +2,7 @@
 `budget_exhausted` errors before anything is sent, and no enforcement (said once) without a price."""
 
 import asyncio
+import contextlib
 import logging
 from typing import ClassVar
 
@@ -150,3 +151,68 @@ def test_score_max_cost_stops_the_run_at_the_budget_and_a_larger_one_resumes_it(
     again = run_cli("score", EXAMPLES, "-o", out, "--max-cost", "5", "--no-progress", env=env)
     assert again.returncode == 0
     assert all(r["status"] != "error" for g in read_jsonl(out) for r in g["rollouts"])
+
+
+def worst_of(client: LiteLLMJudge, role: str = "condense") -> float:
+    """The worst case `complete` reserves for MSG: its prompt's tokens and max_tokens at list price."""
+    call = client.call_settings(role)
+    return client.budget.worst_case(role, client._estimate_tokens(role, call, MSG) - call.max_tokens, call.max_tokens)
+
+
+def test_a_call_cut_off_by_its_deadline_is_charged_its_worst_case_and_counted(fake_judge, monkeypatch):
+    """Sent, then cancelled (a request's deadline, an outer timeout): the provider may bill it, so the budget
+    keeps its worst case and the usage counts it at an unknown cost; else `serve` under deadlines passes the
+    budget without ever seeing a cost."""
+    monkeypatch.setenv("REWARD_MAX_COST", "1")
+    fake_judge.state.latency = 1.0
+    client = LiteLLMJudge(priced_settings(fake_judge))
+    worst = worst_of(client)
+    set_max_cost(client, 2.5 * worst)  # room for two calls' worst cases, not three
+    usage = Usage()
+
+    async def main() -> JudgeError:
+        try:
+            for _ in range(3):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.3):  # the request's deadline
+                        await client.complete("condense", MSG, usage)
+        except JudgeError as exc:
+            return exc
+        finally:
+            await client.aclose()
+        raise AssertionError("never refused")
+
+    exc = asyncio.run(main())
+    assert exc.category == "budget_exhausted"  # the third call: two cut-off calls hold the budget
+    assert client.budget.spent == pytest.approx(2 * worst) and client.budget.reserved == pytest.approx(0)
+    assert usage.calls["condense"] == client.usage.calls["condense"] == 2
+    assert usage.cost_known is False and usage.cost == 0  # the request's `cost`: null, not 0
+    assert fake_judge.counts()["condense"] <= 2  # the refused call was not sent
+
+
+def test_a_call_cancelled_before_it_was_sent_costs_nothing(fake_judge, monkeypatch):
+    """Cancelled while waiting for its turn under the judge limits (its worst case already reserved): never
+    sent, so its reservation goes back and nothing is counted."""
+    from reward.judge.limits import JudgeLimiter, RoleLimits
+
+    monkeypatch.setenv("REWARD_MAX_COST", "1")
+    fake_judge.state.latency = 0.5
+    client = LiteLLMJudge(priced_settings(fake_judge))
+    client.limiter = JudgeLimiter({"condense": RoleLimits(max_parallel_requests=1)}, None, "budget-test")
+    usage = Usage()
+
+    async def main() -> None:
+        async def late() -> None:
+            await asyncio.sleep(0.1)  # the first call holds the role's one slot by now
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.2):
+                    await client.complete("condense", MSG, usage)
+
+        try:
+            await asyncio.gather(client.complete("condense", MSG, usage), late())
+        finally:
+            await client.aclose()
+
+    asyncio.run(main())
+    assert fake_judge.counts()["condense"] == usage.calls["condense"] == 1 and usage.cost_known
+    assert client.budget.spent == pytest.approx(usage.cost) and client.budget.reserved == pytest.approx(0)

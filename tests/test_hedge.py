@@ -290,3 +290,31 @@ def test_a_retried_attempt_is_hedged_inside_the_retry_loop(fake_judge):
     assert asyncio.run(main()) < 3.0  # the 503, its retry stuck, and that retry's duplicate answering
     assert fake_judge.counts()["condense"] == 5 and client.hedger.stats.hedges == 1
     assert usage.calls["condense"] == 4  # the failed attempt is not a call answered, the cancelled one is counted
+
+
+def test_a_deadline_during_a_hedged_pair_charges_both_calls_sent(fake_judge, monkeypatch):
+    """The request's deadline cuts off a call and its duplicate, both sent: each is counted at an unknown cost
+    and the budget keeps both worst cases (either may be billed)."""
+    from reward.judge.base import CallSettings
+
+    priced = "openai/gpt-4o-mini"
+    monkeypatch.setenv("REWARD_MAX_COST", "1")
+    settings = settings_for(fake_judge, condense=CallSettings(priced, 0.0, 512), grade=CallSettings(priced, 0.0, 512))
+    client = judge_hedging(LiteLLMJudge(settings))
+    primed, usage = Usage(), Usage()
+
+    async def main() -> None:
+        await calls(client, primed, 2)
+        fake_judge.script({"kind": "condense", "delay": 1.5}, {"kind": "condense", "delay": 1.5})
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.8):  # well past the hedge delay: the duplicate is out too
+                await client.complete("condense", MSG, usage)
+        await client.aclose()
+
+    asyncio.run(main())
+    assert client.hedger.stats.hedges == 1 and fake_judge.counts()["condense"] == 4
+    assert usage.calls["condense"] == 2 and usage.cost_known is False and primed.cost_known
+    call = client.call_settings("condense")
+    worst = client.budget.worst_case("condense", client._estimate_tokens("condense", call, MSG) - 512, 512)
+    assert worst > 0 and client.budget.spent == pytest.approx(primed.cost + 2 * worst)
+    assert client.budget.reserved == pytest.approx(0)

@@ -6,8 +6,9 @@ price, from litellm's price list) and is refused with a `budget_exhausted` Judge
 plus what calls in flight may still cost, plus this worst case would pass the budget; when the call ends
 its reservation is replaced by what it cost. So concurrent calls can never overshoot the budget together.
 
-A call whose cost is unknown though its model is priced (a hedged duplicate cancelled after it was sent)
-is charged its worst case. A model litellm has no price for makes the budget unenforceable: said once,
+A call whose cost is unknown though its model is priced (sent, then cancelled: a hedge's loser, or a call cut
+off by the request's deadline) is charged its worst case: it may be billed. A call cancelled before it was sent
+(waiting for its turn) costs nothing. A model litellm has no price for makes the budget unenforceable: said once,
 and every call goes out. One budget per judge: per `reward score` run, per `reward serve` worker process.
 """
 
@@ -42,7 +43,7 @@ def account(usage: Usage, role: str, resp: Any, priced: bool) -> float | None:
 
 
 def account_cancelled(usage: Usage, role: str) -> None:
-    """A call sent and then cancelled (a hedge's loser): counted, its cost unknown."""
+    """A call sent and then cancelled (a hedge's loser, a request's deadline): counted, its cost unknown."""
     usage.calls[role] += 1
     usage.cost_known = False
 
@@ -75,12 +76,14 @@ def price_of(models: list[str]) -> Price | None:
 @dataclass
 class CallLedger:
     """One judge call's side calls: its worst case (reserved for it and for each hedged duplicate, counted
-    in `duplicates`), the losers that answered anyway and those cancelled."""
+    in `duplicates`), the losers that answered anyway and those cancelled, and `cut`: every request sent and
+    then cancelled, whoever cancelled it (a hedge's loser, the caller's deadline)."""
 
     worst: float
     duplicates: int = 0
     extra: list[Any] = field(default_factory=list)
     cancelled: int = 0
+    cut: int = 0
 
 
 @dataclass(frozen=True)
@@ -166,8 +169,9 @@ class Budget:
         self.spent += spent
 
     def close(self, ledger: CallLedger, role: str, resp: Any, usages: list[Usage], priced: bool) -> Usage:
-        """A call ended (`resp`: its answer, None when it failed): count the answer and its hedge's loser in
-        each of `usages` and in the Usage returned (this call's own), settle its reservations."""
+        """A call ended (`resp`: its answer, None when it failed or was cancelled): count the answer and its
+        hedge's loser, or the requests cut off in flight, in each of `usages` and in the Usage returned (this
+        call's own), settle its reservations."""
         this = Usage()
         spent = 0.0
         if resp is not None:
@@ -178,6 +182,11 @@ class Budget:
                     cost = account(u, role, r, priced)
                 spent += ledger.worst if cost is None else cost
             for _ in range(ledger.cancelled):
+                for u in (*usages, this):
+                    account_cancelled(u, role)
+                spent += ledger.worst
+        else:  # cancelled (the request's deadline) after it was sent: it may still be billed
+            for _ in range(ledger.cut):
                 for u in (*usages, this):
                     account_cancelled(u, role)
                 spent += ledger.worst

@@ -251,11 +251,19 @@ class LiteLLMJudge(Judge):
 
     async def _attempt(self, role: str, tokens: int, ledger: CallLedger, call: Callable[[], Awaitable[Any]]) -> Any:
         """One call attempt in its turn under the limits; hedged (reward/judge/hedge.py) when configured."""
+
+        async def sent() -> Any:
+            try:
+                return await call()
+            except asyncio.CancelledError:  # sent, then cut off: it may be billed (charged in Budget.close)
+                ledger.cut += 1
+                raise
+
         if not self.hedger.enabled:
             async with self.limiter.slot(role, tokens):
-                return await call()
+                return await sent()
         out = await self.hedger.run(
-            role, call, lambda: self.limiter.slot(role, tokens), lambda: self._spare(role, tokens, ledger)
+            role, sent, lambda: self.limiter.slot(role, tokens), lambda: self._spare(role, tokens, ledger)
         )
         ledger.extra += out.extra
         ledger.cancelled += out.cancelled
