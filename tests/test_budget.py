@@ -4,7 +4,7 @@
 import asyncio
 import contextlib
 import logging
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
@@ -159,6 +159,17 @@ def worst_of(client: LiteLLMJudge, role: str = "condense") -> float:
     return client.budget.worst_case(role, client._estimate_tokens(role, call, MSG) - call.max_tokens, call.max_tokens)
 
 
+async def cut_off(fj, call: Any, received: int) -> None:
+    """Run `call`, cancel it once the fake judge has received `received` requests (so it was sent), as a
+    request's deadline would; the cancellation is the caller's, so it ends here."""
+    task = asyncio.ensure_future(call)
+    while fj.counts()["total"] < received and not task.done():
+        await asyncio.sleep(0.005)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def test_a_call_cut_off_by_its_deadline_is_charged_its_worst_case_and_counted(fake_judge, monkeypatch):
     """Sent, then cancelled (a request's deadline, an outer timeout): the provider may bill it, so the budget
     keeps its worst case and the usage counts it at an unknown cost; else `serve` under deadlines passes the
@@ -170,24 +181,21 @@ def test_a_call_cut_off_by_its_deadline_is_charged_its_worst_case_and_counted(fa
     set_max_cost(client, 2.5 * worst)  # room for two calls' worst cases, not three
     usage = Usage()
 
-    async def main() -> JudgeError:
+    async def main() -> None:
         try:
-            for _ in range(3):
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(0.3):  # the request's deadline
-                        await client.complete("condense", MSG, usage)
-        except JudgeError as exc:
-            return exc
+            for n in (1, 2):
+                await cut_off(fake_judge, client.complete("condense", MSG, usage), received=n)
+            await client.complete("condense", MSG, usage)
         finally:
             await client.aclose()
-        raise AssertionError("never refused")
 
-    exc = asyncio.run(main())
-    assert exc.category == "budget_exhausted"  # the third call: two cut-off calls hold the budget
+    with pytest.raises(JudgeError) as exc:
+        asyncio.run(main())
+    assert exc.value.category == "budget_exhausted"  # the third call: two cut-off calls hold the budget
     assert client.budget.spent == pytest.approx(2 * worst) and client.budget.reserved == pytest.approx(0)
     assert usage.calls["condense"] == client.usage.calls["condense"] == 2
     assert usage.cost_known is False and usage.cost == 0  # the request's `cost`: null, not 0
-    assert fake_judge.counts()["condense"] <= 2  # the refused call was not sent
+    assert fake_judge.counts()["condense"] == 2  # the refused call was not sent
 
 
 def test_a_call_cancelled_before_it_was_sent_costs_nothing(fake_judge, monkeypatch):
@@ -196,20 +204,23 @@ def test_a_call_cancelled_before_it_was_sent_costs_nothing(fake_judge, monkeypat
     from reward.judge.limits import JudgeLimiter, RoleLimits
 
     monkeypatch.setenv("REWARD_MAX_COST", "1")
-    fake_judge.state.latency = 0.5
+    fake_judge.state.latency = 1.0
     client = LiteLLMJudge(priced_settings(fake_judge))
     client.limiter = JudgeLimiter({"condense": RoleLimits(max_parallel_requests=1)}, None, "budget-test")
     usage = Usage()
 
     async def main() -> None:
-        async def late() -> None:
-            await asyncio.sleep(0.1)  # the first call holds the role's one slot by now
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(0.2):
-                    await client.complete("condense", MSG, usage)
-
         try:
-            await asyncio.gather(client.complete("condense", MSG, usage), late())
+            first = asyncio.ensure_future(client.complete("condense", MSG, usage))
+            while fake_judge.counts()["total"] < 1:  # the first call holds the role's one slot
+                await asyncio.sleep(0.005)
+            waiting = asyncio.ensure_future(client.complete("condense", MSG, usage))
+            await asyncio.sleep(0.1)
+            assert client.budget.reserved == pytest.approx(2 * worst_of(client))  # both reserved, one sent
+            waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiting
+            await first
         finally:
             await client.aclose()
 
