@@ -116,7 +116,10 @@ def test_rubric_check_and_errors(fake_judge, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\ndimensions: []\njudge: {}\n")
     proc = reward("rubric", "check", bad, env=env, check=False)
-    assert proc.returncode == 2 and "dimensions: List should have at least 1 item" in proc.stderr
+    assert proc.returncode == 2 and "bad.yaml:3: judge.grade: Field required" in proc.stderr
+    bad.write_text("name: x\ndimensions: []\njudge: {grade: {model: m}}\n")  # a checklist rubric may have none
+    proc = reward("rubric", "check", bad, env=env, check=False)
+    assert proc.returncode == 2 and "bad.yaml:2: dimensions: a rubric needs at least one dimension" in proc.stderr
     proc = reward("score", tmp_path / "missing.jsonl", "-o", tmp_path / "o.jsonl", env=env, check=False)
     assert proc.returncode == 2 and "input file not found" in proc.stderr
 
