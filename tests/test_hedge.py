@@ -280,14 +280,15 @@ def test_a_retried_attempt_is_hedged_inside_the_retry_loop(fake_judge):
     async def main() -> float:
         await calls(client, usage, 2)
         fake_judge.script(
-            {"kind": "condense", "status": 503, "headers": {"Retry-After": "0"}}, {"kind": "condense", "delay": 5}
+            {"kind": "condense", "status": 503, "headers": {"Retry-After": "0"}}, {"kind": "condense", "delay": 12}
         )
         t0 = time.monotonic()
         await client.complete("condense", MSG, usage)
         await client.aclose()
         return time.monotonic() - t0
 
-    assert asyncio.run(main()) < 3.0  # the 503, its retry stuck, and that retry's duplicate answering
+    # the 503, its retry stuck for 12 s, and that retry's duplicate answering: far sooner, however loaded the machine
+    assert asyncio.run(main()) < 8.0
     assert fake_judge.counts()["condense"] == 5 and client.hedger.stats.hedges == 1
     assert usage.calls["condense"] == 4  # the failed attempt is not a call answered, the cancelled one is counted
 
