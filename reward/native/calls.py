@@ -13,7 +13,7 @@ import shlex
 from collections.abc import Sequence
 from typing import Any
 
-from reward.core.trajectory import Step, parse_json
+from reward.core.trajectory import Step, Trajectory, parse_json
 
 MAX_RAW_CALL = 2000  # a malformed call is shown to the judge; its raw text is capped
 UNKNOWN_TOOL = "unknown tool"  # the reason of a call to no terminal tool (see unmatched_tools)
@@ -94,3 +94,15 @@ def unmatched_tools(steps: Sequence[Step]) -> list[str] | None:
         return None
     names = [m.group(1) for s in steps if s.invalid and (m := _UNKNOWN.match(s.invalid))]
     return list(dict.fromkeys(names)) or None
+
+
+def tool_warnings(rollout: Trajectory) -> list[str] | None:
+    """Loud, per rollout: tool calls were made and none named a terminal tool, so "no commands" (and a judge
+    that sees no commands) may come from a tool-name mismatch rather than from the policy."""
+    names = unmatched_tools(rollout.steps)
+    if names is None:
+        return None
+    return [
+        f"tool calls named no terminal tool (called {', '.join(names[:5])}); if one of these is the harness's "
+        "terminal tool, declare it: terminal_tool / --terminal-tool / REWARD_TERMINAL_TOOL"
+    ]

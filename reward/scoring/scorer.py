@@ -27,7 +27,7 @@ from reward.core.trajectory import CondenseInput, Group, IdReference, PlanRefere
 from reward.judge.base import InvalidReply, Judge, JudgeError, Reply, Usage
 from reward.judge.cached import CachedJudge
 from reward.judge.llm import count_tokens
-from reward.native.calls import unmatched_tools
+from reward.native.calls import tool_warnings
 from reward.rubric.finish import expected_basis, graded_fields, group_fields, no_auto
 from reward.rubric.inputs import group_inputs, rollout_inputs
 from reward.rubric.load import Rubric
@@ -57,18 +57,6 @@ def _size(t: Trajectory) -> int:
 def transcript_of(ci: CondenseInput) -> Transcript:
     steps = [ShownCommand(command=s.command, exit_code=s.exit_code, output=s.output) for s in ci.steps]
     return Transcript(steps=steps, final_answer=ci.final_answer)
-
-
-def tool_warnings(rollout: Rollout) -> list[str] | None:
-    """Loud, per rollout: tool calls were made and none named a terminal tool, so "no commands" (and a judge
-    that sees no commands) may come from a tool-name mismatch rather than from the policy."""
-    names = unmatched_tools(rollout.steps)
-    if names is None:
-        return None
-    return [
-        f"tool calls named no terminal tool (called {', '.join(names[:5])}); if one of these is the harness's "
-        "terminal tool, declare it: terminal_tool / --terminal-tool / REWARD_TERMINAL_TOOL"
-    ]
 
 
 class Scorer:
