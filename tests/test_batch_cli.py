@@ -91,3 +91,18 @@ def test_score_batch_spends_the_budget_and_the_summary_counts_it(fb, tmp_path: P
     [batch_cost] = re.findall(r"\$(\d+\.\d{4}) at the batch price", ran.stderr)
     assert float(batch_cost) > 0 and sync_calls(fb) == 0
     assert f"${batch_cost} spent of $1.0000" in ran.stdout + ran.stderr  # the batches' (nothing else ran)
+
+
+def test_a_logprob_rubric_batches_the_logprobs_the_synchronous_run_asks_for(fb, tmp_path: Path):
+    """The batch lines ask for the score tokens' logprobs as the synchronous calls do: the same expected scores,
+    marked as such, never the written values in their place."""
+    lp = ("--set", "judge.grade.logprobs=true", "--no-progress")
+    sync = tmp_path / "sync.jsonl"
+    run_cli("score", EXAMPLES, "-o", sync, *lp, env=env_for(fb, tmp_path / "c1"))
+    fb.reset()
+    out = tmp_path / "batch.jsonl"
+    run_cli("score", EXAMPLES, "-o", out, *lp, "--batch", "--batch-poll", "0.05", env=env_for(fb, tmp_path / "c2"))
+    assert sync_calls(fb) == 0
+    graded = [r for g in read_jsonl(out) for r in g["rollouts"] if r["status"] == "ok"]
+    assert graded and all(r["scores_from"] == "logprobs" for r in graded)
+    assert without_usage(out) == without_usage(sync)

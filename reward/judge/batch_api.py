@@ -16,6 +16,7 @@ from typing import Any
 from reward.errors import RunError
 from reward.judge.base import Judge
 from reward.judge.llm import litellm
+from reward.judge.logprob_reply import takes_logprobs
 from reward.redaction import short_error
 
 # OpenAI's limits per batch input file (https://platform.openai.com/docs/guides/batch): 50,000 requests and
@@ -137,6 +138,8 @@ class BatchAPI:
             wanted["response_format"] = response_format
         if seed is not None and _takes_seed(name, provider):
             wanted["seed"] = seed
+        if role == "grade" and call.top_logprobs and takes_logprobs(call.model):  # as the synchronous call asks
+            wanted["logprobs"], wanted["top_logprobs"] = True, call.top_logprobs
         try:
             params = litellm.utils.get_optional_params(model=name, custom_llm_provider=provider, **wanted)
         except Exception as exc:

@@ -27,6 +27,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from reward.judge.fake.http import FakeJudgeServer, FakeJudgeState, _completion
+from reward.judge.fake.logprobs import fake_logprobs
 from reward.judge.fake.replies import FakeNoise, fake_content, read_request
 
 
@@ -99,7 +100,11 @@ def _answer_line(judge: FakeJudgeState, line: dict[str, Any]) -> tuple[bool, dic
             scripted.get("content"), scripted.get("refusal"), prompt, scripted.get("finish_reason", "stop")
         )
     else:
-        completion = _completion(fake_content(kind, prompt, schema, body.get("seed"), judge.noise), None, prompt)
+        content = fake_content(kind, prompt, schema, body.get("seed"), judge.noise)
+        top = body.get("top_logprobs")  # as the chat endpoint: the score tokens' logprobs when a line asks
+        asked = kind == "grade" and body.get("logprobs") is True and isinstance(top, int) and top > 0
+        tokens = fake_logprobs(content, prompt, schema, top) if asked else None
+        completion = _completion(content, None, prompt, logprobs=tokens)
     return True, {**head, "response": {"status_code": 200, "body": completion}, "error": None}
 
 
