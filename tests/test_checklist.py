@@ -124,6 +124,9 @@ def test_pitfalls_alone_floor_the_reward_and_no_pitfall_subtracts_nothing(make_l
         ([{"text": "a", "weight": 0}], "inputs.criteria[0].weight: 0 is not a finite number"),
         ([{"text": "a"}], "inputs.criteria[0]: needs a category"),
         ([{"text": " ", "category": "essential"}], "inputs.criteria[0].text: required, a non-empty string"),
+        # nothing left once the judge's view drops control and zero-width characters
+        ([{"text": "\u0007\u200b", "category": "essential"}], "inputs.criteria[0].text: required, a non-empty"),
+        ([{"text": "a", "weight": 10**400}], "inputs.criteria[0].weight: "),  # too big for a float: no OverflowError
         ([{"text": "a", "category": "pitfall", "weight": 1}], "contradicts category pitfall"),
         ([{"text": "a", "category": "pitfall"}], "only pitfalls"),
         ([{"text": "a", "category": "essential", "why": 1}], "inputs.criteria[0].why: unknown key"),

@@ -132,3 +132,13 @@ def test_a_rubric_declares_the_tier_and_a_model_without_it_is_refused_before_any
         "score", EXAMPLES, "-o", tmp_path / "o.jsonl", "--rubric", rubric, "--no-progress", env=env, check=False
     )
     assert ran.returncode == 2 and "flex" in ran.stderr and fake_judge.counts()["total"] == 0
+
+
+def test_a_back_off_that_would_flood_the_provider_is_refused():
+    from pydantic import ValidationError
+
+    from reward.rubric.service_tier import ServiceTier
+
+    with pytest.raises(ValidationError):
+        ServiceTier(name="flex", backoff_s=1e-300)  # 999 calls in 2 s on capacity 429s
+    assert ServiceTier(name="flex", backoff_s=0.01).backoff_s == 0.01

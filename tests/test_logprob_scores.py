@@ -114,6 +114,8 @@ def test_a_value_split_over_tokens_or_tokens_off_the_content_fall_back():
     assert distributions(content, whole, ["x", "missing"], 0, 10) is None
     no_value = [tok('{"x_score": '), tok("10", {"ten": 0.9}), tok("}")]
     assert distributions(content, no_value, ["x"], 0, 10) == {"x": {10: 1.0}}  # the chosen token itself counts
+    hostile = [tok('{"x_score": '), tok("10", {"--5": 0.5, "-" + "9" * 5000: 0.1}), tok("}")]
+    assert distributions(content, hostile, ["x"], 0, 10) == {"x": {10: 1.0}}  # not numbers: dropped, no ValueError
     off_scale = [tok('{"x_score": '), TokenLogprob("10", -math.inf, (("x", -0.1),)), tok("}")]
     assert distributions(content, off_scale, ["x"], 0, 10) is None  # no valid value has any mass
 

@@ -58,15 +58,19 @@ def _item(field: ChecklistField, item: Any, at: str) -> tuple[list[str], tuple[s
         f"{at}.{k}: unknown key (text, category, weight)" for k in item if k not in ("text", "category", "weight")
     ]
     text, category, weight = item.get("text"), item.get("category"), item.get("weight")
-    if not isinstance(text, str) or not _norm(text):
-        problems.append(f"{at}.text: required, a non-empty string")
-    elif len(_norm(text)) > field.max_chars:
-        problems.append(f"{at}.text: {len(_norm(text))} characters, more than the rubric's {field.max_chars}")
+    # checked as the judge will see it: control and zero-width characters removed, whitespace folded
+    clean = _norm(sanitize(text)) if isinstance(text, str) else ""
+    if not clean:
+        problems.append(f"{at}.text: required, a non-empty string (of visible characters)")
+    elif len(clean) > field.max_chars:
+        problems.append(f"{at}.text: {len(clean)} characters, more than the rubric's {field.max_chars}")
     known = ", ".join(field.categories)
     if category is not None and (not isinstance(category, str) or category not in field.categories):
         problems.append(f"{at}.category: {category!r} is not a category of this rubric ({known})")
     if weight is not None:
         number = isinstance(weight, int | float) and not isinstance(weight, bool)
+        if number and isinstance(weight, int) and abs(weight) > MAX_WEIGHT:  # 10**400 overflows a float
+            number = False
         if not (number and math.isfinite(weight) and 1 / MAX_WEIGHT <= abs(weight) <= MAX_WEIGHT):
             problems.append(
                 f"{at}.weight: {weight!r} is not a finite number from ±{1 / MAX_WEIGHT:g} to ±{MAX_WEIGHT:g}"
@@ -81,7 +85,7 @@ def _item(field: ChecklistField, item: Any, at: str) -> tuple[list[str], tuple[s
     if default is not None and (w < 0) != (default < 0):
         kind = "negative (a pitfall)" if default < 0 else "positive"
         return [f"{at}.weight: {w:g} contradicts category {category}, whose weights are {kind}"], None
-    return [], (_norm(sanitize(str(text))), category, w, weight is not None)
+    return [], (clean, category, w, weight is not None)
 
 
 def checklist_problems(field: ChecklistField, value: Any, where: str) -> list[str]:

@@ -19,6 +19,7 @@ written integers within one rollout would weigh its dimensions unevenly.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,9 @@ class Weighted:
 
     mean: float
     spread: float
+
+
+_INTEGER = re.compile(r"-?[0-9]{1,6}")
 
 
 def weigh(dist: Distribution) -> Weighted:
@@ -100,7 +104,7 @@ def _distribution(tok: TokenLogprob, before: str, after: str, valid: range) -> D
         if not (text.startswith(before) and text.endswith(after) and len(text) > len(before) + len(after)):
             continue
         middle = text[len(before) : len(text) - len(after)]
-        if middle.isascii() and middle.lstrip("-").isdigit() and int(middle) in valid:
+        if _INTEGER.fullmatch(middle) and int(middle) in valid:  # "--5", 5000 digits: not a score
             mass[int(middle)] = mass.get(int(middle), 0.0) + math.exp(lp)
     total = math.fsum(mass.values())
     if total <= 0:

@@ -22,4 +22,4 @@ class ServiceTier(BaseModel):
 
     name: Literal["flex"]
     deadline_s: float = Field(default=300.0, gt=0)  # of capacity 429s, after which the standard tier answers
-    backoff_s: float = Field(default=1.0, gt=0)  # the first wait after a capacity 429
+    backoff_s: float = Field(default=1.0, ge=0.01, le=30)  # the first wait after a capacity 429 (doubling: no flood)
