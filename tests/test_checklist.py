@@ -318,3 +318,24 @@ def test_compare_and_prompt_work_on_checklist_runs(tmp_path):
     shown = run_cli(*args, "--fake-judge", env=env)
     text = json.dumps(json.loads(shown.stdout))
     assert all(json.dumps(c["text"])[1:-1] in text for c in first["inputs"]["criteria"])
+
+
+def test_a_category_whose_weight_changes_sign_is_another_prompt(tmp_path):
+    """The judge scores a pitfall the other way round: a category turned from negative to positive would turn
+    penalties into rewards on the same verdicts, so its sign is part of the prompt version and rescore refuses,
+    while a change of size is a free rescore."""
+    from tests.conftest import run_cli
+
+    env = {"REWARD_CACHE_DIR": str(tmp_path / "cache"), "COLUMNS": "200"}
+    out = tmp_path / "o.jsonl"
+    run_cli("score", EXAMPLE, "-o", out, "--rubric", "checklist", "--fake-judge", "--no-progress", env=env)
+    size = run_cli("rescore", out, "-r", "checklist", "-o", tmp_path / "a.jsonl",
+                   "--set", "inputs.group.criteria.categories.pitfall=-2", env=env)  # fmt: skip
+    assert size.returncode == 0
+    sign = run_cli("rescore", out, "-r", "checklist", "-o", tmp_path / "b.jsonl",
+                   "--set", "inputs.group.criteria.categories.pitfall=0.9", env=env, check=False)  # fmt: skip
+    assert sign.returncode == 2 and "asks the judge differently" in sign.stderr
+    assert (
+        load_rubric("checklist").prompt_version
+        != load_rubric("checklist", ["inputs.group.criteria.categories.pitfall=0.9"]).prompt_version
+    )

@@ -140,10 +140,11 @@ def parse_criteria(spec: RubricSpec, value: Any) -> list[Criterion]:
 
 
 def template_criteria(field: ChecklistField, value: Any) -> list[SimpleNamespace]:
-    """What a template sees of a checklist: `id`, `text` and `category` of each criterion (weights are not
-    shown, as a dimension's are not)."""
+    """What a template sees of a checklist: `id`, `text`, `category` and `pitfall` (a negative weight) of each
+    criterion; weight sizes are not shown, as a dimension's are not."""
     criteria, _ = _parse(field, value, "")
-    return [SimpleNamespace(id=c.id, text=c.text, category=c.category) for c in criteria]
+    # the sign only (a pitfall is scored the other way round); the size never reaches the judge
+    return [SimpleNamespace(id=c.id, text=c.text, category=c.category, pitfall=c.weight < 0) for c in criteria]
 
 
 def checklist_spec(spec: RubricSpec, criteria: list[Criterion]) -> RubricSpec:

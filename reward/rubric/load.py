@@ -152,12 +152,13 @@ def prompt_version(spec: RubricSpec, condense_template: str | None, grade_templa
 
 
 def _visible_inputs(spec: RubricSpec) -> dict[str, Any]:
-    """The inputs as a prompt version sees them: a checklist's category weights never reach the judge (editing
-    one costs no call and `reward rescore` applies it), its category names do."""
+    """The inputs as a prompt version sees them: a checklist's category sizes never reach the judge (editing
+    one costs no call and `reward rescore` applies it), its category names and signs do (a negative weight is a
+    pitfall, which the judge is told to score the other way round)."""
     data = spec.inputs.model_dump()
     for name, field in spec.inputs.group.items():
         if isinstance(field, ChecklistField):
-            data["group"][name]["categories"] = sorted(field.categories)
+            data["group"][name]["categories"] = sorted((c, w < 0) for c, w in field.categories.items())
     return data
 
 

@@ -210,7 +210,10 @@ _SAMPLE = {"string": "text", "integer": 1, "number": 0.5, "boolean": True}
 def _sample(kind: str, present: bool) -> Any:
     if kind == "checklist":  # as reward.rubric.inputs gives it: criteria with their ids
         n = 2 if present else 1
-        return [SimpleNamespace(id=f"c{i}", text=f"criterion {i}", category="essential") for i in range(1, n + 1)]
+        return [
+            SimpleNamespace(id=f"c{i}", text=f"criterion {i}", category="essential", pitfall=False)
+            for i in range(1, n + 1)
+        ]
     return _SAMPLE[kind]
 
 
