@@ -153,7 +153,14 @@ def checklist_spec(spec: RubricSpec, criteria: list[Criterion]) -> RubricSpec:
     positive = sum(c.weight for c in criteria if c.weight > 0)
     negative = sum(-c.weight for c in criteria if c.weight < 0)
     dims = [
-        Dimension(name=c.id, group="met" if c.weight > 0 else "pitfalls", description=c.text, weight=abs(c.weight))
+        # Not the criterion's text: it is group data (from the trainer), shown fenced by the template's checklist;
+        # a dimension's description reaches templates and the verdict schema raw.
+        Dimension(
+            name=c.id,
+            group="met" if c.weight > 0 else "pitfalls",
+            description=f"checklist criterion {c.id} (its text is in the checklist)",
+            weight=abs(c.weight),
+        )
         for c in criteria
     ]
     groups = {"met": DimensionGroup(title="CRITERIA (met is better)")}
