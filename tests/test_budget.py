@@ -228,3 +228,27 @@ def test_a_call_cancelled_before_it_was_sent_costs_nothing(fake_judge, monkeypat
     asyncio.run(main())
     assert fake_judge.counts()["condense"] == usage.calls["condense"] == 1 and usage.cost_known
     assert client.budget.spent == pytest.approx(usage.cost) and client.budget.reserved == pytest.approx(0)
+
+
+def test_attempts_that_time_out_are_charged_and_counted_whether_or_not_a_retry_answers(fake_judge, monkeypatch):
+    """The judge's own timeout: each attempt was sent and may be billed. Charged its worst case and counted at an
+    unknown cost, so `--max-cost` cannot be passed by calls that keep timing out."""
+    monkeypatch.setenv("REWARD_MAX_COST", "1")
+    client = LiteLLMJudge(priced_settings(fake_judge, timeout_s=0.5, num_retries=2))
+    usage = Usage()
+    fake_judge.state.latency = 1.5
+
+    async def main() -> str:
+        try:
+            await client.complete("condense", MSG, usage)
+        except JudgeError as exc:
+            return exc.category
+        finally:
+            await client.aclose()
+        return "answered"
+
+    assert asyncio.run(main()) == "judge_timeout"
+    worst = client.budget.worst_case("condense", usage.prompt_tokens or 10, 512)
+    assert usage.calls["condense"] == 3 and usage.cost_known is False  # the 3 attempts the judge received
+    status = budget_status(client)
+    assert status is not None and status.spent >= 3 * worst * 0.9 and client.budget.reserved == 0

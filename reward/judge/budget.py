@@ -84,6 +84,7 @@ class CallLedger:
     extra: list[Any] = field(default_factory=list)
     cancelled: int = 0
     cut: int = 0
+    timed_out: int = 0  # attempts sent that timed out (retried or not): they may be billed too
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,10 @@ class Budget:
                 for u in (*usages, this):
                     account_cancelled(u, role)
                 spent += ledger.worst
+        for _ in range(ledger.timed_out):  # whether or not a retry then answered
+            for u in (*usages, this):
+                account_cancelled(u, role)
+            spent += ledger.worst
         self.settle(ledger.worst * (1 + ledger.duplicates), spent)
         return this
 

@@ -258,6 +258,9 @@ class LiteLLMJudge(Judge):
             except asyncio.CancelledError:  # sent, then cut off: it may be billed (charged in Budget.close)
                 ledger.cut += 1
                 raise
+            except (TimeoutError, litellm.Timeout):  # sent, no answer in time: it may be billed all the same
+                ledger.timed_out += 1
+                raise
 
         if not self.hedger.enabled:
             async with self.limiter.slot(role, tokens):
