@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from functools import partial
 
 import pytest
@@ -127,6 +128,11 @@ def test_timeout_retry_after_and_refusals_survive_the_route(fake_judge, model):
     with pytest.raises(JudgeError) as exc:
         complete(client)
     assert exc.value.category == "judge_timeout"
+    # The timed-out attempts are still at the judge (2 s each): let them end, so none takes the next script
+    deadline = time.monotonic() + 10
+    while fake_judge.state.in_flight and time.monotonic() < deadline:
+        time.sleep(0.02)
+    fake_judge.state.script.clear()
     fake_judge.script({"refusal": "I can't help with that", "content": None})
     with pytest.raises(InvalidReply) as ref:
         complete(client)
