@@ -97,14 +97,18 @@ def _answer_line(judge: FakeJudgeState, line: dict[str, Any]) -> tuple[bool, dic
         return False, {**head, "response": {"status_code": status, "body": err}, "error": None}
     if scripted is not None:
         completion = _completion(
-            scripted.get("content"), scripted.get("refusal"), prompt, scripted.get("finish_reason", "stop")
+            scripted.get("content"),
+            scripted.get("refusal"),
+            prompt,
+            scripted.get("finish_reason", "stop"),
+            model=body.get("model"),
         )
     else:
         content = fake_content(kind, prompt, schema, body.get("seed"), judge.noise)
         top = body.get("top_logprobs")  # as the chat endpoint: the score tokens' logprobs when a line asks
         asked = kind == "grade" and body.get("logprobs") is True and isinstance(top, int) and top > 0
         tokens = fake_logprobs(content, prompt, schema, top) if asked and isinstance(top, int) else None
-        completion = _completion(content, None, prompt, logprobs=tokens)
+        completion = _completion(content, None, prompt, logprobs=tokens, model=body.get("model"))
     return True, {**head, "response": {"status_code": 200, "body": completion}, "error": None}
 
 

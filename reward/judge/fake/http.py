@@ -129,13 +129,16 @@ def _completion(
     finish: str = "stop",
     cached_tokens: int = 0,
     logprobs: list[dict[str, Any]] | None = None,
+    model: Any = None,
 ) -> dict[str, Any]:
     text = content or ""
     return {
         "id": f"chatcmpl-fake-{_digest(prompt, text) % 10**12}",
         "object": "chat.completion",
         "created": int(time.time()),
-        "model": FAKE_MODEL,
+        # the model asked for, as providers answer (litellm prices a reply by the model it names); the fake is
+        # told apart by its system_fingerprint
+        "model": model if isinstance(model, str) and model else FAKE_MODEL,
         "system_fingerprint": FAKE_FINGERPRINT,
         "choices": [
             {
@@ -218,6 +221,7 @@ def create_app(state: FakeJudgeState) -> FastAPI:
                     prompt,
                     scripted.get("finish_reason", "stop"),
                     state.prefix_cache.cached_chars(prompt) // 4,
+                    model=body.get("model"),
                 )
             )
         content = fake_content(kind, prompt, schema, body.get("seed"), state.noise)
@@ -225,7 +229,7 @@ def create_app(state: FakeJudgeState) -> FastAPI:
         asked = kind == "grade" and body.get("logprobs") is True and isinstance(top, int) and top > 0
         tokens = fake_logprobs(content, prompt, schema, top) if asked else None  # scripted replies: none
         cached = state.prefix_cache.cached_chars(prompt) // 4
-        body_out = _completion(content, None, prompt, cached_tokens=cached, logprobs=tokens)
+        body_out = _completion(content, None, prompt, cached_tokens=cached, logprobs=tokens, model=body.get("model"))
         if isinstance(body.get("service_tier"), str):  # echoed as OpenAI does: the tier that answered
             body_out["service_tier"] = body["service_tier"]
         return JSONResponse(body_out)
