@@ -50,3 +50,27 @@ def test_http_api_counts_records_and_scripts(fake_judge, rubric):
     assert fake_judge.state.calls[1]["response_format"] == rf
     with urllib.request.urlopen(fake_judge.api_base.removesuffix("/v1") + "/_stats", timeout=5) as resp:
         assert json.loads(resp.read())["total"] == 3
+
+
+def test_the_fake_answers_with_the_model_asked_for_so_a_priced_judge_is_priced(fake_judge):
+    """litellm prices a reply by the model it names: a reply naming the fake's own model (which routing it
+    registers at price 0) would cost a priced judge $0, and its budget nothing."""
+    import asyncio
+
+    import litellm
+    import pytest
+
+    from reward.judge.base import CallSettings, Usage
+    from reward.judge.litellm_judge import LiteLLMJudge
+    from reward.judge.llm import choose_route
+    from tests.conftest import settings_for
+
+    choose_route("openai/reward-fake-judge", None)  # as a fake run routes it: the bare name registered at $0
+    priced = CallSettings("openai/gpt-4o-mini", 0.0, 512)
+    usage = Usage()
+    judge = LiteLLMJudge(settings_for(fake_judge, condense=priced, grade=priced))
+    asyncio.run(judge.complete("condense", [{"role": "user", "content": "## Task Query\n\nhello"}], usage))
+    info = litellm.get_model_info(model="openai/gpt-4o-mini")
+    assert usage.cost_known and usage.cost == pytest.approx(
+        usage.prompt_tokens * info["input_cost_per_token"] + usage.completion_tokens * info["output_cost_per_token"]
+    )
