@@ -154,44 +154,24 @@ def score(
         for warning in rubric_warnings(scorer.rubric.spec):
             err.print(f"[yellow]warning: {escape(warning)}[/yellow]", highlight=False)
         total = count_lines(input)
-        if batch:  # the batch API answers into the cache; the run below then reads it (one loop: one store)
-            from reward.cli.batch_view import batch_summary, say
-            from reward.scoring.batch import prefill
 
-            async def batch_then_score() -> RunReport:
+        async def work() -> RunReport:
+            if batch:  # the batch API answers into the cache; the run below then reads it (one loop: one store)
+                from reward.cli.batch_view import batch_summary, say
+                from reward.scoring.batch import prefill
+
                 done = await prefill(
-                    scorer,
-                    input,
-                    output,
-                    plans=reference_plans,
-                    terminal_tool=tools,
-                    retry_errors=retry_errors,
-                    progress=say,
-                    poll_s=batch_poll,
-                )
+                    scorer, input, output, plans=reference_plans, terminal_tool=tools,
+                    retry_errors=retry_errors, progress=say, poll_s=batch_poll,
+                )  # fmt: skip
                 err.print(escape(batch_summary(done)), highlight=False)
-                with progress_bar(progress, total, "scoring groups") as tick:
-                    return await score_file(
-                        scorer, input, output, plans=reference_plans, terminal_tool=tools,
-                        retry_errors=retry_errors, progress=tick,
-                    )  # fmt: skip
-
-            report = run_scoring(scorer, batch_then_score())
-        else:
             with progress_bar(progress, total, "scoring groups") as tick:
-                report = run_scoring(
-                    scorer,
-                    score_file(
-                        scorer,
-                        input,
-                        output,
-                        plans=reference_plans,
-                        terminal_tool=tools,
-                        retry_errors=retry_errors,
-                        groups_in_flight=max(4, scorer.judge.settings.concurrency),
-                        progress=tick,
-                    ),
-                )
+                return await score_file(
+                    scorer, input, output, plans=reference_plans, terminal_tool=tools, retry_errors=retry_errors,
+                    groups_in_flight=max(4, scorer.judge.settings.concurrency), progress=tick,
+                )  # fmt: skip
+
+        report = run_scoring(scorer, work())
         report_invalid(report.invalid)
         with output.open(encoding="utf-8") as f:
             summary = summarize(read_result_line(line) for line in f if line.strip())
@@ -254,22 +234,18 @@ def plans(
     ) as scorer:
         if not scorer.rubric.spec.condenses:
             raise UsageError(f"rubric {scorer.rubric.name} has no condensing stage: there are no plans to precompute")
-        if batch:
-            from reward.cli.batch_view import batch_summary, say
-            from reward.scoring.batch import prefill_plans
 
-            async def batch_then_plans() -> tuple[RunReport, list[str]]:
+        async def work() -> tuple[RunReport, list[str]]:
+            if batch:
+                from reward.cli.batch_view import batch_summary, say
+                from reward.scoring.batch import prefill_plans
+
                 done = await prefill_plans(scorer, input, output, terminal_tool=tools, progress=say, poll_s=batch_poll)
                 err.print(escape(batch_summary(done)), highlight=False)
-                with progress_bar(progress, count_lines(input), "condensing references") as tick:
-                    return await plan_file(scorer, input, output, terminal_tool=tools, progress=tick)
-
-            report, failures = run_scoring(scorer, batch_then_plans())
-        else:
             with progress_bar(progress, count_lines(input), "condensing references") as tick:
-                report, failures = run_scoring(
-                    scorer, plan_file(scorer, input, output, terminal_tool=tools, progress=tick)
-                )
+                return await plan_file(scorer, input, output, terminal_tool=tools, progress=tick)
+
+        report, failures = run_scoring(scorer, work())
         report_invalid(report.invalid)
         for failure in failures:
             err.print(f"[red]judge error[/red] {escape(failure)}", highlight=False)
