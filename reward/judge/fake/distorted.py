@@ -9,11 +9,11 @@ for the distortion and its identity holds it, so its verdicts never share cache 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from reward.judge.base import Judge, Reply, Usage
+from reward.judge.base import Judge
+from reward.judge.fake.rewriting import VerdictRewriter
 from reward.rubric.spec import RubricSpec
 
 
@@ -48,43 +48,21 @@ class Distortion:
         return cls(gamma, float(spec.scale.min), float(spec.scale.max), spec.scale.kind == "integer")
 
 
-class DistortedJudge(Judge):
+class DistortedJudge(VerdictRewriter):
     """`inner` (a fake judge) whose grading scores go through `distortion`, for rubric `spec`."""
 
     def __init__(self, inner: Judge, distortion: Distortion, spec: RubricSpec) -> None:
-        if not inner.settings.fake:
-            raise ValueError("a planted distortion goes only on a fake judge")
-        self.inner = inner
+        super().__init__(inner, "a planted distortion")
         self.distortion = distortion
         grade = inner.settings.grade
         self.settings = replace(inner.settings, grade=replace(grade, model=f"{grade.model}~gamma{distortion.gamma:g}"))
-        self.usage = inner.usage
         self.identity: dict[str, Any] = {**inner.identity, "distortion": distortion.gamma}
         self._names = [f"{d.name}_score" for d in spec.dimensions]
 
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-    async def complete(
-        self,
-        role: str,
-        messages: list[dict[str, str]],
-        usage: Usage,
-        response_format: dict[str, Any] | None = None,
-        seed: int | None = None,
-    ) -> Reply:
-        reply = await self.inner.complete(role, messages, usage, response_format, seed)
-        if role != "grade":
-            return reply
-        try:
-            verdict = json.loads(reply.content)
-        except ValueError:
-            return reply  # an invalid reply stays invalid: re-asked as it would be
-        if not isinstance(verdict, dict):
-            return reply
+    def rewrite(self, messages: list[dict[str, str]], verdict: dict[str, Any]) -> bool:
         for key in self._names:
             value = verdict.get(key)
             if isinstance(value, int | float) and not isinstance(value, bool):
                 y = self.distortion(value)
                 verdict[key] = int(y) if self.distortion.integer else y
-        return Reply(content=json.dumps(verdict), fake=True, finish_reason=reply.finish_reason)
+        return True

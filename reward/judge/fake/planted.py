@@ -10,12 +10,12 @@ so its verdicts never share cache keys with the plain fake's.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from reward.analysis.canaries import KINDS, shows
-from reward.judge.base import Judge, Reply, Usage
+from reward.judge.base import Judge
+from reward.judge.fake.rewriting import VerdictRewriter
 from reward.rubric.prompts import FENCE_CLOSE, FENCE_OPEN
 from reward.rubric.spec import RubricSpec
 
@@ -27,18 +27,14 @@ def _fenced(text: str, label: str) -> str | None:
     return m.group(1) if m else None
 
 
-class PlantedWeaknessJudge(Judge):
+class PlantedWeaknessJudge(VerdictRewriter):
     """`inner` (a fake judge) with a planted weakness for canaries of `kind`, graded with rubric `spec`."""
 
     def __init__(self, inner: Judge, kind: str, spec: RubricSpec) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown canary kind {kind!r}; known: {', '.join(KINDS)}")
-        if not inner.settings.fake:
-            raise ValueError("a planted weakness goes only on a fake judge")
-        self.inner = inner
+        super().__init__(inner, "a planted weakness")
         self.kind = kind
-        self.settings = inner.settings
-        self.usage = inner.usage
         self.identity: dict[str, Any] = {**inner.identity, "planted_weakness": kind}
         failure = {name for name, g in spec.groups.items() if g.failure_mode}
         self._best = {d.name: spec.scale.min if d.group in failure else spec.scale.max for d in spec.dimensions}
@@ -82,22 +78,8 @@ class PlantedWeaknessJudge(Judge):
                 verdict[f"{name}_score"] = best
         return True
 
-    async def complete(
-        self,
-        role: str,
-        messages: list[dict[str, str]],
-        usage: Usage,
-        response_format: dict[str, Any] | None = None,
-        seed: int | None = None,
-    ) -> Reply:
-        reply = await self.inner.complete(role, messages, usage, response_format, seed)
-        if role != "grade":
-            return reply
-        try:
-            verdict = json.loads(reply.content)
-        except ValueError:
-            return reply  # an invalid reply stays invalid: re-asked as it would be
-        if not isinstance(verdict, dict) or not self._rewrite(messages, verdict):
-            return reply
+    def rewrite(self, messages: list[dict[str, str]], verdict: dict[str, Any]) -> bool:
+        if not self._rewrite(messages, verdict):
+            return False
         self.paid_out += 1
-        return Reply(content=json.dumps(verdict), fake=True, finish_reason=reply.finish_reason)
+        return True
