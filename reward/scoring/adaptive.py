@@ -18,6 +18,7 @@ from reward.judge.base import JudgeError, Usage
 from reward.rubric.adaptive import next_round
 from reward.rubric.finish import sample_rewards
 from reward.scoring.batch_replay import FAILED, PENDING
+from reward.scoring.judged import error_result
 
 if TYPE_CHECKING:
     from reward.scoring.scorer import Graded, Scorer
@@ -55,7 +56,7 @@ async def adapt(
             g = _of(graded[i])
             if problem is not None:
                 r = results[i]
-                results[i] = scorer._error(g.rollout, r.has_final_answer, *problem)
+                results[i] = error_result(g.rollout, r.has_final_answer, *problem)
                 results[i].warnings = r.warnings
                 live.remove(i)
                 continue

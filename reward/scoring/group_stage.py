@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from statistics import fmean
 from typing import TYPE_CHECKING, Any
 
-from reward.core.results import ErrorInfo, GradingInfo, RolloutResult
+from reward.core.results import GradingInfo, RolloutResult
 from reward.core.trajectory import CondenseInput, Group, Rollout
 from reward.judge.base import InvalidReply, JudgeError, Reply, Usage
 from reward.rubric.group_verdict import (
@@ -40,7 +40,7 @@ from reward.rubric.penalties import check_penalty, has_final_answer
 from reward.rubric.prompts import Messages, TemplateProblem, candidates_messages
 from reward.rubric.spec import RubricSpec
 from reward.rubric.verdict import DimensionScore, Verdict, verdict_model
-from reward.scoring.judged import Graded, Plan
+from reward.scoring.judged import Graded, Plan, error_result
 
 if TYPE_CHECKING:
     from reward.scoring.scorer import Scorer
@@ -88,18 +88,6 @@ def shuffled(group_id: str, items: list[Prepared]) -> list[Prepared]:
     return canonical
 
 
-def error(rollout: Rollout, fa_ok: bool, category: str, message: str) -> RolloutResult:
-    assert rollout.id is not None
-    return RolloutResult(
-        id=rollout.id,
-        status="error",
-        reward=None,
-        error=ErrorInfo(category=category, message=message),
-        in_group_stats=False,
-        has_final_answer=fa_ok,
-    )
-
-
 async def prepare(scorer: Scorer, group: Group, index: int, usage: Usage) -> Prepared | RolloutResult:
     """Penalties, then the candidate plan(s) (cached), as rollout-by-rollout grading does; a result when done."""
     rollout = group.rollouts[index]
@@ -123,7 +111,7 @@ async def prepare(scorer: Scorer, group: Group, index: int, usage: Usage) -> Pre
         request = scorer.condense_request(group, ci)
         plans = list(await asyncio.gather(*(scorer.plan(request, usage, s) for s in seeds)))
     except JudgeError as exc:
-        return error(rollout, fa_ok, exc.category, exc.message)
+        return error_result(rollout, fa_ok, exc.category, exc.message)
     return Prepared(index, rollout, fa_ok, ci, plans)
 
 
@@ -227,16 +215,16 @@ async def run_stage(
         left = "" if deadline is None else " (the request deadline passed)"
         for p in live:
             results.setdefault(
-                p.index, (error(p.rollout, p.fa_ok, "judge_timeout", f"no verdict in time{left}"), False, None)
+                p.index, (error_result(p.rollout, p.fa_ok, "judge_timeout", f"no verdict in time{left}"), False, None)
             )
     except JudgeError as exc:
         for p in live:
-            results[p.index] = (error(p.rollout, p.fa_ok, exc.category, exc.message), False, None)
+            results[p.index] = (error_result(p.rollout, p.fa_ok, exc.category, exc.message), False, None)
     for i in range(len(group.rollouts)):  # timed out before it was prepared
         if i not in results:
             r = group.rollouts[i]
             results[i] = (
-                error(r, has_final_answer(r.final_answer), "judge_timeout", "no verdict in time"),
+                error_result(r, has_final_answer(r.final_answer), "judge_timeout", "no verdict in time"),
                 False,
                 None,
             )

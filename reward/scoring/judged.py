@@ -7,6 +7,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from reward.core.results import ErrorInfo, RolloutResult
 from reward.core.trajectory import CondenseInput, Group, Rollout
 from reward.rubric.noise import Sample
 from reward.rubric.verdict import Verdict
@@ -51,3 +52,16 @@ class Graded:
     def fake(self) -> bool:
         judged: list[Plan | Verdict] = [*self.candidates, *([self.ref] if self.ref else []), *self.verdicts]
         return any(x.fake for x in judged)
+
+
+def error_result(rollout: Rollout, fa_ok: bool, category: str, message: str) -> RolloutResult:
+    """A rollout the judge could not score: a categorised error, no reward, out of its group's statistics."""
+    assert rollout.id is not None
+    return RolloutResult(
+        id=rollout.id,
+        status="error",
+        reward=None,
+        error=ErrorInfo(category=category, message=message),
+        in_group_stats=False,
+        has_final_answer=fa_ok,
+    )

@@ -14,7 +14,6 @@ from typing import Any
 
 from reward.cache.disk import Store
 from reward.core.results import (
-    ErrorInfo,
     GradingInfo,
     GroupResult,
     GroupUsage,
@@ -44,7 +43,7 @@ from reward.rubric.verdict import (
     verdict_model,
     verdict_of_reply,
 )
-from reward.scoring.judged import Graded, Plan
+from reward.scoring.judged import Graded, Plan, error_result
 from reward.scoring.plan_check import check_plan, plan_sections
 
 OFF_LOOP_CHARS = 256 * 1024
@@ -223,17 +222,6 @@ class Scorer:
         result._plan = graded.candidates[0].text if graded.candidates else None
         return result, graded.fake
 
-    def _error(self, rollout: Rollout, fa_ok: bool, category: str, message: str) -> RolloutResult:
-        assert rollout.id is not None
-        return RolloutResult(
-            id=rollout.id,
-            status="error",
-            reward=None,
-            error=ErrorInfo(category=category, message=message),
-            in_group_stats=False,
-            has_final_answer=fa_ok,
-        )
-
     async def score_rollout(
         self,
         group: Group,
@@ -289,9 +277,9 @@ class Scorer:
                 graded = await self._judge(group, rollout, ci, reference, usage, list(range(self.fixed_k)))
         except TimeoutError:
             left = "" if deadline is None else " (the request deadline passed)"
-            return self._error(rollout, fa_ok, "judge_timeout", f"no verdict in time{left}"), False, ci, None
+            return error_result(rollout, fa_ok, "judge_timeout", f"no verdict in time{left}"), False, ci, None
         except JudgeError as exc:
-            return self._error(rollout, fa_ok, exc.category, exc.message), False, ci, None
+            return error_result(rollout, fa_ok, exc.category, exc.message), False, ci, None
         shell = RolloutResult(id=rollout.id, status="ok", reward=None, in_group_stats=True, has_final_answer=fa_ok)
         result, fake = self.finish(graded, shell)
         return result, fake, ci, graded
