@@ -354,3 +354,28 @@ def test_rescore_refuses_a_file_whose_scores_were_mapped(tmp_path: Path):
     run_cli("score", EXAMPLES, "-o", plain, "--fake-judge", "--no-progress", env=env)
     assert "score_maps" not in plain.read_text()
     run_cli("rescore", plain, "-r", overlay, "-o", tmp_path / "once.jsonl", env=env)
+
+
+@pytest.mark.parametrize(
+    ("maps", "problem"),
+    [
+        (
+            "nonexistent: {points: [[0, 0], [10, 10]]}",
+            "score maps for dimensions the rubric does not have: nonexistent",
+        ),
+        ("efficiency: {points: [[0, 5], [10, 3]]}", "mapped scores may not decrease"),
+        ("efficiency: {points: [[5, 0], [5, 10]]}", "strictly increasing judge scores"),
+        ("efficiency: {points: [[0, 0]]}", "at least 2"),
+        ("efficiency: {points: [[0, 0], [10, .nan]]}", "efficiency"),
+    ],
+)
+def test_a_hostile_score_map_is_refused_when_the_rubric_loads(tmp_path: Path, maps: str, problem: str):
+    """A map that reorders scores, names a dimension the rubric lacks, or is not a function is a rubric error
+    (exit 2 from `rubric check`), never a silently moved reward."""
+    from reward.rubric.load import data_root
+
+    text = (data_root() / "rubrics" / "execution_subagent.yaml").read_text()
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text(text + "\nscore_maps:\n  " + maps + "\n")
+    ran = run_cli("rubric", "check", overlay, env={"COLUMNS": "200"}, check=False)
+    assert ran.returncode == 2 and problem in ran.stderr, ran.stderr
