@@ -141,6 +141,13 @@ def test_values_are_parsed():
         ({"REWARD_EXIT_CODE": "json,stderr"}, "REWARD_EXIT_CODE: exit-code convention: unknown place(s) ['stderr']"),
         ({"REWARD_TIMEOUT": "long"}, "REWARD_TIMEOUT must be a number, got 'long'"),
         ({"REWARD_WORKERS": "0"}, "REWARD_WORKERS must be positive, got '0'"),
+        ({"REWARD_JUDGE_SAMPLES": "many"}, "REWARD_JUDGE_SAMPLES must be an integer or auto, got 'many'"),
+        ({"REWARD_JUDGE_MAX_SAMPLES": "40"}, "REWARD_JUDGE_MAX_SAMPLES must be at most 32, got 40"),
+        ({"REWARD_HEDGE_QUANTILE": "0.2"}, "REWARD_HEDGE_QUANTILE must be between 0.5 and 0.99, got '0.2'"),
+        ({"REWARD_HEDGE_MAX_FRACTION": "1.5"}, "REWARD_HEDGE_MAX_FRACTION must be a fraction between 0 and 1"),
+        ({"REWARD_MAX_COST": "-1"}, "REWARD_MAX_COST must be positive, got '-1'"),
+        ({"REWARD_MAX_COST": "nan"}, "REWARD_MAX_COST must be a finite number"),
+        ({"REWARD_CANARY_RATE": "2"}, "REWARD_CANARY_RATE must be a fraction between 0 and 1, got '2'"),
     ],
 )
 def test_a_bad_value_names_the_variable_and_the_value(env, message):
