@@ -287,9 +287,11 @@ def test_a_retried_attempt_is_hedged_inside_the_retry_loop(fake_judge):
         await client.aclose()
         return time.monotonic() - t0
 
-    # the 503, its retry stuck for 12 s, and that retry's duplicate answering: far sooner, however loaded the machine
-    assert asyncio.run(main()) < 8.0
+    # the 503, then its retry stuck for 12 s: the answer is that retry's duplicate's, before the 12 s are out (when
+    # the duplicate goes depends on the latencies seen, which a loaded machine stretches: no tighter bound)
+    assert asyncio.run(main()) < 12.0
     assert fake_judge.counts()["condense"] == 5 and client.hedger.stats.hedges == 1
+    assert client.hedger.stats.duplicate_won == 1
     assert usage.calls["condense"] == 4  # the failed attempt is not a call answered, the cancelled one is counted
 
 
