@@ -206,7 +206,7 @@ def test_the_judge_hedges_a_stuck_call_and_counts_both(fake_judge):
         await client.aclose()
         return time.monotonic() - t0
 
-    assert asyncio.run(main()) < 3.0
+    assert asyncio.run(main()) < 5.0  # the duplicate answered before the stuck call's 5 s
     assert fake_judge.counts()["condense"] == 4  # 2 priming calls, the stuck one and its duplicate
     assert client.hedger.stats.hedges == 1 and client.hedger.stats.cancelled == 1
     assert usage.calls["condense"] == 4 and client.usage.calls["condense"] == 4
