@@ -97,12 +97,32 @@ def agreement(candidate: list[GroupResult], reference: list[GroupResult]) -> flo
     return hits / total if total else 1.0
 
 
+def sign_agreement(candidate: list[GroupResult], reference: list[GroupResult]) -> float:
+    """Share of rollouts whose advantage sign (reward above or below its group's mean: what GRPO trains on)
+    is the reference's (rollouts the reference puts exactly at the mean left out)."""
+    hits, total = 0, 0
+    for c, r in zip(candidate, reference, strict=True):
+        mine = {x.id: x.reward for x in c.rollouts if x.reward is not None}
+        theirs = {x.id: x.reward for x in r.rollouts if x.reward is not None}
+        if len(mine) != len(theirs) or not theirs:
+            continue
+        m_mean, t_mean = sum(mine.values()) / len(mine), sum(theirs.values()) / len(theirs)
+        for rid, rv in theirs.items():
+            if rv == t_mean:
+                continue
+            total += 1
+            hits += (mine[rid] > m_mean) == (rv > t_mean)
+    return hits / total if total else 1.0
+
+
 def measure(
     sd: float, seeds: int, n_groups: int, size: int, extras: tuple[float, ...] = ()
 ) -> dict[str, dict[str, float]]:
     """Medians over seeds of each configuration's grading calls (relative to K = 1) and agreement with K = 16."""
     configs = {**CONFIGS, **{f"auto@{x:g}": {"samples": "auto", "extra": x} for x in extras}}
-    rows: dict[str, dict[str, list[float]]] = {name: {"calls_x_k1": [], "agreement": []} for name in configs}
+    rows: dict[str, dict[str, list[float]]] = {
+        name: {"calls_x_k1": [], "agreement": [], "signs": []} for name in configs
+    }
     shipped = adaptive.EXTRA
     for seed in range(seeds):
         batch = groups(seed, n_groups, size)
@@ -118,6 +138,7 @@ def measure(
             assert base
             rows[name]["calls_x_k1"].append(calls / base)
             rows[name]["agreement"].append(agreement(results, reference))
+            rows[name]["signs"].append(sign_agreement(results, reference))
     return {name: {k: median(v) for k, v in row.items()} for name, row in rows.items()}
 
 
@@ -134,7 +155,9 @@ def main() -> None:
         out[str(sd)] = m = measure(sd, args.seeds, args.groups, args.size, tuple(args.extra))
         print(
             f"sd {sd:>4}: agreement with K=16 (grading calls x K=1): "
-            + ", ".join(f"{name} {row['agreement']:.3f} ({row['calls_x_k1']:.2f}x)" for name, row in m.items()),
+            + ", ".join(f"{name} {row['agreement']:.3f} ({row['calls_x_k1']:.2f}x)" for name, row in m.items())
+            + "; advantage signs: "
+            + ", ".join(f"{name} {row['signs']:.3f}" for name, row in m.items()),
             flush=True,
         )
     print(json.dumps(out, indent=2))
