@@ -33,7 +33,7 @@ from reward.judge.fake.batch_server import FakeBatchServer  # noqa: E402
 from reward.judge.litellm_judge import LiteLLMJudge  # noqa: E402
 from reward.rubric.load import load_rubric  # noqa: E402
 from reward.scoring.batch import prefill  # noqa: E402
-from reward.scoring.dry_run import price  # noqa: E402
+from reward.scoring.dry_run_report import price  # noqa: E402
 from reward.scoring.runner import score_file  # noqa: E402
 from reward.scoring.scorer import Scorer  # noqa: E402
 

@@ -278,7 +278,7 @@ def test_a_state_file_of_another_endpoint_is_refused(fb: FakeBatchServer, scorer
 def test_the_work_is_priced_at_the_batch_rate(fb: FakeBatchServer, scorers: Any, tmp_path: Path):
     from reward.judge.base import CallSettings
     from reward.judge.batch_api import batch_price
-    from reward.scoring.dry_run import price
+    from reward.scoring.dry_run_report import price
 
     model = "openai/gpt-4.1-2025-04-14"  # priced by litellm, batch prices included; answered by the stand-in
     told: list[str] = []

@@ -22,8 +22,8 @@ from packaging.utils import canonicalize_name
 
 import reward
 from reward.errors import RunError
-from reward.scoring import runner
-from reward.scoring.runner import exclusive
+from reward.scoring import output_file
+from reward.scoring.output_file import exclusive
 from tests.conftest import EXAMPLES, ROOT, example_groups, run_cli
 from tests.server_proc import ServerProcess, server_env
 
@@ -317,11 +317,11 @@ def test_a_run_that_locked_a_removed_lock_file_starts_over_on_the_paths_file(tmp
             lock.unlink()  # the holder ends between this run's open and its flock
         real_flock(fd, op)
 
-    monkeypatch.setattr(runner.fcntl, "flock", flock)
+    monkeypatch.setattr(output_file.fcntl, "flock", flock)
     with exclusive(out):
         assert len(calls) == 2  # started over
         assert lock.exists() and _locked_by_someone(lock)  # a third run sees the lock and refuses
-        monkeypatch.setattr(runner.fcntl, "flock", real_flock)
+        monkeypatch.setattr(output_file.fcntl, "flock", real_flock)
         with pytest.raises(RunError, match="another run is writing"), exclusive(out):
             pass
     assert not lock.exists()
@@ -341,7 +341,7 @@ _CONTENDER = """
 import os, sys, time
 from pathlib import Path
 from reward.errors import RunError
-from reward.scoring.runner import exclusive
+from reward.scoring.output_file import exclusive
 out, log, rounds, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 fd = os.open(log, os.O_WRONLY | os.O_APPEND)
 Path(f"{log}.ready.{os.getpid()}").touch()  # all start together, after their (slow) imports

@@ -6,7 +6,8 @@ import json
 import pytest
 
 from reward.errors import RunError
-from reward.scoring.runner import load_done, score_file
+from reward.scoring.output_file import load_done
+from reward.scoring.runner import score_file
 from tests.conftest import group, rollout, step
 
 
@@ -230,7 +231,7 @@ def test_a_failing_output_write_leaves_whole_lines_only(make_local_scorer, tmp_p
     import os
 
     from reward.errors import OutputError
-    from reward.scoring import runner
+    from reward.scoring import output_file
 
     inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_jsonl(inp, [group(f"g{i}") for i in range(4)])
@@ -243,7 +244,7 @@ def test_a_failing_output_write_leaves_whole_lines_only(make_local_scorer, tmp_p
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_write(fd, data)
 
-    monkeypatch.setattr(runner.os, "write", filling)
+    monkeypatch.setattr(output_file.os, "write", filling)
     with pytest.raises(OutputError, match="No space left on device"):
         run(make_local_scorer(), inp, out, groups_in_flight=1)
     monkeypatch.undo()

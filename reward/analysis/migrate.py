@@ -29,7 +29,8 @@ from reward.rubric.finish import graded_fields
 from reward.rubric.load import Rubric
 from reward.rubric.noise import Sample
 from reward.rubric.score_maps import ScoreMap
-from reward.scoring.dry_run import DryRun, Stage, _Planner, price
+from reward.scoring.dry_run import _Planner
+from reward.scoring.dry_run_report import DryRun, Stage, price
 from reward.scoring.scorer import Plan, Scorer
 
 
@@ -83,7 +84,7 @@ def samples_of(groups: Sequence[RunGroup]) -> int:
 def read_inputs(path: Path, wanted: set[str], rubric: Rubric, tool: str | None) -> dict[str, Group]:
     """The input groups named in `wanted`, prepared as `reward score` prepares them."""
     from reward.native.prepare import GroupInputError, prepare_group
-    from reward.scoring.runner import read_lines
+    from reward.scoring.output_file import read_lines
 
     if not path.is_file():
         raise MigrateError(f"input file not found: {path}")

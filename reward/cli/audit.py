@@ -37,7 +37,7 @@ def bundled_examples() -> Path:
 def read_groups(path: Path, scorer: Scorer, tools: str | None) -> tuple[list[Group], list[LineError]]:
     from reward.core.trajectory import Group, LineError, parse_line
     from reward.native.prepare import GroupInputError, prepare_group
-    from reward.scoring.runner import read_lines
+    from reward.scoring.output_file import read_lines
 
     groups: list[Group] = []
     invalid: list[LineError] = []

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from reward.rubric.load import Rubric
-    from reward.scoring.dry_run import DryRun
+    from reward.scoring.dry_run_report import DryRun
 
 
 def _cost(cost: float | None) -> str:

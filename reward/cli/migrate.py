@@ -17,7 +17,7 @@ from reward.cli.options import BaseOpt, CacheOpt, ConcOpt, FakeOpt, KeyOpt, Tool
 
 if TYPE_CHECKING:
     from reward.analysis.migrate import Migration
-    from reward.scoring.dry_run import DryRun
+    from reward.scoring.dry_run_report import DryRun
     from reward.scoring.scorer import Scorer
 
 

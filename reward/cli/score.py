@@ -117,7 +117,8 @@ def score(
     from reward.core.summary import summarize
     from reward.native.prepare import load_plans
     from reward.rubric.overrides import applying, recorded
-    from reward.scoring.runner import count_lines, score_file
+    from reward.scoring.output_file import count_lines
+    from reward.scoring.runner import score_file
 
     if not input.is_file():
         raise UsageError(f"input file not found: {input}")
@@ -217,7 +218,8 @@ def plans(
     batch_poll: BatchPollOpt = 30.0,
 ) -> None:
     """Precompute reference Execution Plans offline."""
-    from reward.scoring.runner import count_lines, plan_file
+    from reward.scoring.output_file import count_lines
+    from reward.scoring.runner import plan_file
 
     if not input.is_file():
         raise UsageError(f"input file not found: {input}")

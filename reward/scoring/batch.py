@@ -41,7 +41,7 @@ from reward.scoring import batch_state
 from reward.scoring.batch_cost import BatchCost, BatchProgress, BatchReport
 from reward.scoring.batch_replay import MAX_FAILURES, ReplayJudge
 from reward.scoring.dry_run import done_groups
-from reward.scoring.runner import exclusive, read_lines
+from reward.scoring.output_file import exclusive, read_lines
 from reward.scoring.scorer import Scorer
 
 T = TypeVar("T")

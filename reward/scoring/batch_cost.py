@@ -19,7 +19,7 @@ from reward.judge.batch_api import BatchAPI, LineResult, batch_price
 from reward.judge.budget import Budget, Price
 from reward.judge.llm import litellm
 from reward.scoring.batch_replay import Request
-from reward.scoring.dry_run import price
+from reward.scoring.dry_run_report import price
 
 log = logging.getLogger("reward.scoring.batch")
 BatchProgress = Callable[[str], None]  # one line per change: what the batches are doing
