@@ -251,3 +251,70 @@ def test_attempts_that_time_out_are_charged_and_counted_whether_or_not_a_retry_a
     assert usage.calls["condense"] == 3 and usage.cost_known is False  # the 3 attempts the judge received
     status = budget_status(client)
     assert status is not None and status.spent >= 3 * worst * 0.9 and client.budget.reserved == 0
+
+
+def test_a_retry_reserves_its_own_worst_case_so_timeouts_never_pass_the_budget(fake_judge, monkeypatch):
+    """Room for one call's worst case only: the first attempt times out (and may be billed), so the retry
+    is refused as budget_exhausted instead of being sent; what was spent stays within the limit."""
+    client = LiteLLMJudge(priced_settings(fake_judge, timeout_s=0.5, num_retries=2))
+    set_max_cost(client, 1.0)  # enforced: the judge now counts prompt tokens for worst cases
+    prompt = client._estimate_tokens("condense", client.settings.condense, MSG) - 512
+    worst = client.budget.worst_case("condense", prompt, 512)
+    set_max_cost(client, worst * 1.01)
+    fake_judge.state.latency = 1.5
+    usage = Usage()
+
+    async def main() -> str:
+        try:
+            await client.complete("condense", MSG, usage)
+        except JudgeError as exc:
+            return exc.category
+        finally:
+            await client.aclose()
+        return "answered"
+
+    assert asyncio.run(main()) == "budget_exhausted"
+    assert usage.calls["condense"] == 1  # one attempt sent (and charged); the retries never were
+    status = budget_status(client)
+    assert status is not None and status.limit is not None
+    assert status.spent <= status.limit and client.budget.reserved == pytest.approx(0)
+
+
+def test_exhausted_only_when_a_refused_call_could_not_fit_even_after_the_calls_in_flight():
+    b = Budget(1.0, {"grade": Price(0.001, 0.001)})
+    b.reserve(0.6)
+    assert not b.try_reserve(0.5)  # refused for the call in flight: room again once it settles cheaply
+    assert not b.exhausted and not b.status().exhausted
+    b.settle(0.6, 0.7)  # it cost 0.7: 0.3 left, a 0.5 call can never fit again
+    assert not b.try_reserve(0.5)
+    assert b.exhausted and b.status().exhausted
+    assert b.try_reserve(0.2)  # smaller calls still go out while they fit
+    b.set_limit(5.0)  # a larger limit lifts it
+    assert not b.exhausted
+
+
+def test_a_worst_case_covers_a_prompt_cache_write_billed_above_list_input():
+    """Anthropic bills a cache_control write at 1.25x input: a call that writes its whole prompt to the cache
+    and uses every allowed token must not cost more than its reserved worst case."""
+    import litellm
+
+    model = "anthropic/claude-sonnet-4-5-20250929"
+    info = litellm.get_model_info(model=model)
+    assert info["cache_creation_input_token_cost"] > info["input_cost_per_token"]  # the premise
+    b = Budget.priced(1.0, {"grade": [model]})
+    worst = b.worst_case("grade", 10_000, 1024)
+    billed = 10_000 * info["cache_creation_input_token_cost"] + 1024 * info["output_cost_per_token"]
+    assert billed <= worst * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("value", ["0", "inf", "-1", "nan"])
+def test_max_cost_flag_takes_what_the_variable_takes(fake_judge, tmp_path, value):
+    """--max-cost and REWARD_MAX_COST: one rule (a positive, finite USD amount), a usage error otherwise."""
+    from tests.conftest import EXAMPLES, cli_env, run_cli
+
+    env = cli_env(fake_judge, tmp_path / "cache")
+    flag = run_cli("score", EXAMPLES, "-o", tmp_path / "o.jsonl", f"--max-cost={value}", env=env, check=False)
+    assert flag.returncode == 2 and "--max-cost" in flag.stderr and "Traceback" not in flag.stderr
+    var = run_cli("score", EXAMPLES, "-o", tmp_path / "o.jsonl", env={**env, "REWARD_MAX_COST": value}, check=False)
+    assert var.returncode == 2 and "REWARD_MAX_COST" in var.stderr
+    assert not (tmp_path / "o.jsonl").exists()

@@ -130,3 +130,25 @@ def test_readyz_is_503_with_the_reason_while_the_judge_fails(fake_judge, tmp_pat
         body = {"groups": [group("g2", rollouts=[rollout("fresh")])]}
         assert c.post("/score", json=body).json()["groups"][0]["rollouts"][0]["status"] == "ok"
         assert c.get("/readyz").status_code == 200
+
+
+def test_readyz_stays_503_once_the_budget_is_spent_with_no_half_open_retry(fake_judge, tmp_path, monkeypatch):
+    """A budget never refills without a restart: after the retry delay the worker still says not ready (a
+    half-open 'retrying' would draw steps that can only fail), while a budget with room says ready."""
+    monkeypatch.setenv("REWARD_JUDGE_MODEL", "openai/gpt-4o-mini")  # priced by litellm: the budget is enforced
+    monkeypatch.setenv("REWARD_JUDGE_API_BASE", fake_judge.api_base)
+    monkeypatch.setenv("REWARD_JUDGE_API_KEY", "sk-test")
+    monkeypatch.setenv("REWARD_MAX_COST", "0.004")  # about one group's calls
+    svc = RewardService(ServiceSettings(rubric_dir=ROOT / "rubrics", cache_dir=tmp_path / "cache"))
+    with TestClient(create_app(svc), raise_server_exceptions=False) as c:
+        assert c.get("/readyz").status_code == 200
+        categories = []
+        for i in range(4):
+            body = {"groups": [group(f"g{i}", rollouts=[rollout(f"r{i}-{j}") for j in range(4)])]}
+            for r in c.post("/score", json=body).json()["groups"][0]["rollouts"]:
+                categories.append(r["error"]["category"] if r.get("error") else r["status"])
+        assert "budget_exhausted" in categories
+        svc.judge_health.since -= 3600  # long past the half-open delay
+        ready = c.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["judge"] == "failing"
+        assert ready.json()["judge_error"].startswith("budget_exhausted: ") and "REWARD_MAX_COST" in ready.text

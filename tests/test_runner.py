@@ -278,3 +278,19 @@ def test_a_full_filesystem_is_one_line_exit_3_and_resumable(fake_judge, tmp_path
         assert not list(tiny.glob("*.tmp"))
     finally:
         subprocess.run(["umount", str(tiny)], check=False)
+
+
+def test_an_output_whose_folder_cannot_be_made_is_one_line_exit_3(fake_judge, tmp_path):
+    """-o under a regular file: the folder cannot be created. One error line naming it, exit 3, no traceback
+    (the plain run and --batch take the output's lock the same way)."""
+    from tests.conftest import EXAMPLES, cli_env, run_cli
+
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder\n")
+    out = blocker / "out.jsonl"
+    ran = run_cli("score", EXAMPLES, "-o", out, "--no-progress", env=cli_env(fake_judge, tmp_path / "c"), check=False)
+    assert ran.returncode == 3, ran.stderr
+    assert "Traceback" not in ran.stderr
+    errors = [line for line in ran.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and str(blocker) in errors[0]
+    assert blocker.read_text() == "not a folder\n"

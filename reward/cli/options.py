@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -75,6 +76,13 @@ def samples_option(value: str | None) -> int | Literal["auto"] | None:
         return parse_samples(value)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--samples") from None
+
+
+def positive_cost(value: float | None) -> float | None:
+    """--max-cost as REWARD_MAX_COST takes it: a positive, finite amount in USD (0 or inf is nobody's budget)."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise typer.BadParameter(f"must be a positive, finite cost in USD, got {value!r}", param_hint="--max-cost")
+    return value
 
 
 def notify(kind: str, message: str) -> None:

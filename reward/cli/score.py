@@ -28,6 +28,7 @@ from reward.cli.options import (
     SamplesOpt,
     ToolOpt,
     notify,
+    positive_cost,
     samples_option,
 )
 from reward.cli.overrides import SetOpt
@@ -106,7 +107,7 @@ def score(
         float | None,
         typer.Option(
             "--max-cost",
-            min=0.0,
+            callback=positive_cost,
             help="Judge spend (USD) this run may make; calls past it are budget_exhausted errors, resumable "
             "[env REWARD_MAX_COST].",
         ),

@@ -55,7 +55,8 @@ class Price:
 
 
 def price_of(models: list[str]) -> Price | None:
-    """The dearest price among a role's models (its deployments); None when any is unpriced (or none)."""
+    """The dearest price among a role's models (its deployments), input at the dearer of list and cache-write
+    prices; None when any is unpriced (or none)."""
     from reward.judge.llm import litellm
 
     prices = []
@@ -67,7 +68,9 @@ def price_of(models: list[str]) -> Price | None:
         inp, out = info.get("input_cost_per_token"), info.get("output_cost_per_token")
         if not inp or out is None:  # a zero input price is one registered for an unknown model
             return None
-        prices.append(Price(float(inp), float(out)))
+        # a prompt-cache write is billed above list input (Anthropic: 1.25x): a worst case is the dearer one
+        write = info.get("cache_creation_input_token_cost") or 0.0
+        prices.append(Price(max(float(inp), float(write)), float(out)))
     if not prices:
         return None
     return Price(max(p.input for p in prices), max(p.output for p in prices))
@@ -85,6 +88,8 @@ class CallLedger:
     cancelled: int = 0
     cut: int = 0
     timed_out: int = 0  # attempts sent that timed out (retried or not): they may be billed too
+    attempts: int = 0  # attempts made (a retry, a flex call's fallback to the standard tier)
+    retried: int = 0  # attempts after the first, each with a worst case of its own reserved
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,7 @@ class BudgetStatus:
     remaining: float | None
     enforced: bool
     note: str | None = None
+    exhausted: bool = False  # a call was refused that can never fit under this limit (serve: not ready)
 
 
 class Budget:
@@ -109,6 +115,9 @@ class Budget:
         self.models = models or {}  # to price the roles when a limit comes later (set_limit)
         self.spent = 0.0
         self.reserved = 0.0  # worst cases of the calls in flight
+        # the smallest call refused that could not fit even once every call in flight had settled: spent only
+        # grows, so while the limit stays, no call that size fits again (`exhausted`)
+        self.refused: float | None = None
         self.set_limit(limit)
 
     @classmethod
@@ -160,6 +169,8 @@ class Budget:
             return True
         assert self.limit is not None
         if self.spent + self.reserved + amount > self.limit:
+            if self.spent + amount > self.limit:  # no room even without the calls in flight: for good
+                self.refused = amount if self.refused is None else min(self.refused, amount)
             return False
         self.reserved += amount
         return True
@@ -195,12 +206,22 @@ class Budget:
             for u in (*usages, this):
                 account_cancelled(u, role)
             spent += ledger.worst
-        self.settle(ledger.worst * (1 + ledger.duplicates), spent)
+        self.settle(ledger.worst * (1 + ledger.duplicates + ledger.retried), spent)
         return this
+
+    @property
+    def exhausted(self) -> bool:
+        """No call of the size last refused can fit any more (a larger limit lifts it)."""
+        return (
+            self.enforced
+            and self.limit is not None
+            and self.refused is not None
+            and self.spent + self.refused > self.limit
+        )
 
     def status(self) -> BudgetStatus:
         remaining = None if self.limit is None else max(0.0, self.limit - self.spent)
-        return BudgetStatus(self.limit, self.spent, remaining, self.enforced, self.note)
+        return BudgetStatus(self.limit, self.spent, remaining, self.enforced, self.note, self.exhausted)
 
 
 def set_max_cost(judge: Judge | Any, limit: float | None) -> BudgetStatus | None:

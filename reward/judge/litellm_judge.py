@@ -250,7 +250,14 @@ class LiteLLMJudge(Judge):
         raise AssertionError("unreachable: tenacity reraises the last error")
 
     async def _attempt(self, role: str, tokens: int, ledger: CallLedger, call: Callable[[], Awaitable[Any]]) -> Any:
-        """One call attempt in its turn under the limits; hedged (reward/judge/hedge.py) when configured."""
+        """One call attempt in its turn under the limits; hedged (reward/judge/hedge.py) when configured.
+        An attempt after the first (a retry, a flex call's fallback) reserves a worst case of its own: a timed-out
+        attempt may be billed, so the first reservation covers only the first attempt (budget_exhausted here
+        stops the retries rather than pass the budget)."""
+        if ledger.attempts:
+            self.budget.reserve(ledger.worst)
+            ledger.retried += 1
+        ledger.attempts += 1
 
         async def sent() -> Any:
             try:
@@ -334,6 +341,9 @@ class LiteLLMJudge(Judge):
                     lambda extra: self._acompletion(role, messages, {**kwargs, **extra}, tokens, ledger),
                 )
                 outcome = "ok"
+            except JudgeError as exc:  # the budget refused a retry: no transport error to categorise
+                outcome = exc.category
+                raise
             except Exception as exc:
                 outcome = categorize(exc)
                 raise JudgeError(outcome, short_error(exc, self._secrets)) from exc

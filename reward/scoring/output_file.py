@@ -100,7 +100,10 @@ def exclusive(output: Path) -> Iterator[None]:
     So a run counts the lock as its own only once the path still names the very file it locked, and
     otherwise starts over; and only the holder removes the file, while holding it, after the same check.
     """
-    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file where a folder should be, a read-only parent: one line, exit 3
+        raise OutputError(f"{output}: cannot create its folder {output.parent}: {exc.strerror}") from exc
     path = output.with_name(output.name + ".lock")
     for _ in range(_LOCK_TRIES):
         try:

@@ -18,6 +18,7 @@ from reward.core.summary import summarize
 from reward.core.trajectory import Group, Strict
 from reward.errors import ConfigError, RewardError
 from reward.judge.base import JudgeSettings, Usage
+from reward.judge.budget import budget_status
 from reward.judge.litellm_judge import LiteLLMJudge
 from reward.native.prepare import GroupInputError, load_plans, prepare_group
 from reward.rubric.load import Rubric, RubricError, load_rubric, rubric_dir
@@ -308,14 +309,28 @@ class RewardService:
         """Rubrics loaded, the cache writable (while writes fail, scoring goes on without the cache but the
         worker reports not ready) and the judge callable as far as the last requests showed (judge_health)."""
         ok, detail = self.store.probe()  # the disk or the Redis store, each its own probe
+        judge = self.judge_health.state()
+        spent = self.budget_exhausted()
+        if spent is not None:  # no half-open retry: the budget never refills without a restart or a new limit
+            judge = {"judge": "failing", "judge_error": spent}
         return {
-            "ready": ok and self.judge_health.ready,
-            **self.judge_health.state(),
+            "ready": ok and judge["judge"] != "failing",
+            **judge,
             "rubrics": sorted(self.rubrics),
             "cache": detail,
             "cache_write_failures": self.store.write_failures,
             "reference_plans": len(self.plans),
         }
+
+    def budget_exhausted(self) -> str | None:
+        """Why the default rubric's judge can make no more calls under REWARD_MAX_COST; None while it can."""
+        status = budget_status(self.default.judge)
+        if status is None or not status.exhausted or status.limit is None:
+            return None
+        return (
+            f"budget_exhausted: ${status.spent:.4f} of the judge budget (REWARD_MAX_COST) of ${status.limit:.4f} "
+            "spent; restart with a larger budget"
+        )
 
     def close(self) -> None:
         self.store.close()
