@@ -318,3 +318,24 @@ def test_max_cost_flag_takes_what_the_variable_takes(fake_judge, tmp_path, value
     var = run_cli("score", EXAMPLES, "-o", tmp_path / "o.jsonl", env={**env, "REWARD_MAX_COST": value}, check=False)
     assert var.returncode == 2 and "REWARD_MAX_COST" in var.stderr
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_a_retry_after_a_refusal_reuses_the_reservation_and_is_sent(fake_judge):
+    """A 503 is not billed: with room for one worst case only, the retry after it goes out and answers (a
+    reservation per attempt would refuse it)."""
+    client = LiteLLMJudge(priced_settings(fake_judge, num_retries=2))
+    set_max_cost(client, 1.0)  # enforced: the judge now counts prompt tokens for worst cases
+    worst = worst_of(client)
+    set_max_cost(client, worst * 1.01)
+    fake_judge.script({"status": 503, "message": "overloaded"})
+    usage = Usage()
+
+    async def main() -> str:
+        try:
+            reply = await client.complete("condense", MSG, usage)
+        finally:
+            await client.aclose()
+        return reply.content
+
+    assert asyncio.run(main())
+    assert fake_judge.counts()["condense"] == 2 and client.budget.reserved == pytest.approx(0)

@@ -88,8 +88,7 @@ class CallLedger:
     cancelled: int = 0
     cut: int = 0
     timed_out: int = 0  # attempts sent that timed out (retried or not): they may be billed too
-    attempts: int = 0  # attempts made (a retry, a flex call's fallback to the standard tier)
-    retried: int = 0  # attempts after the first, each with a worst case of its own reserved
+    retried: int = 0  # worst cases reserved for attempts after a timed-out one (which keeps its own)
 
 
 @dataclass(frozen=True)

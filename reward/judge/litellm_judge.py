@@ -251,13 +251,12 @@ class LiteLLMJudge(Judge):
 
     async def _attempt(self, role: str, tokens: int, ledger: CallLedger, call: Callable[[], Awaitable[Any]]) -> Any:
         """One call attempt in its turn under the limits; hedged (reward/judge/hedge.py) when configured.
-        An attempt after the first (a retry, a flex call's fallback) reserves a worst case of its own: a timed-out
-        attempt may be billed, so the first reservation covers only the first attempt (budget_exhausted here
-        stops the retries rather than pass the budget)."""
-        if ledger.attempts:
+        An attempt that timed out may be billed and keeps its worst case, so the next attempt (a retry, a flex
+        call's fallback) reserves one of its own; after a refusal (429, 5xx: not billed) it reuses the last
+        one. budget_exhausted here stops the retries rather than pass the budget."""
+        while ledger.retried < ledger.timed_out:
             self.budget.reserve(ledger.worst)
             ledger.retried += 1
-        ledger.attempts += 1
 
         async def sent() -> Any:
             try:
