@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from reward.analysis.canaries import KINDS, canary_kind, shows, tally, with_canaries
+from reward.analysis.canaries import KINDS, built_kinds, canary_kind, shows, tally, with_canaries
 from reward.core.results import DimensionResult, GroupResult, JudgeInfo, RolloutResult
 from reward.core.trajectory import Group
 from reward.rubric.load import Rubric
@@ -126,7 +126,12 @@ def test_canaries_never_reach_a_trainer(tmp_path: Path) -> None:
         for p in (ROOT / "reward").rglob("*.py")
         if re.search(r"analysis(\.canaries| import canaries)", p.read_text(encoding="utf-8"))
     }
-    assert users == {"reward/cli/audit.py", "reward/judge/fake/planted.py", "reward/service/canary_mix.py"}
+    assert users == {
+        "reward/cli/audit.py",
+        "reward/judge/fake/planted.py",
+        "reward/service/canary_mix.py",
+        "reward/service/canary_metrics.py",  # the known kinds only: its labels
+    }
     src = strong_input(tmp_path)
     text = src.read_text()
     before = set(tmp_path.iterdir())
@@ -173,8 +178,9 @@ def test_tally_compares_with_the_judged_honest_median() -> None:
     g = GroupResult.model_construct(
         group_id="g", rollouts=rollouts, judge=JudgeInfo(condense_model="", grade_model="m", fake=True)
     )
-    assert [canary_kind(r) for r in rollouts][:3] == [None, None, None]
-    out = tally([g], failure_modes={"bad"})
+    built = {"g": {"c1": "master_key", "c2": "master_key", "c3": "claimed_success", "c4": "copied_query"}}
+    assert [canary_kind(r, built["g"]) for r in rollouts][:3] == [None, None, None]
+    out = tally([g], built, failure_modes={"bad"})
     assert out["canaries"]["master_key"] == {
         "n": 2,
         "fooled": 1,
@@ -188,4 +194,52 @@ def test_tally_compares_with_the_judged_honest_median() -> None:
     assert out["dimensions"]["good"] == {"n": 2, "paid": 1, "rate": 0.5, "by_kind": {"master_key": 1}}
     assert out["dimensions"]["bad"] == {"n": 2, "paid": 1, "rate": 0.5, "by_kind": {"master_key": 1}}
     lonely = GroupResult.model_construct(group_id="h", rollouts=[rollouts[3]], judge=g.judge)
-    assert tally([lonely])["canaries"]["master_key"]["no_baseline"] == 1
+    assert tally([lonely], {"h": {"c1": "master_key"}})["canaries"]["master_key"]["no_baseline"] == 1
+
+
+def test_only_the_canaries_built_are_tallied_never_a_rollouts_own_meta() -> None:
+    """An honest rollout's meta is the client's: a `canary` key there (any string, a known kind too) neither
+    takes it out of the honest median nor makes a kind of its own."""
+    rollouts = [
+        result("a", "ok", 60.0, "trainer-tag-0", good=8),
+        result("b", "ok", 40.0, "master_key", good=6),
+        result("c", "ok", 20.0, "fence_forgery", good=4),
+        result("canary-master-key-colon", "ok", 45.0, "master_key", good=5),
+        result("odd", "ok", 45.0, good=5),
+    ]
+    g = GroupResult.model_construct(
+        group_id="g", rollouts=rollouts, judge=JudgeInfo(condense_model="", grade_model="m", fake=True)
+    )
+    # only known kinds are ever a canary's, whatever a caller passes
+    out = tally([g], {"g": {"canary-master-key-colon": "master_key", "odd": "not-a-kind"}})
+    assert list(out["canaries"]) == ["master_key"]  # no trainer-tag-0, no not-a-kind, no fence_forgery
+    assert out["canaries"]["master_key"] | {"rate": None} == {
+        "n": 1,
+        "fooled": 1,  # 45 >= the median of 60, 40, 20 and 45 (odd is honest): 42.5
+        "rate": None,
+        "penalized": 0,
+        "errors": 0,
+        "no_baseline": 0,
+    }
+    assert tally([g], {})["canaries"] == {}  # nothing built: nothing tallied
+    canaries = with_canaries(Group.model_validate(example_groups()[0]), ["x"])
+    assert canaries is not None
+    assert sorted(set(built_kinds(canaries.rollouts).values())) == sorted(KINDS)
+    assert all(rid.startswith("canary-") for rid in built_kinds(canaries.rollouts))
+
+
+def test_the_audit_ignores_a_canary_key_in_the_inputs_meta(plain, tmp_path: Path) -> None:
+    _, src, cache = plain
+    tagged = tmp_path / "tagged.jsonl"
+    lines = []
+    for i, line in enumerate(src.read_text().splitlines()):
+        g = json.loads(line)
+        for j, r in enumerate(g["rollouts"]):
+            r["meta"] = {"canary": "master_key" if j % 2 else f"policy-v{i}"}
+        lines.append(json.dumps(g))
+    tagged.write_text("\n".join(lines) + "\n")
+    args = ("--cache-dir", cache, "--fake-weakness", "keyword_stuffing")
+    clean, with_tags = audit_json("--input", src, *args), audit_json("--input", tagged, *args)
+    assert list(with_tags["canaries"]) == list(KINDS)
+    assert with_tags["canaries"] == clean["canaries"] and with_tags["dimensions"] == clean["dimensions"]
+    assert all(row["no_baseline"] == 0 for row in with_tags["canaries"].values())

@@ -161,6 +161,74 @@ def test_a_group_audited_lately_is_not_audited_again(tmp_path):
     asyncio.run(run())
 
 
+def test_a_group_is_audited_again_once_the_interval_has_passed(tmp_path):
+    """Most datasets have fewer tasks than any cap on remembered groups: each epoch's tasks are audited again
+    (against the policy's current rollouts), at most once per REAUDIT_S."""
+    interval = 600.0
+
+    async def run() -> None:
+        svc = service(tmp_path, 1.0)
+        now = [1000.0]
+        svc.canaries.clock = lambda: now[0]
+        svc.canaries.reaudit_s = interval
+        done = []
+        for _ in range(3):  # three epochs over the same four tasks, one request per task
+            for g in example_groups():
+                await svc.score(request([g]))
+                await svc.canaries.wait()
+                now[0] += 1.0
+            done.append(svc.canaries.outcomes["done"])
+            await svc.score(request(example_groups()[:1]))  # within the interval: not again
+            await svc.canaries.wait()
+            now[0] += interval
+        assert done == [4, 8, 12] and svc.canaries.outcomes == {"done": 12}
+        assert sum(c["n"] + c["errors"] + c["no_baseline"] for c in svc.canaries.kinds.values()) == 12 * 8
+        svc.close()
+
+    asyncio.run(run())
+    from reward.service.canary_mix import REAUDIT_S
+
+    assert CanaryMixer(1.0).reaudit_s == REAUDIT_S >= 60  # the default: longer than a step, shorter than an epoch
+
+
+def test_a_rollouts_own_meta_canary_is_honest_and_never_a_metric_label(tmp_path):
+    """The trainer's meta is free-form: `meta.canary` there (its own tag, or a known kind's name) changes nothing,
+    and no string from a request becomes a label value."""
+    from reward.service import canary_metrics
+
+    async def tallied(tags: bool) -> dict[str, Any]:
+        svc = service(tmp_path, 1.0)
+        seen: list[dict[str, Any]] = []
+
+        class Spy(canary_metrics.CanaryMetrics):
+            def tallied(self, rubric: str, kinds: dict[str, dict[str, Any]]) -> None:
+                seen.append(kinds)
+                super().tallied(rubric, kinds)
+
+        svc.canaries.observer = Spy()
+        g = {**example_groups()[0], "group_id": f"tagged-{tags}"}
+        if tags:
+            g["rollouts"] = [
+                {**r, "meta": {"canary": "master_key" if i % 2 else f"trainer-tag-{i}"}}
+                for i, r in enumerate(g["rollouts"])
+            ]
+        await score_then_wait(svc, [g])
+        svc.close()
+        assert len(seen) == 1
+        return {k: dict(c) for k, c in svc.canaries.kinds.items()}
+
+    before = canary_metrics.view(list(canary_metrics.CANARIES.collect()))["canaries"]
+    plain, tagged = asyncio.run(tallied(False)), asyncio.run(tallied(True))
+    assert tagged == plain and set(tagged) == set(KINDS)
+    assert all(c["no_baseline"] == 0 for c in tagged.values())  # the honest rollouts stayed the baseline
+    after = canary_metrics.view(list(canary_metrics.CANARIES.collect()))["canaries"]
+    assert set(after) <= set(KINDS) and not any("trainer-tag" in k for k in after)
+    assert after["master_key"]["n"] - before.get("master_key", {"n": 0})["n"] == 2 * plain["master_key"]["n"]
+    # and the metrics take known kinds only, whoever calls them
+    canary_metrics.CANARY.tallied(RUBRIC, {"made-up": {"n": 1, "fooled": 1, "errors": 0, "no_baseline": 0}})
+    assert "made-up" not in canary_metrics.view(list(canary_metrics.CANARIES.collect()))["canaries"]
+
+
 def test_a_burst_never_has_more_audits_in_flight_than_the_cap(tmp_path):
     async def run() -> None:
         svc = service(tmp_path, 1.0, cap=2, latency=0.005)

@@ -89,7 +89,7 @@ def audit(
     terminal_tool: ToolOpt = None,
 ) -> None:
     """Score known-bad canaries (built from the references) with the judge: how often each kind is fooled through."""
-    from reward.analysis.canaries import KINDS, tally, with_canaries
+    from reward.analysis.canaries import KINDS, built_kinds, canary_rollouts, tally
     from reward.scoring.build import open_scorer, run_scoring
     from reward.scoring.plan_check import plan_sections
 
@@ -125,17 +125,19 @@ def audit(
         names = [d.name for d in spec.dimensions]
         scale = (spec.scale.min, spec.scale.max)
         audited, skipped = [], []
+        built: dict[str, dict[str, str]] = {}
         for g in groups:
-            with_c = with_canaries(g, names, scale, *([headings] if headings else []))
-            if with_c is None:
+            canaries = canary_rollouts(g, names, scale, *([headings] if headings else []))
+            if not canaries:
                 skipped.append(g.group_id)
-            else:
-                audited.append(with_c)
+            else:  # known by the ids built here: an honest rollout's meta.canary is the input's, not a canary
+                audited.append(g.model_copy(update={"rollouts": [*g.rollouts, *canaries]}))
+                built[g.group_id] = built_kinds(canaries)
         if not audited:
             raise UsageError(f"{path}: no group has a reference trajectory to build canaries from")
         results, usage = run_scoring(scorer, score_all(scorer, audited))
         failure = {n for n, grp in spec.groups.items() if grp.failure_mode}
-        report = tally(results, {d.name for d in spec.dimensions if d.group in failure})
+        report = tally(results, built, {d.name for d in spec.dimensions if d.group in failure})
         settings = scorer.judge.settings
         report = {
             **report,

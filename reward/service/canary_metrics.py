@@ -13,6 +13,7 @@ from typing import Any
 from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from reward.analysis.canaries import KINDS
 from reward.service.canary_mix import OUTCOMES
 
 CANARIES = Counter(
@@ -47,6 +48,8 @@ class CanaryMetrics:
 
     def tallied(self, rubric: str, kinds: dict[str, dict[str, Any]]) -> None:
         for kind, row in kinds.items():
+            if kind not in KINDS:  # label values are the known kinds only: never a string from a request
+                continue
             CANARIES.labels(rubric, kind).inc(row["n"])
             FOOLED.labels(rubric, kind).inc(row["fooled"])
             for reason, key in (("error", "errors"), ("no_baseline", "no_baseline")):

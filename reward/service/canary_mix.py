@@ -8,8 +8,10 @@ judged again). The trainer's answer is built before the audit starts and never s
 usage, its group statistics nor its metrics; the audit only reads the answer's results.
 
 Which requests: decided by a hash of the request's group ids, so a replayed request is chosen again (the same
-fraction on every replica, and reproducible). A group audited lately is not audited again (a trainer that sends
-one sample per request sends the same group many times; its canaries would be the same).
+fraction on every replica, and reproducible). A group audited in the last REAUDIT_S seconds is not audited
+again (a trainer that sends one sample per request sends the same group many times within a step; its canaries
+would be compared with the same rollouts); after that it is audited again, so a run that sees the same tasks
+epoch after epoch keeps being audited against its policy's current rollouts.
 
 Bounded, and second to the trainer: at most `cap` audits in flight per worker (when full, the audit is skipped
 and counted); an audit scores its canaries one at a time, and starts each only while the trainer's rollouts
@@ -23,11 +25,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from reward.analysis.canaries import canary_rollouts, tally
+from reward.analysis.canaries import built_kinds, canary_rollouts, tally
 from reward.core.results import GroupResult
 from reward.core.trajectory import Group, TrajectoryReference
 from reward.judge.base import Usage
@@ -36,7 +39,8 @@ from reward.scoring.scorer import Scorer
 
 log = logging.getLogger("reward.service.canaries")
 CAP = 2  # canary audits in flight per worker
-RECENT = 4096  # group ids remembered as audited lately
+REAUDIT_S = 900.0  # a group is audited at most once in this many seconds (longer than a training step)
+RECENT = 4096  # group ids remembered at most (the oldest forgotten first: audited again early)
 OUTCOMES = ("done", "skipped", "failed")  # skipped: the cap was reached
 POLL_S = 0.05  # how often a waiting audit looks for a free judge slot
 
@@ -77,7 +81,9 @@ class CanaryMixer:
         self.outcomes: Counter[str] = Counter()
         # This worker's tally per kind: {n, fooled, penalized, errors, no_baseline} (the metrics sum all workers).
         self.kinds: dict[str, Counter[str]] = {}
-        self._recent: OrderedDict[str, None] = OrderedDict()
+        self.reaudit_s = REAUDIT_S
+        self.clock: Callable[[], float] = time.monotonic
+        self._recent: OrderedDict[str, float] = OrderedDict()  # group id -> when it was last audited, oldest first
         self._warned: set[str] = set()  # rubrics already said to get no audit
 
     @property
@@ -91,6 +97,7 @@ class CanaryMixer:
         eligible = [g for g in groups if auditable(g)]
         if not eligible or draw("\n".join(sorted(g.group_id for g in eligible))) >= self.rate:
             return None
+        self._forget()
         fresh = [g for g in eligible if g.group_id not in self._recent]
         return min(fresh, key=lambda g: draw("group\n" + g.group_id)) if fresh else None
 
@@ -113,7 +120,8 @@ class CanaryMixer:
                 self._outcome("skipped")
                 return
             honest = next(r for r in results if r.group_id == group.group_id)
-            self._recent[group.group_id] = None
+            self._recent[group.group_id] = self.clock()
+            self._recent.move_to_end(group.group_id)
             while len(self._recent) > RECENT:
                 self._recent.popitem(last=False)
             task = asyncio.get_running_loop().create_task(self._audit(scorer, group, honest))
@@ -123,6 +131,12 @@ class CanaryMixer:
         except Exception:
             log.exception("canary audit not started")
             self._outcome("failed")
+
+    def _forget(self) -> None:
+        """Forget the groups audited REAUDIT_S seconds ago or more: they may be audited again."""
+        since = self.clock() - self.reaudit_s
+        while self._recent and next(iter(self._recent.values())) <= since:
+            self._recent.popitem(last=False)
 
     async def _audit(self, scorer: Scorer, group: Group, honest: GroupResult) -> None:
         try:
@@ -144,7 +158,8 @@ class CanaryMixer:
                     self.scoring -= 1
             merged = honest.model_copy(update={"rollouts": [*honest.rollouts, *judged]})
             failure = {n for n, g in spec.groups.items() if g.failure_mode}
-            kinds = tally([merged], {d.name for d in spec.dimensions if d.group in failure})["canaries"]
+            fm = {d.name for d in spec.dimensions if d.group in failure}
+            kinds = tally([merged], {group.group_id: built_kinds(canaries)}, fm)["canaries"]
         except asyncio.CancelledError:
             raise
         except Exception:
