@@ -45,6 +45,17 @@ class ScoreMap(BaseModel):
         return y0 + (y1 - y0) * (score - x0) / (x1 - x0)
 
 
+def outside_scale(maps: dict[str, ScoreMap], lo: float, hi: float) -> tuple[tuple[str, str, int], str] | None:
+    """((dimension, "points", index), why) of the first point outside the scale [lo, hi], or None. Both sides of
+    a map are scores on the rubric's scale: a point beyond it would put rewards far outside their range."""
+    for name, m in maps.items():
+        for i, (x, y) in enumerate(m.points):
+            if not (lo <= x <= hi and lo <= y <= hi):
+                why = f"score map point [{x:g}, {y:g}] is outside the scale [{lo:g}, {hi:g}]"
+                return (name, "points", i), why + ": a map takes the judge's scores to scores on the same scale"
+    return None
+
+
 Sample = dict[str, tuple[float, str]]  # one verdict: dimension -> (score, reason)
 
 

@@ -23,7 +23,7 @@ from pydantic import (
 from reward.errors import RewardError
 from reward.rubric.checklist_field import CHECKLIST_FORMULA, CHECKLIST_VARIABLES, ChecklistField
 from reward.rubric.expression import Expression, ExpressionError
-from reward.rubric.score_maps import ScoreMap
+from reward.rubric.score_maps import ScoreMap, outside_scale
 from reward.rubric.service_tier import ServiceTier
 
 # The paper's groups: rubrics written before groups were declared use these, with equation 2 as formula.
@@ -305,6 +305,9 @@ class RubricSpec(SpecModel):
             raise SpecProblem(
                 ("score_maps",), f"score maps for dimensions the rubric does not have: {', '.join(unknown)}"
             )
+        outside = outside_scale(self.score_maps, self.scale.min, self.scale.max)
+        if outside:
+            raise SpecProblem(("score_maps", *outside[0]), outside[1])
         clash = set(self.groups) & set(self.constants)
         if clash:
             raise SpecProblem(("constants",), f"names used both as group and constant: {', '.join(sorted(clash))}")
