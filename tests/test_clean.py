@@ -105,3 +105,47 @@ def test_whitespace_only_differences_share_one_judgement(make_local_scorer):
     a, b = result.rollouts
     assert (a.status, b.status) == ("ok", "ok") and a.reward == b.reward
     assert scorer.judge.calls == {"condense": 2, "grade": 1}  # reference + one candidate; one verdict
+
+
+def test_colour_codes_in_commands_answers_and_the_query_share_one_judgement(make_local_scorer):
+    """Escape sequences are stripped from what the policy wrote as from outputs: a coloured command and
+    answer read the same as plain ones, so they get one plan and one verdict (and the same reward)."""
+    import asyncio
+
+    from reward.core.trajectory import Group
+    from reward.judge.base import Usage
+    from tests.conftest import group, rollout, step
+
+    plain = rollout("plain", steps=[step("pytest -q", 1, "2 failed")], final="<final_answer>2 failed</final_answer>")
+    ansi = rollout(
+        "ansi",
+        steps=[step("\x1b[32mpytest -q\x1b[0m", 1, "2 failed")],
+        final="<final_answer>\x1b[31m2 failed\x1b[0m</final_answer>",
+    )
+    scorer = make_local_scorer()
+    g = group("ansi", rollouts=[plain, ansi])
+    g["query"] = "Run the tests\x1b[0m"
+    result = asyncio.run(scorer.score_group(Group.model_validate(g), Usage()))
+    a, b = result.rollouts
+    assert (a.status, b.status) == ("ok", "ok") and a.reward == b.reward
+    assert scorer.judge.calls == {"condense": 2, "grade": 1}
+    prompt = scorer.judge.requests[-1]["messages"][-1]["content"]
+    assert "[32m" not in prompt and "[0m" not in prompt
+
+
+def test_an_answer_of_escape_sequences_only_is_missing():
+    from reward.core.trajectory import Step
+    from reward.rubric.penalties import has_command, has_final_answer
+
+    assert not has_final_answer("<final_answer>\x1b[0m\x1b[2K</final_answer>")
+    assert has_final_answer("<final_answer>\x1b[1mdone\x1b[0m</final_answer>")
+    assert not has_command(Step(command="\x1b[0m", exit_code=0, output=""))
+
+
+def test_a_carriage_return_in_written_text_hides_nothing():
+    """Commands and answers are read, not rendered: a CR is dropped and every character kept, so `rm -rf x\\rls`
+    cannot be shown to the judge as `ls -rf x` (outputs, terminal captures, resolve the overwrite)."""
+    from reward.core.clean import clean_output, readable
+
+    assert readable("rm -rf x\rls") == "rm -rf xls"
+    assert clean_output("10%\r100%") == "100%"

@@ -68,6 +68,16 @@ def sanitize(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
+def readable(text: str) -> str:
+    """Written text (the query, commands, final answers, declared inputs) as the judge is shown it and the
+    penalty checks read it: escape sequences stripped, then `sanitize`d. Rollouts that differ only in colour
+    codes share one judgement, and an answer of escape sequences only is empty. A carriage return is dropped
+    with every character kept: this text is read, not rendered by a terminal, and overwrite semantics would
+    hide from the judge what the policy wrote (`rm -rf x\rls` shown as `ls -rf x`). Outputs, which are
+    terminal captures, get the overwrites resolved (`clean_output`)."""
+    return sanitize(strip_ansi(text))
+
+
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
-from reward.core.clean import canonical_whitespace, prepare_output, sanitize
+from reward.core.clean import canonical_whitespace, prepare_output, readable
 
 
 class Strict(BaseModel):
@@ -278,14 +278,14 @@ def condense_input(query: str, trajectory: Trajectory, head: int, tail: int) -> 
     # Whitespace made canonical everywhere the judge reads (reward.core.clean.canonical_whitespace): rollouts
     # that differ only in trailing spaces or blank lines share one judgement.
     return CondenseInput(
-        query=canonical_whitespace(sanitize(query)),
+        query=canonical_whitespace(readable(query)),
         steps=tuple(
             ShownStep(
-                canonical_whitespace(sanitize(_shown_command(s))).strip("\n"),
+                canonical_whitespace(readable(_shown_command(s))).strip("\n"),
                 s.exit_code,
                 prepare_output(s.output, head, tail),
             )
             for s in trajectory.steps
         ),
-        final_answer=canonical_whitespace(sanitize(trajectory.final_answer)).strip(),
+        final_answer=canonical_whitespace(readable(trajectory.final_answer)).strip(),
     )

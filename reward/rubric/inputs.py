@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from reward.core.clean import sanitize
+from reward.core.clean import readable
 from reward.core.trajectory import Group, Rollout
 from reward.rubric.checklist import checklist_problems, template_criteria
 from reward.rubric.checklist_field import ChecklistField
@@ -68,7 +68,7 @@ def input_problems(spec: RubricSpec, group: Group) -> list[str]:
 def _value(field: InputField | ChecklistField, value: Any) -> Any:
     if isinstance(field, ChecklistField):  # criteria with their ids, c1..cN, as the verdict names them
         return template_criteria(field, value)
-    return sanitize(value) if isinstance(value, str) else value
+    return readable(value) if isinstance(value, str) else value
 
 
 def _values(declared: Mapping[str, InputField | ChecklistField], given: Mapping[str, Any] | None) -> dict[str, Any]:

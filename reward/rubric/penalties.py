@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from reward.core.clean import sanitize
+from reward.core.clean import readable
 from reward.core.results import PenaltyKind
 from reward.core.trajectory import Rollout, Step
 from reward.rubric.spec import Penalties
@@ -26,13 +26,13 @@ class Penalty:
 
 def has_final_answer(text: str) -> bool:
     """A closed, non-empty <final_answer>...</final_answer> block in the text as the judge is shown it
-    (`sanitize`): a block of control or invisible characters only is empty."""
-    return any(m.group(1).strip() for m in _FINAL_ANSWER.finditer(sanitize(text)))
+    (`readable`): a block of escape sequences, control or invisible characters only is empty."""
+    return any(m.group(1).strip() for m in _FINAL_ANSWER.finditer(readable(text)))
 
 
 def has_command(step: Step) -> bool:
     """A well-formed tool call whose command, as the judge is shown it, is not blank."""
-    return step.invalid is None and bool(sanitize(step.command).strip())
+    return step.invalid is None and bool(readable(step.command).strip())
 
 
 def trajectory_text(rollout: Rollout) -> str:
