@@ -63,6 +63,19 @@ def test_scores_off_the_rubrics_scale_are_refused(run, tmp_path: Path, score: fl
     assert "outside the rubric's scale [0, 10]" in why and "efficiency" in why
 
 
+@pytest.mark.parametrize("reward", [1e308, -1e308, 100.5, -51.0])
+def test_rewards_beyond_what_the_rubric_gives_are_refused(run, tmp_path: Path, reward: float) -> None:
+    """Graded rewards of execution_subagent lie in [-50, 100]: 1e308 there would overflow every mean to inf."""
+
+    def change(g: dict[str, Any]) -> None:
+        for r in g["rollouts"]:
+            if r["status"] == "ok":
+                r["reward"] = reward
+
+    why = refused(run, edited(run, tmp_path, change), "-i", EXAMPLES, *FAKE)
+    assert "outside what execution_subagent can give [-50, 100]" in why
+
+
 @pytest.mark.parametrize("samples", [0, 33, 1000, -1, "7"])
 def test_a_runs_k_beyond_what_samples_takes_is_refused(run, tmp_path: Path, samples: Any) -> None:
     path = edited(run, tmp_path, lambda g: g["basis"].update(samples=samples))

@@ -17,21 +17,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from reward.analysis.migrate_fit import MIN_FIT, Agreement, Pair, agreement, fit_map
+from reward.analysis.migrate_fit import MIN_FIT, Agreement, Pair, agreement, fit_map, flat_map
 from reward.analysis.migrate_sample import stratified_sample
 from reward.analysis.scored import Lenient, ScoredGroup, ScoredRollout, read_scored_lenient
 from reward.core.trajectory import Group, LineError, Rollout, parse_line
 from reward.errors import UsageError
 from reward.judge.base import JudgeError, Usage
 from reward.rubric.finish import graded_fields
+from reward.rubric.formula import graded_range
 from reward.rubric.load import Rubric
 from reward.rubric.noise import Sample
 from reward.rubric.score_maps import ScoreMap
 from reward.scoring.dry_run import _Planner
 from reward.scoring.dry_run_report import DryRun, Stage, price
 from reward.scoring.scorer import Plan, Scorer
+from reward.settings import MAX_SAMPLES
 
 
 class MigrateError(UsageError):
@@ -76,9 +78,16 @@ def _graded(r: ScoredRollout, wanted: set[str]) -> bool:
 
 
 def samples_of(groups: Sequence[RunGroup]) -> int:
-    """K of the run (verdicts per rollout); `auto` runs are re-graded once per rollout."""
+    """K of the run (verdicts per rollout), 1..MAX_SAMPLES as `--samples` takes it; `auto` runs are re-graded
+    once per rollout. Anything else is not a run `reward score` wrote: refused before any estimate."""
     k = groups[0].basis.samples if groups[0].basis is not None else 1
-    return k if isinstance(k, int) and k >= 1 else 1
+    if k == "auto":
+        return 1
+    if not isinstance(k, int) or not 1 <= k <= MAX_SAMPLES:
+        raise MigrateError(
+            f"the run's basis.samples is {k!r}: a scored run has 1..{MAX_SAMPLES} verdicts per rollout, or auto"
+        )
+    return k
 
 
 def read_inputs(path: Path, wanted: set[str], rubric: Rubric, tool: str | None) -> dict[str, Group]:
@@ -252,7 +261,7 @@ class Migration(BaseModel):
     dimensions: dict[str, Agreement]
     reward: Agreement
     maps: dict[str, ScoreMap]
-    not_fitted: list[str]  # dimensions the new judge scored with one value only
+    flat: list[str]  # dimensions the new judge scored with one value only: mapped to the old mean (a flat map)
 
 
 def with_maps(rubric: Rubric, maps: dict[str, ScoreMap]) -> Rubric:
@@ -262,7 +271,7 @@ def with_maps(rubric: Rubric, maps: dict[str, ScoreMap]) -> Rubric:
 def analyse(
     rubric: Rubric, outcome: Outcome, from_judge: str, to_judge: str
 ) -> tuple[dict[str, Agreement], dict[str, ScoreMap], list[str]]:
-    """(agreement per dimension, fitted maps, dimensions not fitted) from the re-graded rollouts."""
+    """(agreement per dimension, fitted maps, dimensions the new judge gave one value: their maps are flat)."""
     if len(outcome.regraded) < MIN_FIT:
         raise MigrateError(
             f"only {len(outcome.regraded)} rollout(s) were re-graded: at least {MIN_FIT} are needed to fit a map "
@@ -270,19 +279,23 @@ def analyse(
         )
     dims: dict[str, Agreement] = {}
     maps: dict[str, ScoreMap] = {}
-    not_fitted: list[str] = []
+    flat: list[str] = []
+    scale = (rubric.spec.scale.min, rubric.spec.scale.max)
     for d in rubric.spec.dimensions:
         pairs = [
             Pair(x.target.group.group_id, _old_score(x.target.old, d.name), _mean(x.samples, d.name))
             for x in outcome.regraded
         ]
-        m = fit_map(pairs, judge=to_judge, onto=from_judge)
-        if m is None:
-            not_fitted.append(d.name)
-        else:
-            maps[d.name] = m
-        dims[d.name] = agreement(pairs, None if m is None else [m(p.new) for p in pairs])
-    return dims, maps, not_fitted
+        try:
+            m = fit_map(pairs, to_judge, from_judge, scale)
+            if m is None:
+                flat.append(d.name)
+                m = flat_map(pairs, to_judge, from_judge, scale)
+        except ValidationError as exc:  # nothing the checks above let through; a clear error if it comes
+            raise MigrateError(f"the map of {d.name} is not a valid score map: {exc.errors()[0]['msg']}") from None
+        maps[d.name] = m
+        dims[d.name] = agreement(pairs, [m(p.new) for p in pairs])
+    return dims, maps, flat
 
 
 def reward_agreement(rubric: Rubric, outcome: Outcome, maps: dict[str, ScoreMap]) -> Agreement:
@@ -308,6 +321,7 @@ def _mean(samples: Sequence[Sample], name: str) -> float:
 
 def sample_targets(groups: Sequence[RunGroup], rubric: Rubric, n: int) -> tuple[int, list[tuple[str, str]]]:
     """(graded rollouts in the run, the stratified sample of them)."""
+    check_scale(groups, rubric)
     per_group = graded(groups, [d.name for d in rubric.spec.dimensions])
     total = sum(len(rs) for _, rs in per_group)
     if total == 0:
@@ -315,3 +329,38 @@ def sample_targets(groups: Sequence[RunGroup], rubric: Rubric, n: int) -> tuple[
     if total < MIN_FIT:
         raise MigrateError(f"the run has {total} graded rollout(s): at least {MIN_FIT} are needed to fit a map")
     return total, stratified_sample(per_group, n)
+
+
+def check_scale(groups: Sequence[RunGroup], rubric: Rubric) -> None:
+    """Every dimension score of the run lies on the rubric's scale, and every graded reward within what the rubric
+    can give: one beyond is not a verdict of this rubric (another scale, an edited file), and a map fitted onto it
+    would send rewards out of their range (or overflow the fit and the means)."""
+    lo, hi = rubric.spec.scale.min, rubric.spec.scale.max
+    names = {d.name for d in rubric.spec.dimensions}
+    outside = [
+        (g.group_id, r.id, name, d.score)
+        for g in groups
+        for r in g.rollouts
+        for name, d in (r.dimensions or {}).items()
+        if name in names and not lo <= d.score <= hi
+    ]
+    if outside:
+        gid, rid, name, score = outside[0]
+        raise MigrateError(
+            f"{len(outside)} dimension score(s) of the run lie outside the rubric's scale [{lo:g}, {hi:g}] (first: "
+            f"group {gid!r}, rollout {rid!r}, {name} = {score:g}): not the scores of {rubric.name}'s scale"
+        )
+    low, high = graded_range(rubric.spec)
+    slack = 1e-6 * max(1.0, high - low)
+    off = [
+        (g.group_id, r.id, r.reward)
+        for g in groups
+        for r in g.rollouts
+        if r.status == "ok" and r.reward is not None and not low - slack <= r.reward <= high + slack
+    ]
+    if off:
+        gid, rid, reward = off[0]
+        raise MigrateError(
+            f"{len(off)} graded reward(s) of the run lie outside what {rubric.name} can give [{low:g}, {high:g}] "
+            f"(first: group {gid!r}, rollout {rid!r}, reward {reward:g}): not this rubric's rewards"
+        )

@@ -19,6 +19,7 @@ from reward.analysis.compare_kendall import kendall_tau
 from reward.rubric.score_maps import ScoreMap
 
 MIN_FIT = 8  # re-graded rollouts below which no map is fitted: a handful of points says nothing of a scale
+MAX_KNOTS = 256  # points of a map at most (ScoreMap's limit): a continuous scale has as many scores as rollouts
 
 
 @dataclass(frozen=True)
@@ -46,13 +47,45 @@ def isotonic(xs: Sequence[float], ys: Sequence[float]) -> list[tuple[float, floa
     return list(zip(sorted(by_x), fitted, strict=True))
 
 
-def fit_map(pairs: Sequence[Pair], judge: str, onto: str) -> ScoreMap | None:
-    """The monotone map new -> old, or None when the new judge gave fewer than two distinct scores (a constant
-    says nothing of how its scale bends)."""
+def thin(points: Sequence[tuple[float, float]], most: int = MAX_KNOTS) -> list[tuple[float, float]]:
+    """At most `most` of the points (x increasing, y non-decreasing), the ends kept. First the points the line
+    through their neighbours already passes through (inside a flat block or a straight run: the map is the same
+    without them); then, if still too many, knots evenly spaced among the rest (the map between them is the
+    chord, still monotone)."""
+    if len(points) <= 2:
+        return list(points)
+    span = max(1.0, points[-1][1] - points[0][1])
+    kept = [points[0]]
+    for here, after in itertools.pairwise(points[1:]):
+        (x0, y0), (x1, y1), (x2, y2) = kept[-1], here, after
+        if abs(y0 + (y2 - y0) * (x1 - x0) / (x2 - x0) - y1) > 1e-9 * span:
+            kept.append(here)
+    kept.append(points[-1])
+    if len(kept) <= most:
+        return kept
+    n = len(kept)
+    return [kept[round(i * (n - 1) / (most - 1))] for i in range(most)]
+
+
+def _on_scale(y: float, scale: tuple[float, float]) -> float:
+    return min(max(round(y, 4), scale[0]), scale[1])
+
+
+def fit_map(pairs: Sequence[Pair], judge: str, onto: str, scale: tuple[float, float]) -> ScoreMap | None:
+    """The monotone map new -> old on `scale` (at most MAX_KNOTS points: `thin`), or None when the new judge gave
+    fewer than two distinct scores (a constant says nothing of how its scale bends: see `flat_map`)."""
     points = isotonic([p.new for p in pairs], [p.old for p in pairs])
     if len(points) < 2:
         return None
-    return ScoreMap(points=[(x, round(y, 4)) for x, y in points], judge=judge, onto=onto)
+    return ScoreMap(points=thin([(x, _on_scale(y, scale)) for x, y in points]), judge=judge, onto=onto)
+
+
+def flat_map(pairs: Sequence[Pair], judge: str, onto: str, scale: tuple[float, float]) -> ScoreMap:
+    """The map of a dimension the new judge scored with one value only: the old mean everywhere. It is that
+    value's isotonic fit, flat beyond it as every map is beyond its ends; without it the new judge's raw score
+    would shift the reward by however far it lies from the old scores."""
+    mean = _on_scale(sum(p.old for p in pairs) / len(pairs), scale)
+    return ScoreMap(points=[(scale[0], mean), (scale[1], mean)], judge=judge, onto=onto)
 
 
 class Agreement(BaseModel):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from reward.analysis.scored import output_target
 from reward.errors import OutputError, UsageError
 from reward.rubric.load import Rubric, RubricError, load_rubric
 from reward.rubric.overrides import apply_overrides, parse_overrides
@@ -62,8 +63,12 @@ def overlay_text(data: dict, rubric: Rubric, from_judge: str, to_judge: str, n: 
 
 
 def write_overlay(path: Path, text: str, rubric: Rubric) -> Rubric:
-    """Write the overlay whole, after checking that it loads and asks the judge what `rubric` asks."""
+    """Write the overlay whole, after checking that it loads (from `path`'s folder, where it will be looked up)
+    and asks the judge what `rubric` asks. A link to a regular file: its target is written; anything else there
+    that is not a regular file is refused (`output_target`)."""
+    target = output_target(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.yaml")
+    moved = target.with_name(f".{target.name}.{os.getpid()}.tmp.yaml")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(text, encoding="utf-8")
@@ -79,10 +84,13 @@ def write_overlay(path: Path, text: str, rubric: Rubric) -> Rubric:
                 f"{path}: from there the overlay finds other templates than {rubric.path} (templates are looked "
                 f"up next to a rubric): write it into {rubric.path.parent}"
             )
-        os.replace(tmp, path)
+        if moved != tmp:  # the link's target is elsewhere: written next to it, so the rename stays in a folder
+            moved.write_text(text, encoding="utf-8")
+        os.replace(moved, target)
         return load_rubric(path, overrides=[])
     except OSError as exc:
         raise OutputError(f"{path}: cannot write: {exc.strerror}") from exc
     finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+        for left in {tmp, moved}:
+            with contextlib.suppress(OSError):
+                left.unlink(missing_ok=True)

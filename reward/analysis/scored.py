@@ -7,13 +7,15 @@ compared; a malformed line is reported with its number and skipped, never a trac
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from reward.core.trajectory import validation_problems
-from reward.errors import UsageError
+from reward.errors import OutputError, UsageError
 
 
 class Lenient(BaseModel):
@@ -125,6 +127,9 @@ def read_scored_lenient(path: Path, model: type[Any] = ScoredGroup) -> tuple[lis
                 except ValidationError as exc:
                     problems.append(f"{path}:{lineno}: " + "; ".join(validation_problems(exc)))
                     continue
+                except (RecursionError, ValueError) as exc:  # nested deeper than any parser follows, say
+                    problems.append(f"{path}:{lineno}: invalid JSON: {_why(exc)}")
+                    continue
                 if group.group_id in seen:
                     problems.append(f"{path}:{lineno}: duplicate group_id {group.group_id!r} (first kept)")
                     continue
@@ -137,12 +142,32 @@ def read_scored_lenient(path: Path, model: type[Any] = ScoredGroup) -> tuple[lis
     return groups, problems
 
 
+def _why(exc: Exception) -> str:
+    return "nested too deeply" if isinstance(exc, RecursionError) else str(exc).splitlines()[0][:200]
+
+
+def output_target(path: Path) -> Path:
+    """Where an output written whole (a temporary file renamed into place) lands: `path`, or the regular file a
+    symbolic link there names (the link is kept, its target rewritten). Anything else already there (a folder,
+    a FIFO, a device, a socket, a link to one of them or to nothing) is refused: the rename would put a file in
+    its place, and a pipe's reader or a device's users would never see it."""
+    if not path.is_symlink() and not path.exists():
+        return path
+    try:
+        mode = path.stat().st_mode  # through links
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write: a link to nothing usable ({exc.strerror})") from exc
+    if not stat.S_ISREG(mode):
+        raise OutputError(f"{path}: cannot write: it exists and is not a regular file; choose another output")
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
 def _not_scored(path: Path, problems: list[str]) -> str:
     """One line instead of one problem per line when the file is not a scored output at all."""
     try:
         with path.open(encoding="utf-8", errors="replace") as f:
             first = json.loads(next(line for line in f if line.strip()))
-    except (OSError, ValueError, StopIteration):
+    except (OSError, ValueError, RecursionError, StopIteration):
         first = None
     rollouts = first.get("rollouts") if isinstance(first, dict) else None
     if isinstance(rollouts, list) and rollouts and all(isinstance(r, dict) and "status" not in r for r in rollouts):

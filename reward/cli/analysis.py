@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rich.text import Text
 
-from reward.analysis.scored import ScoredGroup, read_scored_lenient
+from reward.analysis.scored import ScoredGroup, output_target, read_scored_lenient
 from reward.cli.console import err
 from reward.errors import OutputError, UsageError
 
@@ -34,7 +34,9 @@ def load(path: Path) -> tuple[list[ScoredGroup], list[str]]:
 
 
 def write_whole(path: Path, text: str) -> None:
-    """Write whole or not at all: a temporary file renamed into place."""
+    """Write whole or not at all: a temporary file renamed into place (onto a link's regular file; anything
+    else that is not a regular file is refused: `output_target`)."""
+    path = output_target(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from reward.analysis.scored import output_target
 from reward.cli.analysis import fmt, refuse_overwrite
 from reward.cli.console import err, out
 from reward.cli.options import BaseOpt, CacheOpt, ConcOpt, FakeOpt, KeyOpt, ToolOpt, notify
@@ -65,6 +66,7 @@ def migrate(
         raise UsageError("--fake-distortion goes with --fake-judge (a real judge's verdicts are never rewritten)")
     if output is not None:
         refuse_overwrite(output, "--output", scored)
+        output_target(output)  # a FIFO or a device there is refused now, not after the re-grade was paid
     groups = m.read_run(scored)
     run_rubric = _rubric(rubric, groups)
     if input is None:
@@ -105,7 +107,7 @@ def migrate(
         (err if as_json else out).print(Text("\n".join(lines)))
         outcome = _run(_regrade(grader, condenser, work, k))
     to_judge = grader.judge.settings.grade.model
-    dims, maps, not_fitted = m.analyse(run_rubric, outcome, from_judge, to_judge)
+    dims, maps, flat = m.analyse(run_rubric, outcome, from_judge, to_judge)
     result = m.Migration(
         from_judge=from_judge,
         to_judge=to_judge,
@@ -118,7 +120,7 @@ def migrate(
         dimensions=dims,
         reward=m.reward_agreement(run_rubric, outcome, maps),
         maps=maps,
-        not_fitted=not_fitted,
+        flat=flat,
     )
     overlay = None
     if output is not None:
@@ -215,8 +217,8 @@ def _print(result: Migration, overlay: str | None) -> None:
     out.print(t)
     if result.errors:
         out.print(Text(f"not re-graded (judge errors): {result.errors}"))
-    if result.not_fitted:
-        out.print(Text(f"no map (the new judge gave one score only): {', '.join(result.not_fitted)}"))
+    if result.flat:
+        out.print(Text(f"mapped to the old mean (the new judge gave one score only): {', '.join(result.flat)}"))
     if result.fake:
         out.print("[bold yellow]Judged by the FAKE judge: this measures nothing about a real judge.[/bold yellow]")
     if overlay:
