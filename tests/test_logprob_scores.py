@@ -93,7 +93,7 @@ def test_one_token_per_value_renormalised_over_valid_values():
     tokens = [
         tok('{"x_score":'),
         # " x" is no value, "9" lacks the space, " \u0663" (an Arabic-Indic 3) is no JSON digit
-        tok(" 7", {" 7": 0.5, " 8": 0.2, " x": 0.2, "9": 0.1, " \u0663": 0.1}),
+        tok(" 7", {" 7": 0.5, " 8": 0.2, " x": 0.2, "9": 0.05, " \u0663": 0.05}),
         tok(', "y_score": '),
         tok("10", {"10": 0.6, "9": 0.3, "11": 0.1}),  # 11 is off the 0-10 scale
         tok("}"),
@@ -118,6 +118,26 @@ def test_a_value_split_over_tokens_or_tokens_off_the_content_fall_back():
     assert distributions(content, hostile, ["x"], 0, 10) == {"x": {10: 1.0}}  # not numbers: dropped, no ValueError
     off_scale = [tok('{"x_score": '), TokenLogprob("10", -math.inf, (("x", -0.1),)), tok("}")]
     assert distributions(content, off_scale, ["x"], 0, 10) is None  # no valid value has any mass
+
+
+def test_alternatives_that_are_no_distribution_fall_back_to_the_written_values():
+    """Four alternatives at p = 1 each (or a positive logprob) are impossible: renormalising them would turn a
+    written 7 into 1.5 and call it the judge's uncertainty. The verdict keeps its written values instead."""
+    content = '{"x_score": 7}'
+    hostile = [
+        tok('{"x_score": '),
+        TokenLogprob("7", -30.0, (("0", 0.0), ("1", 0.0), ("2", 0.0), ("3", 0.0))),
+        tok("}"),
+    ]
+    assert distributions(content, hostile, ["x"], 0, 10) is None
+    positive = [tok('{"x_score": '), TokenLogprob("7", -0.1, (("7", -0.1), ("8", 2.0))), tok("}")]
+    assert distributions(content, positive, ["x"], 0, 10) is None
+    rounded = [
+        tok('{"x_score": '),
+        TokenLogprob("7", math.log(0.6), (("7", math.log(0.6)), ("8", math.log(0.4004)))),
+        tok("}"),
+    ]
+    assert distributions(content, rounded, ["x"], 0, 10) is not None  # a provider's rounding is no malformation
 
 
 # --- through the scorer -----------------------------------------------------------------------------

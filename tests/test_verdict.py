@@ -58,3 +58,18 @@ def test_empty_truncated_and_non_object_replies(rubric):
         parse_verdict(rubric.spec, json.dumps(full(rubric))[:-20])
     with pytest.raises(InvalidVerdict, match="must be a JSON object"):
         parse_verdict(rubric.spec, "[1]")
+
+
+def test_a_key_given_twice_is_re_asked_never_merged(rubric):
+    """json.loads keeps the last of two equal keys: 9 then 0 would silently become 0. The reply is invalid."""
+    body = json.dumps(full(rubric, 7))
+    twice = body[:-1] + ', "command_correctness_score": 0}'
+    with pytest.raises(InvalidVerdict, match=r"command_correctness_score.*twice"):
+        parse_verdict(rubric.spec, twice)
+
+
+def test_a_key_given_twice_inside_a_group_verdict_item_is_re_asked():
+    from reward.rubric.group_verdict import _load_json
+
+    with pytest.raises(InvalidVerdict, match="'label' twice"):
+        _load_json('{"ranking": [{"label": "A", "label": "C"}]}')

@@ -20,7 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from reward.core.trajectory import format_loc
 from reward.rubric.spec import RubricSpec
-from reward.rubric.verdict import InvalidVerdict, Verdict, parse_verdict, verdict_from_cache, verdict_schema
+from reward.rubric.verdict import (
+    InvalidVerdict,
+    Verdict,
+    loads_verdict_json,
+    parse_verdict,
+    verdict_from_cache,
+    verdict_schema,
+)
 
 LABELS = string.ascii_uppercase  # what the judge calls the candidates: never the trainer's rollout ids
 PREFERENCES = ("A", "B", "tie")
@@ -34,7 +41,9 @@ def _load_json(content: str | None) -> Any:
         t = t.split("\n", 1)[1] if "\n" in t else ""
         t = t.rstrip().removesuffix("```")
     try:
-        return json.loads(t)
+        return loads_verdict_json(t)
+    except InvalidVerdict:
+        raise
     except (ValueError, RecursionError) as exc:
         raise InvalidVerdict(f"the reply is not valid JSON ({exc})") from exc
 

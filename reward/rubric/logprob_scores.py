@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from reward.rubric.verdict import Verdict
 
 Distribution = dict[int, float]  # valid score value -> probability (sums to 1)
+_SLACK = 1e-3  # rounding in a provider's logprobs; more than this over 1 is a malformed distribution
 
 
 @dataclass(frozen=True)
@@ -97,10 +98,14 @@ def _distribution(tok: TokenLogprob, before: str, after: str, valid: range) -> D
     """The valid values at one token position: alternatives spelled `before` + digits + `after`."""
     mass: dict[int, float] = {}
     seen: set[str] = set()
+    listed = 0.0  # the probability of every distinct alternative listed: at most 1 in a real distribution
     for text, lp in (*tok.top, (tok.token, tok.logprob)):
         if text in seen or not math.isfinite(lp):
             continue
         seen.add(text)  # the chosen token, when listed among its alternatives, counts once
+        listed += math.exp(min(lp, 0.0)) if lp <= _SLACK else math.inf  # a positive logprob is no probability
+        if listed > 1 + _SLACK:  # four tokens at p = 1, say: not a distribution; keep the written values
+            return None
         if not (text.startswith(before) and text.endswith(after) and len(text) > len(before) + len(after)):
             continue
         middle = text[len(before) : len(text) - len(after)]

@@ -177,6 +177,20 @@ def _strip_fence(text: str) -> str:
     return t.strip()
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:  # json.loads would keep the last silently: which score did the judge mean?
+            raise InvalidVerdict(f"the reply gives the key {key[:80]!r} twice; give each key once")
+        seen[key] = value
+    return seen
+
+
+def loads_verdict_json(text: str) -> Any:
+    """json.loads for a judge's reply, refusing an object that repeats a key (re-asked, never merged)."""
+    return json.loads(text, object_pairs_hook=_unique_keys)
+
+
 def parse_verdict(
     spec: RubricSpec, content: str | None, model: type[BaseModel] | None = None
 ) -> dict[str, DimensionScore]:
@@ -187,7 +201,9 @@ def parse_verdict(
     if content is None or not content.strip():
         raise InvalidVerdict("the reply was empty; a JSON object with every dimension is required")
     try:
-        data = json.loads(_strip_fence(content))
+        data = loads_verdict_json(_strip_fence(content))
+    except InvalidVerdict:
+        raise
     except json.JSONDecodeError as exc:
         raise InvalidVerdict(f"the reply is not valid JSON ({exc.msg} at position {exc.pos})") from exc
     except ValueError as exc:  # an integer of more than 4300 digits
