@@ -85,5 +85,6 @@ def describe_error(exc: BaseException, url: str | None = None) -> str:
 
 def short_error(exc: BaseException, secrets: list[str] | None = None, limit: int = 300) -> str:
     """An exception as one redacted line of at most `limit` characters."""
-    text = redact(" ".join(str(exc).split()), secrets or [])
+    raw = str(exc).split("Traceback (most recent call last)", 1)[0].strip() or type(exc).__name__  # no stacks
+    text = redact(" ".join(raw.split()), secrets or [])
     return text if len(text) <= limit else text[: limit - 1] + "…"

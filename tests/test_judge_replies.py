@@ -103,6 +103,12 @@ def test_hostile_verdict_is_reasked_then_a_parse_error(make_scorer, fake_judge, 
         ({"id": "x", "object": "chat.completion", "model": "m", "choices": []}, "judge_empty_reply"),
         (body(None), "judge_empty_reply"),
         (body("{}", "content_filter"), "judge_refusal"),
+        # bodies litellm cannot read: an empty reply (re-asked), not an outage retried as a connection error
+        (
+            {"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": [{"index": 0}]},
+            "judge_empty_reply",
+        ),
+        ([1, 2, 3], "judge_empty_reply"),
     ],
 )
 def test_odd_completion_bodies_are_categorised(make_scorer, fake_judge, raw, category):
@@ -110,6 +116,8 @@ def test_odd_completion_bodies_are_categorised(make_scorer, fake_judge, raw, cat
     result = score(make_scorer(), group(rollouts=[rollout("x")], reference={"plan": PLAN}))
     r = result.rollouts[0]
     assert (r.status, r.reward, r.error.category) == ("error", None, category)
+    assert "Traceback" not in r.error.message
+    assert fake_judge.counts()["grade"] == 3  # asked, re-asked twice; no transport retries on top
 
 
 def test_verdict_cut_at_the_token_limit_is_not_used(make_scorer, fake_judge, rubric):

@@ -44,7 +44,7 @@ from reward.judge.limits import JudgeLimiter, namespace, role_limits, router_par
 from reward.judge.llm import Route, choose_route, endpoint, has_price, inline_setup, install_inline_setup, litellm
 from reward.judge.logprob_reply import takes_logprobs, token_logprobs
 from reward.judge.tiers import check_tier, on_tier
-from reward.judge.transport_errors import categorize, headers, retryable
+from reward.judge.transport_errors import categorize, headers, malformed_body, retryable
 from reward.redaction import secrets_from_env, short_error
 from reward.rubric.prompts import group_prefix_chars
 from reward.settings import setting
@@ -344,6 +344,11 @@ class LiteLLMJudge(Judge):
                 outcome = exc.category
                 raise
             except Exception as exc:
+                if malformed_body(exc):  # a body litellm cannot read: an empty reply, re-asked like one
+                    outcome = "judge_empty_reply"
+                    raise InvalidReply(
+                        outcome, f"the reply was no valid completion: {short_error(exc, self._secrets)}"
+                    ) from exc
                 outcome = categorize(exc)
                 raise JudgeError(outcome, short_error(exc, self._secrets)) from exc
             finally:

@@ -44,8 +44,17 @@ def categorize(exc: BaseException) -> str:
     return "judge_error"
 
 
+def malformed_body(exc: BaseException) -> bool:
+    """litellm could not read the completion body (a choice with no message, content a list, a body that is
+    a list): an answer, not a transport failure. Re-asked as an empty reply, never retried as a connection
+    error (litellm raises it as an APIConnectionError carrying its own traceback)."""
+    return "Invalid response object" in str(exc)
+
+
 def retryable(exc: BaseException) -> bool:
     """Transport failures worth another try: timeouts, connection errors, 429 and 5xx."""
+    if malformed_body(exc):
+        return False
     if isinstance(exc, (litellm.Timeout, litellm.APIConnectionError, litellm.RateLimitError)):
         return True
     status = getattr(exc, "status_code", None)
