@@ -1,6 +1,7 @@
 """Batch scoring when things go wrong or get long: a malformed line in a batch's output (a failed request, never a
 crash, also on restart), the last batch always read (and `left` saying what was not), `--samples auto` sending
-exactly the synchronous run's requests, and the judge budget (`--max-cost`) holding the batches too."""
+exactly the synchronous run's requests, and the judge budget (`--max-cost`) holding the batches too: what it holds
+back waits for a later batch, what can never fit is left to the synchronous run, which refuses it too."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ from tests.test_batch import (
 
 __all__ = ["batch_server", "fb", "scorers", "sync_examples"]  # test_batch's fixtures, used here
 PRICED = "openai/gpt-4o-mini"  # priced by litellm (batch prices too), answered by the stand-in
+EVERY_REQUEST = 44  # the examples' plans and verdicts
 
 
 def corrupt(monkeypatch: pytest.MonkeyPatch, times: int | None) -> list[str]:
@@ -150,8 +152,8 @@ def test_the_last_batch_is_read_and_left_says_what_was_not_sent(
     assert sync_calls(fb) == len(report.left)  # exactly those, synchronously; no plan asked again
 
 
-def priced(scorers: Any, name: str) -> Any:
-    return scorers(name, condense=CallSettings(PRICED, 0.0, 512), grade=CallSettings(PRICED, 0.0, 1024))
+def priced(scorers: Any, name: str, **overrides: Any) -> Any:
+    return scorers(name, condense=CallSettings(PRICED, 0.0, 512), grade=CallSettings(PRICED, 0.0, 1024), **overrides)
 
 
 def test_the_judge_budget_holds_the_batches_worst_case_and_counts_their_spend(
@@ -164,26 +166,49 @@ def test_the_judge_budget_holds_the_batches_worst_case_and_counts_their_spend(
     assert status is not None and report.left == {} and report.warnings == []
     assert report.usage.cost > 0 and status.spent == pytest.approx(report.usage.cost)  # the summary's spend
     assert roomy.judge.budget.reserved == 0  # every batch's worst case settled
-    everything = report.requests
+    assert report.requests == EVERY_REQUEST
 
-    fb.reset()
-    tight = priced(scorers, "tight")
-    limit = 0.01  # room for the plans' worst case, not for every verdict's too
+
+def test_requests_the_budget_holds_back_go_in_a_later_batch_never_at_the_list_price(
+    fb: FakeBatchServer, scorers: Any, tmp_path: Path, monkeypatch
+):
+    import reward.scoring.batch as batch_module
+
+    monkeypatch.setattr(batch_module, "_stages", lambda scorer, rollouts: 1)  # a pass limit of 2 x 1 x 1 + 1 = 3
+    tight = priced(scorers, "tight", max_reasks=0)  # the passes after requests were held back are not counted
+    limit = 0.01  # room for the plans' worst case, not for every verdict's too: their actual cost is far less
     set_max_cost(tight.judge, limit)
     told: list[str] = []
-    report = batched(tight, EXAMPLES, tmp_path / "tight.jsonl", progress=told.append)
-    assert 0 < report.requests < everything
-    assert report.left and all("over the judge budget" in why for why in report.left.values())
-    assert any(line.startswith("WARNING: the judge budget") and "not sent" in line for line in told)
+    report = batch_then_run(tight, EXAMPLES, tmp_path / "tight.jsonl", progress=told.append)
+    assert report.requests == report.answered == EVERY_REQUEST and report.left == {} and report.warnings == []
+    assert any("offered to the next batch, once this one is read" in line for line in told)  # held back, then sent
+    assert len(report.batches) > 2 and report.passes > 3 and sync_calls(fb) == 0  # all in batches, none at list price
     status = budget_status(tight.judge)
     assert status is not None and status.spent == pytest.approx(report.usage.cost) and status.spent <= limit
-    batch_spent = status.spent
-    run(score_file(tight, EXAMPLES, tmp_path / "tight.jsonl"))  # the rest: refused by the same budget
-    rows = read_jsonl(tmp_path / "tight.jsonl")
+
+
+def test_requests_that_never_fit_are_left_and_the_synchronous_run_refuses_them(
+    fb: FakeBatchServer, scorers: Any, tmp_path: Path
+):
+    scarce = priced(scorers, "scarce")
+    limit = 0.003  # not enough for every request, even at what they cost
+    set_max_cost(scarce.judge, limit)
+    told = []
+    report = batched(scarce, EXAMPLES, tmp_path / "scarce.jsonl", progress=told.append)
+    assert 0 < report.requests < EVERY_REQUEST
+    assert report.left and all("with no batch in flight" in why for why in report.left.values())
+    assert report.warnings and all(
+        "even with no batch in flight" in w and "the synchronous run, which refuses them too" in w
+        for w in report.warnings
+    )
+    status = budget_status(scarce.judge)
+    assert status is not None and status.spent == pytest.approx(report.usage.cost) and status.spent <= limit
+    run(score_file(scarce, EXAMPLES, tmp_path / "scarce.jsonl"))  # as the warning says: refused, never sent
+    rows = read_jsonl(tmp_path / "scarce.jsonl")
     errors = [r["error"]["category"] for g in rows for r in g["rollouts"] if r.get("error")]
-    assert "budget_exhausted" in errors
-    after = budget_status(tight.judge)
-    assert after is not None and batch_spent <= after.spent <= limit
+    assert "budget_exhausted" in errors and sync_calls(fb) == 0
+    after = budget_status(scarce.judge)
+    assert after is not None and after.spent == status.spent
 
     fb.reset()
     nothing = priced(scorers, "nothing")
@@ -191,4 +216,4 @@ def test_the_judge_budget_holds_the_batches_worst_case_and_counts_their_spend(
     made = fb.batch.creates
     report = batched(nothing, EXAMPLES, tmp_path / "nothing.jsonl")
     assert report.requests == 0 and fb.batch.creates == made and fb.counts()["total"] == 0
-    assert report.left and len(report.warnings) == 1
+    assert report.left and len(report.warnings) == 1 and "even with no batch in flight" in report.warnings[0]

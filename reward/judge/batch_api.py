@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,22 @@ MAX_REQUESTS = 50_000
 MAX_BYTES = 190 * 1024 * 1024
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 _PROVIDERS = ("openai", "hosted_vllm")  # litellm sends these through its OpenAI files/batches client
+# 4xx statuses that refuse no one call for good: credentials (every call would fail alike), a timeout
+_NOT_REFUSALS = frozenset({401, 403, 408})
+_PAGES = 1000  # find(): at most this many pages of 100 batches (the newest 100,000 of an account)
+
+
+class BatchAPIError(RunError):
+    """A batch API call that failed (after the SDK's retries of 429, 5xx and connection errors)."""
+
+
+class BatchRefused(BatchAPIError):
+    """The provider refused this call for good (a 4xx: a file gone, a batch over its limits or the quota):
+    calling again would get the same answer."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -166,15 +183,45 @@ class BatchAPI:
         return _status(made)
 
     async def find(self, file_id: str) -> BatchStatus | None:
-        """The batch made over `file_id`, if a run was stopped between creating it and writing its id down."""
-        listing = await self._call(litellm.alist_batches, limit=100)
-        for b in getattr(listing, "data", None) or []:
-            if getattr(b, "input_file_id", None) == file_id:
-                return _status(b)
+        """The batch made over `file_id`, if a run was stopped between creating it and writing its id down: the
+        account's batches are listed page after page, newest first (up to `_PAGES` pages of 100)."""
+        after: str | None = None
+        for _ in range(_PAGES):
+            page_of: dict[str, Any] = {"limit": 100} if after is None else {"limit": 100, "after": after}
+            listing = await self._call(litellm.alist_batches, **page_of)
+            page = getattr(listing, "data", None) or []
+            for b in page:
+                if getattr(b, "input_file_id", None) == file_id:
+                    return _status(b)
+            last = str(page[-1].id) if page else None
+            if not getattr(listing, "has_more", False) or last is None or last == after:
+                break
+            after = last
         return None
 
     async def retrieve(self, batch_id: str) -> BatchStatus:
         return _status(await self._call(litellm.aretrieve_batch, batch_id=batch_id))
+
+    async def settled(self, batch_id: str, poll_s: float, progress: Callable[[str], None]) -> BatchStatus:
+        """Poll a batch every `poll_s` until it ends (a line to `progress` when its counts change); a
+        BatchAPIError after 5 failed polls in a row."""
+        last, errors = "", 0
+        while True:
+            try:
+                status = await self.retrieve(batch_id)
+                errors = 0
+            except BatchAPIError:
+                errors += 1
+                if errors >= 5:
+                    raise
+            else:
+                shown = f"batch {status.id}: {status.completed + status.failed}/{status.total} ({status.status})"
+                if shown != last:
+                    progress(shown)
+                    last = shown
+                if status.terminal:
+                    return status
+            await asyncio.sleep(poll_s)
 
     async def results(self, status: BatchStatus) -> dict[str, LineResult]:
         """Each request's outcome in a finished batch, by custom_id (absent: no outcome at all)."""
@@ -182,22 +229,27 @@ class BatchAPI:
         for file_id in (status.error_file_id, status.output_file_id):  # output last: it wins
             if not file_id:
                 continue
-            content = await self._call(litellm.afile_content, file_id=file_id)
+            # a rate limit is no refusal here: the file is there, to be read again by a rerun
+            content = await self._call(litellm.afile_content, file_id=file_id, not_refused=_NOT_REFUSALS | {429})
             for raw in bytes(content.content).splitlines():
                 parsed = _parse(raw)
                 if parsed is not None:
                     found[parsed[0]] = parsed[1]
         return found
 
-    async def _call(self, fn: Any, /, **kwargs: Any) -> Any:
+    async def _call(self, fn: Any, /, not_refused: frozenset[int] = _NOT_REFUSALS, **kwargs: Any) -> Any:
         """One batch API call; transport failures (429, 5xx, connection) are retried by the SDK (max_retries),
-        anything left is a RunError naming the endpoint."""
+        anything left is a BatchAPIError naming the endpoint: a BatchRefused for a 4xx but `not_refused`."""
         try:
             return await fn(**kwargs, **self.params)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            raise RunError(f"batch API at {self.where}: {short_error(exc, self._secrets)}") from exc
+            message = f"batch API at {self.where}: {short_error(exc, self._secrets)}"
+            status = getattr(exc, "status_code", None)
+            if isinstance(status, int) and 400 <= status < 500 and status not in not_refused:
+                raise BatchRefused(message, status) from exc
+            raise BatchAPIError(message) from exc
 
 
 def _parse(raw: bytes) -> tuple[str, LineResult] | None:

@@ -12,11 +12,12 @@ cached exactly as in the synchronous path, under the same keys. The loop always 
 sent is read.
 
 What is left uncached is asked by the synchronous run that follows, at the list price: a reply still invalid
-after `max_reasks` re-asks, a request whose batch failed or expired twice or whose line came back malformed
-(sent once more, then left; each a warning), one the judge budget could not hold (never sent; `batch_cost`),
-and one still unanswered at the pass limit (never sent). `BatchReport.left` lists each with the reason.
-Pending batches are kept in `<output>.batches.json` (`batch_state`): a restarted run waits on them and never
-sends their requests again.
+after `max_reasks` re-asks, a request whose batch failed, expired, was refused by the provider or lost its
+output twice, or whose line came back malformed twice (sent once more, then left; each a warning), one the
+judge budget cannot hold even with no batch in flight (never sent; the synchronous run refuses it too;
+`batch_cost`), and one still unanswered at the pass limit (never sent). `BatchReport.left` lists each with the
+reason. Pending batches are kept in `<output>.batches.json` (`batch_state`): a restarted run waits on them,
+reads them in the order they were made and never sends their requests again.
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ from reward.core.trajectory import Group, LineError, PlanReference, RefLine, Rol
 from reward.errors import RunError
 from reward.judge.base import JudgeError, Usage
 from reward.judge.batch_api import MAX_BYTES, MAX_REQUESTS, BatchAPI, BatchStatus, LineResult
+from reward.judge.batch_api import BatchAPIError as APIError
+from reward.judge.batch_api import BatchRefused as Refused
 from reward.native.prepare import materialize, prepare_group
 from reward.rubric.adaptive import budget as extra_samples
 from reward.scoring import batch_state
 from reward.scoring.batch_cost import BatchCost, BatchProgress, BatchReport
-from reward.scoring.batch_replay import MAX_FAILURES, ReplayJudge
+from reward.scoring.batch_replay import ReplayJudge
 from reward.scoring.dry_run import done_groups
 from reward.scoring.output_file import exclusive, read_lines
 from reward.scoring.scorer import Scorer
@@ -100,23 +103,32 @@ class _Prefill:
         await asyncio.gather(*(one(x) for x in items))
         self.report.passes += 1
 
-    async def submit(self) -> None:
-        """Send the collected requests: one model per batch (a provider's rule), split at its limits."""
+    async def submit(self) -> bool:
+        """Send the collected requests: one model per batch (a provider's rule), split at its limits. A request
+        the budget cannot hold beside this batch's worst case waits for the next pass (this batch read, its
+        reservation replaced by what it cost); one that does not fit with no batch in flight never will: left.
+        Returns whether some were held back."""
         by_model: dict[str, list[tuple[str, bytes, float]]] = defaultdict(list)
-        refused = 0
+        held: list[str] = []
+        never: list[str] = []
         for cid, r in self.replay.pending.items():
             line = self.api.line(cid, r.role, r.messages, r.response_format, r.seed)
             if len(line) + 1 > self.max_bytes:
-                self.leave(cid, f"{len(line)} bytes: over the batch file limit")
+                self.replay.leave(cid, f"{len(line)} bytes: over the batch file limit")
                 continue
             worst = self.cost.worst_case(r)
             if not self.cost.budget.try_reserve(worst):
-                self.leave(cid, "over the judge budget (REWARD_MAX_COST): not sent in a batch")
-                refused += 1
+                (held if self.cost.fits_alone(worst) else never).append(cid)
                 continue
             by_model[self.api.models[r.role]].append((cid, line, worst))
-        if refused:
-            self.report.warn(self.cost.refused_warning(refused), self.progress)
+        if held and not by_model:  # nothing in flight beside them (a reservation from elsewhere): left too
+            never, held = never + held, []
+        if held:
+            self.progress(self.cost.held_back(len(held)))
+        if never:
+            self.report.warn(self.cost.refused_warning(len(never)), self.progress)
+        for cid in never:
+            self.replay.leave(cid, "over the judge budget (REWARD_MAX_COST) with no batch in flight: not sent")
         for lines in by_model.values():
             chunk: list[tuple[str, bytes, float]] = []
             size = 0
@@ -128,11 +140,7 @@ class _Prefill:
                 size += len(line) + 1
             if chunk:
                 await self.create(chunk)
-
-    def leave(self, cid: str, why: str) -> None:
-        """A request no batch will carry: the synchronous run asks it (the next pass lists it as left)."""
-        self.replay.failures[cid] = MAX_FAILURES
-        self.replay.results[cid] = LineResult(None, why)
+        return bool(held)
 
     async def create(self, chunk: list[tuple[str, bytes, float]]) -> None:
         file_id = await self.api.upload([line for _, line, _ in chunk])
@@ -140,47 +148,62 @@ class _Prefill:
         entry = batch_state.BatchEntry(file_id=file_id, custom_ids=[cid for cid, _, _ in chunk])
         self.state.batches.append(entry)
         batch_state.save(self.path, self.state)  # before the batch exists: a restart finds it by its file
-        status = await self.api.create(file_id)
+        try:
+            status = await self.api.create(file_id)
+        except Refused as exc:
+            self.drop(entry, f"the provider refused the batch over {file_id}", exc)
+            return
         entry.batch_id = status.id
         batch_state.save(self.path, self.state)
         self.report.requests += len(chunk)
         self.progress(f"batch {status.id}: {len(chunk)} requests sent")
 
+    def drop(self, entry: batch_state.BatchEntry, what: str, exc: Refused, billed: bool = False) -> None:
+        """A batch refused for good (created, or its output read): out of the state, its requests failed once
+        (sent once more in a new batch, then left to the synchronous run), as an expired batch's."""
+        later = batch_state.later(self.state, entry)
+        self.state.batches = [e for e in self.state.batches if e is not entry]
+        batch_state.save(self.path, self.state)
+        self.cost.release(entry.file_id, billed)
+        failed = self.replay.fail(entry.custom_ids, f"{what} ({exc.status})")
+        self.report.warn(f"{what}: {exc}; {self.replay.fates(failed, later)}", self.progress)
+
     async def wait_all(self) -> None:
-        """Wait for every batch in the state not read yet, and take its results."""
-        for entry in self.state.batches:
+        """Wait for every batch in the state not read yet, and take their results in the state's order (the
+        order they were made: a restart counts an expired batch's failures before reading the one that re-sent
+        them, whichever finishes first)."""
+        for entry in list(self.state.batches):
             if entry.batch_id is None:  # stopped between upload and create
                 found = await self.api.find(entry.file_id)
-                entry.batch_id = (found or await self.api.create(entry.file_id)).id
+                try:
+                    found = found or await self.api.create(entry.file_id)
+                except Refused as exc:
+                    self.drop(entry, f"the provider refused the batch over {entry.file_id}", exc)
+                    continue
+                entry.batch_id = found.id
                 batch_state.save(self.path, self.state)
         todo = [e for e in self.state.batches if e.batch_id not in self.report.batches]
         self.report.batches.extend(e.batch_id for e in todo if e.batch_id)
-        await asyncio.gather(*(self.wait(e) for e in todo))
+        done = await asyncio.gather(*(self.wait(e) for e in todo))
+        for entry, (status, results) in zip(todo, done, strict=True):
+            self.take(entry, status, results)
 
-    async def wait(self, entry: batch_state.BatchEntry) -> None:
+    async def wait(self, entry: batch_state.BatchEntry) -> tuple[BatchStatus, dict[str, LineResult] | Refused]:
+        """A batch's final status and its results (or the refusal to give them: a file gone)."""
         assert entry.batch_id is not None
-        last, errors = "", 0
-        while True:
-            try:
-                status = await self.api.retrieve(entry.batch_id)
-                errors = 0
-            except RunError:
-                errors += 1
-                if errors >= 5:
-                    raise
-                status = None
-            if status is not None:
-                shown = f"batch {status.id}: {status.completed + status.failed}/{status.total} ({status.status})"
-                if shown != last:
-                    self.progress(shown)
-                    last = shown
-                if status.terminal:
-                    break
-            await asyncio.sleep(self.poll_s)
-        await self.take(entry, status)
+        status = await self.api.settled(entry.batch_id, self.poll_s, self.progress)
+        try:
+            return status, await self.api.results(status)
+        except Refused as exc:
+            return status, exc
 
-    async def take(self, entry: batch_state.BatchEntry, status: BatchStatus) -> None:
-        results = await self.api.results(status)
+    def take(
+        self, entry: batch_state.BatchEntry, status: BatchStatus, results: dict[str, LineResult] | Refused
+    ) -> None:
+        if isinstance(results, Refused):
+            what = f"batch {status.id} {status.status}, its results unreadable (its cost not in the summary)"
+            self.drop(entry, what, results, billed=True)
+            return
         failed = self.replay.record(results, entry.custom_ids)
         self.cost.settle(entry.file_id, results, entry.custom_ids, self.replay.results)
         if status.status != "completed" or failed:
@@ -188,12 +211,8 @@ class _Prefill:
             reason = status.errors or (
                 f"{len(failed)} of {len(entry.custom_ids)} requests without a usable reply (first: {why})"
             )
-            again = sum(self.replay.failures[c] < MAX_FAILURES for c in failed)
-            self.report.warn(
-                f"batch {status.id} {status.status}: {reason}; {again} request(s) sent once more, "
-                f"{len(failed) - again} left to the synchronous run (list price)",
-                self.progress,
-            )
+            fates = self.replay.fates(failed, batch_state.later(self.state, entry))
+            self.report.warn(f"batch {status.id} {status.status}: {reason}; {fates}", self.progress)
 
 
 async def prefill(
@@ -306,22 +325,16 @@ async def _run(
         with exclusive(path):
             job = _Prefill(scorer, api, path, tell, poll_s, limits)
             todo = items()
-            await job.wait_all()  # a restarted run: the batches it had made first
-            # Each stage's requests, each re-asked up to max_reasks times, each sent twice at most (a failed
-            # batch): bounded whatever comes back. A pass always reads the last batch: the loop ends on a pass.
-            limit = 2 * (scorer.judge.settings.max_reasks + 1) * stages(todo) + 1
-            for n in range(1, limit + 1):
-                await job.run_pass(todo, in_flight, work)
-                if not job.replay.pending:
-                    break
-                if n == limit:  # not sent: nothing is paid for that no pass reads
-                    why = f"still unanswered after {limit} batch passes (their limit)"
-                    job.report.left.update(dict.fromkeys(job.replay.pending, why))
-                    job.report.warn(f"{len(job.replay.pending)} request(s) {why}: left to the synchronous run", tell)
-                    break
-                tell(f"pass {job.report.passes}: {len(job.replay.pending)} request(s) to send")
-                await job.submit()
-                await job.wait_all()
+            try:
+                await job.wait_all()  # a restarted run: the batches it had made first
+                await _passes(job, todo, in_flight, work, stages(todo))
+            except APIError as exc:  # the batches made are kept: a rerun waits on them
+                if not job.state.batches:
+                    raise
+                raise RunError(
+                    f"{exc}; {path} keeps this run's batches: rerun to wait on them and read them, or move it away "
+                    "to start over (their requests are then sent, and paid for, again)"
+                ) from exc
             job.report.left.update(job.replay.left)
             batch_state.remove(path)
         return job.report
@@ -331,3 +344,27 @@ async def _run(
         gc.collect()
         for _ in range(3):
             await asyncio.sleep(0)
+
+
+async def _passes(
+    job: _Prefill, todo: list[T], in_flight: int, work: Callable[[Scorer, T], Awaitable[None]], stages: int
+) -> None:
+    """Pass after pass until nothing is left to send. Each stage's requests, each re-asked up to max_reasks
+    times, each sent twice at most (a failed batch): bounded whatever comes back. A pass after a batch beside
+    which the budget held requests back is not counted (that batch sent some: each request is sent twice at
+    most, so those passes are bounded too). A pass always reads the last batch: the loop ends on a pass."""
+    limit = 2 * (job.scorer.judge.settings.max_reasks + 1) * stages + 1
+    n, held = 0, False
+    while True:
+        await job.run_pass(todo, in_flight, work)
+        n += not held
+        if not job.replay.pending:
+            return
+        if n >= limit:  # not sent: nothing is paid for that no pass reads
+            why = f"still unanswered after {limit} batch passes (their limit)"
+            job.report.left.update(dict.fromkeys(job.replay.pending, why))
+            job.report.warn(f"{len(job.replay.pending)} request(s) {why}: left to the synchronous run", job.progress)
+            return
+        job.progress(f"pass {job.report.passes}: {len(job.replay.pending)} request(s) to send")
+        held = await job.submit()
+        await job.wait_all()

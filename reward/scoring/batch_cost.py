@@ -2,9 +2,11 @@
 judge's budget (`--max-cost` / REWARD_MAX_COST, reward.judge.budget) kept across the batches.
 
 Before a batch is uploaded, each request reserves its worst case at the batch price by the budget's own rule
-(every prompt token, every allowed completion token); a request that does not fit is not sent. When the batch
-is read its reservation is settled with what it cost, so the budget's `spent` (the run's summary line, and
-what the synchronous run that follows may still spend) includes the batches.
+(every prompt token, every allowed completion token); a request that does not fit is held back, and offered to
+the next batch once the batches sent beside it are read; one that does not fit with no batch in flight is left
+to the synchronous run, which refuses it too. When a batch is read its reservation is settled with what it
+cost, so the budget's `spent` (the run's summary line, and what the synchronous run that follows may still
+spend) includes the batches.
 """
 
 from __future__ import annotations
@@ -69,12 +71,27 @@ class BatchCost:
         bp = self.prices.get(r.role)
         return self.budget.worst_case(r.role, prompt, call.max_tokens, Price(*bp) if bp else None)
 
-    def refused_warning(self, refused: int) -> str:
+    def fits_alone(self, worst: float) -> bool:
+        """Would this worst case fit with no batch in flight? (What is spent only grows: if not, never.)"""
+        return self.budget.limit is None or self.budget.spent + worst <= self.budget.limit
+
+    def held_back(self, refused: int) -> str:
+        """A progress line: requests the budget holds back until the batch sent beside them is read."""
         status = self.budget.status()
         return (
             f"the judge budget (REWARD_MAX_COST) of ${status.limit or 0.0:.4f} cannot hold {refused} more "
             f"request(s) at their worst case (${status.spent:.4f} spent, ${self.budget.reserved:.4f} held by "
-            "batches): not sent; the synchronous run refuses them too (budget_exhausted)"
+            "this batch): offered to the next batch, once this one is read and holds only what it cost"
+        )
+
+    def refused_warning(self, refused: int) -> str:
+        """Requests that do not fit with no batch in flight: none ever will (what is spent only grows)."""
+        status = self.budget.status()
+        return (
+            f"the judge budget (REWARD_MAX_COST) of ${status.limit or 0.0:.4f} cannot hold {refused} more "
+            f"request(s) at their worst case even with no batch in flight (${status.spent:.4f} spent): not sent "
+            "in a batch; left to the synchronous run, which refuses them too (budget_exhausted: their worst case "
+            "at the list price is no smaller)"
         )
 
     def settle(
@@ -83,6 +100,13 @@ class BatchCost:
         """A batch was read: count its lines (`kept`: the usable replies) and settle its reservation (a batch
         a stopped run made holds nothing in this one) with what it cost."""
         self.budget.settle(self.held.pop(file_id, 0.0), self.account(results, sent, kept))
+
+    def release(self, file_id: str, billed: bool) -> None:
+        """A batch dropped unread: refused when created (nothing `billed`), or its output gone (`billed`, at a cost
+        unknown: the budget charges its worst case, as it does a call whose cost is unknown; the report's tokens
+        and cost cannot count it)."""
+        held = self.held.pop(file_id, 0.0)
+        self.budget.settle(held, held if billed else 0.0)
 
     def account(self, results: dict[str, LineResult], sent: list[str], kept: dict[str, LineResult]) -> float:
         """Count a batch's lines in the report; returns its cost for the budget (at the batch price, or the

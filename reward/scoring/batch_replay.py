@@ -138,9 +138,13 @@ class ReplayJudge(Judge):
 
     def record(self, results: dict[str, LineResult], sent: list[str]) -> list[str]:
         """Take a finished batch's outcomes; a sent request without a usable reply (none, an error line, a
-        malformed completion) counts a failure. Returns the ids that failed."""
-        failed = []
+        malformed completion) counts a failure. A request another batch answered already keeps that answer (a
+        restart reads an expired batch and the one that re-sent it): it is no failure. Returns the ids that
+        failed."""
+        failed: list[str] = []
         for cid in sent:
+            if self.answered(cid):
+                continue
             got = results.get(cid)
             if got is not None and got.body is not None:
                 why = self.malformed(got.body)
@@ -148,7 +152,32 @@ class ReplayJudge(Judge):
                     self.results[cid] = got
                     continue
                 got = LineResult(None, why)
-            self.failures[cid] += 1
-            self.results[cid] = got or LineResult(None, "no outcome in the batch")
-            failed.append(cid)
+            failed += self.fail([cid], got.error if got is not None else None)
         return failed
+
+    def fail(self, sent: list[str], why: str | None) -> list[str]:
+        """Requests a batch gave no usable reply (its line, or the whole batch: refused, its output gone): each
+        counts a failure, unless another batch answered it. Returns the ids that failed."""
+        failed = [cid for cid in sent if not self.answered(cid)]
+        for cid in failed:
+            self.failures[cid] += 1
+            self.results[cid] = LineResult(None, why or "no outcome in the batch")
+        return failed
+
+    def leave(self, cid: str, why: str) -> None:
+        """A request no batch will carry: the synchronous run asks it (the next pass lists it as left)."""
+        self.failures[cid] = MAX_FAILURES
+        self.results[cid] = LineResult(None, why)
+
+    def fates(self, failed: list[str], later: set[str]) -> str:
+        """What becomes of a batch's failed requests (`later`: those a later batch of a restart's state carries,
+        re-sent before the stop), for its warning."""
+        resent = sum(c in later for c in failed)
+        again = sum(self.failures[c] < MAX_FAILURES and c not in later for c in failed)
+        said = f"{resent} re-sent already in a later batch, " if resent else ""
+        said += f"{again} request(s) sent once more, " if again or not resent else ""
+        return f"{said}{len(failed) - resent - again} left to the synchronous run (list price)"
+
+    def answered(self, cid: str) -> bool:
+        found = self.results.get(cid)
+        return found is not None and found.body is not None

@@ -4,6 +4,8 @@ run waits on them (and reads their results) instead of sending their requests ag
 Each entry is written before the batch is created (its input file id and request ids) and again with the
 batch id once it exists: a run stopped in between finds the batch by its input file. Written atomically
 (a temporary file, then a rename): a killed run leaves the old state or the new one, never half of one.
+Entries are in the order the batches were made: a restart reads them in that order. An entry the provider
+refused for good (its batch not created, or its output gone) is taken out, its requests counted as failed.
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ class BatchFile(BaseModel):
     version: int = 1
     endpoint: str
     batches: list[BatchEntry] = []
+
+
+def later(state: BatchFile, entry: BatchEntry) -> set[str]:
+    """The requests of the batches made after `entry` (on a restart: re-sent before the stop)."""
+    at = next((i for i, e in enumerate(state.batches) if e is entry), len(state.batches))
+    return {cid for e in state.batches[at + 1 :] for cid in e.custom_ids}
 
 
 def state_path(output: Path) -> Path:

@@ -7,6 +7,7 @@
   `in_progress` until `delay` seconds have passed, then answers every line at once with the fake judge's reply
   logic (`reward.judge.fake.replies`, scripted replies included) and says `completed`, with an output file
   (answered lines) and an error file (lines answered with an HTTP error);
+- `GET /v1/batches?limit=&after=` lists them newest first, a page at a time (at most 100, 20 by default);
 - `fail_next`: statuses (`failed`, `expired`) the next batches end in instead: a failed batch answers
   nothing, an expired one answers its first `expire_after` lines and lists the rest as `batch_expired`.
 
@@ -213,10 +214,13 @@ def add_batch_routes(app: FastAPI, state: BatchState, judge: FakeJudgeState) -> 
             return JSONResponse({k: v for k, v in batch.items() if not k.startswith("_")})
 
     @app.get("/v1/batches")
-    async def listing() -> JSONResponse:
+    async def listing(limit: int = 20, after: str | None = None) -> JSONResponse:
         with state.lock:
-            data = [{k: v for k, v in b.items() if not k.startswith("_")} for b in state.batches.values()]
-        return JSONResponse({"object": "list", "data": data[::-1], "has_more": False})
+            data = [{k: v for k, v in b.items() if not k.startswith("_")} for b in state.batches.values()][::-1]
+        ids = [b["id"] for b in data]
+        start = ids.index(after) + 1 if after in ids else 0
+        page = data[start : start + max(1, min(limit, 100))]
+        return JSONResponse({"object": "list", "data": page, "has_more": start + len(page) < len(data)})
 
 
 class FakeBatchServer(FakeJudgeServer):
