@@ -466,3 +466,38 @@ def test_a_slime_prompt_whose_user_content_is_not_text_is_a_422(client, content)
     body = {"prompt": [{"role": "user", "content": content}], "response": "r", "label": {"reference": {"plan": "P"}}}
     r = client.post("/slime", json=body)
     assert r.status_code == 422 and r.json()["detail"][0].startswith("prompt:"), r.text[:300]
+
+
+def _nested(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth - 1):
+        value = {"x": value}
+    return value
+
+
+@pytest.mark.parametrize("field", ["meta", "inputs"])
+def test_free_json_too_deep_to_write_back_is_a_422_before_any_judge_call(client, field):
+    """meta / inputs are echoed in the answer, whose writer refuses nesting past ~255: deeper ones (still
+    parseable) were scored, paid for, then a 500. Now a 422 naming the field; 64 deep is fine."""
+    deep = group("deep", rollouts=[rollout("a")])
+    deep["rollouts"][0][field] = _nested(300)
+    r = client.post("/score", json={"groups": [deep]})
+    assert r.status_code == 422 and f"rollouts[0].{field}" in r.text and "nested more than 64 deep" in r.text
+    ok = group("ok", rollouts=[rollout("a")])
+    ok["rollouts"][0]["meta"] = _nested(64)
+    answered = client.post("/score", json={"groups": [ok]})
+    assert answered.status_code == 200 and answered.json()["groups"][0]["rollouts"][0]["meta"] == _nested(64)
+
+
+def test_a_line_with_too_deep_meta_is_a_line_error_and_the_other_groups_are_scored(fake_judge, tmp_path):
+    from tests.conftest import EXAMPLES, cli_env, read_jsonl, run_cli
+
+    lines = EXAMPLES.read_text().splitlines()
+    bad = json.loads(lines[0])
+    bad["rollouts"][0]["meta"] = _nested(300)
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("\n".join([json.dumps(bad), *lines[1:]]) + "\n")
+    out = tmp_path / "out.jsonl"
+    ran = run_cli("score", inp, "-o", out, "--no-progress", env=cli_env(fake_judge, tmp_path / "c"), check=False)
+    assert "Traceback" not in ran.stderr and "nested more than 64 deep" in ran.stderr + ran.stdout
+    assert len(read_jsonl(out)) == len(lines) - 1

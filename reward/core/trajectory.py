@@ -12,7 +12,16 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 from reward.core.clean import canonical_whitespace, prepare_output, readable
 
@@ -93,6 +102,25 @@ Reference = Annotated[
 ]
 
 
+MAX_FREE_DEPTH = 64  # free JSON (meta, inputs) echoed in the output: deeper than this cannot be written back
+
+
+def _shallow(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Free JSON nested at most MAX_FREE_DEPTH deep: it is copied to the output, whose writer refuses deeper
+    nesting; a line error now, before any judge call is paid for, rather than a lost run after it."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > MAX_FREE_DEPTH:
+                raise ValueError(f"nested more than {MAX_FREE_DEPTH} deep")
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return value
+
+
+FreeJson = Annotated[dict[str, Any] | None, AfterValidator(_shallow)]
+
+
 class Rollout(Trajectory):
     """One rollout of a group: a trajectory in any form, with an id, the trainer's exact token count and free `meta`."""
 
@@ -100,9 +128,9 @@ class Rollout(Trajectory):
     # Trainers know the exact token count of a rollout; without it we count offline (see penalties).
     num_tokens: int | None = Field(default=None, ge=0)
     # Free labels (e.g. {"kind": "hallucinated"}) copied to the output untouched; never shown to the judge.
-    meta: dict[str, Any] | None = None
+    meta: FreeJson = None
     # The judge's rollout-level input fields, as the rubric declares them (checked by reward.rubric.inputs).
-    inputs: dict[str, Any] | None = None
+    inputs: FreeJson = None
 
 
 class Group(Strict):
@@ -113,7 +141,7 @@ class Group(Strict):
     reference: Reference | None = None  # required by rubrics with `reference: true`
     rollouts: list[Rollout] = Field(min_length=1)
     # The judge's group-level input fields, as the rubric declares them (checked by reward.rubric.inputs).
-    inputs: dict[str, Any] | None = None
+    inputs: FreeJson = None
 
     @model_validator(mode="after")
     def _ids(self) -> Group:
@@ -132,7 +160,7 @@ class RefLine(Trajectory):
 
     id: str = Field(min_length=1)
     query: str
-    inputs: dict[str, Any] | None = None  # the group-level inputs a rubric's condensing template uses
+    inputs: FreeJson = None  # the group-level inputs a rubric's condensing template uses
 
 
 @dataclass(frozen=True)
