@@ -4,6 +4,7 @@ estimate per group and dimension, Spearman-Brown's K, and penalised rollouts lef
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from statistics import fmean
 
@@ -20,7 +21,7 @@ from reward.judge.fake.replies import FakeNoise, fake_verdict
 from reward.rubric.reliability import TARGET, estimate, k_needed, spearman_brown
 from reward.scoring.scorer import Scorer
 from reward.service.reward_service import metrics_of
-from tests.conftest import TEST_MODEL, distinct_groups, group, rollout, step
+from tests.conftest import ROOT, TEST_MODEL, distinct_groups, group, rollout, step
 
 N_GROUPS, N_ROLLOUTS, K = 32, 8, 4
 
@@ -135,6 +136,14 @@ def test_reported_reliability_within_0_1_of_the_truth(rubric, tmp_path, sd):
         summary.k_needed,
         summary.dimension_reliability,
     )
+    # README's measured figures are this setup's (to the 3 decimals it prints)
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    n = r"(\d\.\d{3})"
+    said = re.search(rf"true {n} / {n} / {n} at sd 0\.5 / 1\.5 / 3\.0, reported {n} / {n} / {n}", readme)
+    assert said is not None, "README no longer states the measured reliability"
+    i = (0.5, 1.5, 3.0).index(sd)
+    assert float(said[1 + i]) == pytest.approx(true, abs=6e-4)
+    assert float(said[4 + i]) == pytest.approx(summary.reliability, abs=6e-4), round(summary.reliability, 3)
 
 
 def test_pure_noise_reads_about_zero(rubric, tmp_path):
