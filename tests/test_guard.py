@@ -254,3 +254,42 @@ def test_1100_idle_or_half_sent_sockets_under_nofile_1024_never_starve_healthz_o
         output = proc.stop()
     # the cap acts before accept fails; if a loaded machine still lets it, asyncio's log says so once a minute
     assert output.count("Too many open files") <= 1
+
+
+def test_a_body_cut_short_by_a_disconnect_is_never_handed_to_the_app():
+    """Content-Length promised more than arrived, then the client went (or the read deadline closed it): the
+    prefix may be complete JSON, but nobody is left to answer, so it must not be scored (and paid for)."""
+    import asyncio
+    import json
+
+    from reward.service.guard import Guard
+    from reward.service.reward_service import ServiceSettings
+
+    called: list[dict] = []
+
+    async def app(scope, receive, send):
+        called.append(await receive())
+
+    body = json.dumps({"groups": []}).encode()
+    messages = [
+        {"type": "http.request", "body": body, "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive():
+        return messages.pop(0)
+
+    async def send(message):
+        raise AssertionError(f"nothing is sent to a client that is gone: {message}")
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/score",
+        "headers": [(b"content-length", str(len(body) + 100).encode())],
+    }
+    from pathlib import Path
+
+    settings = ServiceSettings(rubric_dir=Path("rubrics"))
+    asyncio.run(Guard(app, settings)(scope, receive, send))
+    assert called == []

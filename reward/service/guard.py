@@ -61,8 +61,8 @@ class Guard:
         size = 0
         while True:
             message = await receive()
-            if message["type"] != "http.request":
-                break
+            if message["type"] != "http.request":  # the client went (or the read deadline cut it off)
+                return None  # a body cut short is never scored: nobody is left to answer, the judge unpaid
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > self.max_body:
