@@ -201,3 +201,11 @@ def test_a_line_nested_too_deeply_is_a_reported_line_not_a_traceback(run, tmp_pa
     ran = run_cli("report", mixed, "-o", tmp_path / "r.html", check=False)
     assert ran.returncode == 1 and "Traceback" not in ran.stderr and "nested too deeply" in ran.stderr
     assert (tmp_path / "r.html").exists()  # the other lines reported
+
+
+def test_compare_reports_a_line_nested_too_deeply_without_a_traceback(run, tmp_path: Path) -> None:
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text(run[0].read_text() + "[" * 200_000 + "\n")
+    ran = run_cli("compare", run[0], mixed, check=False)
+    assert "Traceback" not in ran.stderr and "RecursionError" not in ran.stderr
+    assert "nested too deeply" in ran.stderr + ran.stdout

@@ -71,7 +71,7 @@ def read_bases(path: Path) -> list[dict[str, Any]]:
             for line in f:
                 try:
                     data = json.loads(line)
-                except ValueError:
+                except (ValueError, RecursionError):  # reported by the reader already
                     continue
                 basis = data.get("basis") if isinstance(data, dict) else None
                 if isinstance(basis, dict):
