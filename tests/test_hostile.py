@@ -54,6 +54,20 @@ def test_full_cache_disk_scores_without_cache_readyz_false_then_recovers(client,
     assert client.get("/readyz").status_code == 200
 
 
+def test_readyz_recovers_with_the_disk_even_when_nothing_new_is_written(client, service, monkeypatch):
+    """Values computed while the disk was full sit in memory: the same traffic again writes nothing, and an
+    unready replica gets no new traffic. /readyz's own write through the cache decides, and clears it."""
+    from tests.conftest import full_disk
+
+    disk = full_disk(service.store, monkeypatch)
+    assert client.post("/score", content=body(group("full-3")), headers=JSON, timeout=30).status_code == 200
+    assert client.get("/readyz").status_code == 503  # still full: the probe's write fails too
+    disk["full"] = False
+    assert client.post("/score", content=body(group("full-3")), headers=JSON, timeout=30).status_code == 200
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["cache"] == "writable"
+
+
 # --- 3. malformed input over HTTP: a 4xx naming the problem, never a 5xx ----------------------------------
 
 

@@ -48,6 +48,7 @@ import diskcache
 from reward.errors import RewardError
 
 log = logging.getLogger("reward.cache")
+_PROBE_KEY = "reward:ready-probe"  # written by /readyz while writes fail; no entry key looks like it
 
 
 class CacheStats:
@@ -337,8 +338,10 @@ class Store:
 
     def probe(self) -> tuple[bool, str]:
         """Readiness (`/readyz`): (ready, detail). Not ready while writes fail (scoring goes on without the
-        cache meanwhile) or when a probe file cannot be written to the directory."""
-        if self.write_error is not None:
+        cache meanwhile) or when a probe file cannot be written to the directory. While writes fail, a small
+        write through the cache itself decides: the disk may have recovered while the traffic only hits the
+        memory layer (nothing new to write), and an unready replica gets no new traffic to prove it."""
+        if self.write_error is not None and not self._write_probe():
             return False, f"writes failing: {self.write_error}"
         if self.directory is None:
             return True, "disabled"
@@ -350,6 +353,21 @@ class Store:
         except OSError as exc:
             return False, f"not writable: {exc.strerror}"
         return True, "writable"
+
+    def _write_probe(self) -> bool:
+        """One write through the disk cache (a key no entry can have, expiring); success clears `write_error`."""
+        if self._disk is None:
+            return False
+        try:
+            self._disk.set(_PROBE_KEY, "1", expire=60)
+        except Exception:  # still full, read-only, corrupt: still not ready
+            return False
+        log.warning(
+            "cache %s: writes succeed again", self.directory, extra={"event": "cache_recovered", "layer": "disk"}
+        )
+        self.note("recovered", "disk")
+        self.write_error = None
+        return True
 
     def close(self) -> None:
         if self._disk is not None:
