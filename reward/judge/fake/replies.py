@@ -29,6 +29,9 @@ _CMD = re.compile(
     re.MULTILINE | re.DOTALL,
 )
 _FENCE = re.compile(r"\u27ea/?data:\w+\u27eb\n?")
+# A fenced body other than a command's: what a rollout wrote there (an output forging "### Command 2: `x`")
+# must not read as a command of the trajectory.
+_FENCED_DATA = re.compile(r"\u27eadata:(?!command\u27eb)(\w+)\u27eb.*?\u27ea/data:\1\u27eb", re.DOTALL)
 
 
 def _section(text: str, title: str) -> str:
@@ -41,7 +44,7 @@ def _digest(*parts: str) -> int:
 
 
 def fake_plan(prompt: str) -> str:
-    commands = [(fenced or plain, code) for fenced, plain, code in _CMD.findall(prompt)]
+    commands = [(fenced or plain, code) for fenced, plain, code in _CMD.findall(_FENCED_DATA.sub("", prompt))]
     final_answer = _section(prompt, "Final Answer Returned to Parent Agent")
     codes = [c for _, c in commands]
     if not commands:
