@@ -89,6 +89,13 @@ def test_client_retries_503_then_succeeds_sync_and_async(flaky):
     assert out["groups"][0]["rollouts"][0]["status"] == "ok" and g.requests == 3
 
 
+def test_client_retries_a_429_from_a_gateway_waiting_its_retry_after(flaky):
+    """A rate-limiting proxy in front of the service answers 429: asked again, not raised at once."""
+    f = flaky((429, {"retry-after": "0"}, {"detail": "slow down"}))
+    assert RewardClient(f.url, timeout_s=30).score([])["groups"][0]["rollouts"][0]["reward"] == 1.0
+    assert f.requests == 2
+
+
 def test_client_never_retries_a_4xx_and_names_the_detail(flaky):
     f = flaky((422, {}, {"detail": ["groups[0].query: Field required"]}))
     with pytest.raises(RewardServiceError, match=r"422.*groups\[0\]\.query: Field required") as err:

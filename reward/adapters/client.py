@@ -1,11 +1,11 @@
 """A small client for `reward serve`, used by every in-process adapter (sync and async).
 
 Connections are reused (one httpx client per event loop, one for sync use). Transient failures are
-retried with tenacity: 502 / 503 / 504 (waiting what `Retry-After` says), connection errors, and an answer
+retried with tenacity: 429 / 502 / 503 / 504 (waiting what `Retry-After` says), connection errors, and an answer
 in which some rollout met a transient judge error (unavailable, rate-limited, timed out: the same case the
 HTTP trainer endpoints answer with 503; judgements already made are cached, so a retry repeats only the
 failed calls). All within one time budget (REWARD_TIMEOUT, 110 s by default) that stays below the
-trainers' own timeouts (slime 120 s, OpenRLHF 180 s); an attempt never runs past the budget. A 4xx is
+trainers' own timeouts (slime 120 s, OpenRLHF 180 s); an attempt never runs past the budget. Another 4xx is
 the request's fault and is raised at once. Every raised error carries the service's own detail.
 """
 
@@ -27,7 +27,7 @@ from reward.settings import DEFAULTS, Settings, parse_tools, setting
 
 DEFAULT_URL = DEFAULTS.url
 DEFAULT_TIMEOUT_S = DEFAULTS.timeout
-_TRANSIENT = {502, 503, 504}
+_TRANSIENT = {429, 502, 503, 504}  # 429: a gateway or proxy in front of the service rate-limiting
 _TRANSIENT_JUDGE = {"judge_unavailable", "judge_rate_limited", "judge_timeout"}
 _MAX_BACKOFF_S = 8.0
 
