@@ -9,7 +9,8 @@ judgements and cannot change how many there were, so it is read from the basis, 
 
 A group scored with `--samples auto` is replayed: the rule (reward.rubric.adaptive) runs again on the saved
 samples with the new rubric's rewards, as a paid re-run would on its cached ones; it keeps a prefix of each
-rollout's samples, and a group for which it would ask for a sample the file does not hold needs `reward score`.
+rollout's samples, and a group for which it would ask for a sample the file does not hold needs `reward score`
+(a group whose rounds stopped on a failed extra sample stops again where the file's samples end).
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from collections.abc import Iterable, Iterator
 
 from reward.core.results import Basis, CriterionInfo, GroupResult, RolloutResult, SamplingInfo
 from reward.errors import RewardError
-from reward.rubric.adaptive import replay
+from reward.rubric.adaptive import STOPS, replay, units_of
 from reward.rubric.finish import K, expected_basis, graded_fields, group_fields, sample_rewards
 from reward.rubric.load import Rubric
 from reward.rubric.noise import Sample
 from reward.rubric.overrides import recorded
 from reward.rubric.verdict import logprob_mode
+from reward.settings import MAX_SAMPLES
 
 
 class RescoreError(RewardError):
@@ -55,11 +57,16 @@ def file_sampling(group: GroupResult, samples: K | None, resample_condense: bool
 
 def check_basis(group: GroupResult, rubric: Rubric, samples: K, resample_condense: bool) -> Basis:
     saved = group.basis
-    most = saved.max_samples if saved is not None else None
-    basis = recorded(expected_basis(rubric, samples, resample_condense, most), rubric)
     where = f"group {group.group_id!r}"
     if saved is None:
         raise RescoreError(f"{where} was written without its scoring basis (an older version): use `reward score`")
+    most = saved.max_samples
+    if samples == "auto" and not (isinstance(most, int) and 2 <= most <= MAX_SAMPLES):
+        raise RescoreError(
+            f"{where} was scored with --samples auto but its basis gives max_samples {most!r}, not a number of "
+            f"samples from 2 to {MAX_SAMPLES}: the file is damaged or edited; use `reward score`"
+        )
+    basis = recorded(expected_basis(rubric, samples, resample_condense, most), rubric)
     if saved.prompt_version != basis.prompt_version:
         raise RescoreError(
             f"{where} was judged with prompt version {saved.prompt_version}, but {rubric.path.name} asks the judge "
@@ -107,9 +114,8 @@ def _samples(r: RolloutResult, where: str, keep: int | None = None) -> list[Samp
         raise RescoreError(f"{where}: its dimensions hold different numbers of samples ({sorted(lengths)})")
     (k,) = lengths
     k = k if keep is None else min(k, keep)
-    if k == 1:
-        return [{n: (d.score, d.reason) for n, d in dims.items()}]
-    # Only the first sample's reason is kept in an output; reasons never enter a reward.
+    # Sample i is samples[i] (a prefix, when the replay keeps fewer, starts at sample 0, never the mean); only
+    # the first sample's reason is kept in an output; reasons never enter a reward.
     return [
         {n: (d.samples[i] if d.samples else d.score, d.reason if i == 0 else "") for n, d in dims.items()}
         for i in range(k)
@@ -159,7 +165,8 @@ def rescore_group(
     rollouts = [_rescore_rollout(r, rubric, f"{where}, rollout {r.id!r}") for r in group.rollouts]
     sampling = None
     if k == "auto":
-        rollouts, sampling = _replay(group, rollouts, rubric, basis.max_samples or 2, where)
+        assert basis.max_samples is not None  # check_basis refuses an auto basis without it
+        rollouts, sampling = _replay(group, rollouts, rubric, basis.max_samples, where)
     update = {**group_fields(rubric, rollouts, k), "rollouts": rollouts, "basis": basis, "sampling": sampling}
     if criteria is not None:
         update["criteria"] = criteria
@@ -192,11 +199,20 @@ def _replay(
     graded = [i for i, r in enumerate(rollouts) if r.status == "ok"]
     fixed = [float(r.reward) for r in rollouts if r.status == "penalized" and r.reward is not None]
     saved = [_samples(group.rollouts[i], f"{where}, rollout {rollouts[i].id!r}") for i in graded]
-    ks, reason = replay([sample_rewards(rubric, s) for s in saved], fixed, most)
-    if reason == "incomplete":
+    info = group.sampling
+    together = info.together if info is not None else None
+    units = _units(where, [rollouts[i].id for i in graded], together, [len(s) for s in saved])
+    stopped = info.reason if info is not None and info.reason in STOPS else None
+    ks, reason = replay([sample_rewards(rubric, s) for s in saved], fixed, most, units, stopped)
+    if reason == "incomplete" or (reason in STOPS and ks != [len(s) for s in saved]):
+        why = (
+            "its saved samples do not replay the rule's decisions: it asks for verdict samples the file does not "
+            "hold (a file an older version wrote, whose failed extra samples shaped its rounds, or one edited)"
+            if (group.rubric, group.rubric_version) == (rubric.name, rubric.version)  # the rubric it was scored with
+            else "with this rubric's rewards the rule asks for verdict samples the file does not hold"
+        )
         raise RescoreError(
-            f"{where} was scored with --samples auto; with this rubric's rewards the rule asks for verdict samples "
-            "the file does not hold: use `reward score` (the samples it has are cached)"
+            f"{where} was scored with --samples auto; {why}: use `reward score` (the samples it has are cached)"
         )
     out = list(rollouts)
     for i, k in zip(graded, ks, strict=True):
@@ -204,7 +220,25 @@ def _replay(
             r = group.rollouts[i]
             out[i] = _rescore_rollout(r, rubric, f"{where}, rollout {r.id!r}", keep=k)
     per = {rollouts[i].id: k for i, k in zip(graded, ks, strict=True)}
-    return out, SamplingInfo(mode="auto", max=most, spent=sum(per.values()), per_rollout=per, reason=reason)
+    spent = sum(per.values())
+    return out, SamplingInfo(mode="auto", max=most, spent=spent, per_rollout=per, reason=reason, together=together)
+
+
+def _units(where: str, ids: list[str], together: list[list[str]] | None, counts: list[int]) -> list[int]:
+    """The rule's units of a saved group: its graded rollouts, those the file says were sampled together
+    (identical grading requests) joined; each such rollout must be graded, listed once, and hold its unit's
+    number of samples."""
+    unit_of = {rid: rid for rid in ids}
+    listed = [rid for members in together or [] for rid in members]
+    if len(set(listed)) != len(listed) or not set(listed) <= set(ids):
+        raise RescoreError(f"{where}: its sampling.together lists rollouts that are not its graded ones, once each")
+    for members in together or []:
+        if len({counts[ids.index(rid)] for rid in members}) != 1:
+            raise RescoreError(
+                f"{where}: rollouts {members} were sampled together but hold different numbers of samples"
+            )
+        unit_of.update({rid: members[0] for rid in members})
+    return units_of([unit_of[rid] for rid in ids])
 
 
 def rescore_groups(

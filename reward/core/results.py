@@ -167,7 +167,16 @@ class SamplingInfo(Out):
     max: int  # max_samples: the most one rollout may get
     spent: int  # verdict samples over the group's graded rollouts (one each is K = 1)
     per_rollout: dict[str, int]  # samples by rollout id (graded rollouts only)
-    reason: str  # settled | budget | max_samples | no_graded
+    reason: str  # settled | budget | max_samples | no_graded | deadline | judge_error (the rounds stopped there)
+    # rollout ids whose grading requests are identical, sampled together as one unit (absent when none are)
+    together: list[list[str]] | None = None
+
+    @model_serializer(mode="wrap")
+    def _drop_no_copies(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("together") is None:
+            data.pop("together", None)
+        return data
 
 
 class GroupUsage(Out):
