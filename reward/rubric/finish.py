@@ -85,11 +85,11 @@ def sampling(
         # adaptively keeps its own K (recorded in each group's basis); a flag or the rubric asking for auto is refused
         k = judge.samples
     most = int(max_samples or setting("judge_max_samples") or judge.max_samples)
-    if most < 2:
-        raise ValueError(f"max_samples must be at least 2, got {most}")
     resample = judge.resample_condense if resample_condense is None else resample_condense
     if k == "auto" and rubric.spec.grading.mode in ("group", "pairwise"):
         raise ValueError(no_auto(rubric.name, rubric.spec.grading.mode))
+    if k == "auto" and most < 2:  # max_samples means nothing to a fixed K
+        raise ValueError(f"max_samples must be at least 2, got {most}")
     return Sampling(k if k == "auto" else int(k), most, resample)
 
 

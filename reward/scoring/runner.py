@@ -87,6 +87,10 @@ def foreign_reason(record: dict[str, Any], scorer: Scorer) -> str | None:
             f"was sampled adaptively up to {basis.get('max_samples')} per rollout, "
             f"this run up to {scorer.basis.max_samples}"
         )
+    resample = basis.get("resample_condense")
+    several = k == "auto" or (isinstance(k, int) and k > 1)  # one sample condenses once either way
+    if several and resample is not None and resample != scorer.basis.resample_condense:
+        return f"was graded with resample_condense {resample}, this run uses {scorer.basis.resample_condense}"
     return None
 
 
