@@ -278,6 +278,9 @@ def test_a_retried_attempt_is_hedged_inside_the_retry_loop(fake_judge):
     usage = Usage()
 
     async def main() -> float:
+        # latencies of 1 s seen: the hedge delay is ~1 s, so the first attempt's immediate 503 always comes back
+        # before a duplicate of it could go (on a loaded machine a ~10 ms delay let attempt 1 be hedged instead)
+        fake_judge.script({"kind": "condense", "delay": 1.0}, {"kind": "condense", "delay": 1.0})
         await calls(client, usage, 2)
         fake_judge.script(
             {"kind": "condense", "status": 503, "headers": {"Retry-After": "0"}}, {"kind": "condense", "delay": 12}
