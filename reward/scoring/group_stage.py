@@ -10,8 +10,10 @@ rollouts than `grading.window`: windows that all show the same `grading.anchors`
 shuffled order) and the next ones, each later window's scores shifted per dimension so that its anchors' mean
 equals theirs in the first window (one relative scale across calls); with anchors 0 such a group is refused,
 each graded rollout an error `group_too_large`. A verdict that misses, duplicates or invents a label is
-re-asked with the reason by the judge's re-ask loop, then is an error of every rollout in the call, never a
-number.
+re-asked with the reason by the judge's re-ask loop, then is an error, never a number: of every graded rollout
+of the group when it has one window; of a window's rollouts shown in no other answered window when it has
+several (every window shows the anchors, so any answered one gives the scale: the first answered window's
+anchors; with no window answered, every graded rollout of the group).
 """
 
 from __future__ import annotations
@@ -26,11 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 from reward.core.results import GradingInfo, RolloutResult
 from reward.core.trajectory import CondenseInput, Group, Rollout
-from reward.judge.base import InvalidReply, JudgeError, Reply, Usage
+from reward.judge.base import JudgeError, Reply, Usage
+from reward.native.calls import tool_warnings
 from reward.rubric.group_verdict import (
     LABELS,
     GroupVerdict,
-    InvalidVerdict,
     group_response_format,
     group_verdict_from_cache,
     parse_group_verdict,
@@ -40,7 +42,8 @@ from reward.rubric.penalties import check_penalty, has_final_answer
 from reward.rubric.prompts import Messages, TemplateProblem, candidates_messages
 from reward.rubric.spec import RubricSpec
 from reward.rubric.verdict import DimensionScore, Verdict, verdict_model
-from reward.scoring.judged import Graded, Plan, error_result
+from reward.scoring.judged import Graded, Plan, error_result, reference_of, transcript_of
+from reward.scoring.plan_check import check_verdict
 
 if TYPE_CHECKING:
     from reward.scoring.scorer import Scorer
@@ -63,6 +66,11 @@ class Prepared:
 
     def shown(self, label: str, sample: int) -> tuple[str, str, str]:
         return label, self.plan(sample).text, self.ci.final_answer
+
+    @property
+    def query(self) -> str:
+        """The group's query as condensing and rollout-by-rollout grading show it (cleaned, canonical)."""
+        return self.ci.query
 
 
 @dataclass
@@ -115,16 +123,9 @@ async def prepare(scorer: Scorer, group: Group, index: int, usage: Usage) -> Pre
     return Prepared(index, rollout, fa_ok, ci, plans)
 
 
-def _reply_check(check: Callable[[str | None, bool], Any]) -> Callable[[Reply], Any]:
-    def validate(reply: Reply) -> Any:
-        if reply.finish_reason == "length":
-            raise InvalidReply("judge_parse_error", "the verdict was cut off at the token limit; reply shorter")
-        try:
-            return check(reply.content, reply.fake)
-        except InvalidVerdict as exc:
-            raise InvalidReply("judge_parse_error", str(exc)) from exc
-
-    return validate
+def _reply_check(check: Callable[[str | None, bool], Any], wanted: str) -> Callable[[Reply], Any]:
+    """A stage's validator: the checks every grading reply gets (empty, cut off, a refusal), then `check`."""
+    return lambda reply: check_verdict(reply, wanted, lambda content: check(content, reply.fake))
 
 
 def group_requests(scorer: Scorer, group: Group, ref: Plan | None, shown: list[Prepared]) -> list[Request]:
@@ -146,7 +147,7 @@ def group_requests(scorer: Scorer, group: Group, ref: Plan | None, shown: list[P
         candidates = [p.shown(label, sample) for label, p in zip(labels, shown, strict=True)]
         try:
             messages = candidates_messages(
-                scorer.rubric, group.query, inputs, None if ref is None else ref.text, candidates
+                scorer.rubric, shown[0].query, inputs, None if ref is None else ref.text, candidates
             )
         except TemplateProblem as exc:
             raise JudgeError("template_error", str(exc)) from exc
@@ -156,28 +157,34 @@ def group_requests(scorer: Scorer, group: Group, ref: Plan | None, shown: list[P
                 rf,
                 scorer.seed(sample),
                 load,
-                _reply_check(check),
+                _reply_check(check, "a JSON object scoring every label"),
             )
         )
     return out
 
 
 async def ask(scorer: Scorer, request: Request, usage: Usage) -> Any:
-    return await scorer.cached.judgement(
+    return await scorer.judgement(
         "grade", request.messages, request.validate, request.load, usage, request.response_format, request.seed
     )
 
 
-async def reference_of(reference: asyncio.Task[Plan] | None) -> Plan | None:
-    if reference is None:
-        return None
-    try:
-        return await asyncio.shield(reference)
-    except JudgeError as exc:
-        raise JudgeError(exc.category, f"reference plan: {exc.message}") from exc
+async def ask_all(scorer: Scorer, requests: list[Request], usage: Usage) -> list[Any]:
+    """Every request's judgement, or its JudgeError: all are awaited (made, billed and counted in the group's
+    usage), whichever fail."""
+    done = await asyncio.gather(*(ask(scorer, r, usage) for r in requests), return_exceptions=True)
+    for d in done:
+        if isinstance(d, BaseException) and not isinstance(d, JudgeError):
+            raise d
+    return done
 
 
-Judging = Callable[[list[Prepared], Plan | None], Awaitable[tuple[dict[int, list[Verdict]], GradingInfo]]]
+def first_error(done: list[Any]) -> JudgeError | None:
+    return next((d for d in done if isinstance(d, JudgeError)), None)
+
+
+# A graded rollout's verdicts (one per sample), or why it has none (its call failed).
+Judging = Callable[[list[Prepared], Plan | None], Awaitable[dict[int, list[Verdict] | JudgeError]]]
 
 
 async def run_stage(
@@ -186,11 +193,11 @@ async def run_stage(
     reference: asyncio.Task[Plan] | None,
     usage: Usage,
     deadline: float | None,
-    info: GradingInfo,
     judging: Judging,
-) -> tuple[list[Outcome], GradingInfo]:
+) -> list[Outcome]:
     """Prepare every rollout, judge the graded ones together with `judging`, and finish each as the scorer
-    does; a failure of the shared judgement (or the deadline) is an error of every graded rollout."""
+    does; a rollout `judging` gives a JudgeError is an error, and a failure of the whole judgement (or the
+    deadline) is an error of every graded rollout."""
     results: dict[int, Outcome] = {}
     live: list[Prepared] = []
     try:
@@ -203,9 +210,13 @@ async def run_stage(
                     live.append(p)
             if live:
                 ref = await reference_of(reference)
-                verdicts, info = await judging(live, ref)
+                verdicts = await judging(live, ref)
                 for p in live:
-                    graded = Graded(group, p.rollout, p.ci, reference, p.candidates, ref, verdicts[p.index])
+                    got = verdicts[p.index]
+                    if isinstance(got, JudgeError):
+                        results[p.index] = (error_result(p.rollout, p.fa_ok, got.category, got.message), False, None)
+                        continue
+                    graded = Graded(group, p.rollout, p.ci, reference, p.candidates, ref, got)
                     shell = RolloutResult(
                         id=str(p.rollout.id), status="ok", reward=None, in_group_stats=True, has_final_answer=p.fa_ok
                     )
@@ -220,15 +231,19 @@ async def run_stage(
     except JudgeError as exc:
         for p in live:
             results[p.index] = (error_result(p.rollout, p.fa_ok, exc.category, exc.message), False, None)
-    for i in range(len(group.rollouts)):  # timed out before it was prepared
-        if i not in results:
-            r = group.rollouts[i]
+    for i, r in enumerate(group.rollouts):
+        if i not in results:  # timed out before it was prepared
             results[i] = (
                 error_result(r, has_final_answer(r.final_answer), "judge_timeout", "no verdict in time"),
                 False,
                 None,
             )
-    return [results[i] for i in range(len(group.rollouts))], info
+        out, _, took = results[i]
+        out.warnings = tool_warnings(r)  # as `Scorer.score_rollout` finishes one
+        if scorer.keep_plans:
+            ci = took.ci if took else await asyncio.to_thread(scorer.condense_input, group.query, r)
+            out._transcript = transcript_of(ci)
+    return [results[i] for i in range(len(group.rollouts))]
 
 
 def windows(n: int, size: int, anchors: int) -> list[list[int]]:
@@ -267,7 +282,8 @@ async def grade_group(
     size, anchors = spec.grading.window, spec.grading.anchors
     info = GradingInfo(mode="group", calls=0, seed=seed)
 
-    async def judging(live: list[Prepared], ref: Plan | None) -> tuple[dict[int, list[Verdict]], GradingInfo]:
+    async def judging(live: list[Prepared], ref: Plan | None) -> dict[int, list[Verdict] | JudgeError]:
+        nonlocal info
         if len(live) > size and anchors == 0:
             message = (
                 f"{len(live)} graded rollouts exceed grading.window {size} and grading.anchors is 0: one call would "
@@ -276,36 +292,38 @@ async def grade_group(
             raise JudgeError("group_too_large", message)
         shown = shuffled(group.group_id, live)
         parts = [[shown[i] for i in w] for w in windows(len(shown), size, anchors)]
-        requests = [group_requests(scorer, group, ref, part) for part in parts]
-        flat = [r for rs in requests for r in rs]
-        done: list[GroupVerdict] = list(await asyncio.gather(*(ask(scorer, r, usage) for r in flat)))
+        flat = [r for part in parts for r in group_requests(scorer, group, ref, part)]
+        labels = {str(p.rollout.id): LABELS[i] for part in parts for i, p in enumerate(part)}
+        ids = [[str(p.rollout.id) for p in part] for part in parts] if len(parts) > 1 else None
+        info = GradingInfo(mode="group", calls=len(flat), seed=seed, labels=labels, windows=ids)  # failed or not
+        done = await ask_all(scorer, flat, usage)
         k = scorer.fixed_k
-        per_window = [done[w * k : (w + 1) * k] for w in range(len(parts))]  # [window][sample]
-        verdicts: dict[int, list[Verdict]] = {}
-        labels: dict[str, str] = {}
-        for w, (part, got) in enumerate(zip(parts, per_window, strict=True)):
-            for i, p in enumerate(part):
-                if p.index in verdicts:  # an anchor: its scores are the first window's
+        per_window: list[list[GroupVerdict]] = [done[w * k : (w + 1) * k] for w in range(len(parts))]
+        failed = [first_error(got) for got in per_window]
+        answered = [w for w, e in enumerate(failed) if e is None]
+        base = answered[0] if answered else -1
+        scale = per_window[base] if answered else []  # the first answered window's anchors give the scale
+        verdicts: dict[int, list[Verdict] | JudgeError] = {}
+        for w in [*answered, *(w for w, e in enumerate(failed) if e is not None)]:
+            error, got = failed[w], per_window[w]
+            for i, p in enumerate(parts[w]):
+                if p.index in verdicts:  # an anchor: its scores are the first answered window's
                     continue
-                labels[str(p.rollout.id)] = LABELS[i]
+                if error is not None:  # shown in no answered window
+                    where = f"window {w + 1} of {len(parts)}: " if len(parts) > 1 else ""
+                    verdicts[p.index] = JudgeError(error.category, where + error.message)
+                    continue
                 mine = [g.verdicts[LABELS[i]] for g in got]
-                if w > 0:
-                    anchor = [LABELS[a] for a in range(anchors)]
+                if w != base:
+                    anchor = LABELS[:anchors]
                     mine = [
-                        shift(
-                            spec,
-                            [per_window[0][s].verdicts[x] for x in anchor],
-                            [got[s].verdicts[x] for x in anchor],
-                            v,
-                            w,
-                        )
+                        shift(spec, [scale[s].verdicts[x] for x in anchor], [got[s].verdicts[x] for x in anchor], v, w)
                         for s, v in enumerate(mine)
                     ]
                 verdicts[p.index] = mine
-        ids = [[str(p.rollout.id) for p in part] for part in parts] if len(parts) > 1 else None
-        return verdicts, GradingInfo(mode="group", calls=len(flat), seed=seed, labels=labels, windows=ids)
+        return verdicts
 
-    outcomes, info = await run_stage(scorer, group, reference, usage, deadline, info, judging)
+    outcomes = await run_stage(scorer, group, reference, usage, deadline, judging)
     if info.calls == 0 and any(r.error and r.error.category == "group_too_large" for r, _, _ in outcomes):
         info = info.model_copy(update={"refused": f"more graded rollouts than grading.window {size}, no anchors"})
     return outcomes, info

@@ -29,7 +29,17 @@ from reward.rubric.inputs import group_inputs
 from reward.rubric.prompts import TemplateProblem, candidates_messages
 from reward.rubric.spec import Grading
 from reward.rubric.verdict import DimensionScore, Verdict
-from reward.scoring.group_stage import Outcome, Prepared, Request, _reply_check, ask, order_seed, run_stage, shuffled
+from reward.scoring.group_stage import (
+    Outcome,
+    Prepared,
+    Request,
+    _reply_check,
+    ask_all,
+    first_error,
+    order_seed,
+    run_stage,
+    shuffled,
+)
 from reward.scoring.judged import Plan
 
 if TYPE_CHECKING:
@@ -56,7 +66,7 @@ def pair_requests(scorer: Scorer, group: Group, ref: Plan | None, first: Prepare
     for sample in range(scorer.fixed_k):
         shown = [first.shown("A", sample), second.shown("B", sample)]
         try:
-            messages = candidates_messages(scorer.rubric, group.query, inputs, None if ref is None else ref.text, shown)
+            messages = candidates_messages(scorer.rubric, first.query, inputs, None if ref is None else ref.text, shown)
         except TemplateProblem as exc:
             raise JudgeError("template_error", str(exc)) from exc
         out.append(
@@ -65,7 +75,9 @@ def pair_requests(scorer: Scorer, group: Group, ref: Plan | None, first: Prepare
                 rf,
                 scorer.seed(sample),
                 lambda v: pair_verdict_from_cache(spec, v, model),
-                _reply_check(lambda c, f: _parse(spec, c, f, model)),
+                _reply_check(
+                    lambda c, f: _parse(spec, c, f, model), "a JSON object preferring A, B or tie on every dimension"
+                ),
             )
         )
     return out
@@ -97,7 +109,10 @@ async def grade_pairwise(
     lo, hi = spec.scale.min, spec.scale.max
     k = scorer.fixed_k
 
-    async def judging(live: list[Prepared], ref: Plan | None) -> tuple[dict[int, list[Verdict]], GradingInfo]:
+    info = GradingInfo(mode="pairwise", calls=0, seed=seed, pairs=0)
+
+    async def judging(live: list[Prepared], ref: Plan | None) -> dict[int, list[Verdict] | JudgeError]:
+        nonlocal info
         if len(live) < 2:
             raise JudgeError("no_pair", "pairwise grading needs at least two graded rollouts in the group")
         order = shuffled(group.group_id, live)
@@ -110,7 +125,11 @@ async def grade_pairwise(
             for i, j in pairs
         ]
         flat = [r for ab, ba in jobs for r in (*ab, *ba)]
-        done: list[PairVerdict] = list(await asyncio.gather(*(ask(scorer, r, usage) for r in flat)))
+        info = GradingInfo(mode="pairwise", calls=len(flat), seed=seed, pairs=len(pairs))  # made, failed or not
+        done: list[PairVerdict] = await ask_all(scorer, flat, usage)
+        failed = first_error(done)
+        if failed is not None:  # the win rates would rest on different comparison sets
+            raise failed
         # per canonical position, per sample, per dimension: the outcomes of its judgements
         won: list[list[dict[str, list[float]]]] = [[{} for _ in range(k)] for _ in order]
         disagree = 0  # pair verdicts (a dimension of a pair in one sample) whose two orders disagree
@@ -128,7 +147,7 @@ async def grade_pairwise(
                         won[pos][s].setdefault(d.name, []).append(value)
                     disagree += _outcome(first, True) != _outcome(second, False)
         fake = any(v.fake for v in done)
-        verdicts: dict[int, list[Verdict]] = {}
+        verdicts: dict[int, list[Verdict] | JudgeError] = {}
         for pos, p in enumerate(order):
             samples = []
             for s in range(k):
@@ -140,14 +159,9 @@ async def grade_pairwise(
                     scores[d.name] = DimensionScore(lo + rate * (hi - lo), reason)
                 samples.append(Verdict(scores, fake))
             verdicts[p.index] = samples
-        info = GradingInfo(
-            mode="pairwise",
-            calls=len(flat),
-            seed=seed,
-            pairs=len(pairs),
-            position_disagreement=disagree / (len(pairs) * k * len(spec.dimensions)),
-        )
-        return verdicts, info
+        share = disagree / (len(pairs) * k * len(spec.dimensions))
+        info = info.model_copy(update={"position_disagreement": share})
+        return verdicts
 
-    info = GradingInfo(mode="pairwise", calls=0, seed=seed, pairs=0)
-    return await run_stage(scorer, group, reference, usage, deadline, info, judging)
+    outcomes = await run_stage(scorer, group, reference, usage, deadline, judging)
+    return outcomes, info

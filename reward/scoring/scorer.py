@@ -14,16 +14,13 @@ from typing import Any
 
 from reward.cache.disk import Store
 from reward.core.results import (
-    GradingInfo,
     GroupResult,
     GroupUsage,
     JudgeInfo,
     RolloutResult,
-    ShownCommand,
-    Transcript,
 )
 from reward.core.trajectory import CondenseInput, Group, IdReference, PlanReference, Rollout, Trajectory, condense_input
-from reward.judge.base import InvalidReply, Judge, JudgeError, Reply, Usage
+from reward.judge.base import Judge, JudgeError, Reply, Usage
 from reward.judge.cached import CachedJudge
 from reward.judge.llm import count_tokens
 from reward.native.calls import tool_warnings
@@ -35,7 +32,6 @@ from reward.rubric.penalties import check_penalty, has_final_answer
 from reward.rubric.prompts import Messages, TemplateProblem, condense_messages, grade_messages
 from reward.rubric.verdict import (
     DimensionScore,
-    InvalidVerdict,
     Verdict,
     parse_verdict,
     response_format,
@@ -43,19 +39,25 @@ from reward.rubric.verdict import (
     verdict_model,
     verdict_of_reply,
 )
-from reward.scoring.judged import Graded, Plan, error_result
-from reward.scoring.plan_check import check_plan, plan_sections
+from reward.scoring.judged import (
+    Graded,
+    J,
+    Plan,
+    Touch,
+    error_result,
+    note_fake,
+    noting,
+    reference_of,
+    touching,
+    transcript_of,
+)
+from reward.scoring.plan_check import check_plan, check_verdict, plan_sections
 
 OFF_LOOP_CHARS = 256 * 1024
 
 
 def _size(t: Trajectory) -> int:
     return len(t.final_answer) + sum(len(s.command) + len(s.output) for s in t.steps)
-
-
-def transcript_of(ci: CondenseInput) -> Transcript:
-    steps = [ShownCommand(command=s.command, exit_code=s.exit_code, output=s.output) for s in ci.steps]
-    return Transcript(steps=steps, final_answer=ci.final_answer)
 
 
 class Scorer:
@@ -107,9 +109,22 @@ class Scorer:
         except TemplateProblem as exc:  # an error of the rollout (or of its group's reference), never a 500
             raise JudgeError("template_error", str(exc)) from exc
 
+    async def judgement(
+        self,
+        role: str,
+        messages: Messages,
+        validate: Callable[[Reply], J],
+        load: Callable[[Any], J],
+        usage: Usage,
+        response_format: dict[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> J:
+        """`CachedJudge.judgement`, noting what the fake judge gave in the group's Touch (`judged.noting`)."""
+        return await self.cached.judgement(role, messages, *noting(validate, load), usage, response_format, seed)
+
     async def plan(self, messages: Messages, usage: Usage, seed: int | None = None) -> Plan:
         """The Execution Plan the condensing request `messages` gets (cached)."""
-        return await self.cached.judgement(
+        return await self.judgement(
             "condense",
             messages,
             lambda r: Plan(check_plan(r, self._sections), r.fake),
@@ -121,6 +136,7 @@ class Scorer:
     async def reference_plan(self, group: Group, usage: Usage) -> Plan:
         ref = group.reference
         if isinstance(ref, PlanReference):
+            note_fake(ref.fake)
             return Plan(ref.plan, ref.fake)
         if ref is None or isinstance(ref, IdReference):
             raise ValueError("reference ids must be resolved first (reward.native.prepare.prepare_group)")
@@ -129,6 +145,10 @@ class Scorer:
         else:
             ci = self.condense_input(group.query, ref)
         return await self.plan(self.condense_request(group, ci), usage)
+
+    async def _reference(self, group: Group, usage: Usage, touch: Touch) -> Plan:
+        with touching(reference_of=touch):  # the group's only once a rollout is graded against it
+            return await self.reference_plan(group, usage)
 
     # --- grading --------------------------------------------------------------------------------
 
@@ -147,19 +167,12 @@ class Scorer:
             raise JudgeError("template_error", str(exc)) from exc
 
     def _validate(self, reply: Reply) -> dict[str, DimensionScore]:
-        if not reply.content.strip():
-            raise InvalidReply("judge_empty_reply", "the reply was empty; a JSON object with every dimension")
-        if reply.finish_reason == "length":
-            raise InvalidReply("judge_parse_error", "the verdict was cut off at the token limit; reply shorter")
-        try:
-            scores = parse_verdict(self.rubric.spec, reply.content, self._verdict_model)
-        except InvalidVerdict as exc:
-            raise InvalidReply("judge_parse_error", str(exc)) from exc
-        return scores
+        wanted = "a JSON object with every dimension"
+        return check_verdict(reply, wanted, lambda c: parse_verdict(self.rubric.spec, c, self._verdict_model))
 
     async def verdict(self, messages: Messages, usage: Usage, seed: int | None = None) -> Verdict:
         """The verdict the grading request `messages` gets (cached)."""
-        return await self.cached.judgement(
+        return await self.judgement(
             "grade",
             messages,
             lambda r: verdict_of_reply(self.rubric.spec, r, self._validate(r)),  # logprob scores too
@@ -193,12 +206,7 @@ class Scorer:
             plan_seeds = [self.seed(i) for i in indices] if resample else [None]
             request = self.condense_request(group, ci)
             candidates = list(await asyncio.gather(*(self.plan(request, usage, s) for s in plan_seeds)))
-        ref = None
-        if reference is not None:
-            try:
-                ref = await asyncio.shield(reference)
-            except JudgeError as exc:
-                raise JudgeError(exc.category, f"reference plan: {exc.message}") from exc
+        ref = await reference_of(reference)
         plans = [candidates[j % len(candidates)] if candidates else None for j in range(len(indices))]
         verdicts = await asyncio.gather(
             *(
@@ -291,8 +299,13 @@ class Scorer:
             from reward.scoring.checklist_stage import score_checklist
 
             return await score_checklist(self, group, usage, deadline)
+        with touching() as touch:
+            return await self._score_group(group, usage, deadline, touch)
+
+    async def _score_group(self, group: Group, usage: Usage, deadline: float | None, touch: Touch) -> GroupResult:
+        spec = self.rubric.spec
         own = Usage()  # this group's share, written with it; folded into the request's when done
-        reference = asyncio.ensure_future(self.reference_plan(group, own)) if spec.reference else None
+        reference = asyncio.ensure_future(self._reference(group, own, touch)) if spec.reference else None
         grading = None
         try:
             if spec.grading.mode == "rollout":
@@ -300,7 +313,11 @@ class Scorer:
                     *(self.score_rollout(group, r, reference, own, deadline) for r in group.rollouts)
                 )
             else:
-                outcomes, grading = await self._stage(group, reference, own, deadline)
+                if spec.grading.mode == "group":
+                    from reward.scoring.group_stage import grade_group as stage
+                else:
+                    from reward.scoring.pairwise_stage import grade_pairwise as stage
+                outcomes, grading = await stage(self, group, reference, own, deadline)
         finally:
             if reference is not None:
                 if not reference.done():
@@ -329,7 +346,7 @@ class Scorer:
             judge=JudgeInfo(
                 condense_model=settings.condense.model if spec.condenses else "",
                 grade_model=settings.grade.model,
-                fake=fake,
+                fake=fake or touch.fake,  # the fake judge touched it, even if only rollouts ending as errors
             ),
             n_errors=sum(r.status == "error" for r in results),
             rollouts=results,
@@ -346,26 +363,6 @@ class Scorer:
                 cost=own.cost if own.cost_known else None,
             ),
         )
-
-    async def _stage(
-        self, group: Group, reference: asyncio.Task[Plan] | None, usage: Usage, deadline: float | None
-    ) -> tuple[list[tuple[RolloutResult, bool, Graded | None]], GradingInfo]:
-        """A group or pairwise grading stage (one request for many rollouts), finished as `score_rollout` is."""
-        if self.rubric.spec.grading.mode == "group":
-            from reward.scoring.group_stage import grade_group as stage
-        else:
-            from reward.scoring.pairwise_stage import grade_pairwise as stage
-        outcomes, info = await stage(self, group, reference, usage, deadline)
-        for (result, _, graded), rollout in zip(outcomes, group.rollouts, strict=True):
-            result.warnings = tool_warnings(rollout)
-            if self.keep_plans:
-                ci = (
-                    graded.ci
-                    if graded is not None
-                    else await asyncio.to_thread(self.condense_input, group.query, rollout)
-                )
-                result._transcript = transcript_of(ci)
-        return outcomes, info
 
     @staticmethod
     def _plans(reference: asyncio.Task[Plan] | None, results: list[RolloutResult]) -> dict[str, Any]:
