@@ -69,7 +69,7 @@ def test_a_group_without_the_declared_fields_is_refused_before_any_call():
     ("reply", "why"),
     [
         ('{"task_completion_reason": "ok", "task_completion_score": 0.9', "not valid JSON"),  # cut off
-        ("I'm sorry, but I can't help with that.", "not valid JSON"),  # a plain-text refusal
+        ("I'm sorry, but I can't help with that.", "refus"),  # a plain-text refusal: judge_refusal
         ("HUGE", "less than or equal to 1"),  # a giant number
         ("NAN", "finite number"),  # NaN, which Python's json accepts
         ("STRING", "valid number"),  # "0.9" as a string: never coerced
@@ -93,5 +93,6 @@ def test_hostile_replies_on_a_continuous_scale_are_errors_never_numbers(make_loc
     result = asyncio.run(go())
     (r,) = result.rollouts
     assert (r.status, r.reward, r.dimensions, r.advantage) == ("error", None, None, None)
-    assert r.error.category == "judge_parse_error" and why in r.error.message
+    category = "judge_refusal" if why == "refus" else "judge_parse_error"
+    assert r.error.category == category and why in r.error.message
     assert scorer.judge.counts()["grade"] == 3 and result.n_scored == 0 and result.mean is None
