@@ -49,10 +49,13 @@ def test_open_store_picks_redis_from_env(monkeypatch, redis_server, tmp_path):
 
 @run
 async def test_a_value_is_in_redis_before_it_is_returned_and_shared(redis_server):
-    a, b = RedisStore(redis_server.url), RedisStore(redis_server.url)
+    # what is stored and shared, not the timeouts: on a starved machine (CI) the default 2 s command timeout
+    # was an outage, a value computed without the cache (tested on its own below)
+    a, b = RedisStore(redis_server.url, timeout_s=15), RedisStore(redis_server.url, timeout_s=15)
     key = cache_key("plan", {"input": "x"})
     compute, calls = counting({"plan": "p", "fake": False})
     assert await a.get_or_compute(key, compute) == {"plan": "p", "fake": False}
+    assert a.write_error is None and a.write_failures == 0
     # stored under the same key as the disk cache, as JSON (never pickle: Redis is reachable over a network)
     assert redis_server.client().get(PREFIX + key) == b'{"plan":"p","fake":false}'
     assert await b.get_or_compute(key, compute) == {"plan": "p", "fake": False}
@@ -100,7 +103,7 @@ async def test_the_owner_extends_its_marker_while_it_computes(redis_server):
 
 @run
 async def test_a_failed_computation_frees_the_key_for_the_waiters(redis_server):
-    a, b = RedisStore(redis_server.url), RedisStore(redis_server.url)
+    a, b = RedisStore(redis_server.url, timeout_s=15), RedisStore(redis_server.url, timeout_s=15)
     key = cache_key("plan", {"input": "fails"})
 
     async def boom() -> dict:
