@@ -4,6 +4,7 @@ categorised per-rollout error; never a 5xx, a hang or a number that was not comp
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
@@ -64,8 +65,38 @@ def test_readyz_recovers_with_the_disk_even_when_nothing_new_is_written(client, 
     assert client.get("/readyz").status_code == 503  # still full: the probe's write fails too
     disk["full"] = False
     assert client.post("/score", content=body(group("full-3")), headers=JSON, timeout=30).status_code == 200
-    ready = client.get("/readyz")
+    for _ in range(100):  # each /readyz queues one probe write on the writer thread; a later one sees it
+        ready = client.get("/readyz")
+        if ready.status_code == 200:
+            break
+        time.sleep(0.05)
     assert ready.status_code == 200 and ready.json()["cache"] == "writable"
+
+
+def test_the_readiness_write_never_runs_on_the_event_loop(tmp_path):
+    """SQLite may wait its whole busy timeout (60 s) for a lock another worker holds: /readyz must answer at
+    once (not ready), the write going to the writer thread."""
+    import sqlite3
+
+    from reward.cache.disk import Store
+
+    store = Store(tmp_path / "cache")
+    store.write_error = "OperationalError: database or disk is full"
+    holder = sqlite3.connect(tmp_path / "cache" / "cache.db", timeout=0)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        t0 = time.monotonic()
+        assert store.probe()[0] is False
+        assert time.monotonic() - t0 < 0.5
+    finally:
+        holder.rollback()
+        holder.close()
+    for _ in range(200):
+        if store.probe()[0]:
+            break
+        time.sleep(0.05)
+    assert store.probe() == (True, "writable")
+    store.close()
 
 
 # --- 3. malformed input over HTTP: a 4xx naming the problem, never a 5xx ----------------------------------

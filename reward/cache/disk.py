@@ -48,7 +48,8 @@ import diskcache
 from reward.errors import RewardError
 
 log = logging.getLogger("reward.cache")
-_PROBE_KEY = "reward:ready-probe"  # written by /readyz while writes fail; no entry key looks like it
+_PROBE_KEY = "reward:ready-probe"  # written for /readyz while writes fail; no entry key looks like it
+_PROBE = "probe"  # queued to the writer thread by /readyz while writes fail
 
 
 class CacheStats:
@@ -153,9 +154,10 @@ class Store:
         self.invalid_values = 0  # read back but refused: a pickle, not JSON, or not what the caller accepts
         self.write_error: str | None = None  # why the last write failed; None once one succeeds again
         self.observer: CacheObserver | None = None  # set by the service (its metrics)
+        self._probing = False  # a readiness write is queued to the writer thread (one at a time)
         if self._disk is not None:
             self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="reward-cache-read")
-            self._writes: queue.SimpleQueue[_Write | threading.Event | None] = queue.SimpleQueue()
+            self._writes: queue.SimpleQueue[_Write | threading.Event | str | None] = queue.SimpleQueue()
             self._writer = threading.Thread(target=self._write_loop, name="reward-cache-write", daemon=True)
             self._writer.start()
 
@@ -170,6 +172,9 @@ class Store:
                 except queue.Empty:
                     break
             items = [b for b in batch if isinstance(b, _Write)]
+            if _PROBE in batch and not items and self.write_error is not None:
+                self._write_probe()
+            self._probing = self._probing and _PROBE not in batch
             if items:
                 try:
                     with self._disk.transact():
@@ -338,10 +343,14 @@ class Store:
 
     def probe(self) -> tuple[bool, str]:
         """Readiness (`/readyz`): (ready, detail). Not ready while writes fail (scoring goes on without the
-        cache meanwhile) or when a probe file cannot be written to the directory. While writes fail, a small
-        write through the cache itself decides: the disk may have recovered while the traffic only hits the
-        memory layer (nothing new to write), and an unready replica gets no new traffic to prove it."""
-        if self.write_error is not None and not self._write_probe():
+        cache meanwhile) or when a probe file cannot be written to the directory. While writes fail, each call
+        queues a small write through the cache itself (one at a time, on the writer thread) whose success clears
+        the state for the next call: the disk may have recovered while the traffic only hits the memory layer
+        (nothing new to write), and an unready replica gets no new traffic to prove it."""
+        if self.write_error is not None:
+            if self._disk is not None and not self._probing:  # on the writer thread: never on the event loop
+                self._probing = True
+                self._writes.put(_PROBE)
             return False, f"writes failing: {self.write_error}"
         if self.directory is None:
             return True, "disabled"
@@ -355,9 +364,9 @@ class Store:
         return True, "writable"
 
     def _write_probe(self) -> bool:
-        """One write through the disk cache (a key no entry can have, expiring); success clears `write_error`."""
-        if self._disk is None:
-            return False
+        """One write through the disk cache (a key no entry can have, expiring), on the writer thread (SQLite
+        may wait up to its busy timeout: never on the event loop); success clears `write_error`."""
+        assert self._disk is not None
         try:
             self._disk.set(_PROBE_KEY, "1", expire=60)
         except Exception:  # still full, read-only, corrupt: still not ready
