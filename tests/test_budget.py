@@ -339,3 +339,61 @@ def test_a_retry_after_a_refusal_reuses_the_reservation_and_is_sent(fake_judge):
 
     assert asyncio.run(main())
     assert fake_judge.counts()["condense"] == 2 and client.budget.reserved == pytest.approx(0)
+
+
+def test_one_oversized_call_does_not_make_the_budget_exhausted():
+    """A call larger than any the budget admitted (a huge query), refused, says nothing of the calls that still
+    fit: serve would otherwise report not ready for good after one hostile request."""
+    b = Budget(1.0, {"grade": Price(0.001, 0.001)})
+    assert not b.try_reserve(5.0)  # larger than the whole budget, before anything was admitted
+    assert not b.exhausted
+    b.reserve(0.1)
+    b.settle(0.1, 0.05)
+    assert not b.try_reserve(0.99)  # no room for this one, but it is no typical call
+    assert not b.exhausted and b.try_reserve(0.1)
+
+
+def test_a_retry_after_a_hedged_pair_timed_out_reserves_only_its_own_worst_case():
+    """The call and its duplicate each hold a reservation and both timed out (both may be billed): the retry
+    needs one more, not two, so near the limit it still goes out."""
+    from reward.judge import litellm_judge
+
+    class Hedger:  # a hedged attempt whose call and duplicate both time out
+        enabled = True
+
+        async def run(self, role, sent, slot, spare):
+            await spare()
+            outcomes = await asyncio.gather(sent(), sent(), return_exceptions=True)
+            raise outcomes[0]
+
+    class Judge:  # what LiteLLMJudge._attempt uses
+        _attempt = LiteLLMJudge._attempt
+        _spare = LiteLLMJudge._spare
+        semaphore = limiter = None
+
+    async def no_slot(*_):
+        return None
+
+    import litellm
+
+    async def timing_out():
+        raise litellm.Timeout("t", model="m", llm_provider="openai")
+
+    async def main() -> None:
+        j = Judge()
+        j.budget, j.hedger = Budget(1.0, {"grade": Price(1e-3, 1e-3)}), Hedger()
+        ledger = CallLedger(0.3)
+        j.budget.reserve(0.3)
+        with pytest.raises(litellm.Timeout):
+            await j._attempt("grade", 10, ledger, timing_out)
+        assert ledger.timed_out == 2 and ledger.duplicates == 1 and j.budget.reserved == pytest.approx(0.6)
+        with pytest.raises(litellm.Timeout):  # sent and timed out again: not refused as budget_exhausted
+            await j._attempt("grade", 10, ledger, timing_out)  # 0.9 <= 1.0: it fits
+        assert ledger.retried == 1
+
+    original = litellm_judge.spare_slot
+    litellm_judge.spare_slot = lambda semaphore, take: no_slot()
+    try:
+        asyncio.run(main())
+    finally:
+        litellm_judge.spare_slot = original

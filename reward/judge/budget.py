@@ -117,6 +117,7 @@ class Budget:
         # the smallest call refused that could not fit even once every call in flight had settled: spent only
         # grows, so while the limit stays, no call that size fits again (`exhausted`)
         self.refused: float | None = None
+        self.admitted: float | None = None  # the largest worst case reserved so far
         self.set_limit(limit)
 
     @classmethod
@@ -168,10 +169,14 @@ class Budget:
             return True
         assert self.limit is not None
         if self.spent + self.reserved + amount > self.limit:
-            if self.spent + amount > self.limit:  # no room even without the calls in flight: for good
+            # no room even without the calls in flight, for a call no larger than the largest already admitted
+            # (not one oversized request): calls like the ones this budget paid for no longer fit, for good
+            typical = self.admitted is not None and amount <= self.admitted
+            if typical and self.spent + amount > self.limit:
                 self.refused = amount if self.refused is None else min(self.refused, amount)
             return False
         self.reserved += amount
+        self.admitted = amount if self.admitted is None else max(self.admitted, amount)
         return True
 
     def settle(self, reserved: float, spent: float) -> None:

@@ -39,6 +39,7 @@ from reward.judge.base import (
     Usage,
 )
 from reward.judge.budget import Budget, CallLedger
+from reward.judge.cache_hints import with_cache_hints
 from reward.judge.hedge import Hedger, Release, spare_slot
 from reward.judge.limits import JudgeLimiter, namespace, role_limits, router_params
 from reward.judge.llm import Route, choose_route, endpoint, has_price, inline_setup, install_inline_setup, litellm
@@ -46,7 +47,6 @@ from reward.judge.logprob_reply import takes_logprobs, token_logprobs
 from reward.judge.tiers import check_tier, on_tier
 from reward.judge.transport_errors import categorize, headers, malformed_body, retryable
 from reward.redaction import secrets_from_env, short_error
-from reward.rubric.prompts import group_prefix_chars
 from reward.settings import setting
 
 __all__ = ["FAKE_FINGERPRINT", "CallObserver", "JudgeError", "LiteLLMJudge", "Usage", "categorize", "has_price"]
@@ -65,7 +65,6 @@ class CallObserver(Protocol):
 
 
 def _digest(config: dict[str, Any]) -> str:
-    import hashlib
     import json
 
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
@@ -107,35 +106,6 @@ def _takes_seed(model: str) -> bool:
         return "seed" in (litellm.get_supported_openai_params(model=name, custom_llm_provider=provider) or [])
     except Exception:
         return False
-
-
-def _with_cache_hints(
-    route: Route, role: str, messages: list[dict[str, str]], params: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """What each provider needs so a group's shared prompt prefix (system prompt, rubric, query, reference
-    plan: everything before the candidate) is served from its prompt cache. OpenAI caches prefixes by
-    itself; `prompt_cache_key` (one per group prefix) keeps a group's calls on the same cache. Anthropic
-    caches only blocks marked `cache_control`. vLLM's prefix caching needs only the order."""
-    if route.kind not in ("openai", "anthropic") or role != "grade" or len(messages) < 2:
-        return messages
-    system, user = messages[0], messages[1]
-    if system.get("role") != "system" or user.get("role") != "user":
-        return messages
-    split = group_prefix_chars(user["content"])
-    if route.kind == "openai":
-        shared = system["content"] + "\0" + user["content"][:split]
-        params["prompt_cache_key"] = "reward-" + hashlib.sha256(shared.encode()).hexdigest()[:32]
-        return messages
-    mark = {"type": "ephemeral"}
-    head, rest = user["content"][:split], user["content"][split:]
-    user_blocks: list[dict[str, Any]] = [{"type": "text", "text": rest}] if rest else []
-    if head:
-        user_blocks.insert(0, {"type": "text", "text": head, "cache_control": mark})
-    return [
-        {"role": "system", "content": [{"type": "text", "text": system["content"], "cache_control": mark}]},
-        {"role": "user", "content": user_blocks},
-        *messages[2:],
-    ]
 
 
 class LiteLLMJudge(Judge):
@@ -217,7 +187,7 @@ class LiteLLMJudge(Judge):
         route = self.routes[role]
         s = self.settings
         params: dict[str, Any] = {"model": route.model, "max_retries": 0, **kwargs}
-        messages = _with_cache_hints(route, role, messages, params)
+        messages = with_cache_hints(route, role, messages, params)
         if s.api_base:
             params["api_base"] = s.api_base
         if s.api_key:
@@ -254,7 +224,9 @@ class LiteLLMJudge(Judge):
         An attempt that timed out may be billed and keeps its worst case, so the next attempt (a retry, a flex
         call's fallback) reserves one of its own; after a refusal (429, 5xx: not billed) it reuses the last
         one. budget_exhausted here stops the retries rather than pass the budget."""
-        while ledger.retried < ledger.timed_out:
+        # held: the first reservation, each hedged duplicate's and each taken here; owed: every attempt that
+        # timed out (it keeps its own) plus this one
+        while 1 + ledger.duplicates + ledger.retried < ledger.timed_out + 1:
             self.budget.reserve(ledger.worst)
             ledger.retried += 1
 

@@ -94,7 +94,7 @@ class Settings(BaseModel):
     hedge_max_fraction: float = _var(0.1, "Hedged duplicates as a fraction of judge calls, at most.")
     max_cost: float | None = _var(
         None,
-        "Judge spend allowed (USD) per run (`score`) or per process (`serve`); beyond: budget_exhausted.",
+        "Judge spend allowed (USD) per run (`score`) or per judge client (`serve`); beyond: budget_exhausted.",
         shown="none: no limit",
     )
     judge_router_config: str | None = _var(
