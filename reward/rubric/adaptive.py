@@ -20,7 +20,8 @@ Every graded rollout gets sample 0 (the K = 1 request). Then, in rounds, the gro
   ("judge_error") or the request's deadline passes ("deadline"): the rollouts keep the samples they have.
 
 Everything is a function of the samples drawn (seeded), so the decisions are deterministic, independent of
-other groups, and `reward rescore` replays them from a saved file.
+other groups, and `reward rescore` replays them from a saved file; only a failed or late extra sample (a stop
+the file records) ends them early.
 """
 
 from __future__ import annotations
