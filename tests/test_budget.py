@@ -159,6 +159,21 @@ def worst_of(client: LiteLLMJudge, role: str = "condense") -> float:
     return client.budget.worst_case(role, client._estimate_tokens(role, call, MSG) - call.max_tokens, call.max_tokens)
 
 
+def outcome(client: LiteLLMJudge, usage: Usage) -> str:
+    """One condense call of MSG: "answered", or the category of the JudgeError that ended it."""
+
+    async def main() -> str:
+        try:
+            await client.complete("condense", MSG, usage)
+        except JudgeError as exc:
+            return exc.category
+        finally:
+            await client.aclose()
+        return "answered"
+
+    return asyncio.run(main())
+
+
 async def cut_off(fj, call: Any, received: int) -> None:
     """Run `call`, cancel it once the fake judge has received `received` requests (so it was sent), as a
     request's deadline would; the cancellation is the caller's, so it ends here."""
@@ -237,16 +252,7 @@ def test_attempts_that_time_out_are_charged_and_counted_whether_or_not_a_retry_a
     usage = Usage()
     fake_judge.state.latency = 1.5
 
-    async def main() -> str:
-        try:
-            await client.complete("condense", MSG, usage)
-        except JudgeError as exc:
-            return exc.category
-        finally:
-            await client.aclose()
-        return "answered"
-
-    assert asyncio.run(main()) == "judge_timeout"
+    assert outcome(client, usage) == "judge_timeout"
     worst = client.budget.worst_case("condense", usage.prompt_tokens or 10, 512)
     assert usage.calls["condense"] == 3 and usage.cost_known is False  # the 3 attempts the judge received
     status = budget_status(client)
@@ -258,22 +264,11 @@ def test_a_retry_reserves_its_own_worst_case_so_timeouts_never_pass_the_budget(f
     is refused as budget_exhausted instead of being sent; what was spent stays within the limit."""
     client = LiteLLMJudge(priced_settings(fake_judge, timeout_s=0.5, num_retries=2))
     set_max_cost(client, 1.0)  # enforced: the judge now counts prompt tokens for worst cases
-    prompt = client._estimate_tokens("condense", client.settings.condense, MSG) - 512
-    worst = client.budget.worst_case("condense", prompt, 512)
-    set_max_cost(client, worst * 1.01)
+    set_max_cost(client, worst_of(client) * 1.01)
     fake_judge.state.latency = 1.5
     usage = Usage()
 
-    async def main() -> str:
-        try:
-            await client.complete("condense", MSG, usage)
-        except JudgeError as exc:
-            return exc.category
-        finally:
-            await client.aclose()
-        return "answered"
-
-    assert asyncio.run(main()) == "budget_exhausted"
+    assert outcome(client, usage) == "budget_exhausted"
     assert usage.calls["condense"] == 1  # one attempt sent (and charged); the retries never were
     status = budget_status(client)
     assert status is not None and status.limit is not None

@@ -16,7 +16,7 @@ from typing import Any
 
 from reward.errors import RunError
 from reward.judge.base import Judge
-from reward.judge.llm import litellm
+from reward.judge.llm import litellm, token_price
 from reward.judge.logprob_reply import takes_logprobs
 from reward.redaction import short_error
 
@@ -285,11 +285,4 @@ def _takes_seed(name: str, provider: str) -> bool:
 
 def batch_price(model: str) -> tuple[float, float] | None:
     """litellm's batch price of `model` per prompt and completion token; None when its map has none."""
-    try:
-        info = litellm.get_model_info(model=model)
-    except Exception:
-        return None
-    prompt, completion = info.get("input_cost_per_token_batches"), info.get("output_cost_per_token_batches")
-    if not prompt or completion is None:
-        return None
-    return float(prompt), float(completion)
+    return token_price(model, "_batches")

@@ -172,12 +172,16 @@ class Budget:
             # no room even without the calls in flight, for a call no larger than the largest already admitted
             # (not one oversized request): calls like the ones this budget paid for no longer fit, for good
             typical = self.admitted is not None and amount <= self.admitted
-            if typical and self.spent + amount > self.limit:
+            if typical and not self.fits_alone(amount):
                 self.refused = amount if self.refused is None else min(self.refused, amount)
             return False
         self.reserved += amount
         self.admitted = amount if self.admitted is None else max(self.admitted, amount)
         return True
+
+    def fits_alone(self, amount: float) -> bool:
+        """Would a call of this worst case fit with nothing in flight? (What is spent only grows: if not, never.)"""
+        return not self.enforced or self.limit is None or self.spent + amount <= self.limit
 
     def settle(self, reserved: float, spent: float) -> None:
         """A call (or a hedged pair) ended: its reservations go, what it cost stays."""

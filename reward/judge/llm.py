@@ -59,6 +59,20 @@ def count_tokens(text: str) -> int:
     return len(encoding.encode(text, disallowed_special=()))
 
 
+def token_price(model: str, tier: str = "") -> tuple[float, float] | None:
+    """litellm's price of `model` per prompt and completion token at a tier (`""`: list; `"_batches"`: the batch
+    API's), or None when its map has none (a zero prompt price is one registered for an unknown model)."""
+    try:
+        info = litellm.get_model_info(model=model)
+    except Exception:
+        return None
+    prices: dict[str, Any] = dict(info)  # the tier's keys are not all declared in litellm's ModelInfo
+    prompt, completion = prices.get(f"input_cost_per_token{tier}"), prices.get(f"output_cost_per_token{tier}")
+    if not prompt or completion is None:
+        return None
+    return float(prompt), float(completion)
+
+
 def has_price(model: str) -> bool:
     """Does litellm know this model's price? A zero price (registered here or by litellm's Router for an
     unknown model) counts as unknown."""

@@ -118,7 +118,7 @@ class _Prefill:
                 continue
             worst = self.cost.worst_case(r)
             if not self.cost.budget.try_reserve(worst):
-                (held if self.cost.fits_alone(worst) else never).append(cid)
+                (held if self.cost.budget.fits_alone(worst) else never).append(cid)
                 continue
             by_model[self.api.models[r.role]].append((cid, line, worst))
         if held and not by_model:  # nothing in flight beside them (a reservation from elsewhere): left too

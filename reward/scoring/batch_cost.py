@@ -71,10 +71,6 @@ class BatchCost:
         bp = self.prices.get(r.role)
         return self.budget.worst_case(r.role, prompt, call.max_tokens, Price(*bp) if bp else None)
 
-    def fits_alone(self, worst: float) -> bool:
-        """Would this worst case fit with no batch in flight? (What is spent only grows: if not, never.)"""
-        return self.budget.limit is None or self.budget.spent + worst <= self.budget.limit
-
     def held_back(self, refused: int) -> str:
         """A progress line: requests the budget holds back until the batch sent beside them is read."""
         status = self.budget.status()

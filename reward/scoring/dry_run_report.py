@@ -109,15 +109,6 @@ class DryRun:
 
 def price(model: str) -> tuple[float, float] | None:
     """litellm's price of `model` per prompt and completion token; None when it has none (or a zero one)."""
-    from reward.judge.llm import has_price, litellm
+    from reward.judge.llm import token_price  # litellm only once a price is asked for
 
-    if not has_price(model):
-        return None
-    try:
-        info = litellm.get_model_info(model=model)
-    except Exception:
-        return None
-    prompt, completion = info.get("input_cost_per_token"), info.get("output_cost_per_token")
-    if not prompt or completion is None:
-        return None
-    return float(prompt), float(completion)
+    return token_price(model)
