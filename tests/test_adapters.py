@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from typing import Any
@@ -44,6 +45,8 @@ class Flaky:
                 self.rfile.read(int(self.headers.get("content-length", 0)))
                 outer.requests += 1
                 status, headers, body = outer.script.pop(0) if outer.script else (200, {}, scored())
+                headers = dict(headers)
+                time.sleep(float(headers.pop("x-test-delay", 0)))  # a slow answer, when the script says so
                 blob = json.dumps(body).encode()
                 self.send_response(status)
                 for k, v in {"content-type": "application/json", **headers}.items():
@@ -331,6 +334,17 @@ def blip(category: str = "judge_unavailable") -> tuple[int, dict[str, str], Any]
     out = scored(status="error")
     out["groups"][0]["rollouts"][0].update(reward=None, error={"category": category, "message": "503 from judge"})
     return (200, {}, out)
+
+
+def test_an_answer_with_transient_errors_is_returned_when_the_budgets_last_try_is_cut_off(flaky):
+    """A blip, then a try the budget's end cuts off (a loaded service): the blip's answer reaches the adapter
+    (its errors reported its own way), not a transport error that loses it."""
+    f = flaky(blip(), (200, {"x-test-delay": "6"}, scored()))
+    out = RewardClient(f.url, timeout_s=2.5).score([])
+    assert out["groups"][0]["rollouts"][0]["error"]["category"] == "judge_unavailable" and f.requests == 2
+    g = flaky(blip(), (200, {"x-test-delay": "6"}, scored()))
+    out = asyncio.run(RewardClient(g.url, timeout_s=2.5).ascore([]))
+    assert out["groups"][0]["rollouts"][0]["reward"] is None and g.requests == 2
 
 
 def test_a_transient_judge_error_is_asked_again_and_a_lasting_one_reaches_the_adapter(flaky, monkeypatch):

@@ -68,6 +68,24 @@ class JudgeBlip(RewardServiceError):
         self.answer = answer
 
 
+def _kept(resp: httpx.Response, blip: list[JudgeBlip]) -> dict[str, Any]:
+    """`_result`, remembering an answer with transient judge errors before it is asked again."""
+    try:
+        return _result(resp)
+    except JudgeBlip as exc:
+        blip[:] = [exc]
+        raise
+
+
+def _out_of_budget(exc: RewardServiceError, blip: list[JudgeBlip], attempts: int) -> dict[str, Any]:
+    """The budget is spent: the last answer with transient judge errors, as it is (the adapter reports its
+    errors its own way), even when a later try was cut off by the budget's end; else the error, raised."""
+    if blip and (isinstance(exc, JudgeBlip) or exc.status is None):
+        return blip[-1].answer
+    exc.attempts = attempts
+    raise exc
+
+
 def _result(resp: httpx.Response) -> dict[str, Any]:
     if resp.status_code != 200:
         try:
@@ -174,6 +192,7 @@ class RewardClient:
             if self._sync is None:
                 self._sync = httpx.Client(headers=self.headers)
         body, deadline, attempts = self._body(groups, rubric, terminal_tool), time.monotonic() + self.budget_s, 0
+        blip: list[JudgeBlip] = []  # the last answer with transient judge errors, kept if a later try is cut off
         try:
             for attempt in Retrying(**self._retry_kwargs()):
                 with attempt:
@@ -182,12 +201,9 @@ class RewardClient:
                         resp = self._sync.post(f"{self.url}/score", json=body, timeout=self._timeout(deadline))
                     except httpx.TransportError as exc:
                         raise RewardServiceError(None, f"{self.url}: {type(exc).__name__}: {exc}") from exc
-                    return _result(resp)
-        except JudgeBlip as exc:
-            return exc.answer  # out of budget: the adapter reports the errors its own way
+                    return _kept(resp, blip)
         except RewardServiceError as exc:
-            exc.attempts = attempts
-            raise
+            return _out_of_budget(exc, blip, attempts)
         raise AssertionError("unreachable: tenacity reraises the last error")
 
     def _async_client(self) -> httpx.AsyncClient:
@@ -208,6 +224,7 @@ class RewardClient:
     ) -> dict[str, Any]:
         """`score` for async code (the trainer's event loop)."""
         body, deadline, attempts = self._body(groups, rubric, terminal_tool), time.monotonic() + self.budget_s, 0
+        blip: list[JudgeBlip] = []
         client = self._async_client()
         try:
             async for attempt in AsyncRetrying(**self._retry_kwargs()):
@@ -217,12 +234,9 @@ class RewardClient:
                         resp = await client.post(f"{self.url}/score", json=body, timeout=self._timeout(deadline))
                     except httpx.TransportError as exc:
                         raise RewardServiceError(None, f"{self.url}: {type(exc).__name__}: {exc}") from exc
-                    return _result(resp)
-        except JudgeBlip as exc:
-            return exc.answer  # out of budget: the adapter reports the errors its own way
+                    return _kept(resp, blip)
         except RewardServiceError as exc:
-            exc.attempts = attempts
-            raise
+            return _out_of_budget(exc, blip, attempts)
         raise AssertionError("unreachable: tenacity reraises the last error")
 
     def close(self) -> None:
