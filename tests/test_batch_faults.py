@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -217,3 +218,28 @@ def test_requests_that_never_fit_are_left_and_the_synchronous_run_refuses_them(
     report = batched(nothing, EXAMPLES, tmp_path / "nothing.jsonl")
     assert report.requests == 0 and fb.batch.creates == made and fb.counts()["total"] == 0
     assert report.left and len(report.warnings) == 1 and "even with no batch in flight" in report.warnings[0]
+
+
+def test_a_status_poll_that_never_answers_is_the_next_polls_to_make(
+    fb: FakeBatchServer, scorers: Any, tmp_path: Path, sync_examples: list[dict[str, Any]], monkeypatch
+):
+    """A connection gone silent: the SDK would wait 600 s on it. The poll gives up after CALL_TIMEOUT_S and the
+    next one asks again, so the run goes on and writes what a synchronous run writes."""
+    import litellm
+
+    from reward.judge import batch_api
+
+    real, hung = litellm.aretrieve_batch, []
+
+    async def silent_once(**kwargs: Any) -> Any:
+        if not hung:
+            hung.append(kwargs["batch_id"])
+            await asyncio.sleep(3600)
+        return await real(**kwargs)
+
+    monkeypatch.setattr(batch_api, "CALL_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(batch_api.litellm, "aretrieve_batch", silent_once)
+    started = time.monotonic()
+    batch_then_run(scorers("batch"), EXAMPLES, tmp_path / "batch.jsonl")
+    assert hung and time.monotonic() - started < 60
+    assert sync_calls(fb) == 0 and without_usage(tmp_path / "batch.jsonl") == sync_examples

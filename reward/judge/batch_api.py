@@ -26,6 +26,7 @@ MAX_REQUESTS = 50_000
 MAX_BYTES = 190 * 1024 * 1024
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 _PROVIDERS = ("openai", "hosted_vllm")  # litellm sends these through its OpenAI files/batches client
+CALL_TIMEOUT_S = 60.0  # a batch API call but an upload or a results file: a status, a listing, a create
 # 4xx statuses that refuse no one call for good: credentials (every call would fail alike), a timeout
 _NOT_REFUSALS = frozenset({401, 403, 408})
 _PAGES = 1000  # find(): at most this many pages of 100 batches (the newest 100,000 of an account)
@@ -169,7 +170,8 @@ class BatchAPI:
 
     async def upload(self, lines: list[bytes]) -> str:
         content = b"\n".join(lines) + b"\n"
-        made = await self._call(litellm.acreate_file, file=("requests.jsonl", content), purpose="batch")
+        # an upload of up to the provider's file limit (200 MB) may take long: the SDK's own timeout only
+        made = await self._call(litellm.acreate_file, file=("requests.jsonl", content), purpose="batch", bounded=False)
         return str(made.id)
 
     async def create(self, file_id: str) -> BatchStatus:
@@ -230,20 +232,35 @@ class BatchAPI:
             if not file_id:
                 continue
             # a rate limit is no refusal here: the file is there, to be read again by a rerun
-            content = await self._call(litellm.afile_content, file_id=file_id, not_refused=_NOT_REFUSALS | {429})
+            content = await self._call(  # a results file may be large: the SDK's own timeout only
+                litellm.afile_content, file_id=file_id, not_refused=_NOT_REFUSALS | {429}, bounded=False
+            )
             for raw in bytes(content.content).splitlines():
                 parsed = _parse(raw)
                 if parsed is not None:
                     found[parsed[0]] = parsed[1]
         return found
 
-    async def _call(self, fn: Any, /, not_refused: frozenset[int] = _NOT_REFUSALS, **kwargs: Any) -> Any:
+    async def _call(
+        self,
+        fn: Any,
+        /,
+        not_refused: frozenset[int] = _NOT_REFUSALS,
+        bounded: bool = True,
+        **kwargs: Any,
+    ) -> Any:
         """One batch API call; transport failures (429, 5xx, connection) are retried by the SDK (max_retries),
-        anything left is a BatchAPIError naming the endpoint: a BatchRefused for a 4xx but `not_refused`."""
+        anything left is a BatchAPIError naming the endpoint: a BatchRefused for a 4xx but `not_refused`. A
+        `bounded` call with no answer in CALL_TIMEOUT_S is a BatchAPIError too (the SDK would wait 600 s on a connection
+        that went silent; a poll is then simply the next poll's to make)."""
+        timeout_s = CALL_TIMEOUT_S if bounded else None
         try:
-            return await fn(**kwargs, **self.params)
+            async with asyncio.timeout(timeout_s):
+                return await fn(**kwargs, **self.params)
         except asyncio.CancelledError:
             raise
+        except TimeoutError as exc:
+            raise BatchAPIError(f"batch API at {self.where}: no answer in {CALL_TIMEOUT_S:g} s") from exc
         except Exception as exc:
             message = f"batch API at {self.where}: {short_error(exc, self._secrets)}"
             status = getattr(exc, "status_code", None)
