@@ -34,6 +34,7 @@ def fb(batch_server: FakeBatchServer) -> Iterator[FakeBatchServer]:
     batch_server.reset()
     b = batch_server.batch
     b.delay, b.fail_next, b.expire_after, b.creates = 0.0, [], 0, 0
+    b.silent, b.silent_s, b.peers = {}, 30.0, []
     b.max_requests, b.max_bytes = 50_000, 200 * 1024**2
     b.batches.clear()
     b.files.clear()
@@ -262,6 +263,19 @@ def test_a_judge_without_a_batch_api_is_refused_before_anything_is_sent(
         batched(memory_only, EXAMPLES, out)
     assert fake_judge.counts()["total"] == 0 and fb.counts()["total"] == 0 and fb.batch.creates == 0
     assert not out.exists() and not state_path(out).exists()
+
+
+def test_the_batch_api_key_is_the_judges_or_openais_and_an_own_endpoint_may_have_none(
+    fb: FakeBatchServer, rubric: Rubric, scorers: Any, tmp_path: Path, monkeypatch, sync_examples: list[dict[str, Any]]
+):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    openai_no_key = Scorer(rubric, LiteLLMJudge(settings_for(fb, api_base=None, api_key=None)), Store(tmp_path / "c"))
+    with pytest.raises(RunError, match="no OpenAI API key"):
+        batched(openai_no_key, EXAMPLES, tmp_path / "none.jsonl")
+    assert fb.batch.peers == []  # nothing was sent anywhere
+    own_endpoint = scorers("batch", api_key=None)  # a vLLM without --api-key: the SDK's header carries a placeholder
+    batch_then_run(own_endpoint, EXAMPLES, tmp_path / "batch.jsonl")
+    assert fb.batch.creates == 2 and without_usage(tmp_path / "batch.jsonl") == sync_examples
 
 
 def test_a_state_file_of_another_endpoint_is_refused(fb: FakeBatchServer, scorers: Any, tmp_path: Path):

@@ -223,23 +223,43 @@ def test_requests_that_never_fit_are_left_and_the_synchronous_run_refuses_them(
 def test_a_status_poll_that_never_answers_is_the_next_polls_to_make(
     fb: FakeBatchServer, scorers: Any, tmp_path: Path, sync_examples: list[dict[str, Any]], monkeypatch
 ):
-    """A connection gone silent: the SDK would wait 600 s on it. The poll gives up after CALL_TIMEOUT_S and the
-    next one asks again, so the run goes on and writes what a synchronous run writes."""
-    import litellm
+    """A connection gone silent (the stand-in reads the poll and never answers): the poll gives up after
+    CALL_TIMEOUT_S and the next one asks again, so the run goes on and writes what a synchronous run writes."""
+    from reward.judge import batch_api
+
+    monkeypatch.setattr(batch_api, "CALL_TIMEOUT_S", 0.5)
+    fb.batch.silent, fb.batch.silent_s = {"retrieve": 1}, 60.0
+    started = time.monotonic()
+    batch_then_run(scorers("batch"), EXAMPLES, tmp_path / "batch.jsonl")
+    assert fb.batch.silent == {"retrieve": 0} and time.monotonic() - started < 30
+    assert sync_calls(fb) == 0 and without_usage(tmp_path / "batch.jsonl") == sync_examples
+
+
+@pytest.mark.parametrize("route", ["upload", "content"])
+def test_an_upload_or_results_file_gone_silent_is_sent_again(
+    fb: FakeBatchServer, scorers: Any, tmp_path: Path, sync_examples: list[dict[str, Any]], monkeypatch, route: str
+):
+    """Uploads and results files have no CALL_TIMEOUT_S (they may be 200 MB), but a connection on which no byte
+    moves for the stall timeout is dropped and the SDK sends the call again: no 600 s wait, nothing lost."""
+    from openai import Timeout
 
     from reward.judge import batch_api
 
-    real, hung = litellm.aretrieve_batch, []
-
-    async def silent_once(**kwargs: Any) -> Any:
-        if not hung:
-            hung.append(kwargs["batch_id"])
-            await asyncio.sleep(3600)
-        return await real(**kwargs)
-
-    monkeypatch.setattr(batch_api, "CALL_TIMEOUT_S", 0.3)
-    monkeypatch.setattr(batch_api.litellm, "aretrieve_batch", silent_once)
+    monkeypatch.setattr(batch_api, "_STALL", Timeout(600.0, connect=5.0, read=0.5, write=0.5))
+    fb.batch.silent, fb.batch.silent_s = {route: 1}, 60.0
     started = time.monotonic()
     batch_then_run(scorers("batch"), EXAMPLES, tmp_path / "batch.jsonl")
-    assert hung and time.monotonic() - started < 60
+    assert fb.batch.silent == {route: 0} and time.monotonic() - started < 30
+    assert fb.batch.creates == 2  # the silent upload's file was not made into a batch twice
     assert sync_calls(fb) == 0 and without_usage(tmp_path / "batch.jsonl") == sync_examples
+
+
+def test_a_runs_batch_api_calls_share_one_client(fb: FakeBatchServer, scorers: Any, tmp_path: Path):
+    """litellm's batch functions built a client per call and left it open; its finaliser then closed it on the
+    event loop of whichever thread collected it. In a process with a second loop (here the stand-in's server
+    thread) that removed live connections of the run from the run's loop, and a poll or an upload waited for
+    ever. The run's calls go through one client (one connection while they come one at a time), closed on the
+    run's own loop when the run ends."""
+    batched(scorers("batch"), EXAMPLES, tmp_path / "batch.jsonl")
+    assert fb.batch.creates == 2  # the plans' batch, then the verdicts': one call at a time
+    assert len(fb.batch.peers) >= 8 and len(set(fb.batch.peers)) == 1

@@ -4,15 +4,25 @@ batch over it, an output and an error file): the only module that makes those ca
 Which judges can batch is decided here, before anything is sent: a litellm judge without a router, whose
 models go to OpenAI or to an OpenAI-compatible endpoint that answers the batch API (probed with a listing,
 which sends no judge request). Anything else is a `RunError` naming why.
+
+litellm decides the provider, maps each request line's parameters and prices it; the files and batches calls
+themselves go through one OpenAI SDK client per run (the client litellm's own batch functions wrap), opened on
+the run's event loop and closed when the run ends. litellm's batch functions build a new client per call and
+never close it: its finaliser then closes it on whatever event loop runs in the thread the garbage collector
+happens to run in, which, in a process with a second loop (a notebook's, a server's), removed a live connection
+of ours from our loop and left a status poll or an upload waiting forever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from openai import AsyncOpenAI, Timeout
 
 from reward.errors import RunError
 from reward.judge.base import Judge
@@ -25,8 +35,10 @@ from reward.redaction import short_error
 MAX_REQUESTS = 50_000
 MAX_BYTES = 190 * 1024 * 1024
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
-_PROVIDERS = ("openai", "hosted_vllm")  # litellm sends these through its OpenAI files/batches client
+_PROVIDERS = ("openai", "hosted_vllm")  # their batch API is OpenAI's shape: the OpenAI SDK's client speaks it
 CALL_TIMEOUT_S = 60.0  # a batch API call but an upload or a results file: a status, a listing, a create
+# an upload or a results file may take long, but never this long without a byte moving (the SDK's 600 s else)
+_STALL = Timeout(600.0, connect=30.0, read=120.0, write=120.0)
 # 4xx statuses that refuse no one call for good: credentials (every call would fail alike), a timeout
 _NOT_REFUSALS = frozenset({401, 403, 408})
 _PAGES = 1000  # find(): at most this many pages of 100 batches (the newest 100,000 of an account)
@@ -93,13 +105,13 @@ class BatchAPI:
         self.routes = routes  # role -> the litellm model string (its prices)
         self.providers = providers  # role -> litellm's provider of it (how its parameters are mapped)
         s = judge.settings
-        self.params: dict[str, Any] = {"custom_llm_provider": "openai", "max_retries": 2}
-        if s.api_base:
-            self.params["api_base"] = s.api_base
-        if s.api_key:
-            self.params["api_key"] = s.api_key
+        # as litellm resolves an OpenAI endpoint and key; an endpoint of one's own (vLLM) may want no key, but
+        # the SDK sends one: vLLM's placeholder
+        self._base = s.api_base or os.getenv("OPENAI_BASE_URL") or os.getenv("OPENAI_API_BASE") or None
+        self._key = s.api_key or os.getenv("OPENAI_API_KEY") or ("EMPTY" if s.api_base else None)
         self.where = s.api_base or "OpenAI"
-        self._secrets = [x for x in [s.api_key] if x]
+        self._secrets = [x for x in [self._key] if x and x != "EMPTY"]
+        self._client: AsyncOpenAI | None = None
 
     @classmethod
     def of(cls, judge: Judge) -> BatchAPI:
@@ -128,10 +140,27 @@ class BatchAPI:
             models[role], providers[role] = name, provider
         return cls(judge, models, {role: r.model for role, r in judge.routes.items()}, providers)
 
+    def client(self) -> AsyncOpenAI:
+        """The run's client, opened on first use (on the running loop); `aclose` closes it."""
+        if self._client is None:
+            if self._key is None:
+                raise RunError("batch scoring: no OpenAI API key (the judge's api_key or OPENAI_API_KEY)")
+            # the SDK's own retries of 429, 5xx and connection errors: the only retry loop here
+            self._client = AsyncOpenAI(api_key=self._key, base_url=self._base, max_retries=2, timeout=_STALL)
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the run's client and its connections (on the loop that opened them)."""
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
+
     async def probe(self) -> None:
         """Does the endpoint answer the batch API? A listing: no judge request is sent."""
+        client = self.client()
         try:
-            await litellm.alist_batches(limit=1, **self.params)
+            async with asyncio.timeout(CALL_TIMEOUT_S):
+                await client.batches.list(limit=1)
         except Exception as exc:
             raise RunError(
                 f"batch scoring: {self.where} does not answer the batch API (GET /batches): "
@@ -170,13 +199,15 @@ class BatchAPI:
 
     async def upload(self, lines: list[bytes]) -> str:
         content = b"\n".join(lines) + b"\n"
-        # an upload of up to the provider's file limit (200 MB) may take long: the SDK's own timeout only
-        made = await self._call(litellm.acreate_file, file=("requests.jsonl", content), purpose="batch", bounded=False)
+        # an upload of up to the provider's file limit (200 MB) may take long: bounded by _STALL only
+        made = await self._call(
+            self.client().files.create, file=("requests.jsonl", content), purpose="batch", bounded=False
+        )
         return str(made.id)
 
     async def create(self, file_id: str) -> BatchStatus:
         made = await self._call(
-            litellm.acreate_batch,
+            self.client().batches.create,
             completion_window="24h",
             endpoint="/v1/chat/completions",
             input_file_id=file_id,
@@ -190,7 +221,7 @@ class BatchAPI:
         after: str | None = None
         for _ in range(_PAGES):
             page_of: dict[str, Any] = {"limit": 100} if after is None else {"limit": 100, "after": after}
-            listing = await self._call(litellm.alist_batches, **page_of)
+            listing = await self._call(self.client().batches.list, **page_of)
             page = getattr(listing, "data", None) or []
             for b in page:
                 if getattr(b, "input_file_id", None) == file_id:
@@ -202,7 +233,7 @@ class BatchAPI:
         return None
 
     async def retrieve(self, batch_id: str) -> BatchStatus:
-        return _status(await self._call(litellm.aretrieve_batch, batch_id=batch_id))
+        return _status(await self._call(self.client().batches.retrieve, batch_id))
 
     async def settled(self, batch_id: str, poll_s: float, progress: Callable[[str], None]) -> BatchStatus:
         """Poll a batch every `poll_s` until it ends (a line to `progress` when its counts change); a
@@ -232,8 +263,8 @@ class BatchAPI:
             if not file_id:
                 continue
             # a rate limit is no refusal here: the file is there, to be read again by a rerun
-            content = await self._call(  # a results file may be large: the SDK's own timeout only
-                litellm.afile_content, file_id=file_id, not_refused=_NOT_REFUSALS | {429}, bounded=False
+            content = await self._call(  # a results file may be large: bounded by _STALL only
+                self.client().files.content, file_id, not_refused=_NOT_REFUSALS | {429}, bounded=False
             )
             for raw in bytes(content.content).splitlines():
                 parsed = _parse(raw)
@@ -245,18 +276,19 @@ class BatchAPI:
         self,
         fn: Any,
         /,
+        *args: Any,
         not_refused: frozenset[int] = _NOT_REFUSALS,
         bounded: bool = True,
         **kwargs: Any,
     ) -> Any:
         """One batch API call; transport failures (429, 5xx, connection) are retried by the SDK (max_retries),
         anything left is a BatchAPIError naming the endpoint: a BatchRefused for a 4xx but `not_refused`. A
-        `bounded` call with no answer in CALL_TIMEOUT_S is a BatchAPIError too (the SDK would wait 600 s on a connection
-        that went silent; a poll is then simply the next poll's to make)."""
+        `bounded` call with no answer in CALL_TIMEOUT_S is a BatchAPIError too (a connection gone silent; a poll
+        is then simply the next poll's to make); any other stalls after _STALL's read or write timeout."""
         timeout_s = CALL_TIMEOUT_S if bounded else None
         try:
             async with asyncio.timeout(timeout_s):
-                return await fn(**kwargs, **self.params)
+                return await fn(*args, **kwargs)
         except asyncio.CancelledError:
             raise
         except TimeoutError as exc:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -339,11 +338,7 @@ async def _run(
             batch_state.remove(path)
         return job.report
     finally:
-        # litellm builds an OpenAI client per batch call, whose __del__ schedules its close on the loop running
-        # then: collected here, they close on this loop instead of failing on a later one.
-        gc.collect()
-        for _ in range(3):
-            await asyncio.sleep(0)
+        await api.aclose()  # on this loop, which opened its connections
 
 
 async def _passes(

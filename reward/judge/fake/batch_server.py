@@ -9,13 +9,17 @@
   (answered lines) and an error file (lines answered with an HTTP error);
 - `GET /v1/batches?limit=&after=` lists them newest first, a page at a time (at most 100, 20 by default);
 - `fail_next`: statuses (`failed`, `expired`) the next batches end in instead: a failed batch answers
-  nothing, an expired one answers its first `expire_after` lines and lists the rest as `batch_expired`.
+  nothing, an expired one answers its first `expire_after` lines and lists the rest as `batch_expired`;
+- `peers`: the client port of every batch API call (which connection it came on);
+- `silent`: how many of the next calls of a route (`upload`, `create`, `retrieve`, `list`, `content`) go
+  silent: the request is read and no answer comes for `silent_s` seconds (a connection gone quiet).
 
 Every answered line counts as a call of the fake judge (`counts()`), so tests see what was asked.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import threading
@@ -41,6 +45,9 @@ class BatchState:
         self.max_bytes = max_bytes
         self.fail_next: list[str] = []
         self.expire_after = 0
+        self.silent: dict[str, int] = {}
+        self.silent_s = 30.0
+        self.peers: list[int] = []  # the client port of each batch API call: which connection it came on
         self.lock = threading.Lock()
         self.files: dict[str, tuple[str, bytes]] = {}  # id -> (purpose, content)
         self.batches: dict[str, dict[str, Any]] = {}
@@ -50,6 +57,16 @@ class BatchState:
 
     def new_id(self, prefix: str) -> str:
         return f"{prefix}-fake-{next(self._ids)}"
+
+    async def maybe_silent(self, route: str, request: Request) -> None:
+        """Note the call's connection; go quiet on it if `silent` asks for it (one of its count used)."""
+        with self.lock:
+            self.peers.append(request.client.port if request.client else 0)
+            quiet = self.silent.get(route, 0) > 0
+            if quiet:
+                self.silent[route] -= 1
+        if quiet:
+            await asyncio.sleep(self.silent_s)
 
 
 def _file_object(fid: str, purpose: str, content: bytes) -> dict[str, Any]:
@@ -145,6 +162,7 @@ def add_batch_routes(app: FastAPI, state: BatchState, judge: FakeJudgeState) -> 
     @app.post("/v1/files")
     async def upload(request: Request) -> JSONResponse:
         fields = _multipart(request.headers.get("content-type", ""), await request.body())
+        await state.maybe_silent("upload", request)
         if "file" not in fields:
             return _error(400, "a multipart upload with a `file` part is needed")
         purpose = fields.get("purpose", b"batch").decode("utf-8", "replace")
@@ -162,7 +180,8 @@ def add_batch_routes(app: FastAPI, state: BatchState, judge: FakeJudgeState) -> 
         return JSONResponse(_file_object(fid, found[0], found[1]))
 
     @app.get("/v1/files/{fid}/content")
-    async def file_content(fid: str) -> Response:
+    async def file_content(fid: str, request: Request) -> Response:
+        await state.maybe_silent("content", request)
         with state.lock:
             found = state.files.get(fid)
         if found is None:
@@ -172,6 +191,7 @@ def add_batch_routes(app: FastAPI, state: BatchState, judge: FakeJudgeState) -> 
     @app.post("/v1/batches")
     async def create(request: Request) -> JSONResponse:
         body = await request.json()
+        await state.maybe_silent("create", request)
         with state.lock:
             found = state.files.get(str(body.get("input_file_id")))
             if found is None:
@@ -203,7 +223,8 @@ def add_batch_routes(app: FastAPI, state: BatchState, judge: FakeJudgeState) -> 
         return JSONResponse({k: v for k, v in batch.items() if not k.startswith("_")})
 
     @app.get("/v1/batches/{bid}")
-    async def retrieve(bid: str) -> JSONResponse:
+    async def retrieve(bid: str, request: Request) -> JSONResponse:
+        await state.maybe_silent("retrieve", request)
         with state.lock:
             state.retrieves += 1
             batch = state.batches.get(bid)
@@ -214,7 +235,8 @@ def add_batch_routes(app: FastAPI, state: BatchState, judge: FakeJudgeState) -> 
             return JSONResponse({k: v for k, v in batch.items() if not k.startswith("_")})
 
     @app.get("/v1/batches")
-    async def listing(limit: int = 20, after: str | None = None) -> JSONResponse:
+    async def listing(request: Request, limit: int = 20, after: str | None = None) -> JSONResponse:
+        await state.maybe_silent("list", request)
         with state.lock:
             data = [{k: v for k, v in b.items() if not k.startswith("_")} for b in state.batches.values()][::-1]
         ids = [b["id"] for b in data]
