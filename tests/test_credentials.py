@@ -113,6 +113,52 @@ def test_health_follows_the_last_requests_and_half_opens():
     assert not h.ready and h.state()["judge_error"].startswith("budget_exhausted: ")
 
 
+def failed(category: str, message: str) -> GroupResult:
+    g = result(("error", category))
+    g.rollouts[0].error = ErrorInfo(category=category, message=message)
+    return g
+
+
+def test_a_rollout_the_provider_rejects_for_its_content_leaves_the_worker_ready():
+    """slime, verl, verifiers and NeMo Gym send one rollout per request: a 400 for its content (or a 500 or 413
+    it provokes, once) must not take the replica out of rotation; a 404 (no such model) is every rollout's."""
+    h = JudgeHealth(retry_after_s=60, clock=lambda: 0.0)
+    h.observe([failed("judge_bad_request", "litellm.BadRequestError: Invalid prompt: your prompt was flagged")])
+    assert h.ready
+    for i in range(2):  # one odd rollout's 500, retried by the trainer: still ready
+        h.observe([failed("judge_unavailable", "litellm.InternalServerError: boom")])
+        assert h.ready, i
+    h.observe([result(("ok", None))])  # a judgement between: the run of failures starts over
+    for _ in range(2):
+        h.observe([failed("judge_unavailable", "litellm.APIConnectionError: Connection refused")])
+    assert h.ready
+    h.observe([failed("judge_unavailable", "litellm.APIConnectionError: Connection refused")])  # 3 in a row
+    assert not h.ready and h.state()["judge_error"].startswith("judge_unavailable: litellm.APIConnectionError")
+    h.observe([result(("ok", None))])
+    h.observe([failed("judge_bad_request", "litellm.NotFoundError: NotFoundError: The model `x` does not exist")])
+    assert not h.ready and "does not exist" in str(h.state()["judge_error"])
+
+
+def test_readyz_stays_200_after_one_rollout_the_provider_flags(fake_judge, tmp_path, monkeypatch):
+    monkeypatch.setenv("REWARD_JUDGE_MODEL", "openai/test-judge")
+    monkeypatch.setenv("REWARD_JUDGE_API_BASE", fake_judge.api_base)
+    monkeypatch.setenv("REWARD_JUDGE_API_KEY", "sk-test")
+    svc = RewardService(ServiceSettings(rubric_dir=ROOT / "rubrics", cache_dir=tmp_path / "cache"))
+    with TestClient(create_app(svc), raise_server_exceptions=False) as c:
+        fake_judge.script(*[{"status": 400, "message": "Invalid prompt: your prompt was flagged"}] * 10)
+        body = {"groups": [group("one", rollouts=[rollout("flagged")], reference={"plan": "1. Run pytest -q"})]}
+        scored = c.post("/score", json=body).json()["groups"][0]["rollouts"][0]
+        assert scored["error"]["category"] == "judge_bad_request"
+        assert c.get("/readyz").status_code == 200
+        fake_judge.reset()
+        fake_judge.script(*[{"status": 404, "message": "The model `test-judge` does not exist"}] * 10)
+        body = {"groups": [group("two", rollouts=[rollout("any")], reference={"plan": "1. Run pytest -q"})]}
+        scored = c.post("/score", json=body).json()["groups"][0]["rollouts"][0]
+        assert scored["error"]["category"] == "judge_bad_request"
+        ready = c.get("/readyz")
+        assert ready.status_code == 503 and "does not exist" in ready.json()["judge_error"]
+
+
 def test_readyz_is_503_with_the_reason_while_the_judge_fails(fake_judge, tmp_path, monkeypatch):
     monkeypatch.setenv("REWARD_JUDGE_MODEL", "openai/test-judge")
     monkeypatch.setenv("REWARD_JUDGE_API_BASE", fake_judge.api_base)
