@@ -157,3 +157,42 @@ def test_request_ids_a_client_may_choose():
     for bad in (b"", b"a b", b"x" * 200, b"\xff\xfe", b"<script>"):
         rid = request_id([(b"X-Request-ID", bad)])
         assert len(rid) == 32 and rid != bad.decode("latin-1")
+
+
+def test_a_client_gone_mid_body_is_logged_and_counted_499_not_500(caplog):
+    """The client went (or the read deadline closed it) before its body arrived: the Guard answers nobody,
+    and the access line and `reward_http_requests_total` say 499, not a server error."""
+    import asyncio
+    from pathlib import Path
+
+    from reward.service.guard import Guard
+    from reward.service.logs import AccessLog
+    from reward.service.reward_service import ServiceSettings
+
+    async def app(scope, receive, send):
+        raise AssertionError("a body cut short never reaches the app")
+
+    async def silent(scope, receive, send):
+        return None  # an app that answers nothing with its client still there: a server error
+
+    def run(inner, messages: list[dict]) -> list[int]:
+        recorded: list[int] = []
+
+        async def receive():
+            return messages.pop(0)
+
+        async def send(message):
+            raise AssertionError(f"nothing is sent: {message}")
+
+        scope = {"type": "http", "method": "POST", "path": "/score", "headers": [(b"content-length", b"100")]}
+        log = AccessLog(inner, record=lambda _scope, status, _s: recorded.append(status))
+        asyncio.run(log(scope, receive, send))
+        return recorded
+
+    settings = ServiceSettings(rubric_dir=Path("rubrics"))
+    with caplog.at_level(logging.INFO, logger="reward.access"):
+        cut = [{"type": "http.request", "body": b'{"groups": [', "more_body": True}, {"type": "http.disconnect"}]
+        assert run(Guard(app, settings), cut) == [499]
+    assert any(getattr(r, "status", None) == 499 for r in caplog.records)
+    whole = [{"type": "http.request", "body": b"{}", "more_body": False}]
+    assert run(Guard(silent, settings), whole) == [500]

@@ -62,7 +62,9 @@ class Guard:
         while True:
             message = await receive()
             if message["type"] != "http.request":  # the client went (or the read deadline cut it off)
-                return None  # a body cut short is never scored: nobody is left to answer, the judge unpaid
+                # a body cut short is never scored: nobody is left to answer, the judge unpaid (the access log,
+                # which saw the disconnect go by, counts it as 499, not a server error)
+                return None
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > self.max_body:

@@ -183,8 +183,9 @@ Scope = MutableMapping[str, Any]
 
 class AccessLog:
     """ASGI middleware, outermost: the request id, one access line per request, and `record(scope, status,
-    seconds)` for the metrics. A request that ends without an answer is logged as 500 (an exception) or 499
-    (the client went away and the request was cancelled)."""
+    seconds)` for the metrics. A request that ends without an answer is logged as 500 (an exception, or the app
+    returned without one) or 499 (the client went away: the request was cancelled, or the app was told of the
+    disconnect, as the Guard is when a body is cut short by the client or the read deadline)."""
 
     def __init__(self, app: Any, record: Record | None = None) -> None:
         self.app = app
@@ -198,6 +199,13 @@ class AccessLog:
         token = REQUEST_ID.set(rid)
         start = time.perf_counter()
         status = 0
+        gone = False
+
+        async def receive_watched() -> dict[str, Any]:
+            nonlocal gone
+            message = await receive()
+            gone = gone or message["type"] == "http.disconnect"
+            return message
 
         async def send_with_id(message: dict[str, Any]) -> None:
             nonlocal status
@@ -207,16 +215,18 @@ class AccessLog:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive_watched, send_with_id)
         except BaseException as exc:
             status = status or (500 if isinstance(exc, Exception) else 499)
             raise
         finally:
             seconds = time.perf_counter() - start
-            self._log(scope, status or 500, seconds, rid)
+            # no answer to a client that left is the client's doing, not a server error (no 500 counted)
+            status = status or (499 if gone else 500)
+            self._log(scope, status, seconds, rid)
             if self.record is not None:
                 with contextlib.suppress(Exception):  # metrics never fail a request
-                    self.record(scope, status or 500, seconds)
+                    self.record(scope, status, seconds)
             REQUEST_ID.reset(token)
 
     @staticmethod
