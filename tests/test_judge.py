@@ -8,7 +8,7 @@ import pytest
 from reward.judge.base import InvalidReply, JudgeError, Usage
 from reward.judge.litellm_judge import LiteLLMJudge, categorize
 from reward.judge.llm import litellm
-from tests.conftest import settings_for
+from tests.conftest import group, rollout, settings_for
 
 MSG = [{"role": "user", "content": "## Task Query\n\nhello"}]
 
@@ -54,6 +54,28 @@ def test_empty_reply_is_invalid_content_for_condensing(make_scorer, fake_judge):
     with pytest.raises(InvalidReply) as exc:
         check_plan(Reply("   ", False), ("Task Outcome",))
     assert exc.value.category == "judge_empty_reply"
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"refusal": "I can't help with that", "content": None},
+        {"body": {"id": "x", "object": "chat.completion", "model": "m", "choices": []}},
+        {"content": ""},
+    ],
+    ids=["refusal", "no-choices", "empty"],
+)
+def test_every_reply_of_the_fake_judge_marks_the_group_fake_even_one_rejected_unread(make_scorer, fake_judge, entry):
+    """README: any plan or verdict the fake gave, valid or not, marks the group: a refusal by the API or a reply
+    without choices too (the client rejects those before the scorer's validation sees them)."""
+    from reward.core.trajectory import Group
+    from reward.scoring.build import run_scoring
+
+    fake_judge.script(*[entry] * 10)  # every call, the rollout's plan first: no valid fake reply at all
+    scorer = make_scorer()
+    data = group("g-fake", rollouts=[rollout("x")], reference={"plan": "1. Run pytest -q"})
+    result = run_scoring(scorer, scorer.score_group(Group.model_validate(data), Usage()))
+    assert result.rollouts[0].status == "error" and result.judge.fake
 
 
 def test_concurrency_is_bounded_by_the_semaphore(fake_judge):

@@ -44,6 +44,7 @@ from reward.judge.hedge import Hedger, Release, spare_slot
 from reward.judge.limits import JudgeLimiter, namespace, role_limits, router_params
 from reward.judge.llm import Route, choose_route, endpoint, has_price, inline_setup, install_inline_setup, litellm
 from reward.judge.logprob_reply import takes_logprobs, token_logprobs
+from reward.judge.seen_replies import rejected, validating
 from reward.judge.tiers import check_tier, on_tier
 from reward.judge.transport_errors import categorize, headers, malformed_body, retryable
 from reward.redaction import secrets_from_env, short_error
@@ -277,6 +278,18 @@ class LiteLLMJudge(Judge):
 
         await close_litellm_async_clients()
 
+    async def ask(
+        self,
+        role: str,
+        messages: list[dict[str, str]],
+        validate: Callable[[Reply], T],
+        usage: Usage,
+        response_format: dict[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> tuple[T, bool]:
+        with validating(validate):  # a fake reply refused before validation still reaches it (seen_replies)
+            return await super().ask(role, messages, validate, usage, response_format, seed)
+
     async def complete(
         self,
         role: str,
@@ -352,7 +365,7 @@ class LiteLLMJudge(Judge):
         logprobs are read only when they were asked for (`logprobs`): whatever else came there is ignored."""
         choices = getattr(resp, "choices", None)
         if not isinstance(choices, list) or not choices:
-            raise InvalidReply("judge_empty_reply", "the reply had no choices")
+            raise rejected(fake, "judge_empty_reply", "the reply had no choices")
         choice = choices[0]
         message = getattr(choice, "message", None)
         # litellm moves OpenAI's `refusal` into provider_specific_fields
@@ -361,10 +374,10 @@ class LiteLLMJudge(Judge):
         )
         finish = getattr(choice, "finish_reason", None)
         if refusal or finish == "content_filter":
-            raise InvalidReply("judge_refusal", short_error(Exception(refusal or "content filtered"), self._secrets))
+            raise rejected(fake, "judge_refusal", short_error(Exception(refusal or "content filtered"), self._secrets))
         content = getattr(message, "content", None)
         if content is not None and not isinstance(content, str):
-            raise InvalidReply("judge_empty_reply", f"the reply's content was {type(content).__name__}, not text")
+            raise rejected(fake, "judge_empty_reply", f"the reply's content was {type(content).__name__}, not text")
         return Reply(
             content=content or "",
             fake=fake,
