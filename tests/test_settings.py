@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 import reward
 from reward.errors import ConfigError, RewardError
 from reward.settings import DEFAULTS, Settings, env_name, markdown_table, setting
+from tests.conftest import run_cli_process
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted((ROOT / "reward").rglob("*.py"))
@@ -102,7 +103,25 @@ def test_defaults_are_todays():
 
 
 def test_an_empty_value_is_unset():
-    assert Settings.from_env(dict.fromkeys(FIELDS, "")) == DEFAULTS
+    assert Settings.from_env(dict.fromkeys(FIELDS - {"REWARD_TOKENS"}, "")) == DEFAULTS
+    assert Settings.from_env({}).tokens == ()  # REWARD_TOKENS absent: no auth, as documented
+
+
+@pytest.mark.parametrize("value", ["", " ", ",", " , ,"])
+def test_reward_tokens_set_without_a_token_refuses_to_start(value):
+    """deploy/k8s/reward.yaml promises a pod whose auth Secret is wrong does not start rather than serve
+    unauthenticated: REWARD_TOKENS present but holding no token is an error, never "no auth"."""
+    with pytest.raises(ConfigError, match="REWARD_TOKENS is set but holds no token"):
+        Settings.from_env({"REWARD_TOKENS": value})
+    with pytest.raises(ConfigError, match="REWARD_TOKENS"):
+        setting("tokens", {"REWARD_TOKENS": value})
+
+
+def test_serve_with_an_empty_auth_secret_does_not_start():
+    ran = run_cli_process(
+        "serve", "--fake-judge", "--port", "0", env={"PATH": "/usr/bin:/bin", "REWARD_TOKENS": ""}, check=False
+    )
+    assert ran.returncode == 2 and "REWARD_TOKENS is set but holds no token" in ran.stderr, ran.stderr
 
 
 def test_values_are_parsed():

@@ -1,7 +1,8 @@
 """Every `REWARD_*` environment variable the package reads: its type, default and meaning, in one model.
 
 The CLI, the server, its workers and the trainer-side client all read the environment through here, so a
-variable has one name, one default and one error message. An empty value counts as unset. A reader asks only
+variable has one name, one default and one error message. An empty value counts as unset (but REWARD_TOKENS,
+which then refuses: auth is never turned off by a Secret gone empty). A reader asks only
 for the fields it uses (`setting("judge_model")`), so a bad value in a variable a command never reads does
 not stop it; `reward env` shows and checks them all.
 
@@ -28,6 +29,7 @@ DEFAULT_CONCURRENCY = 64  # judge calls in flight per process; hosted APIs rate-
 MAX_SAMPLES = 32
 CACHE_URL_SCHEMES = ("redis://", "rediss://", "unix://")
 LOG_FORMATS = ("text", "json")
+SET_EMPTY = ("tokens",)  # read even when empty: an empty value is a mistake there, never "unset"
 
 
 def env_name(field: str) -> str:
@@ -270,7 +272,10 @@ class Settings(BaseModel):
     @field_validator("tokens", mode="before")
     @classmethod
     def _tokens(cls, value: Any) -> Any:
-        return _split(value, ",", strip=True)
+        tokens = _split(value, ",", strip=True)
+        if isinstance(value, str) and not tokens:  # a Secret whose value went missing: never serve without auth
+            raise ConfigError(f"REWARD_TOKENS is set but holds no token ({value!r}); unset it to serve without auth")
+        return tokens
 
     @field_validator("exit_code", mode="before")
     @classmethod
@@ -297,7 +302,10 @@ class Settings(BaseModel):
         unknown = [f for f in fields if f not in cls.model_fields]
         if unknown:
             raise KeyError(f"not a setting: {', '.join(unknown)}")
-        values = {f: env[env_name(f)] for f in fields if env.get(env_name(f))}  # empty: unset
+        # empty: unset, but for REWARD_TOKENS (set empty, it refuses rather than turn auth off)
+        values = {
+            f: env[env_name(f)] for f in fields if env.get(env_name(f)) or (f in SET_EMPTY and env_name(f) in env)
+        }
         problems = [p for f, v in values.items() if (p := _problem(cls, f, v))]
         if problems:  # every bad variable at once, each named: one fix-and-retry, not one per variable
             raise ConfigError("; ".join(problems))
