@@ -55,3 +55,32 @@ def test_a_form_body_is_told_to_send_json(tmp_path, monkeypatch):
                 "body: send JSON (content-type: application/json), not application/x-www-form-urlencoded"
             ]
         assert c.post("/score", json={"groups": []}).status_code == 422  # JSON still validated as before
+
+
+def test_a_json_body_without_a_json_content_type_is_415_saying_so(tmp_path, monkeypatch):
+    """A valid JSON body sent with no content-type (or octet-stream, text/json) got FastAPI's 422 "Input should
+    be a valid dictionary", which hides the fix: it is a 415 naming the content-type to send."""
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from reward.service.app import create_app
+    from reward.service.reward_service import RewardService, ServiceSettings
+    from tests.conftest import ROOT, group
+
+    monkeypatch.setenv("REWARD_JUDGE_MODEL", "openai/x")
+    monkeypatch.setenv("REWARD_JUDGE_API_BASE", "http://127.0.0.1:9/v1")
+    svc = RewardService(ServiceSettings(rubric_dir=ROOT / "rubrics", cache_dir=tmp_path / "c"))
+    body = json.dumps({"groups": [group("g")]}).encode()
+    with TestClient(create_app(svc)) as c:
+        for path in ("/score", "/slime", "/openrlhf"):
+            r = c.post(path, content=body)  # httpx sends no content-type for raw bytes
+            assert r.status_code == 415, (path, r.text)
+            assert r.json()["detail"] == ["body: send JSON (content-type: application/json), no content-type was sent"]
+        for kind in ("application/octet-stream", "text/json"):
+            r = c.post("/score", content=body, headers={"content-type": kind})
+            assert r.status_code == 415 and r.json()["detail"] == [
+                f"body: send JSON (content-type: application/json), not {kind}"
+            ]
+        r = c.post("/score", content=b'{"groups": []}', headers={"content-type": "application/json; charset=utf-8"})
+        assert r.status_code == 422 and "groups" in r.text  # JSON is read and validated as before

@@ -48,7 +48,9 @@ RETRY_AFTER_S = 5
 ToolQuery = Annotated[str | None, Query(description="Terminal tool name(s), comma-separated; only these count.")]
 
 
-_NOT_JSON = ("application/x-www-form-urlencoded", "multipart/form-data", "text/plain")
+def _is_json(kind: str) -> bool:
+    """The media types FastAPI reads a body of as JSON."""
+    return kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
 
 
 def _parse_body(body: bytes) -> Any:
@@ -67,12 +69,15 @@ class JSONBodyRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def route(request: Request) -> Response:
-            kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-            if request.method == "POST" and kind in _NOT_JSON:  # FastAPI would say "a valid dictionary"
+            kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            # FastAPI reads no other body as JSON (none without a content-type either): it would say "Input
+            # should be a valid dictionary" of a valid JSON body, a 422 that hides the fix
+            if request.method == "POST" and not _is_json(kind):
+                sent = f"not {kind}" if kind else "no content-type was sent"
                 return JSONResponse(
-                    {"detail": [f"body: send JSON (content-type: application/json), not {kind}"]}, status_code=415
+                    {"detail": [f"body: send JSON (content-type: application/json), {sent}"]}, status_code=415
                 )
-            if request.method == "POST" and (kind == "application/json" or kind.endswith("+json")):
+            if request.method == "POST":
                 body = await request.body()
                 if body:
                     try:
