@@ -51,3 +51,48 @@ def test_bad_threshold_is_a_usage_error(fake_judge, tmp_path, rate):
     src = write(tmp_path, [group("g1")])
     ran = reward("score", src, "-o", tmp_path / "o.jsonl", "--max-error-rate", rate, env=cli_env(fake_judge, tmp_path / "c"), check=False)  # fmt: skip
     assert ran.returncode == 2 and "--max-error-rate" in ran.stderr
+
+
+SLOW_IMPORT = """
+import importlib.abc, pathlib, sys, time
+
+CUE = pathlib.Path(sys.argv[1])
+
+class Slow(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "reward.cli.main":
+            CUE.write_text("importing")  # the test's cue to press Ctrl-C
+            try:
+                time.sleep(3)
+            except BaseException:  # as a library's broad except around an optional import does
+                pass
+        return None
+
+sys.meta_path.insert(0, Slow())
+sys.argv = ["reward", "--version"]
+from reward.__main__ import run
+run()
+"""
+
+
+def test_ctrl_c_while_the_command_line_loads_is_one_line_and_status_130(tmp_path):
+    """Importing the command line takes seconds on a loaded machine: a Ctrl-C then printed a traceback, or was
+    swallowed by a library's broad except and the command ran on (a CI run saw `rescore` finish with 0)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cue = tmp_path / "cue"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_IMPORT, str(cue)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while not cue.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert cue.exists(), proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and " ".join(err.split()).startswith("interrupted: what was finished is saved")
+    assert out == ""  # `--version` never ran

@@ -39,10 +39,10 @@ HINT = f"pip install '{DIST}[report]'"
 def test_the_distribution_is_not_named_reward_but_the_package_and_the_command_are():
     # `reward` on PyPI is another project (2018): `pip install 'reward[redis]'` installs it, not this one
     assert canonicalize_name(DIST) == "rubric-reward"
-    assert PROJECT["scripts"] == {"reward": "reward.cli:main"}
+    assert PROJECT["scripts"] == {"reward": "reward.__main__:run"}
     installed = md.distribution(DIST)  # this checkout, installed under its name (pip install -e '.[dev]')
     assert installed.version == reward.__version__
-    assert any(ep.name == "reward" and ep.value == "reward.cli:main" for ep in installed.entry_points)
+    assert any(ep.name == "reward" and ep.value == "reward.__main__:run" for ep in installed.entry_points)
 
 
 def test_the_version_is_written_once_where_the_code_reads_it():

@@ -167,3 +167,4 @@ def interrupt_between_steps() -> Iterator[Callable[[], None]]:
         yield step
     finally:
         signal.signal(signal.SIGINT, previous)
+    step()  # a press after the last step is still an interruption, not a run that ends as if none came

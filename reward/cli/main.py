@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.markup import escape
@@ -95,7 +95,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)  # a path stays whole
         sys.exit(2)
     except KeyboardInterrupt:
-        err.print(
-            "[yellow]interrupted: what was finished is saved whole (nothing half-written); rerun to resume[/yellow]"
-        )
-        sys.exit(130)
+        say_interrupted()
+
+
+def say_interrupted() -> NoReturn:
+    """Ctrl-C: one line, status 130 (no traceback, at any point of a command)."""
+    err.print("[yellow]interrupted: what was finished is saved whole (nothing half-written); rerun to resume[/yellow]")
+    sys.exit(130)
