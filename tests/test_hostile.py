@@ -546,3 +546,31 @@ def test_a_line_with_too_deep_meta_is_a_line_error_and_the_other_groups_are_scor
     ran = run_cli("score", inp, "-o", out, "--no-progress", env=cli_env(fake_judge, tmp_path / "c"), check=False)
     assert "Traceback" not in ran.stderr and "nested more than 64 deep" in ran.stderr + ran.stdout
     assert len(read_jsonl(out)) == len(lines) - 1
+
+
+def test_a_stalled_cache_probe_stalls_readyz_never_the_event_loop(client, service, monkeypatch):
+    """The readiness probe writes to the cache's disk (or Redis): on a stalled NFS/EBS volume that write hangs.
+    Run on the event loop it stalled every request, /healthz (the liveness check) included."""
+    import threading
+
+    real, entered, release = service.store.probe, threading.Event(), threading.Event()
+
+    def stalled() -> tuple[bool, str]:
+        entered.set()
+        release.wait(30)
+        return real()
+
+    monkeypatch.setattr(service.store, "probe", stalled)
+    answers: list[int] = []
+    waiting = threading.Thread(target=lambda: answers.append(client.get("/readyz").status_code))
+    waiting.start()
+    try:
+        assert entered.wait(30)
+        started = time.monotonic()
+        assert client.get("/healthz").status_code == 200
+        assert time.monotonic() - started < 5  # answered while the probe is still stuck
+        assert waiting.is_alive()
+    finally:
+        release.set()
+        waiting.join(30)
+    assert answers == [200]

@@ -248,9 +248,14 @@ def create_app(service: RewardService | None = None) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    probing = asyncio.Lock()  # one probe at a time: concurrent ones would share (and race on) the probe file
+
     @app.get("/readyz", tags=["probes"])
     async def readyz(request: Request) -> JSONResponse:
-        state = svc(request).ready()
+        # The cache probes write a file or a Redis key: a stalled disk or Redis must stall this probe, never
+        # the event loop (and with it every request, /healthz included, and the liveness check)
+        async with probing:
+            state = await asyncio.to_thread(svc(request).ready)
         return JSONResponse(state, status_code=200 if state["ready"] else 503)
 
     @app.get("/rubrics")
