@@ -70,7 +70,11 @@ def test_a_planted_verdict_on_disk_is_asked_again_never_a_reward(make_local_scor
     assert rewards(score(third, group())) == rewards(clean) and third.judge.counts()["total"] == 0
 
 
-@pytest.mark.parametrize("plan", [123, "", None, ["a"], {"text": "x"}])
+# A well-formed value a judge reply could not have been: a refusal, a text missing the template's sections.
+REFUSED = ["I'm sorry, but I can't help with that.", "Looks fine to me."]
+
+
+@pytest.mark.parametrize("plan", [123, "", None, ["a"], {"text": "x"}, *REFUSED])
 def test_a_planted_plan_is_asked_again(make_local_scorer, tmp_path, plan):
     cache = tmp_path / "cache"
     clean = score(make_local_scorer(cache=cache), group())

@@ -128,6 +128,24 @@ def test_a_partly_done_output_and_a_partly_filled_cache(fake_judge, tmp_path):
     assert {k: made(fake_judge)[k] - before[k] for k in before} == calls(plan)
 
 
+def test_a_cached_plan_the_run_would_refuse_is_a_call(fake_judge, tmp_path):
+    """A planted refusal in the plan cache is condensed again by the run: the dry run counts it as a call too."""
+    from reward.cache.disk import Store
+
+    env, out = cli_env(fake_judge, tmp_path / "cache"), tmp_path / "out.jsonl"
+    score(EXAMPLES, out, env)
+    store = Store(tmp_path / "cache")
+    for k in [k for k in store._disk.iterkeys() if k.startswith("plan:")]:
+        store._disk.set(k, json.dumps({"plan": "I'm sorry, but I can't help with that.", "fake": True}))
+    store.close()
+    fake_judge.reset()
+    plan = dry(EXAMPLES, tmp_path / "again.jsonl", env)
+    assert calls(plan)["condense"] == 22
+    score(EXAMPLES, tmp_path / "again.jsonl", env)
+    # (a grading request on a plan not yet known is counted as a call: here it is the one cached before)
+    assert made(fake_judge) == {"condense": 22, "grade": 0}
+
+
 def test_prompt_tokens_of_requests_it_can_render_are_the_requests_sent(fake_judge, tmp_path):
     """With the plans cached (K = 1 run before), K = 2 grades sample 1 anew with plans known (sample 0 is the
     K = 1 request, cached): the dry run renders each grading request exactly as the run sends it, so its token

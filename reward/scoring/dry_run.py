@@ -130,7 +130,7 @@ class _Planner:
 
     async def plan(self, messages: Messages, seed: int | None) -> Plan:
         """The cached plan, or a placeholder standing for the plan the call would write."""
-        cached = await self.request("condense", messages, seed, Plan.from_cache)
+        cached = await self.request("condense", messages, seed, self.scorer.load_plan)
         if cached is not None:
             return Plan(cached.text, cached.fake)
         key = self.scorer.cached.request_key("condense", messages, None, seed)

@@ -17,6 +17,7 @@ from reward.judge.base import JudgeError, Reply
 from reward.judge.cached import Judgement
 from reward.rubric.noise import Sample
 from reward.rubric.verdict import Verdict
+from reward.scoring.plan_check import check_plan
 
 J = TypeVar("J", bound=Judgement)
 
@@ -32,12 +33,13 @@ class Plan:
         return {"plan": self.text, "fake": self.fake}
 
     @classmethod
-    def from_cache(cls, value: Any) -> Plan:
-        """A cached plan, checked: a planted or corrupt value is refused (a miss), never graded."""
+    def from_cache(cls, value: Any, sections: tuple[str, ...]) -> Plan:
+        """A cached plan, checked as a judge reply is (`check_plan` with the template's `sections`): a planted
+        or corrupt value (a refusal, a plan missing most sections) is refused (a miss), never graded."""
         ok = isinstance(value, dict) and set(value) == {"plan", "fake"}
         if not (ok and isinstance(value["plan"], str) and value["plan"].strip() and isinstance(value["fake"], bool)):
             raise ValueError("a cached plan must be {plan: non-empty string, fake: boolean}")
-        return cls(value["plan"], value["fake"])
+        return cls(check_plan(Reply(value["plan"], value["fake"]), sections), value["fake"])
 
 
 @dataclass

@@ -122,13 +122,17 @@ class Scorer:
         """`CachedJudge.judgement`, noting what the fake judge gave in the group's Touch (`judged.noting`)."""
         return await self.cached.judgement(role, messages, *noting(validate, load), usage, response_format, seed)
 
+    def load_plan(self, value: Any) -> Plan:
+        """A cached plan, held to what a condensing reply must be (a failing entry is a miss, condensed again)."""
+        return Plan.from_cache(value, self._sections)
+
     async def plan(self, messages: Messages, usage: Usage, seed: int | None = None) -> Plan:
         """The Execution Plan the condensing request `messages` gets (cached)."""
         return await self.judgement(
             "condense",
             messages,
             lambda r: Plan(check_plan(r, self._sections), r.fake),
-            Plan.from_cache,
+            self.load_plan,
             usage,
             seed=seed,
         )
