@@ -13,13 +13,16 @@ import signal
 
 def run() -> None:
     pressed: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda *_: pressed.append(1))
-    try:
-        from reward.cli.main import main, say_interrupted
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if pressed:
-        say_interrupted()
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started ignoring it (nohup, a background job): so be it
+        from reward.cli.main import main
+    else:
+        previous = signal.signal(signal.SIGINT, lambda *_: pressed.append(1))
+        try:
+            from reward.cli.main import main, say_interrupted
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        if pressed:
+            say_interrupted()
     main()
 
 

@@ -54,8 +54,9 @@ def test_bad_threshold_is_a_usage_error(fake_judge, tmp_path, rate):
 
 
 SLOW_IMPORT = """
-import importlib.abc, pathlib, sys, time
+import importlib.abc, pathlib, signal, sys, time
 
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as a terminal starts it (pytest may run in the background)
 CUE = pathlib.Path(sys.argv[1])
 
 class Slow(importlib.abc.MetaPathFinder):
@@ -96,3 +97,20 @@ def test_ctrl_c_while_the_command_line_loads_is_one_line_and_status_130(tmp_path
     assert proc.returncode == 130, err
     assert "Traceback" not in err and " ".join(err.split()).startswith("interrupted: what was finished is saved")
     assert out == ""  # `--version` never ran
+
+
+def test_ctrl_c_ignored_at_start_stays_ignored_between_steps():
+    """A command started ignoring SIGINT (nohup, a background job) is not made interruptible halfway."""
+    import os
+    import signal
+
+    from reward.cli.console import interrupt_between_steps
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with interrupt_between_steps() as step:
+            os.kill(os.getpid(), signal.SIGINT)
+            step()  # nothing pressed that counts
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)

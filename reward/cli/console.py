@@ -157,12 +157,15 @@ def interrupt_between_steps() -> Iterator[Callable[[], None]]:
     """Ctrl-C taken at the next `step()`: raised inside a C extension (pydantic's serializer) it would come out
     as another error, with a traceback, instead of the one-line interruption `main` prints."""
     pressed: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda *_: pressed.append(1))
 
     def step() -> None:
         if pressed:
             raise KeyboardInterrupt
 
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started ignoring Ctrl-C (nohup): not here either
+        yield step
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: pressed.append(1))
     try:
         yield step
     finally:
