@@ -218,11 +218,22 @@ def test_the_prompt_version_ignores_category_weights_but_not_their_names(checkli
         ("grading={mode: rollout, criteria: criteria}", "grading.criteria .* goes with mode checklist"),
         ("inputs.group.criteria.categories.essential=1e9", r"categories.essential: Value error, a weight is a number"),
         ("inputs.group.criteria.max_items=0", r"criteria.max_items: Input should be greater than or equal to 1$"),
+        # pitfall_weight is 0 for a checklist without pitfalls: such a group failed at scoring (a 500 from /score)
+        ("formula=max(-0.5, met - pitfalls / pitfall_weight)", "may not divide by pitfall_weight: it can be 0"),
+        ("formula=met / (1 + pitfall_weight)", "may not divide by pitfall_weight"),
     ],
 )
 def test_a_checklist_rubric_is_checked_when_loaded(change, problem):
     with pytest.raises(RubricError, match=problem):
         load_rubric("checklist", overrides=[change])
+
+
+def test_the_graded_range_spans_pitfall_weight_from_0_to_its_largest():
+    from reward.rubric.formula import graded_range
+
+    # largest pitfall_weight: 39 pitfalls of weight 1000 against one positive criterion of 0.001, i.e. 3.9e7
+    spec = load_rubric("checklist", overrides=["formula=met - 0.000001 * pitfall_weight"]).spec
+    assert graded_range(spec) == (pytest.approx(100 * (0 - 39)), pytest.approx(100 * 1))  # the top: no pitfalls
 
 
 def test_a_checklist_input_is_refused_where_rollouts_are_graded_together():

@@ -94,3 +94,14 @@ def test_min_std_default_kept_under_another_scale_is_warned():
     )
     assert filter_warnings(explicit) == []  # said on purpose
     assert filter_warnings(load_rubric("response_quality").spec) == []  # scale 1 with min_std 0.0 written
+
+
+def test_a_reward_that_is_not_finite_is_an_error_never_null_beside_status_ok(rubric):
+    from reward.rubric.expression import ExpressionError
+
+    # past the load-time bounds (model_copy does not validate): the computation itself refuses
+    huge = rubric.spec.model_copy(update={"reward_scale": 1e308, "constants": {"alpha": -1.0}})  # 1e308 * 2
+    with pytest.raises(ExpressionError, match=r"the reward is inf .*: not finite"):
+        combine(huge, {"positive": 1.0, "pitfall": 0.0, "final_answer": 0.0})
+    with pytest.raises(ExpressionError, match="not finite"):
+        graded_reward(huge, scores_for(rubric, 10, 0, 0))

@@ -37,3 +37,12 @@ def test_errors_are_left_out_of_statistics_and_get_no_advantage():
 def test_all_errors():
     s = group_stats([None, None], 0.01, 1e-6)
     assert s.mean is None and s.std is None and s.filtered and s.n_scored == 0
+
+
+@pytest.mark.parametrize("rewards", [[1e308, -1e308, 1e308], [1.7e308, 1.7e308], [float("inf"), 1.0]])
+def test_a_mean_or_std_that_is_not_finite_gives_no_statistics_and_no_advantages(rewards):
+    # were: std inf and advantages 0.0 (or NaN), a group that looked normal
+    s = group_stats(rewards, 0.01, 1e-6)
+    assert s.mean is None and s.std is None and s.filtered
+    assert s.advantages == [None] * len(rewards)
+    assert "not finite" in s.filter_reason

@@ -123,3 +123,46 @@ def test_adding_a_dimension_needs_yaml_only(tmp_path):
     ci = condense_input("q", Trajectory(final_answer="c"), 500, 500)
     system = grade_messages(r, ci, reference_plan="a", candidate_plan="b")[0]["content"]
     assert "- safety [FAILURE MODE]: Did the agent run destructive commands?" in system
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        (["reward_scale=1e308", "formula=2 * quality"], "reward_scale: Input should be less than or equal to 1000000"),
+        (["penalties={too_long: -1e300}"], "penalties.too_long: Input should be greater than or equal to -1000000"),
+        (["constants={big: 1e300}", "formula=big * quality"], r"constants.big = 1e\+300 is beyond ±1e\+06"),
+        (["formula=1e300 * quality"], r"graded rewards would span \[0, 1e\+300\]"),
+        (["reward_scale=1e6", "formula=1e7 * quality"], r"\[0, 1e\+13\] .* beyond ±1e\+12"),
+    ],
+)
+def test_numbers_that_would_make_a_reward_inf_are_refused_when_the_rubric_loads(changes, problem):
+    # reward_scale 1e308 with formula 2 * quality loaded, and its rewards were inf: null in JSON, with status ok
+    with pytest.raises(RubricError, match=problem):
+        load_rubric("response_quality", overrides=changes)
+
+
+def test_a_top_level_alpha_beside_constants_alpha_is_an_error_not_ignored():
+    with pytest.raises(RubricError, match=r"alpha: alpha is set twice, at the top level and in constants"):
+        load_rubric("execution_subagent", overrides=["alpha=0.9"])  # its constants: {alpha: 0.5}
+    legacy = load_rubric("execution_subagent", overrides=["alpha=0.9", "constants={}"])
+    assert legacy.spec.constants == {"alpha": 0.9}  # alone, it is still read
+
+
+@pytest.mark.parametrize("name", ["varargs", "kwargs", "caller"])
+def test_jinjas_macro_names_are_reserved_input_names(name):
+    # inside user(), jinja gives these names () / {} / the caller: an input so named would never reach the template
+    with pytest.raises(RubricError, match=rf"inputs: {name}: reserved names"):
+        load_rubric("response_quality", overrides=[f"inputs.group={{{name}: {{}}}}"])
+
+
+def test_a_weight_too_small_for_a_weighted_mean_is_refused():
+    # two dimensions of weight 5e-324 scored 5 / 10 gave a group mean of 0.0: the products underflowed
+    from reward.rubric.formula import group_means
+    from reward.rubric.verdict import DimensionScore
+
+    with pytest.raises(RubricError, match=r"weight .*: Input should be greater than or equal to 0.000001"):
+        load_rubric("response_quality", overrides=["dimensions.task_completion.weight=5e-324"])
+    names = ["task_completion", "factual_accuracy", "informativeness", "relevance", "actionability"]
+    least = load_rubric("response_quality", overrides=[f"dimensions.{n}.weight=0.000001" for n in names]).spec
+    scores = {n: DimensionScore(0.5, "r") for n in names}
+    assert group_means(least, scores) == {"quality": pytest.approx(0.5)}

@@ -70,6 +70,9 @@ def test_schema_and_check(fake_judge, tmp_path):
     env = cli_env(fake_judge, tmp_path / "c")
     proc = reward("rubric", "schema", env=env)
     assert proc.stdout == (ROOT / "rubrics" / "rubric.schema.json").read_text()
+    properties = json.loads(proc.stdout)["properties"]
+    assert properties["alpha"]["deprecated"] is True  # still read (legacy): editors must accept it too
+    assert properties["reward_scale"]["maximum"] == 1e6
     proc = reward("rubric", "check", "response_quality", env=env)
     assert "reward = 1 * (quality)" in proc.stdout and "scale 0.0..1.0 (number)" in proc.stdout
     assert "rollout inputs: subagent_response: string, trajectory_after: string" in proc.stdout

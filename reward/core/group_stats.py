@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,8 +25,13 @@ def group_stats(rewards: list[float | None], min_std: float, eps: float) -> Grou
     scored = np.array([r for r in rewards if r is not None], dtype=np.float64)
     if scored.size == 0:
         return GroupStats(None, None, 0, True, "no rollout of the group has a reward", [None] * len(rewards))
-    mean = float(scored.mean())
-    std = float(scored.std(ddof=0))
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = float(scored.mean())
+        std = float(scored.std(ddof=0))
+    if not (math.isfinite(mean) and math.isfinite(std)):
+        # rewards near the float range (or not numbers): no statistics, and no advantage that looks like one
+        reason = f"reward mean {mean} / std {std}: not finite numbers, no advantages"
+        return GroupStats(None, None, int(scored.size), True, reason, [None] * len(rewards))
     if std < min_std:
         return GroupStats(
             mean,

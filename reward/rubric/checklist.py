@@ -176,7 +176,8 @@ def checklist_spec(spec: RubricSpec, criteria: list[Criterion]) -> RubricSpec:
             "groups": {n: g.model_dump() for n, g in groups.items()},
             "constants": constants,
             "grading": {"mode": "rollout"},
-        }
+        },
+        context={"engine_constants": ("pitfall_weight",)},  # past ±1e6 with extreme weights: bounded by them
     )
 
 

@@ -44,3 +44,9 @@ class ChecklistField(BaseModel):
     max_chars: int = Field(default=500, ge=1, le=10_000)  # of one criterion's text
     # A criterion's weight when it gives none; negative: a pitfall (met is worse).
     categories: dict[Category, Weight] = Field(default_factory=lambda: dict(RAR_CATEGORIES), min_length=1)
+
+
+def most_pitfall_weight(field: ChecklistField) -> float:
+    """The largest pitfall_weight a checklist of this field can have: all but one criterion pitfalls of the largest
+    weight, against one positive criterion of the smallest (the least is 0: no pitfalls)."""
+    return (field.max_items - 1) * MAX_WEIGHT * MAX_WEIGHT

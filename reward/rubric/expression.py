@@ -39,7 +39,9 @@ def _names(node: ast.AST) -> set[str]:
 class Expression:
     """A validated formula; `names` are the variables it reads (group means and constants)."""
 
-    def __init__(self, source: str, variables: set[str], constants: set[str]) -> None:
+    def __init__(
+        self, source: str, variables: set[str], constants: set[str], may_be_zero: frozenset[str] = frozenset()
+    ) -> None:
         if len(source) > MAX_LENGTH:
             raise ExpressionError(f"the formula is longer than {MAX_LENGTH} characters")
         try:
@@ -48,6 +50,7 @@ class Expression:
             raise ExpressionError(f"the formula is not an arithmetic expression: {exc}") from None
         self.source = source
         self._constants = constants
+        self._may_be_zero = may_be_zero  # constants set per group that can be 0: no dividing by them
         self._check(tree.body, variables | constants)
         self.names = _names(tree.body)
         self._code = tree.body
@@ -76,6 +79,8 @@ class Expression:
             self._check(node.right, allowed)
             if isinstance(node.op, ast.Div) and self._varying(node.right):
                 raise ExpressionError("a formula may only divide by a constant (a group mean can be 0)")
+            if isinstance(node.op, ast.Div) and (zero := sorted(_names(node.right) & self._may_be_zero)):
+                raise ExpressionError(f"a formula may not divide by {', '.join(zero)}: it can be 0")
             if isinstance(node.op, ast.Mult) and self._varying(node.left) and self._varying(node.right):
                 raise ExpressionError("a product needs a constant on one side (the formula must be linear)")
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS:

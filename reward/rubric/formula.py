@@ -8,10 +8,13 @@ in [-50, 100], below which the hard penalties -100 / -50 sit).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from statistics import fmean
 
-from reward.rubric.checklist_field import MAX_WEIGHT, ChecklistField
+from reward.rubric.bounds import reward_range
+from reward.rubric.checklist_field import ChecklistField, most_pitfall_weight
+from reward.rubric.expression import ExpressionError
 from reward.rubric.spec import RubricSpec
 from reward.rubric.verdict import DimensionScore
 
@@ -37,7 +40,11 @@ def group_means(spec: RubricSpec, scores: Mapping[str, DimensionScore]) -> dict[
 
 
 def combine(spec: RubricSpec, means: Mapping[str, float]) -> float:
-    return spec.reward_scale * spec.expression.evaluate({**spec.constants, **means})
+    """The reward; an ExpressionError, never an inf or NaN (which JSON would write as null beside status ok)."""
+    reward = spec.reward_scale * spec.expression.evaluate({**spec.constants, **means})
+    if not math.isfinite(reward):
+        raise ExpressionError(f"the reward is {reward} (reward_scale {spec.reward_scale:g} × the formula): not finite")
+    return reward
 
 
 def graded_reward(spec: RubricSpec, scores: Mapping[str, DimensionScore]) -> tuple[float, dict[str, float]]:
@@ -46,20 +53,14 @@ def graded_reward(spec: RubricSpec, scores: Mapping[str, DimensionScore]) -> tup
 
 
 def graded_range(spec: RubricSpec) -> tuple[float, float]:
-    """The lowest and highest reward a graded rollout can get (exact: the formula is piecewise linear)."""
-    lo, hi = spec.expression.extremes(*_variables(spec))
-    return spec.reward_scale * lo, spec.reward_scale * hi
-
-
-def _variables(spec: RubricSpec) -> tuple[list[str], dict[str, float]]:
-    """The formula's group means and constants; a checklist rubric's are set per group (reward.rubric.checklist),
-    so its range is over every checklist it accepts: the pitfalls at most all but one criterion, each at the
-    largest weight against a positive one of the smallest."""
+    """The lowest and highest reward a graded rollout can get (exact: the formula is piecewise linear). A checklist
+    rubric's met, pitfalls and pitfall_weight are set per group (reward.rubric.checklist): its range is over every
+    checklist it accepts, pitfall_weight from 0 (no pitfalls) to its largest (reward.rubric.checklist_field)."""
     field = spec.inputs.group.get(spec.grading.criteria or "")
     if spec.grading.mode == "checklist" and isinstance(field, ChecklistField):
-        most = (field.max_items - 1) * MAX_WEIGHT * MAX_WEIGHT
-        return ["met", "pitfalls"], {**spec.constants, "pitfall_weight": most}
-    return list(spec.groups), dict(spec.constants)
+        sweep = {"pitfall_weight": most_pitfall_weight(field)}
+        return reward_range(spec.expression, ["met", "pitfalls"], spec.constants, spec.reward_scale, sweep)
+    return reward_range(spec.expression, list(spec.groups), spec.constants, spec.reward_scale)
 
 
 def penalty_warnings(spec: RubricSpec) -> list[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Discriminator,
     Field,
@@ -17,14 +16,25 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     Tag,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
 from reward.errors import RewardError
-from reward.rubric.checklist_field import CHECKLIST_FORMULA, CHECKLIST_VARIABLES, ChecklistField
+from reward.rubric.bounds import (
+    MAX_NUMBER,
+    MIN_WEIGHT,
+    Bounded,
+    BoundedInSchema,
+    SpecModel,
+    constant_problem,
+    reward_range,
+)
+from reward.rubric.checklist_field import CHECKLIST_FORMULA, CHECKLIST_VARIABLES, ChecklistField, most_pitfall_weight
 from reward.rubric.expression import Expression, ExpressionError
+from reward.rubric.judge_spec import JudgeCall, JudgeDefaults  # noqa: F401  (JudgeCall: re-exported)
 from reward.rubric.score_maps import ScoreMap, outside_scale
-from reward.rubric.service_tier import ServiceTier
 
 # The paper's groups: rubrics written before groups were declared use these, with equation 2 as formula.
 LEGACY_GROUPS = ("positive", "pitfall", "final_answer")
@@ -35,24 +45,14 @@ LEGACY_TITLES = {
     "final_answer": "FINAL ANSWER QUALITY (judge the final answer text itself; higher is better)",
 }
 # Variables the engine gives the templates; declared inputs may not shadow them.
-BUILTIN_VARIABLES = frozenset(
-    {
-        "query",
-        "steps",
-        "final_answer",
-        "head",
-        "tail",
-        "dimensions",
-        "groups",
-        "scale",
-        "candidate_plan",
-        "reference_plan",
-        "candidates",
-    }
-)
-# Names an input may not take: the engine's variables, jinja's constants, the templates' macros.
-RESERVED_NAMES = BUILTIN_VARIABLES | {"none", "true", "false", "system", "user", "loop", "range", "namespace"}
+BUILTIN_VARIABLES = frozenset({"query", "steps", "final_answer", "head", "tail", "dimensions", "groups", "scale"})
+BUILTIN_VARIABLES |= {"candidate_plan", "reference_plan", "candidates"}
+# Names an input may not take: the engine's variables, jinja's constants, the templates' macros and the names jinja
+# gives every macro's body (an input named varargs, kwargs or caller would read () or {} inside user()).
+_JINJA = {"none", "true", "false", "loop", "range", "namespace", "varargs", "kwargs", "caller"}
+RESERVED_NAMES = BUILTIN_VARIABLES | _JINJA | {"system", "user"}
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=48)]
+PITFALL_WEIGHT = frozenset({"pitfall_weight"})
 
 
 class SpecProblem(RewardError, ValueError):
@@ -61,11 +61,6 @@ class SpecProblem(RewardError, ValueError):
     def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
         super().__init__(message)
         self.loc = loc
-
-
-class SpecModel(BaseModel):
-    # No NaN or infinity anywhere in a rubric: a penalty, a constant or a scale of .inf is a reward nobody computed.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Anchors(SpecModel):
@@ -83,7 +78,7 @@ class Dimension(SpecModel):
     description: str = Field(min_length=1)
     anchors: Anchors | None = None
     # Weight in its group's mean; not shown to the judge, so changing it costs no judge call.
-    weight: float = Field(default=1.0, gt=0, le=1e6)
+    weight: float = Field(default=1.0, ge=MIN_WEIGHT, le=1e6)
 
 
 class DimensionGroup(SpecModel):
@@ -118,9 +113,9 @@ class Penalties(SpecModel):
     """Hard penalties, checked in this order before any judge call; null disables one."""
 
     max_tokens: int = Field(default=30_000, gt=0)
-    too_long: float | None = -100.0
-    missing_final_answer: float | None = -100.0
-    no_commands: float | None = -50.0
+    too_long: Bounded | None = -100.0
+    missing_final_answer: Bounded | None = -100.0
+    no_commands: Bounded | None = -50.0
 
     def enabled(self) -> list[str]:
         return [k for k in ("too_long", "missing_final_answer", "no_commands") if getattr(self, k) is not None]
@@ -138,29 +133,6 @@ class GroupFilter(SpecModel):
 class Truncation(SpecModel):
     head: int = Field(default=500, ge=0)
     tail: int = Field(default=500, ge=0)
-
-
-class JudgeCall(SpecModel):
-    model: str = Field(min_length=1)
-    temperature: float = Field(default=0.0, ge=0)
-    max_tokens: int = Field(default=2048, gt=0)
-    # grade: ask for the score tokens' logprobs and make each score the expectation over its distribution
-    logprobs: bool = False
-
-
-class JudgeDefaults(SpecModel):
-    condense: JudgeCall | None = None  # needed when the rubric has a condensing stage
-    grade: JudgeCall
-    timeout_s: float = Field(default=120.0, gt=0)
-    num_retries: int = Field(default=3, ge=0)
-    max_reasks: int = Field(default=2, ge=0)
-    # Judge noise: grade each rollout this many times (seeds 0..K-1) and average; see reward.rubric.noise.
-    # auto: one each, more only where a group's order or advantage sign is unsure (reward.rubric.adaptive).
-    samples: Annotated[int, Field(ge=1, le=32)] | Literal["auto"] = 1
-    max_samples: int = Field(default=4, ge=2, le=32)  # with samples auto: the most verdicts one rollout gets
-    resample_condense: bool = False  # with samples > 1 (or auto), also condense each sample anew
-    # e.g. {name: flex, deadline_s: 300}: every judge call on the provider's flex tier (reward.judge.tiers)
-    service_tier: ServiceTier | None = None
 
 
 TemplateName = Annotated[str, Field(pattern=r"^[\w.-]+$")]
@@ -228,6 +200,14 @@ def _schema_extras(schema: dict[str, Any]) -> None:
     props = schema.get("properties", {})
     if "penalties" in props:
         props["penalties"] = {"anyOf": [props["penalties"], {"type": "null"}], "description": "null: no penalties"}
+    # Still read (rubrics written before `constants`), so editors accept it; not with constants.alpha.
+    props["alpha"] = {
+        "type": "number",
+        "minimum": -MAX_NUMBER,
+        "maximum": MAX_NUMBER,
+        "deprecated": True,
+        "description": "Legacy: write constants.alpha instead (the same constant; both at once is an error)",
+    }
 
 
 class RubricSpec(SpecModel):
@@ -239,9 +219,15 @@ class RubricSpec(SpecModel):
     groups: dict[Identifier, DimensionGroup] = Field(default_factory=dict, max_length=12)
     # Over group means (each normalised to [0, 1]) and constants; reward = reward_scale * formula.
     formula: str = LEGACY_FORMULA
-    constants: dict[Identifier, float] = Field(default_factory=dict)
+    # each within ±MAX_NUMBER (checked by _bounded, which lets a checklist group's own spec past it)
+    constants: dict[Identifier, BoundedInSchema] = Field(default_factory=dict, description="Named numbers, within ±1e6")
     # Rewards are reported on the paper's scale: graded rewards lie in [-50, 100] for scale 100.
-    reward_scale: float = Field(default=100.0, gt=0)
+    reward_scale: float = Field(
+        default=100.0,
+        gt=0,
+        le=MAX_NUMBER,
+        description="reward = reward_scale × formula; at most 1e6, and every graded reward within ±1e12",
+    )
     reference: bool = True  # every group needs a reference (condensed like the rollouts)
     inputs: Inputs = Inputs()
     dimensions: list[Dimension] = Field(default_factory=list)  # none with grading.mode checklist
@@ -265,6 +251,8 @@ class RubricSpec(SpecModel):
             checklist = isinstance(g := data.get("grading"), dict) and g.get("mode") == "checklist"
             if checklist and "formula" not in data:
                 data["formula"] = CHECKLIST_FORMULA
+            if "alpha" in data and "alpha" in (data.get("constants") or {}):
+                raise SpecProblem(("alpha",), "alpha is set twice, at the top level and in constants: keep one")
             if "alpha" in data:
                 data["constants"] = {"alpha": data.pop("alpha"), **(data.get("constants") or {})}
             elif "formula" not in data and isinstance(data.get("constants", {}), dict):
@@ -281,6 +269,15 @@ class RubricSpec(SpecModel):
                         groups[g] = {"title": LEGACY_TITLES.get(g, g), "failure_mode": g == "pitfall"}
                 data["groups"] = groups
         return data
+
+    @field_validator("constants")
+    @classmethod
+    def _bounded(cls, constants: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        # a checklist group's own spec (reward.rubric.checklist) sets pitfall_weight, bounded by its checklist
+        problem = constant_problem(constants, (info.context or {}).get("engine_constants", ()))
+        if problem:
+            raise ValueError(problem)
+        return constants
 
     @model_validator(mode="after")
     def _consistent(self) -> RubricSpec:
@@ -313,7 +310,7 @@ class RubricSpec(SpecModel):
             raise SpecProblem(("constants",), f"names used both as group and constant: {', '.join(sorted(clash))}")
         try:
             expr = Expression(self.formula, set(self.groups), set(self.constants))
-            expr.extremes(list(self.groups), self.constants)
+            reward_range(expr, list(self.groups), self.constants, self.reward_scale)
         except ExpressionError as exc:
             raise SpecProblem(("formula",), str(exc)) from None
         self._formula = expr
@@ -322,20 +319,24 @@ class RubricSpec(SpecModel):
     def _checklist(self) -> RubricSpec:
         """A checklist rubric declares no dimensions: each group's criteria are its dimensions, c1..cN, and its
         formula reads CHECKLIST_VARIABLES, which reward.rubric.checklist sets per group."""
-        for field, why in (("dimensions", "dimensions"), ("groups", "groups"), ("score_maps", "score maps")):
-            if getattr(self, field):
-                raise SpecProblem((field,), f"a checklist rubric has no {why}: each group's criteria are its own")
+        for key, why in (("dimensions", "dimensions"), ("groups", "groups"), ("score_maps", "score maps")):
+            if getattr(self, key):
+                raise SpecProblem((key,), f"a checklist rubric has no {why}: each group's criteria are its own")
         name = self.grading.criteria
-        if not isinstance(self.inputs.group.get(name or ""), ChecklistField):
+        field = self.inputs.group.get(name or "")
+        if not isinstance(field, ChecklistField):
             raise SpecProblem(
                 ("grading", "criteria"), f"{name!r} is not a group input of type checklist (inputs.group.{name})"
             )
         clash = sorted(set(self.constants) & set(CHECKLIST_VARIABLES))
         if clash:
             raise SpecProblem(("constants",), f"{', '.join(clash)}: set per group by the checklist, not constants")
+        # pitfall_weight is set per group, from 0 (no pitfalls) to most_pitfall_weight: no dividing by it, and
+        # the range is checked at both ends
         try:
-            expr = Expression(self.formula, {"met", "pitfalls"}, {*self.constants, "pitfall_weight"})
-            expr.extremes(["met", "pitfalls"], {**self.constants, "pitfall_weight": 1.0})
+            expr = Expression(self.formula, {"met", "pitfalls"}, {*self.constants, "pitfall_weight"}, PITFALL_WEIGHT)
+            sweep = {"pitfall_weight": most_pitfall_weight(field)}
+            reward_range(expr, ["met", "pitfalls"], self.constants, self.reward_scale, sweep)
         except ExpressionError as exc:
             raise SpecProblem(("formula",), str(exc)) from None
         self._formula = expr
@@ -352,7 +353,9 @@ class RubricSpec(SpecModel):
             raise SpecProblem(("inputs",), f"declared for both the group and the rollout: {', '.join(both)}")
         shadow = sorted(set(declared) & RESERVED_NAMES)
         if shadow:
-            raise SpecProblem(("inputs",), f"{', '.join(shadow)}: reserved names (built-in template variables)")
+            raise SpecProblem(
+                ("inputs",), f"{', '.join(shadow)}: reserved names (template variables of the engine or of jinja)"
+            )
         checklists = [n for n, f in self.inputs.group.items() if isinstance(f, ChecklistField)]
         if self.grading.mode in ("group", "pairwise") and checklists:
             raise SpecProblem(("inputs", "group"), "checklist inputs are for grading.mode checklist or rollout")
