@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 from jinja2 import meta, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from reward.core.trajectory import CondenseInput, ShownStep
 from reward.errors import RewardError
+from reward.rubric.sandbox import MAX_CHARS, BoundedSandbox, render_budget
 
 if TYPE_CHECKING:
     from reward.rubric.load import Rubric, RubricSpec
@@ -53,9 +53,10 @@ _OPTIONS: dict[str, Any] = {
 # Templates are rubric files: a shared rubric repository is a supply-chain path, and a branch a trial render
 # never takes (`{% if "trigger" in final_answer %}`) is still code. Every render, at load and at scoring time,
 # runs in jinja's immutable sandbox: no private or internal attribute (`attr` filter and computed subscripts
-# included), no str.format escape, no mutation of the values given. It costs ~0.15 ms per grade prompt (53 -> 193
-# µs measured on a 2-core machine), against milliseconds of litellm per call.
-_ENV = ImmutableSandboxedEnvironment(**_OPTIONS)
+# included), no str.format escape, no mutation of the values given, and bounds on what one render may build and do
+# (reward.rubric.sandbox). It costs ~0.15 ms per grade prompt (53 -> 193 µs measured on a 2-core machine), against
+# milliseconds of litellm per call.
+_ENV = BoundedSandbox(**_OPTIONS)
 _ENV.filters["data"] = fence
 
 Messages = list[dict[str, str]]
@@ -74,17 +75,20 @@ def render(source: str, variables: dict[str, Any]) -> Messages:
     """Render a template that defines `system()` and `user()` macros into chat messages (sandboxed); any
     failure is a TemplateProblem, which the scorer reports as an error of the rollout, never a 500."""
     try:
-        module = _compile(source).make_module(variables)
-        # macros are attributes jinja2 creates at render time: looked up by name
-        system, user = getattr(module, "system"), getattr(module, "user")  # noqa: B009
-        return [
-            {"role": "system", "content": str(system()).strip()},
-            {"role": "user", "content": str(user()).strip()},
-        ]
-    except TemplateProblem:
-        raise
+        with render_budget():
+            module = _compile(source).make_module(variables)
+            # macros are attributes jinja2 creates at render time: looked up by name
+            system, user = getattr(module, "system"), getattr(module, "user")  # noqa: B009
+            messages = [
+                {"role": "system", "content": str(system()).strip()},
+                {"role": "user", "content": str(user()).strip()},
+            ]
     except Exception as exc:  # SecurityError, UndefinedError, a filter's own error: the rubric's problem
         raise TemplateProblem(f"the template fails to render: {type(exc).__name__}: {exc}") from exc
+    for m in messages:
+        if len(m["content"]) > MAX_CHARS:  # more than a judge's context holds: never sent
+            raise TemplateProblem(f"the {m['role']} prompt is {len(m['content']):,} characters, over {MAX_CHARS:,}")
+    return messages
 
 
 def template_problems(source: str, available: set[str]) -> list[str]:
