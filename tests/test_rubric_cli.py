@@ -137,7 +137,13 @@ def test_ctrl_c_in_rescore_is_one_line_and_leaves_no_file(fake_judge, tmp_path):
                 g = json.loads(line)
                 f.write(json.dumps({**g, "group_id": f"{g['group_id']}-{i}"}) + "\n")
     out = tmp_path / "out.jsonl"
-    cmd = [sys.executable, "-m", "reward", "rescore", str(big), "-r", "execution_subagent", "-o", str(out)]
+    # as a terminal starts it: pytest run as a background job would hand the child an ignored SIGINT, which the
+    # command rightly keeps ignoring
+    terminal = (
+        "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "runpy.run_module('reward', run_name='__main__', alter_sys=True)"
+    )
+    cmd = [sys.executable, "-c", terminal, "rescore", str(big), "-r", "execution_subagent", "-o", str(out)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(2.0)
     assert proc.poll() is None, "rescore finished before it could be interrupted: make the file larger"
