@@ -38,8 +38,10 @@ def counting(value: dict, delay: float = 0.0):
 def test_open_store_picks_redis_from_env(monkeypatch, redis_server, tmp_path):
     monkeypatch.setenv("REWARD_CACHE_URL", redis_server.url)
     monkeypatch.setenv("REWARD_CACHE_MARKER_TTL", "3")
+    monkeypatch.setenv("REWARD_CACHE_TIMEOUT", "7.5")  # a Redis across a region
     store = open_store(tmp_path / "unused")
     assert isinstance(store, RedisStore) and store.marker_ttl_ms == 3000
+    assert store.timeout_s == 7.5 and store._options["socket_timeout"] == 7.5
     monkeypatch.setenv("REWARD_CACHE_URL", "memcached://x")
     with pytest.raises(ConfigError, match="REWARD_CACHE_URL"):
         open_store(tmp_path)
@@ -99,6 +101,58 @@ async def test_the_owner_extends_its_marker_while_it_computes(redis_server):
     assert await b.get_or_compute(key, compute) == {"slow": True}
     assert await first == {"slow": True}
     assert calls["n"] == 1
+
+
+@pytest.mark.parametrize("planted", ["no-expiry", "persisted", "wrong-type", "never-extended"])
+@run
+async def test_a_marker_that_never_lapses_is_not_waited_on_forever(redis_server, planted):
+    """Not a dead replica's marker (it expires): one nobody will ever remove. Computed, kept, marker left."""
+    key = cache_key("verdict", {"input": planted})
+    marker, client = PREFIX + "inflight:" + key, redis_server.client()
+    if planted == "no-expiry":
+        client.set(marker, "ghost")
+    elif planted == "persisted":  # a live-looking marker someone PERSISTed
+        client.set(marker, "ghost", px=5000)
+        client.persist(marker)
+    elif planted == "wrong-type":
+        client.hset(marker, "owner", "ghost")
+    else:  # an expiry far off that no heartbeat pushes forward
+        client.set(marker, "ghost", ex=86400)
+    store = RedisStore(redis_server.url, marker_ttl_s=0.2, timeout_s=15)
+    compute, calls = counting({"v": planted})
+    assert await asyncio.wait_for(store.get_or_compute(key, compute), timeout=10) == {"v": planted}
+    assert calls["n"] == 1 and client.get(PREFIX + key) is not None and client.exists(marker)
+    other = RedisStore(redis_server.url, marker_ttl_s=0.2, timeout_s=15)  # the value kept serves everybody
+    assert await asyncio.wait_for(other.get_or_compute(key, compute), timeout=5) == {"v": planted}
+    assert calls["n"] == 1 and other.hits == 1
+
+
+@run
+async def test_one_failed_extension_does_not_stop_the_heartbeat(redis_server, monkeypatch):
+    """A timeout on one extension (a loaded machine) must not let a live owner's marker lapse: another replica
+    would judge the same item again."""
+    import redis.asyncio
+
+    from reward.cache.redis_store import _EXTEND
+
+    real, failed = redis.asyncio.Redis.eval, []
+
+    async def first_extension_times_out(self, script, *args):
+        if script == _EXTEND and not failed:
+            failed.append(script)
+            raise redis.TimeoutError("one slow extension")
+        return await real(self, script, *args)
+
+    monkeypatch.setattr(redis.asyncio.Redis, "eval", first_extension_times_out)
+    a = RedisStore(redis_server.url, marker_ttl_s=0.3, timeout_s=15, pause_s=0.05)
+    b = RedisStore(redis_server.url, marker_ttl_s=0.3, timeout_s=15)
+    compute, calls = counting({"slow": True}, delay=1.5)  # five marker lifetimes
+    key = cache_key("plan", {"input": "heartbeat"})
+    first = asyncio.ensure_future(a.get_or_compute(key, compute))
+    await asyncio.sleep(0.1)
+    assert await b.get_or_compute(key, compute) == {"slow": True}
+    assert await first == {"slow": True}
+    assert failed and calls["n"] == 1
 
 
 @run

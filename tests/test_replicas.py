@@ -48,7 +48,11 @@ def replica_env(fake_judge_server, redis_server_session, tmp_path_factory):
         fake_judge_server.api_base,
         tmp_path_factory.mktemp("unused") / "cache",
         REWARD_CACHE_URL=redis_server_session.url,
-        REWARD_CACHE_MARKER_TTL="2",
+        # Generous for a loaded CI machine: a 1 s command timeout there is an outage (items judged without the
+        # cache, so judged twice) and a 2 s marker lapses under a starved owner. A stopped Redis still refuses
+        # at once, and a killed replica's markers lapse within 5 s.
+        REWARD_CACHE_TIMEOUT="10",
+        REWARD_CACHE_MARKER_TTL="5",
     )
 
 

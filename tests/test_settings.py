@@ -75,6 +75,7 @@ def test_defaults_are_todays():
     assert (s.judge_concurrency, s.judge_timeout, s.judge_samples, s.judge_model) == (64, None, None, None)
     assert (s.request_deadline, s.max_rollouts, s.max_pending_rollouts) == (90.0, 4096, 16384)
     assert (s.max_body_bytes, s.cache_marker_ttl, s.tokens, s.plans) == (64 * 1024 * 1024, 10.0, (), ())
+    assert s.cache_timeout == 1.0
     assert (s.rubric, s.terminal_tool, s.exit_code) == (
         "execution_subagent",
         (
@@ -152,7 +153,13 @@ def test_values_are_parsed():
         ({"REWARD_REQUEST_DEADLINE": "0"}, "REWARD_REQUEST_DEADLINE must be positive, got '0'"),
         ({"REWARD_JUDGE_ERROR_FALLBACK": "high"}, "REWARD_JUDGE_ERROR_FALLBACK must be a number, got 'high'"),
         ({"REWARD_CACHE_MARKER_TTL": "a while"}, "REWARD_CACHE_MARKER_TTL must be a number of seconds, got 'a while'"),
-        ({"REWARD_CACHE_MARKER_TTL": "0"}, "REWARD_CACHE_MARKER_TTL must be positive, got '0'"),
+        ({"REWARD_CACHE_MARKER_TTL": "0"}, "REWARD_CACHE_MARKER_TTL must be between 0.001 and 3600 seconds, got '0'"),
+        # 0 ms to Redis: every SET PX refused, the shared cache silently off
+        ({"REWARD_CACHE_MARKER_TTL": "0.0001"}, "REWARD_CACHE_MARKER_TTL must be between 0.001 and 3600 seconds"),
+        ({"REWARD_CACHE_MARKER_TTL": "1e9"}, "REWARD_CACHE_MARKER_TTL must be between 0.001 and 3600 seconds"),
+        ({"REWARD_CACHE_TIMEOUT": "soon"}, "REWARD_CACHE_TIMEOUT must be a number of seconds, got 'soon'"),
+        ({"REWARD_CACHE_TIMEOUT": "0"}, "REWARD_CACHE_TIMEOUT must be between 0.001 and 60 seconds, got '0'"),
+        ({"REWARD_CACHE_TIMEOUT": "1e300"}, "REWARD_CACHE_TIMEOUT must be between 0.001 and 60 seconds"),
         (
             {"REWARD_CACHE_URL": "memcached://x"},
             "REWARD_CACHE_URL must start with redis://, rediss://, unix://; got 'memcached'",

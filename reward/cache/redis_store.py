@@ -7,7 +7,9 @@ judgement that was paid for survives the replica that paid for it.
 Identical calls in flight on different replicas share one judge call through a marker: the first replica
 claims `<key>` with SET NX and a short expiry that it keeps extending while it computes; the others poll
 for the value and take over if the marker disappears without one (the owner died or its call failed), so
-a dead replica never blocks anybody for longer than the marker's expiry.
+a dead replica never blocks anybody for longer than the marker's expiry. A marker that would never lapse (no
+expiry, or one nobody extends that outlasts STALE_TTLS marker lifetimes: planted, PERSISTed, another tool's)
+is foreign: the waiter computes the value and keeps it, leaving the marker alone. Nothing waits forever.
 
 Redis is an optimisation, never a point of failure, exactly like a broken disk: every command has a short
 timeout and no retry loop of its own (a dropped connection, as a restarted server leaves every pooled one, is
@@ -22,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import time
 import uuid
@@ -42,6 +45,34 @@ MAX_CONNECTIONS = 64  # per replica; redis-py's pool refuses (not waits) beyond 
 # Extend the marker only while it is still ours; delete it only if it is still ours.
 _EXTEND = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+# The value (nil if absent or not a string) and the marker's PTTL (-2: none, -1: no expiry; any type), at once.
+_PEEK = "return {redis.call('mget', KEYS[1])[1], redis.call('pttl', KEYS[2])}"
+_GONE, _PERSISTENT = -2, -1  # PTTL of a key that does not exist, of one without an expiry
+STALE_TTLS = 3  # a live owner extends its marker every third of its lifetime: this many lifetimes is no owner
+
+
+class _Watch:
+    """A waiter's view of another replica's marker. A live owner pushes its expiry forward every third of its
+    lifetime (a starved one's lapses, and is taken over); ours always have one. So a marker with no expiry, or
+    whose expiry has not moved for STALE_TTLS lifetimes, has no owner that will ever store the value."""
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self.expiry = -math.inf  # where the expiry was (local clock) when last seen moved forward
+        self.moved = time.monotonic()
+
+    def stuck(self, pttl: int) -> bool:
+        if pttl == _PERSISTENT:
+            return True
+        now = time.monotonic()
+        # Against where it last moved, not the last poll: a late reply (a starved waiter) overstates the
+        # expiry, so only an ever later one counts again, and a heartbeat's small steps add up.
+        if now + pttl / 1000 > self.expiry + self.ttl_s / 6:
+            self.expiry, self.moved = now + pttl / 1000, now
+        return self.idle() > STALE_TTLS * self.ttl_s
+
+    def idle(self) -> float:
+        return time.monotonic() - self.moved
 
 
 class RedisDown(RewardError):
@@ -59,7 +90,7 @@ def open_store(directory: str | Path | None) -> Store:
     url = cache_url()
     if url is None:
         return Store(directory)
-    return RedisStore(url, marker_ttl_s=setting("cache_marker_ttl"))
+    return RedisStore(url, marker_ttl_s=setting("cache_marker_ttl"), timeout_s=setting("cache_timeout"))
 
 
 class RedisStore(Store):
@@ -68,7 +99,7 @@ class RedisStore(Store):
         url: str,
         memory_items: int = 4096,
         marker_ttl_s: float = DEFAULTS.cache_marker_ttl,
-        timeout_s: float = 1.0,
+        timeout_s: float = DEFAULTS.cache_timeout,
         pause_s: float = 1.0,
     ) -> None:
         try:  # the `redis` extra; imported here so the embedded default does not need it
@@ -81,7 +112,7 @@ class RedisStore(Store):
 
         super().__init__(None, memory_items)
         self.url = url
-        self.marker_ttl_ms = int(marker_ttl_s * 1000)
+        self.marker_ttl_ms = max(1, round(marker_ttl_s * 1000))  # 0 ms: every SET PX refused
         self.timeout_s = timeout_s
         self.pause_s = pause_s
         self._redis = redis
@@ -165,18 +196,18 @@ class RedisStore(Store):
             self.note("recovered", "redis")
         self.write_error = None
 
-    async def _get(self, key: str, accept: Callable[[Any], Any] | None = None) -> tuple[Any, bool]:
-        """(value, marker present); a value that does not decode, or that `accept` refuses, is a miss."""
-        raw, marker = await self._call(lambda r: r.mget(PREFIX + key, PREFIX + "inflight:" + key))
+    async def _get(self, key: str, accept: Callable[[Any], Any] | None = None) -> tuple[Any, int]:
+        """(value, the marker's PTTL); a value that does not decode, or that `accept` refuses, is a miss."""
+        raw, pttl = await self._call(lambda r: r.eval(_PEEK, 2, PREFIX + key, PREFIX + "inflight:" + key))
         if raw is None:
-            return None, marker is not None
+            return None, int(pttl)
         try:
             value = json.loads(raw)
         except (ValueError, RecursionError):
             self.read_failures += 1
             log.warning("cache %s: value of %s does not decode; computing it again", redact_url(self.url), key)
-            return None, False
-        return (value, False) if self.accepted(key, value, accept) else (None, False)
+            return None, int(pttl)
+        return (value, int(pttl)) if self.accepted(key, value, accept) else (None, int(pttl))
 
     async def _claim(self, key: str, token: str) -> bool:
         marker, ttl = PREFIX + "inflight:" + key, self.marker_ttl_ms
@@ -189,15 +220,23 @@ class RedisStore(Store):
     ) -> Any:
         delay = 0.01
         waited = False  # on another replica's computation: its value is a coalesced call, not a hit
+        watch = _Watch(self.marker_ttl_ms / 1000)
         while True:
             try:
-                value, marker = await self._get(key, accept)
-                if value is None and not marker:
+                value, pttl = await self._get(key, accept)
+                if value is None and pttl == _GONE:
                     token = uuid.uuid4().hex
                     if await self._claim(key, token):
                         self._recovered()
                         return await self._compute_owned(key, token, compute, stats)
-                    marker = True
+                elif value is None and watch.stuck(pttl):
+                    log.warning(
+                        "cache %s: the in-flight marker of %s never lapses (%s); computing it here",
+                        redact_url(self.url),
+                        key,
+                        "no expiry" if pttl == _PERSISTENT else f"not extended for {watch.idle():.0f} s",
+                    )
+                    return await self._compute_owned(key, None, compute, stats)
             except RedisDown:
                 return await self._compute_unkept(key, compute, stats)
             if value is not None:
@@ -227,13 +266,14 @@ class RedisStore(Store):
         return value
 
     async def _compute_owned(
-        self, key: str, token: str, compute: Callable[[], Awaitable[Any]], stats: CacheStats
+        self, key: str, token: str | None, compute: Callable[[], Awaitable[Any]], stats: CacheStats
     ) -> Any:
+        """Compute and keep the value under our marker (`token`), or, token None, beside a foreign one."""
         marker = PREFIX + "inflight:" + key
         self.misses += 1
         stats.misses += 1
         self.note("miss", "redis")
-        heartbeat = asyncio.ensure_future(self._extend(marker, token))
+        heartbeat = asyncio.ensure_future(self._extend(marker, token)) if token is not None else None
         try:
             value = await compute()
             try:
@@ -247,19 +287,22 @@ class RedisStore(Store):
             else:
                 self._recovered()
         finally:
-            heartbeat.cancel()
-            # Only once the value is in: a waiter that finds neither value nor marker computes it again.
-            # A task of its own, so that it happens even when this computation was cancelled.
-            release = asyncio.ensure_future(self._release(marker, token))
-            self._tasks.add(release)
-            release.add_done_callback(self._tasks.discard)
+            if token is not None and heartbeat is not None:  # ours: stop extending, then release
+                heartbeat.cancel()
+                # Only once the value is in: a waiter that finds neither value nor marker computes it again.
+                # A task of its own, so that it happens even when this computation was cancelled.
+                release = asyncio.ensure_future(self._release(marker, token))
+                self._tasks.add(release)
+                release.add_done_callback(self._tasks.discard)
         self._remember(key, value)
         return value
 
     async def _extend(self, marker: str, token: str) -> None:
-        with contextlib.suppress(RedisDown):
-            while True:
-                await asyncio.sleep(self.marker_ttl_ms / 3000)
+        while True:
+            await asyncio.sleep(self.marker_ttl_ms / 3000)
+            # One failed extension (a timeout on a loaded machine) must not end the heartbeat: the marker
+            # would lapse under a live owner and another replica judge the same item again.
+            with contextlib.suppress(RedisDown):
                 await self._call(lambda r: r.eval(_EXTEND, 1, marker, token, self.marker_ttl_ms))
 
     async def _release(self, marker: str, token: str) -> None:

@@ -29,6 +29,7 @@ DEFAULT_CONCURRENCY = 64  # judge calls in flight per process; hosted APIs rate-
 MAX_SAMPLES = 32
 CACHE_URL_SCHEMES = ("redis://", "rediss://", "unix://")
 LOG_FORMATS = ("text", "json")
+CACHE_SECONDS_MAX = {"cache_marker_ttl": 3600.0, "cache_timeout": 60.0}
 SET_EMPTY = ("tokens",)  # read even when empty: an empty value is a mistake there, never "unset"
 
 
@@ -127,6 +128,7 @@ class Settings(BaseModel):
         None, "Redis URL of a cache shared by replicas (and their judge limits).", shown="none"
     )
     cache_marker_ttl: float = _var(10.0, "Seconds an in-flight marker in Redis outlives a silent replica.")
+    cache_timeout: float = _var(1.0, "Seconds one Redis command may take before Redis counts as down for a moment.")
     # --- the service -------------------------------------------------------------------------------------
     rubric_dir: Path | None = _var(
         None, "Rubrics to load (all *.yaml); where rubric names are looked up.", shown="bundled"
@@ -237,16 +239,20 @@ class Settings(BaseModel):
     def _cost(cls, value: Any) -> Any:
         return _number(value, "REWARD_MAX_COST", float)
 
-    @field_validator("cache_marker_ttl", mode="before")
+    @field_validator("cache_marker_ttl", "cache_timeout", mode="before")
     @classmethod
-    def _ttl(cls, value: Any) -> Any:
+    def _cache_seconds(cls, value: Any, info: ValidationInfo) -> Any:
+        name = env_name(str(info.field_name))
         try:
-            ttl = float(value)
+            seconds = float(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"REWARD_CACHE_MARKER_TTL must be a number of seconds, got {value!r}") from None
-        if not ttl > 0 or not math.isfinite(ttl):
-            raise ConfigError(f"REWARD_CACHE_MARKER_TTL must be positive, got {value!r}")
-        return ttl
+            raise ConfigError(f"{name} must be a number of seconds, got {value!r}") from None
+        # Under 1 ms is 0 ms to Redis, which SET refuses (the cache silently off); a marker of hours blocks
+        # requests behind a dead replica that long, a huge socket timeout overflows (a crash, not an outage).
+        top = CACHE_SECONDS_MAX[str(info.field_name)]
+        if not 0.001 <= seconds <= top:  # NaN fails too
+            raise ConfigError(f"{name} must be between 0.001 and {top:g} seconds, got {value!r}")
+        return seconds
 
     @field_validator("cache_url", mode="before")
     @classmethod
