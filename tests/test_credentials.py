@@ -113,6 +113,18 @@ def test_health_follows_the_last_requests_and_half_opens():
     assert not h.ready and h.state()["judge_error"].startswith("budget_exhausted: ")
 
 
+def test_a_reply_the_judge_gave_ends_a_run_of_unavailable_requests():
+    """Requests the judge answered (unparseable, a refusal) come between two odd 500s and a third: the judge is
+    callable, so the three are not "in a row" and the replica stays in rotation."""
+    h = JudgeHealth(retry_after_s=60, clock=lambda: 0.0)
+    for _ in range(2):
+        h.observe([failed("judge_unavailable", "litellm.InternalServerError: boom")])
+    for _ in range(5):
+        h.observe([failed("judge_parse_error", "not JSON")])
+    h.observe([failed("judge_unavailable", "litellm.InternalServerError: boom")])
+    assert h.ready
+
+
 def failed(category: str, message: str) -> GroupResult:
     g = result(("error", category))
     g.rollouts[0].error = ErrorInfo(category=category, message=message)

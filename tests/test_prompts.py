@@ -103,6 +103,27 @@ def test_a_render_is_bounded_in_memory_and_time(user, message):
     assert time.monotonic() - start < 10
 
 
+@pytest.mark.parametrize(
+    ("user", "message"),
+    [  # each result past the bound though its argument is not: the estimate alone let them by
+        ("{% set j = lt | tojson %}{{ j | length }}", "the tojson filter"),  # `<` becomes the 6 characters \u003c
+        ("{{ (amp | e) | length }}", "the e filter"),  # `&` becomes `&amp;`
+        ("{{ (amp | escape) | length }}", "the escape filter"),
+    ],
+)
+def test_a_filter_whose_result_outgrows_its_argument_is_held_to_the_bound(user, message):
+    values = {"lt": "<" * 3_000_000, "amp": "&" * 3_000_000}
+    with pytest.raises(TemplateProblem, match=message):
+        render(_macros(user), values)
+
+
+def test_filters_within_the_bound_still_work():
+    # a 4.5M-character answer wrapped is legitimate: the estimate of a break per character refused it
+    user = "{{ (x | tojson) | length }} {{ (x | e) | length }} {{ (y | wordwrap(79)) | length }}"
+    out = render(_macros(user), {"x": "<&" * 1000, "y": "word " * 900_000})
+    assert out[1]["content"] == "12002 9000 4499999"
+
+
 @pytest.mark.parametrize("text", ['"{0.__class__}"', '("{0.__class__}" | safe)'])  # str.format, Markup.format
 def test_format_is_still_sandboxed(text):
     with pytest.raises(TemplateProblem, match="SecurityError: access to attribute '__class__'"):

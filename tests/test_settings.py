@@ -153,10 +153,10 @@ def test_values_are_parsed():
         ({"REWARD_REQUEST_DEADLINE": "0"}, "REWARD_REQUEST_DEADLINE must be positive, got '0'"),
         ({"REWARD_JUDGE_ERROR_FALLBACK": "high"}, "REWARD_JUDGE_ERROR_FALLBACK must be a number, got 'high'"),
         ({"REWARD_CACHE_MARKER_TTL": "a while"}, "REWARD_CACHE_MARKER_TTL must be a number of seconds, got 'a while'"),
-        ({"REWARD_CACHE_MARKER_TTL": "0"}, "REWARD_CACHE_MARKER_TTL must be between 0.001 and 3600 seconds, got '0'"),
+        ({"REWARD_CACHE_MARKER_TTL": "0"}, "REWARD_CACHE_MARKER_TTL must be between 0.1 and 3600 seconds, got '0'"),
         # 0 ms to Redis: every SET PX refused, the shared cache silently off
-        ({"REWARD_CACHE_MARKER_TTL": "0.0001"}, "REWARD_CACHE_MARKER_TTL must be between 0.001 and 3600 seconds"),
-        ({"REWARD_CACHE_MARKER_TTL": "1e9"}, "REWARD_CACHE_MARKER_TTL must be between 0.001 and 3600 seconds"),
+        ({"REWARD_CACHE_MARKER_TTL": "0.01"}, "REWARD_CACHE_MARKER_TTL must be between 0.1 and 3600 seconds"),
+        ({"REWARD_CACHE_MARKER_TTL": "1e9"}, "REWARD_CACHE_MARKER_TTL must be between 0.1 and 3600 seconds"),
         ({"REWARD_CACHE_TIMEOUT": "soon"}, "REWARD_CACHE_TIMEOUT must be a number of seconds, got 'soon'"),
         ({"REWARD_CACHE_TIMEOUT": "0"}, "REWARD_CACHE_TIMEOUT must be between 0.001 and 60 seconds, got '0'"),
         ({"REWARD_CACHE_TIMEOUT": "1e300"}, "REWARD_CACHE_TIMEOUT must be between 0.001 and 60 seconds"),

@@ -319,7 +319,7 @@ class RedisStore(Store):
             return False, f"redis not writable: {self.write_error}"
         try:
             retry = self._redis.retry.Retry(self._redis.backoff.NoBackoff(), 0)
-            short = min(self.timeout_s, 0.5)  # on the event loop: /readyz is asked every few seconds
+            short = min(self.timeout_s, 0.5)  # /readyz is asked every few seconds (off the loop, one at a time)
             options = {**self._options, "socket_timeout": short, "socket_connect_timeout": short}
             client = self._redis.Redis.from_url(self.url, retry=retry, **options)
             try:

@@ -109,7 +109,7 @@ class BatchAPI:
         # the SDK sends one: vLLM's placeholder
         self._base = s.api_base or os.getenv("OPENAI_BASE_URL") or os.getenv("OPENAI_API_BASE") or None
         self._key = s.api_key or os.getenv("OPENAI_API_KEY") or ("EMPTY" if s.api_base else None)
-        self.where = s.api_base or "OpenAI"
+        self.where = self._base or "OpenAI"  # an endpoint set by OPENAI_BASE_URL is named too
         self._secrets = [x for x in [self._key] if x and x != "EMPTY"]
         self._client: AsyncOpenAI | None = None
 

@@ -204,7 +204,12 @@ def _guarded(original: Callable[..., Any], name: str, size: Callable[..., int]) 
         except (TypeError, ValueError, AttributeError):
             estimate = 0  # arguments the filter refuses itself
         _check(f"the {name} filter", estimate)
-        return original(*args, **kwargs)
+        result = original(*args, **kwargs)
+        # an estimate from the arguments can fall short (tojson's \u003c escapes are 6 characters for 1): the
+        # result itself is held to the bound too, before anything else can build on it
+        if isinstance(result, str | list | tuple):
+            _check(f"the {name} filter", len(result))
+        return result
 
     return guarded
 
@@ -224,9 +229,8 @@ def _replace_size(s: Any, old: Any, new: Any, count: int | None = None) -> int:
     return len(text) + min(hits, hits if count is None else count) * max(len(new) - len(old), 0)
 
 
-def _wrap_size(s: Any, width: int = 79, breaks: bool = True, wrapstring: Any = None, *_: Any, **__: Any) -> int:
-    text = str(s)
-    return len(text) * (1 + len(str(wrapstring or "\n")))  # at most a break per character
+def _wrap_size(s: Any, *_: Any, **__: Any) -> int:
+    return len(str(s))  # the breaks it adds are held to the bound on the result (_guarded)
 
 
 def _sum_size(iterable: Any, attribute: Any = None, start: Any = 0) -> int:
@@ -245,7 +249,11 @@ _FILTER_SIZES: dict[str, Callable[..., int]] = {
     "sum": _sum_size,
     "string": _size,
     "pprint": _size,
-    "tojson": lambda value, indent=None: _size(value) * (2 + int(indent or 0)),
+    "tojson": lambda value, indent=None: _size(value),  # its escapes and indents: held on the result
+    "escape": _size,
+    "e": _size,
+    "forceescape": _size,
+    "urlencode": _size,
 }
 
 

@@ -63,7 +63,10 @@ class JudgeHealth:
         if ok:
             self.reason, self.streak = None, 0
             return
-        if other or not (blocked or repeated):
+        if other:  # the judge answered (unparseable, a refusal): an outage's run of failures is over
+            self.streak = 0
+            return
+        if not (blocked or repeated):
             return
         if repeated:
             self.streak += 1

@@ -29,7 +29,7 @@ DEFAULT_CONCURRENCY = 64  # judge calls in flight per process; hosted APIs rate-
 MAX_SAMPLES = 32
 CACHE_URL_SCHEMES = ("redis://", "rediss://", "unix://")
 LOG_FORMATS = ("text", "json")
-CACHE_SECONDS_MAX = {"cache_marker_ttl": 3600.0, "cache_timeout": 60.0}
+CACHE_SECONDS_RANGE = {"cache_marker_ttl": (0.1, 3600.0), "cache_timeout": (0.001, 60.0)}
 SET_EMPTY = ("tokens",)  # read even when empty: an empty value is a mistake there, never "unset"
 
 
@@ -247,11 +247,12 @@ class Settings(BaseModel):
             seconds = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{name} must be a number of seconds, got {value!r}") from None
-        # Under 1 ms is 0 ms to Redis, which SET refuses (the cache silently off); a marker of hours blocks
-        # requests behind a dead replica that long, a huge socket timeout overflows (a crash, not an outage).
-        top = CACHE_SECONDS_MAX[str(info.field_name)]
-        if not 0.001 <= seconds <= top:  # NaN fails too
-            raise ConfigError(f"{name} must be between 0.001 and {top:g} seconds, got {value!r}")
+        # Under 1 ms is 0 ms to Redis, which SET refuses (the cache silently off); a marker under 0.1 s is
+        # extended every few ms (Redis hammered, and a starved owner loses its work to a duplicate); a marker of
+        # hours blocks requests behind a dead replica that long, a huge socket timeout overflows (a crash).
+        low, top = CACHE_SECONDS_RANGE[str(info.field_name)]
+        if not low <= seconds <= top:  # NaN fails too
+            raise ConfigError(f"{name} must be between {low:g} and {top:g} seconds, got {value!r}")
         return seconds
 
     @field_validator("cache_url", mode="before")
