@@ -237,3 +237,13 @@ def test_a_call_waiting_past_its_deadline_takes_nothing_and_leaks_nothing(redis_
         return held, redis_server.client().zcard(key)
 
     assert asyncio.run(run()) == (1, 0)
+
+
+def test_the_shared_limits_wait_on_redis_as_long_as_the_cache_does(fake_judge, monkeypatch):
+    """REWARD_CACHE_TIMEOUT is one patience for the Redis both share: a loaded Redis that the cache still uses
+    must not count as down for the judge limits after a hard-coded second."""
+    from reward.judge.litellm_judge import LiteLLMJudge
+    from tests.conftest import settings_for
+
+    monkeypatch.setenv("REWARD_CACHE_TIMEOUT", "7")
+    assert LiteLLMJudge(settings_for(fake_judge)).limiter.timeout_s == 7.0

@@ -174,6 +174,7 @@ class LiteLLMJudge(Judge):
             role_limits(router_config) if router_config is not None else {},
             cache_url(),
             namespace(router_config or {}),
+            timeout_s=setting("cache_timeout"),  # the cache's Redis, the same patience
         )
         _raise_connection_limits(settings.concurrency)
 
