@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -112,6 +113,15 @@ class Reply:
     logprobs: tuple[TokenLogprob, ...] | None = None
 
 
+# The `validate` of the ask in progress: the calls inside it run in its context (reward.judge.seen_replies)
+_asking: ContextVar[Callable[[Reply], Any] | None] = ContextVar("reward_asking", default=None)
+
+
+def asking() -> Callable[[Reply], Any] | None:
+    """The validator of the `Judge.ask` in progress, if any."""
+    return _asking.get()
+
+
 class Judge(ABC):
     """A judge the scorer can ask: implementations give `complete` (one call), the re-ask loop is `ask`.
     `identity` says who answers (part of every cache key: one judge's plans and verdicts are never served
@@ -148,26 +158,30 @@ class Judge(ABC):
     ) -> tuple[T, bool]:
         """Call the judge and validate its reply; an invalid reply is re-asked with the reason, up to
         `max_reasks` times. Returns the validated value and whether the judge was the fake one."""
-        conversation = list(messages)
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(1 + self.settings.max_reasks),
-            retry=retry_if_exception_type(InvalidReply),
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
-                reply = await self.complete(role, conversation, usage, response_format, seed)
-                try:
-                    return validate(reply), reply.fake
-                except InvalidReply as exc:
-                    conversation = [
-                        *messages,
-                        {"role": "assistant", "content": reply.content[:20000]},
-                        {
-                            "role": "user",
-                            "content": f"Your reply was invalid: {exc.message}. "
-                            "Reply again, correcting this, with nothing else.",
-                        },
-                    ]
-                    raise
-        raise AssertionError("unreachable: tenacity reraises the last error")
+        token = _asking.set(validate)  # a reply a client refuses before validation still reaches it (seen_replies)
+        try:
+            conversation = list(messages)
+            retrying = AsyncRetrying(
+                stop=stop_after_attempt(1 + self.settings.max_reasks),
+                retry=retry_if_exception_type(InvalidReply),
+                reraise=True,
+            )
+            async for attempt in retrying:
+                with attempt:
+                    reply = await self.complete(role, conversation, usage, response_format, seed)
+                    try:
+                        return validate(reply), reply.fake
+                    except InvalidReply as exc:
+                        conversation = [
+                            *messages,
+                            {"role": "assistant", "content": reply.content[:20000]},
+                            {
+                                "role": "user",
+                                "content": f"Your reply was invalid: {exc.message}. "
+                                "Reply again, correcting this, with nothing else.",
+                            },
+                        ]
+                        raise
+            raise AssertionError("unreachable: tenacity reraises the last error")
+        finally:
+            _asking.reset(token)

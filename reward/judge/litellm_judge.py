@@ -44,7 +44,7 @@ from reward.judge.hedge import Hedger, Release, spare_slot
 from reward.judge.limits import JudgeLimiter, namespace, role_limits, router_params
 from reward.judge.llm import Route, choose_route, endpoint, has_price, inline_setup, install_inline_setup, litellm
 from reward.judge.logprob_reply import takes_logprobs, token_logprobs
-from reward.judge.seen_replies import rejected, validating
+from reward.judge.seen_replies import rejected
 from reward.judge.tiers import check_tier, on_tier
 from reward.judge.transport_errors import categorize, headers, malformed_body, retryable
 from reward.redaction import secrets_from_env, short_error
@@ -278,18 +278,6 @@ class LiteLLMJudge(Judge):
         from litellm.llms.custom_httpx.async_client_cleanup import close_litellm_async_clients
 
         await close_litellm_async_clients()
-
-    async def ask(
-        self,
-        role: str,
-        messages: list[dict[str, str]],
-        validate: Callable[[Reply], T],
-        usage: Usage,
-        response_format: dict[str, Any] | None = None,
-        seed: int | None = None,
-    ) -> tuple[T, bool]:
-        with validating(validate):  # a fake reply refused before validation still reaches it (seen_replies)
-            return await super().ask(role, messages, validate, usage, response_format, seed)
 
     async def complete(
         self,

@@ -9,29 +9,14 @@ fake, holds for these too.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
-from contextvars import ContextVar
-from typing import Any
 
-from reward.judge.base import InvalidReply, Reply
-
-_validating: ContextVar[Callable[[Reply], Any] | None] = ContextVar("reward_validating", default=None)
-
-
-@contextlib.contextmanager
-def validating(validate: Callable[[Reply], Any]) -> Iterator[None]:
-    """`validate` is the one of the ask in progress (the calls inside it run in the same context)."""
-    token = _validating.set(validate)
-    try:
-        yield
-    finally:
-        _validating.reset(token)
+from reward.judge.base import InvalidReply, Reply, asking
 
 
 def rejected(fake: bool, category: str, message: str) -> InvalidReply:
     """The InvalidReply for a reply rejected before validation, a fake one first shown to the caller's
     `validate` (for what it notes; its verdict on the empty text is dropped: the re-ask gives this reason)."""
-    validate = _validating.get()
+    validate = asking()
     if fake and validate is not None:
         with contextlib.suppress(Exception):  # noting only: it never changes the outcome
             validate(Reply(content="", fake=True))

@@ -26,7 +26,6 @@ from reward.judge.base import FAKE_FINGERPRINT, Judge, JudgeError, Reply, Usage
 from reward.judge.batch_api import LineResult
 from reward.judge.cached import CachedJudge
 from reward.judge.llm import litellm
-from reward.judge.seen_replies import validating
 
 T = TypeVar("T")
 PENDING = "judge_batch_pending"
@@ -82,8 +81,7 @@ class ReplayJudge(Judge):
     ) -> tuple[T, bool]:
         token = _attempts.set(Counter())  # attempts are counted per ask, as the synchronous loop makes them
         try:
-            with validating(validate):  # a fake reply refused before validation still marks the group (as live)
-                return await super().ask(role, messages, validate, usage, response_format, seed)
+            return await super().ask(role, messages, validate, usage, response_format, seed)
         finally:
             _attempts.reset(token)
 
