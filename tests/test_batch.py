@@ -126,6 +126,24 @@ def batch_then_run(scorer: Scorer, inp: Path, out: Path, **kw: Any) -> BatchRepo
     return report
 
 
+def stopped_at_create(monkeypatch: Any, scorer: Scorer, out: Path, created: bool) -> None:
+    """A run stopped at its first batch's create, after the upload: with `created` the batch was made but its
+    id never written down. The create is the real one again afterwards."""
+    from reward.judge.batch_api import BatchAPI
+
+    real = BatchAPI.create
+
+    async def stopped(self: BatchAPI, file_id: str) -> Any:
+        if created:
+            await real(self, file_id)  # the batch exists, its id never written down
+        raise RunError("stopped (injected)")
+
+    monkeypatch.setattr(BatchAPI, "create", stopped)
+    with pytest.raises(RunError, match="injected"):
+        batched(scorer, EXAMPLES, out)
+    monkeypatch.setattr(BatchAPI, "create", real)
+
+
 @pytest.fixture
 def sync_examples(fb: FakeBatchServer, scorers: Any, tmp_path: Path) -> list[dict[str, Any]]:
     """The synchronous run's output on the examples (then the stand-in's counts are cleared)."""
@@ -339,23 +357,11 @@ def test_settings_the_provider_refuses_stop_before_anything_is_sent(fb: FakeBatc
 def test_a_run_stopped_between_upload_and_create_finds_its_batch(
     fb: FakeBatchServer, scorers: Any, tmp_path: Path, sync_examples: list[dict[str, Any]], monkeypatch, created: bool
 ):
-    from reward.judge.batch_api import BatchAPI
-
-    real = BatchAPI.create
-
-    async def stopped(self: BatchAPI, file_id: str) -> Any:
-        if created:
-            await real(self, file_id)  # the batch exists, its id never written down
-        raise RunError("stopped (injected)")
-
-    monkeypatch.setattr(BatchAPI, "create", stopped)
     out = tmp_path / "batch.jsonl"
     scorer = scorers("batch")
-    with pytest.raises(RunError, match="injected"):
-        batched(scorer, EXAMPLES, out)
+    stopped_at_create(monkeypatch, scorer, out, created)
     [entry] = json.loads(state_path(out).read_text())["batches"]
     assert entry["batch_id"] is None and entry["file_id"] in fb.batch.files
-    monkeypatch.setattr(BatchAPI, "create", real)
     report = batch_then_run(scorer, EXAMPLES, out)
     assert fb.batch.creates == 2  # the plans' batch once (found, or made now), then the verdicts'
     assert fb.batch.batches[report.batches[0]]["input_file_id"] == entry["file_id"]

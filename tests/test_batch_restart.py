@@ -27,6 +27,7 @@ from tests.test_batch import (
     fb,
     run,
     scorers,
+    stopped_at_create,
     sync_calls,
     sync_examples,
     without_usage,
@@ -123,19 +124,11 @@ def test_a_batch_the_provider_refuses_to_create_is_sent_once_more_then_left(
 def test_a_recorded_batch_the_provider_refuses_to_create_is_dropped_on_restart(
     fb: FakeBatchServer, scorers: Any, tmp_path: Path, sync_examples: list[dict[str, Any]], monkeypatch
 ):
-    real = BatchAPI.create
-
-    async def stopped(self: BatchAPI, file_id: str) -> Any:
-        raise RunError("stopped (injected)")
-
-    monkeypatch.setattr(BatchAPI, "create", stopped)
     out = tmp_path / "batch.jsonl"
     scorer = scorers("batch")
-    with pytest.raises(RunError, match="injected"):
-        batched(scorer, EXAMPLES, out)
+    stopped_at_create(monkeypatch, scorer, out, created=False)
     [entry] = saved(out)
     assert entry["batch_id"] is None
-    monkeypatch.setattr(BatchAPI, "create", real)
     fb.batch.max_requests = 5  # the restart's create of that file is refused: over the provider's limit
     report = batch_then_run(scorer, EXAMPLES, out, max_requests=5)
     assert "the provider refused the batch over " + entry["file_id"] in report.warnings[0]
@@ -195,18 +188,9 @@ def test_an_error_that_stops_a_run_says_how_to_start_over(fb: FakeBatchServer, s
 def test_a_batch_made_just_before_a_stop_is_found_among_many_newer_ones(
     fb: FakeBatchServer, scorers: Any, tmp_path: Path, sync_examples: list[dict[str, Any]], monkeypatch
 ):
-    real = BatchAPI.create
-
-    async def stopped(self: BatchAPI, file_id: str) -> Any:
-        await real(self, file_id)  # the batch exists, its id never written down
-        raise RunError("stopped (injected)")
-
-    monkeypatch.setattr(BatchAPI, "create", stopped)
     out = tmp_path / "batch.jsonl"
     scorer = scorers("batch")
-    with pytest.raises(RunError, match="injected"):
-        batched(scorer, EXAMPLES, out)
-    monkeypatch.setattr(BatchAPI, "create", real)
+    stopped_at_create(monkeypatch, scorer, out, created=True)
     [entry] = saved(out)
     [ours] = fb.batch.batches.values()
     for n in range(250):  # a busy account: 250 batches made since, listed before it (newest first)
