@@ -4,14 +4,13 @@ judge touched is marked fake even when every rollout of it ends as an error."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from reward.core.trajectory import Group
 from reward.judge.base import JudgeError, Reply, Usage
 from reward.native.prepare import prepare_group
 from reward.rubric.load import load_rubric
+from reward.scoring.build import run_scoring
 from tests.conftest import group, rollout, step
 
 SHAPES = ["execution_subagent", "group_ranking", "pairwise_preference"]
@@ -23,13 +22,7 @@ def ranking():
 
 
 def _score(scorer, g):
-    async def run():
-        try:
-            return await scorer.score_group(prepare_group(Group.model_validate(g)), Usage())
-        finally:
-            await scorer.aclose()
-
-    return asyncio.run(run())
+    return run_scoring(scorer, scorer.score_group(prepare_group(Group.model_validate(g)), Usage()))
 
 
 def _windowed(rubric, window: int, anchors: int):

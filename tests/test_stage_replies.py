@@ -3,7 +3,6 @@ cleaned as condensing shows it, an empty reply `judge_empty_reply`, a plain-text
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 import pytest
@@ -12,6 +11,7 @@ from reward.core.trajectory import Group
 from reward.judge.base import Reply, Usage
 from reward.native.prepare import prepare_group
 from reward.rubric.load import load_rubric
+from reward.scoring.build import run_scoring
 from reward.scoring.plan_check import refused
 from tests.conftest import group, rollout, step
 
@@ -21,13 +21,7 @@ QUERY = re.compile(r"⟪data:query⟫\n(.*?)\n⟪/data:query⟫", re.DOTALL)
 
 
 def _score(scorer, g):
-    async def run():
-        try:
-            return await scorer.score_group(prepare_group(Group.model_validate(g)), Usage())
-        finally:
-            await scorer.aclose()
-
-    return asyncio.run(run())
+    return run_scoring(scorer, scorer.score_group(prepare_group(Group.model_validate(g)), Usage()))
 
 
 def _three() -> dict:
