@@ -25,14 +25,25 @@ def redis_binary() -> str:
 class RedisServer:
     def __init__(self, directory: Path, port: int | None = None) -> None:
         self.directory = directory
+        self.fixed = port is not None  # a restart on the same port (an outage and back) must get that port
         self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> RedisServer:
+        # A free port picked here may be taken by another xdist worker before redis binds it: then this
+        # redis exits, and a ping could even reach the other one. Only our own process (by pid) counts.
+        for _ in range(1 if self.fixed else 5):
+            if self._start_once():
+                return self
+            self.port = free_port()
+            self.url = f"redis://127.0.0.1:{self.port}/0"
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def _start_once(self) -> bool:
         import redis
 
-        self.proc = subprocess.Popen(
+        proc = self.proc = subprocess.Popen(
             [
                 redis_binary(),
                 "--port",
@@ -50,13 +61,15 @@ class RedisServer:
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and proc.poll() is None:
             try:
-                if redis.Redis(port=self.port, socket_timeout=0.5).ping():
-                    return self
+                if redis.Redis(port=self.port, socket_timeout=0.5).info("server")["process_id"] == proc.pid:
+                    return True
             except redis.RedisError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
+                pass
+            time.sleep(0.05)
+        self.stop()
+        return False
 
     def client(self):  # type: ignore[no-untyped-def]
         import redis

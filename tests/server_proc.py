@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import resource
 import socket
 import subprocess
@@ -13,6 +14,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+BANNER = re.compile(r" on http://127\.0\.0\.1:(\d+) \(")
 
 
 def free_port() -> int:
@@ -27,13 +30,15 @@ def _nofile(limit: int) -> None:
 
 class ServerProcess:
     def __init__(self, env: dict[str, str], *args: str, nofile: int | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        # Port 0: the server binds a free port itself and names it in its banner. A port picked here and
+        # handed over would be free only until another xdist worker's server or client took it.
+        self.port = 0
+        self.url = ""
         # A file, not a pipe: nobody reads a pipe while tests run, and an access line per request fills its
         # 64 KB buffer after a few hundred requests, blocking the server in its next log write.
         self.log = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115 (closed by stop)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "reward", "serve", "--port", str(self.port), *args],
+            [sys.executable, "-m", "reward", "serve", "--port", "0", *args],
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -44,18 +49,26 @@ class ServerProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"reward serve exited {self.proc.returncode}:\n{self.output()}")
+            if not self.port:
+                served = BANNER.search(self.output())
+                if served is None:
+                    time.sleep(0.1)
+                    continue
+                self.port = int(served.group(1))
+                self.url = f"http://127.0.0.1:{self.port}"
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 time.sleep(0.2)
         self.stop()
-        raise RuntimeError("reward serve did not become healthy")
+        raise RuntimeError(f"reward serve did not become healthy:\n{self._output}")
 
     def output(self) -> str:
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read()
+        # pread, not seek+read: the server writes through the same open file, so moving its offset here
+        # would make it write over what it wrote before.
+        fd = self.log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode("utf-8", "replace")
 
     def stop(self) -> str:
         if self.log.closed:  # stopped already (a test killed it, then its fixture stops it)

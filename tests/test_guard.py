@@ -201,9 +201,9 @@ def test_sigterm_finishes_in_flight_requests_and_exits_0(fake_judge_server, tmp_
         fake_judge_server.state.latency = 0.0
         server.stop()
     assert response.status_code == 200 and response.json()["groups"][0]["rollouts"][0]["status"] == "ok"
+    # The exit itself shows the listener is gone; probing the port afterwards is not a test of ours: another
+    # xdist worker's server may already have been given the freed port (it happened in CI).
     assert code == 0
-    with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{server.url}/healthz", timeout=2)
 
 
 # --- sockets no client may hold: idle, half a header, half a body, more than the worker's file limit ---------

@@ -90,3 +90,9 @@ def test_listening_beyond_loopback_without_a_token_is_warned():
     for host in ("127.0.0.1", "::1", "[::1]", "localhost"):
         assert exposure_warning(host, ()) is None
     assert exposure_warning("0.0.0.0", ("tok",)) is None
+
+
+def test_the_banner_spells_an_ipv6_host_as_a_url_does():
+    from reward.cli.serve import url_host
+
+    assert [url_host(h) for h in ("::", "[::1]", "0.0.0.0", "localhost")] == ["[::]", "[::1]", "0.0.0.0", "localhost"]

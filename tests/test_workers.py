@@ -11,6 +11,7 @@ import sys
 import time
 
 import httpx
+import pytest
 
 from tests.server_proc import ServerProcess, server_env
 
@@ -70,14 +71,15 @@ def test_two_workers_listen_on_their_own_sockets_and_a_killed_one_is_replaced(tm
     assert listeners(srv.port) == []
 
 
-def test_port_in_use_is_a_clear_error(tmp_path, fake_judge):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_port_in_use_is_a_clear_error(tmp_path, fake_judge, workers):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         env = server_env({}, fake_judge.api_base, tmp_path / "cache")
         proc = subprocess.run(
-            [sys.executable, "-m", "reward", "serve", "--workers", "2", "--port", str(port)],
+            [sys.executable, "-m", "reward", "serve", "--workers", workers, "--port", str(port)],
             env=env,
             capture_output=True,
             text=True,

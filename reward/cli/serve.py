@@ -96,13 +96,16 @@ def serve(
             check_credentials(judge, router)
         for pin in dict.fromkeys(w for judge in judges for w in check_pinning(judge, router)):
             say(pin, warning=True)
-    say(
-        f"reward {settings.default_rubric} on http://{host}:{port} ({workers} worker(s)), "
-        f"judge {judge_banner(default_judge.grade.model, router)}, cache {cache_banner(settings.cache_dir)}"
-    )
-    warning = exposure_warning(host, setting("tokens"))
-    if warning:
-        say(warning, warning=True)
+
+    def announce(served: int) -> None:  # once the port is bound: --port 0 shows the port it got
+        say(
+            f"reward {settings.default_rubric} on http://{url_host(host)}:{served} ({workers} worker(s)), "
+            f"judge {judge_banner(default_judge.grade.model, router)}, cache {cache_banner(settings.cache_dir)}"
+        )
+        warning = exposure_warning(host, setting("tokens"))
+        if warning:
+            say(warning, warning=True)
+
     # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, which would end the process with the
     # signal; a handler of our own turns that into a normal exit 0 once in-flight requests are done.
     signal.signal(signal.SIGTERM, lambda *_: None)
@@ -112,6 +115,7 @@ def serve(
             host=host,
             port=port,
             workers=workers,
+            announce=announce,
             log_level="warning",
             timeout_graceful_shutdown=30,
         )
@@ -157,6 +161,11 @@ def fake_judge_cmd(
 
     err.print(f"fake judge on http://{host}:{port}/v1 (model openai/anything); stats at /_stats")
     serve(host, port, latency, fault_rate)
+
+
+def url_host(host: str) -> str:
+    """The host as a URL spells it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def exposure_warning(host: str, tokens: tuple[str, ...]) -> str | None:

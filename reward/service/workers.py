@@ -27,7 +27,7 @@ import shutil
 import signal
 import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from reward.errors import ConfigError, RunError
@@ -98,17 +98,20 @@ def _address(host: str, port: int) -> tuple[int, Any]:
     return family, addr
 
 
-def _free_port(host: str, port: int) -> int:
-    """Fail early and clearly when the port is taken (by anyone: this probe does not use SO_REUSEPORT, so
-    it also refuses to join a stale server's socket group); resolve port 0 to a free port."""
+def _bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A socket bound to host:port (port 0: a free one), not yet listening. A taken port is a clear
+    ConfigError; without `reuse_port` this also refuses to join a stale server's SO_REUSEPORT group."""
     family, addr = _address(host, port)
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(addr)
-        except OSError as exc:
-            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-        return int(probe.getsockname()[1])
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(addr)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    return sock
 
 
 def _worker(app: str, host: str, port: int, config: dict[str, Any], ready: Any) -> None:
@@ -123,11 +126,7 @@ def _worker(app: str, host: str, port: int, config: dict[str, Any], ready: Any) 
     # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; these no-op handlers make that exit 0.
     signal.signal(signal.SIGTERM, lambda *_: None)
     signal.signal(signal.SIGINT, lambda *_: None)
-    family, addr = _address(host, port)
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(addr)
+    sock = _bind(host, port, reuse_port=True)
     # No listen() here: uvicorn listens once the app has started, so the kernel never queues connections
     # on a worker that cannot answer yet (a bound socket that is not listening gets none).
     config.setdefault("backlog", ACCEPT_BURST)
@@ -136,12 +135,16 @@ def _worker(app: str, host: str, port: int, config: dict[str, Any], ready: Any) 
     Server(uvicorn.Config(app, factory=True, http=guarded_protocol(), **config)).run(sockets=[sock])
 
 
-def serve(app: str, host: str, port: int, workers: int, **config: Any) -> None:
-    """Run the ASGI app factory `app` on host:port in `workers` processes (in this process when 1)."""
+def serve(
+    app: str, host: str, port: int, workers: int, announce: Callable[[int], None] | None = None, **config: Any
+) -> None:
+    """Run the ASGI app factory `app` on host:port in `workers` processes (in this process when 1).
+    `announce` gets the port actually served (port 0 resolved) before the first request can arrive."""
     import uvicorn
 
     from reward.service.logs import configure
 
+    announce = announce or (lambda _port: None)
     if workers == 1 or not hasattr(socket, "SO_REUSEPORT"):
         config.setdefault("backlog", ACCEPT_BURST)
         config.setdefault("log_config", log_config())
@@ -149,10 +152,25 @@ def serve(app: str, host: str, port: int, workers: int, **config: Any) -> None:
         # One process needs no metrics directory; one the operator named still gets this run's own.
         run_dir = metrics_dir() if os.environ.get(MULTIPROC_ENV) else contextlib.nullcontext()
         with run_dir:
-            uvicorn.run(app, factory=True, host=host, port=port, workers=workers, http=guarded_protocol(), **config)
+            if workers > 1:  # no SO_REUSEPORT here: uvicorn's own workers, on a port resolved first
+                with _bind(host, port) as probe:
+                    port = int(probe.getsockname()[1])
+                announce(port)
+                uvicorn.run(app, factory=True, host=host, port=port, workers=workers, http=guarded_protocol(), **config)
+                return
+            # Our own socket, bound before the banner: the port announced is the port served, with no window
+            # for another process to take a port 0 resolved to. uvicorn listens once the app has started.
+            sock = _bind(host, port)
+            announce(int(sock.getsockname()[1]))
+            server = uvicorn.Server(uvicorn.Config(app, factory=True, http=guarded_protocol(), **config))
+            server.run(sockets=[sock])
+            if not server.started:  # what uvicorn.run does: a failed start-up is not a clean exit
+                raise SystemExit(3)
         return
     configure(log_config())  # the supervisor's own lines (a worker replaced) in the same format
-    port = _free_port(host, port)
+    with _bind(host, port) as probe:  # fail early on a taken port; resolve port 0 for every worker
+        port = int(probe.getsockname()[1])
+    announce(port)
     with metrics_dir():
         _supervise(app, host, port, workers, config)
 

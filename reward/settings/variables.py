@@ -156,7 +156,7 @@ class Settings(BaseModel):
         None, "Open connections per worker; over it the oldest idle one is closed.", shown="file limit - 640"
     )
     host: str = _var("127.0.0.1", "Interface `reward serve` listens on.")
-    port: int = _var(8000, "Port `reward serve` listens on.")
+    port: int = _var(8000, "Port `reward serve` listens on (0: a free one, named at start-up).")
     workers: int = _var(1, "Worker processes of `reward serve`.")
     log_format: str = _var(
         "text", "Log lines of `reward serve`: text, or json (one JSON object a line).", kind="text or json"
