@@ -26,7 +26,7 @@ from reward.adapters import art as art_adapter
 from reward.adapters.client import RewardClient, RewardServiceError
 from reward.adapters.common import AdapterInputError
 from tests.fixtures.conformance_gen.corpus import corpus
-from tests.server_proc import ServerProcess, free_port, server_env
+from tests.server_proc import ServerProcess, closed_port, server_env
 
 pytestmark = pytest.mark.slow
 PENALTIES = {"too_long", "missing_final_answer", "no_commands"}
@@ -209,12 +209,13 @@ def test_judge_failure_drops_the_group_in_art_and_in_replay(fake_judge_server, f
 
 
 def test_a_service_failure_raises_or_drops_when_swallowed():
-    dead = RewardClient(f"http://127.0.0.1:{free_port()}", timeout_s=0.5)
     g = load()["groups"][0]
-    with pytest.raises(RewardServiceError):
-        asyncio.run(art_adapter.score_group(group_of(g["trajectories"], g["group_metadata"]), client=dead))
-    group = group_of(g["trajectories"], g["group_metadata"])
-    assert asyncio.run(art_adapter.score_group(group, client=dead, swallow_exceptions=True)) is None
+    with closed_port() as port:
+        dead = RewardClient(f"http://127.0.0.1:{port}", timeout_s=0.5)
+        with pytest.raises(RewardServiceError):
+            asyncio.run(art_adapter.score_group(group_of(g["trajectories"], g["group_metadata"]), client=dead))
+        group = group_of(g["trajectories"], g["group_metadata"])
+        assert asyncio.run(art_adapter.score_group(group, client=dead, swallow_exceptions=True)) is None
 
 
 class Capture:

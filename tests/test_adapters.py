@@ -20,7 +20,7 @@ from reward.adapters import trl as trl_adapter
 from reward.adapters import verl as verl_adapter
 from reward.adapters.client import RewardClient, RewardServiceError
 from reward.adapters.common import AdapterInputError, build_groups, label_problems, parse_label, query_from_prompt
-from tests.server_proc import ServerProcess, free_port, server_env
+from tests.server_proc import ServerProcess, closed_port, server_env
 
 PLAN = "EXECUTION PLAN\n\nTask Outcome: success.\n\nCommands Executed:\n- `ls` (exit code 0)"
 CALL = '<tool_call>\n{"name": "run_in_terminal", "arguments": {"command": "%s"}}\n</tool_call>'
@@ -115,9 +115,11 @@ def test_client_honours_retry_after_within_its_budget(flaky):
 
 
 def test_client_retries_connection_errors_then_names_the_url():
-    url = f"http://127.0.0.1:{free_port()}"
-    with pytest.raises(RewardServiceError, match=r"could not be reached.*ConnectError.*attempts") as err:
-        RewardClient(url, timeout_s=1.5).score([])
+    with (
+        closed_port() as port,
+        pytest.raises(RewardServiceError, match=r"could not be reached.*ConnectError.*attempts") as err,
+    ):
+        RewardClient(f"http://127.0.0.1:{port}", timeout_s=1.5).score([])
     assert err.value.attempts > 1 and err.value.status is None
 
 

@@ -65,10 +65,12 @@ def test_two_workers_listen_on_their_own_sockets_and_a_killed_one_is_replaced(tm
         os.kill(victim, signal.SIGKILL)
         assert wait_for(lambda: victim not in children(srv.proc.pid) and len(listeners(srv.port)) == 2)
         assert wait_for(lambda: httpx.get(f"{srv.url}/readyz", timeout=10).status_code == 200)
+        ours = set(listeners(srv.port))
     finally:
         out = srv.stop()
     assert srv.proc.returncode == 0, out
-    assert listeners(srv.port) == []
+    # Our sockets, by inode, are all closed (the freed port itself may already be another test's).
+    assert ours and not ours & set(listeners(srv.port))
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
