@@ -7,6 +7,7 @@ import functools
 import os
 import re
 import resource
+import signal
 import socket
 import subprocess
 import sys
@@ -35,8 +36,12 @@ def closed_port() -> Iterator[int]:
         yield s.getsockname()[1]
 
 
-def _nofile(limit: int) -> None:
-    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+def _start_as_a_terminal_would(nofile: int | None) -> None:
+    # SIGINT as a shell starts a foreground command: pytest run as a background job hands its children an
+    # ignored SIGINT, and a server started that way could not be tested for Ctrl-C.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if nofile is not None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
 
 class ServerProcess:
@@ -54,7 +59,7 @@ class ServerProcess:
             stdout=self.log,
             stderr=subprocess.STDOUT,
             text=True,
-            preexec_fn=None if nofile is None else functools.partial(_nofile, nofile),
+            preexec_fn=functools.partial(_start_as_a_terminal_would, nofile),
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

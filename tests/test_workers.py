@@ -91,6 +91,18 @@ def test_port_in_use_is_a_clear_error(tmp_path, fake_judge, workers):
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_is_a_clean_stop(tmp_path, fake_judge, workers, sig):
+    srv = ServerProcess(server_env({}, fake_judge.api_base, tmp_path / "cache"), "--workers", workers)
+    try:
+        srv.proc.send_signal(sig)
+        code = srv.proc.wait(timeout=60)
+    finally:
+        out = srv.stop()
+    assert code == 0, out
+
+
 def test_heap_settled_after_start_up():
     code = (
         "import gc, reward.judge.llm; from reward.service.workers import settle_heap, GC_THRESHOLDS; settle_heap(); "

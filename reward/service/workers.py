@@ -163,7 +163,10 @@ def serve(
             sock = _bind(host, port)
             announce(int(sock.getsockname()[1]))
             server = uvicorn.Server(uvicorn.Config(app, factory=True, http=guarded_protocol(), **config))
-            server.run(sockets=[sock])
+            # uvicorn re-raises a Ctrl-C after its graceful shutdown; uvicorn.run swallows it, and so do we:
+            # a server stopped by Ctrl-C exits 0, like one stopped by SIGTERM and like several workers.
+            with contextlib.suppress(KeyboardInterrupt):
+                server.run(sockets=[sock])
             if not server.started:  # what uvicorn.run does: a failed start-up is not a clean exit
                 raise SystemExit(3)
         return
