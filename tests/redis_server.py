@@ -35,6 +35,7 @@ class RedisServer:
         # redis exits, and a ping could even reach the other one. Only our own process (by pid) counts.
         for _ in range(1 if self.fixed else 5):
             if self._start_once():
+                self.fixed = True  # a restart (an outage and back) comes back where the clients point
                 return self
             self.port = free_port()
             self.url = f"redis://127.0.0.1:{self.port}/0"

@@ -36,16 +36,18 @@ def closed_port() -> Iterator[int]:
         yield s.getsockname()[1]
 
 
-def _start_as_a_terminal_would(nofile: int | None) -> None:
-    # SIGINT as a shell starts a foreground command: pytest run as a background job hands its children an
-    # ignored SIGINT, and a server started that way could not be tested for Ctrl-C.
+def _nofile(limit: int) -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+
+def _as_a_terminal_starts_it() -> None:
+    # pytest run as a background job hands its children an ignored SIGINT: a server started that way could
+    # not be tested for Ctrl-C.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    if nofile is not None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
 
 class ServerProcess:
-    def __init__(self, env: dict[str, str], *args: str, nofile: int | None = None) -> None:
+    def __init__(self, env: dict[str, str], *args: str, nofile: int | None = None, sigint: bool = False) -> None:
         # Port 0: the server binds a free port itself and names it in its banner. A port picked here and
         # handed over would be free only until another xdist worker's server or client took it.
         self.port = 0
@@ -59,7 +61,8 @@ class ServerProcess:
             stdout=self.log,
             stderr=subprocess.STDOUT,
             text=True,
-            preexec_fn=functools.partial(_start_as_a_terminal_would, nofile),
+            # preexec_fn only where a test needs it: it is unsafe in a process with threads (test_replicas).
+            preexec_fn=functools.partial(_nofile, nofile) if nofile else _as_a_terminal_starts_it if sigint else None,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -196,3 +196,17 @@ def test_a_client_gone_mid_body_is_logged_and_counted_499_not_500(caplog):
     assert any(getattr(r, "status", None) == 499 for r in caplog.records)
     whole = [{"type": "http.request", "body": b"{}", "more_body": False}]
     assert run(Guard(silent, settings), whole) == [500]
+
+
+def test_litellms_marker_on_other_libraries_records_is_no_field():
+    """litellm puts its secret filter on uvicorn's and httpx's loggers; what it stamps is not a field to log."""
+    import reward.judge.llm  # noqa: F401 (imports litellm as the service does)
+
+    r = logging.LogRecord(
+        "uvicorn.error", logging.ERROR, __file__, 1, "[Errno -2] Name or service not known", None, None
+    )
+    for f in logging.getLogger("uvicorn.error").filters:
+        f.filter(r) if isinstance(f, logging.Filter) else f(r)
+    r.litellm_redacted = object()  # what litellm >= 1.110 stamps, whether or not this version's filter did
+    assert set(json.loads(JsonFormatter().format(r))) == {"ts", "level", "logger", "msg"}
+    assert "litellm_redacted" not in TextFormatter().format(r)

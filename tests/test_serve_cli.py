@@ -85,8 +85,9 @@ def test_dockerfile_entrypoint_and_healthcheck_work_as_written(tmp_path, fake_ju
 def test_listening_beyond_loopback_without_a_token_is_warned():
     from reward.cli.serve import exposure_warning
 
-    for host in ("0.0.0.0", "::", "10.0.0.5", "reward.internal"):
+    for host in ("0.0.0.0", "::", "10.0.0.5", "reward.internal", ""):
         assert "REWARD_TOKENS" in exposure_warning(host, ())
+    assert "listening on every interface" in exposure_warning("", ())
     for host in ("127.0.0.1", "::1", "[::1]", "localhost"):
         assert exposure_warning(host, ()) is None
     assert exposure_warning("0.0.0.0", ("tok",)) is None
@@ -95,4 +96,5 @@ def test_listening_beyond_loopback_without_a_token_is_warned():
 def test_the_banner_spells_an_ipv6_host_as_a_url_does():
     from reward.cli.serve import url_host
 
-    assert [url_host(h) for h in ("::", "[::1]", "0.0.0.0", "localhost")] == ["[::]", "[::1]", "0.0.0.0", "localhost"]
+    hosts = ("::", "[::1]", "0.0.0.0", "localhost", "")
+    assert [url_host(h) for h in hosts] == ["[::]", "[::1]", "0.0.0.0", "localhost", "0.0.0.0"]

@@ -128,10 +128,10 @@ def say(message: str, warning: bool = False) -> None:
     """A start-up line: through logging in JSON mode (one JSON object a line), else styled on stderr."""
     if setting("log_format") == "json":
         logging.getLogger("reward.serve").log(logging.WARNING if warning else logging.INFO, message)
-    elif warning:
-        err.print(f"[bold yellow]warning: {escape(message)}[/bold yellow]")
+    elif warning:  # one line each, however narrow the terminal: log collectors and greps read them
+        err.print(f"[bold yellow]warning: {escape(message)}[/bold yellow]", soft_wrap=True)
     else:
-        err.print(escape(message), highlight=False)
+        err.print(escape(message), highlight=False, soft_wrap=True)
 
 
 def judge_banner(model: str, router: dict | None) -> str:
@@ -164,8 +164,8 @@ def fake_judge_cmd(
 
 
 def url_host(host: str) -> str:
-    """The host as a URL spells it: an IPv6 address in brackets."""
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+    """The host as a URL spells it: an IPv6 address in brackets; "" (every interface) as 0.0.0.0."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host or "0.0.0.0"
 
 
 def exposure_warning(host: str, tokens: tuple[str, ...]) -> str | None:
@@ -177,8 +177,8 @@ def exposure_warning(host: str, tokens: tuple[str, ...]) -> str | None:
     if loopback or tokens:
         return None
     return (
-        f"listening on {host} with no REWARD_TOKENS: anyone who can reach this port can score and spend the "
-        "judge's budget; set REWARD_TOKENS (and REWARD_TOKEN on the clients)"
+        f"listening on {host or 'every interface'} with no REWARD_TOKENS: anyone who can reach this port can "
+        "score and spend the judge's budget; set REWARD_TOKENS (and REWARD_TOKEN on the clients)"
     )
 
 

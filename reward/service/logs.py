@@ -34,7 +34,12 @@ ACCESS = logging.getLogger("reward.access")
 # An incoming id is echoed in a header and written in logs: a bounded token, never arbitrary text.
 _SANE_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 # Attributes every LogRecord has: what is left on a record is a field someone passed with `extra=`.
-_RECORD_ATTRS = {*vars(logging.LogRecord("", 0, "", 0, "", None, None)), "message", "asctime", "color_message"}
+# litellm_redacted: litellm's secret filter, which it puts on other libraries' loggers (uvicorn.error, httpx),
+# stamps every record it has seen with a marker object, which is no field of anyone's.
+_RECORD_ATTRS = {
+    *vars(logging.LogRecord("", 0, "", 0, "", None, None)),
+    *("message", "asctime", "color_message", "litellm_redacted"),
+}
 _CORE = ("ts", "level", "logger", "msg")
 _IN_ACCESS_MSG = ("method", "path", "status", "duration_ms")
 # Libraries that attach their own stream handlers at import: their records go through ours instead.

@@ -93,25 +93,38 @@ def _forget_worker(pid: int | None) -> None:
         multiprocess.mark_process_dead(pid)
 
 
-def _address(host: str, port: int) -> tuple[int, Any]:
-    family, _, _, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
-    return family, addr
-
-
-def _bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
-    """A socket bound to host:port (port 0: a free one), not yet listening. A taken port is a clear
-    ConfigError; without `reuse_port` this also refuses to join a stale server's SO_REUSEPORT group."""
-    family, addr = _address(host, port)
-    sock = socket.socket(family, socket.SOCK_STREAM)
+def _bind(host: str, port: int, *, reuse_port: bool = False) -> list[socket.socket]:
+    """Sockets bound to every address `host` resolves to, as asyncio's create_server binds them (`localhost`:
+    127.0.0.1 and ::1; "": all; IPv6 sockets IPv6 only), on one port (port 0: the first one's free port), not
+    yet listening. A taken port or a bad host is a clear ConfigError; without `reuse_port` this also refuses
+    to join a stale server's SO_REUSEPORT group."""
+    socks: list[socket.socket] = []
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind(addr)
-    except OSError as exc:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        for family, addr in dict.fromkeys((info[0], info[4]) for info in infos):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            socks.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind((addr[0], port, *addr[2:]))
+            port = int(sock.getsockname()[1])
+    except (OSError, UnicodeError) as exc:
+        for sock in socks:
+            sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from exc
+    return socks
+
+
+def _port_of(socks: list[socket.socket]) -> int:
+    return int(socks[0].getsockname()[1])
+
+
+def _close(socks: list[socket.socket]) -> None:
+    for sock in socks:
         sock.close()
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    return sock
 
 
 def _worker(app: str, host: str, port: int, config: dict[str, Any], ready: Any) -> None:
@@ -126,56 +139,66 @@ def _worker(app: str, host: str, port: int, config: dict[str, Any], ready: Any) 
     # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; these no-op handlers make that exit 0.
     signal.signal(signal.SIGTERM, lambda *_: None)
     signal.signal(signal.SIGINT, lambda *_: None)
-    sock = _bind(host, port, reuse_port=True)
+    socks = _bind(host, port, reuse_port=True)
     # No listen() here: uvicorn listens once the app has started, so the kernel never queues connections
     # on a worker that cannot answer yet (a bound socket that is not listening gets none).
     config.setdefault("backlog", ACCEPT_BURST)
     config.setdefault("log_config", log_config())
     config.setdefault("access_log", False)  # reward.access writes one line per request, with its request id
-    Server(uvicorn.Config(app, factory=True, http=guarded_protocol(), **config)).run(sockets=[sock])
+    Server(uvicorn.Config(app, factory=True, http=guarded_protocol(), **config)).run(sockets=socks)
 
 
 def serve(
     app: str, host: str, port: int, workers: int, announce: Callable[[int], None] | None = None, **config: Any
 ) -> None:
     """Run the ASGI app factory `app` on host:port in `workers` processes (in this process when 1).
-    `announce` gets the port actually served (port 0 resolved) before the first request can arrive."""
+    `announce` gets the port served (port 0 resolved) once it is bound, before any request is answered."""
     import uvicorn
 
     from reward.service.logs import configure
 
-    announce = announce or (lambda _port: None)
-    if workers == 1 or not hasattr(socket, "SO_REUSEPORT"):
-        config.setdefault("backlog", ACCEPT_BURST)
-        config.setdefault("log_config", log_config())
-        config.setdefault("access_log", False)
-        # One process needs no metrics directory; one the operator named still gets this run's own.
-        run_dir = metrics_dir() if os.environ.get(MULTIPROC_ENV) else contextlib.nullcontext()
-        with run_dir:
-            if workers > 1:  # no SO_REUSEPORT here: uvicorn's own workers, on a port resolved first
-                with _bind(host, port) as probe:
-                    port = int(probe.getsockname()[1])
-                announce(port)
-                uvicorn.run(app, factory=True, host=host, port=port, workers=workers, http=guarded_protocol(), **config)
-                return
-            # Our own socket, bound before the banner: the port announced is the port served, with no window
-            # for another process to take a port 0 resolved to. uvicorn listens once the app has started.
-            sock = _bind(host, port)
-            announce(int(sock.getsockname()[1]))
-            server = uvicorn.Server(uvicorn.Config(app, factory=True, http=guarded_protocol(), **config))
-            # uvicorn re-raises a Ctrl-C after its graceful shutdown; uvicorn.run swallows it, and so do we:
-            # a server stopped by Ctrl-C exits 0, like one stopped by SIGTERM and like several workers.
-            with contextlib.suppress(KeyboardInterrupt):
-                server.run(sockets=[sock])
-            if not server.started:  # what uvicorn.run does: a failed start-up is not a clean exit
-                raise SystemExit(3)
+    say = announce or (lambda _port: None)
+    if workers > 1 and hasattr(socket, "SO_REUSEPORT"):
+        configure(log_config())  # the supervisor's own lines (a worker replaced) in the same format
+        _close(_bind(host, port))  # a taken port is one clear line; never join a stale server's socket group
+        # Held (never listening, so never handed a connection) until the server stops: port 0 resolves here,
+        # and no other process takes the port while the workers start or while one is replaced.
+        held = _bind(host, port, reuse_port=True)
+        try:
+            say(_port_of(held))
+            with metrics_dir():
+                _supervise(app, host, _port_of(held), workers, config)
+        finally:
+            _close(held)
         return
-    configure(log_config())  # the supervisor's own lines (a worker replaced) in the same format
-    with _bind(host, port) as probe:  # fail early on a taken port; resolve port 0 for every worker
-        port = int(probe.getsockname()[1])
-    announce(port)
-    with metrics_dir():
-        _supervise(app, host, port, workers, config)
+    probe = _bind(host, port)  # a taken port or a host no resolver knows is one clear line
+    if workers > 1:  # uvicorn's own workers: port 0 resolves here, for all of them
+        port = _port_of(probe)
+    _close(probe)
+    config.setdefault("backlog", ACCEPT_BURST)
+    config.setdefault("log_config", log_config())
+    config.setdefault("access_log", False)
+    # One process needs no metrics directory; one the operator named still gets this run's own.
+    run_dir = metrics_dir() if os.environ.get(MULTIPROC_ENV) else contextlib.nullcontext()
+    with run_dir:
+        if workers > 1:  # no SO_REUSEPORT on this system: uvicorn's own workers
+            say(port)
+            uvicorn.run(app, factory=True, host=host, port=port, workers=workers, http=guarded_protocol(), **config)
+            return
+
+        class Server(uvicorn.Server):
+            async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+                await super().startup(sockets=sockets)
+                if self.started:  # uvicorn binds once the app has started: announce the port it got
+                    say(int(self.servers[0].sockets[0].getsockname()[1]))
+
+        server = Server(uvicorn.Config(app, factory=True, host=host, port=port, http=guarded_protocol(), **config))
+        # uvicorn.run swallows the Ctrl-C uvicorn re-raises after its graceful shutdown, and so do we:
+        # stopped by Ctrl-C, one worker exits 0, like one stopped by SIGTERM and like several.
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run()
+        if not server.started:  # as uvicorn.run: a failed start-up is not a clean exit
+            raise SystemExit(3)
 
 
 def _supervise(app: str, host: str, port: int, workers: int, config: dict[str, Any]) -> None:
