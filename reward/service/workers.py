@@ -162,7 +162,7 @@ def serve(
         configure(log_config())  # the supervisor's own lines (a worker replaced) in the same format
         _close(_bind(host, port))  # a taken port is one clear line; never join a stale server's socket group
         # Held (never listening, so never handed a connection) until the server stops: port 0 resolves here,
-        # and no other process takes the port while the workers start or while one is replaced.
+        # and while the workers start or one is replaced, no bind without SO_REUSEADDR can take the port.
         held = _bind(host, port, reuse_port=True)
         try:
             say(_port_of(held))
