@@ -4,6 +4,7 @@ and the settled heap (gc frozen after start-up)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -135,15 +136,19 @@ def test_bind_takes_every_address_on_one_port_and_fails_clearly():
 
 
 def test_the_port_held_for_the_workers_is_nobody_elses():
-    """The supervisor holds the port (bound, never listening) while workers start or are replaced."""
-    from reward.service.workers import _bind, _close
+    """The supervisor holds the port (bound, never listening) while workers start or are replaced: another
+    server's probe fails, its own workers join."""
+    from reward.errors import ConfigError
+    from reward.service.workers import _bind, _close, _hold
 
-    held = _bind("127.0.0.1", 0, reuse_port=True)
+    held = _hold("127.0.0.1", 0)
     port = held[0].getsockname()[1]
     try:
-        with socket.socket() as other, pytest.raises(OSError):  # a test's free_port(), another server's bind
+        with pytest.raises(ConfigError, match="Address already in use"):
+            _bind("127.0.0.1", port)  # a second `reward serve --port PORT`, even while no worker listens
+        with socket.socket() as other, pytest.raises(OSError):  # a test's free_port(), anyone's plain bind
             other.bind(("127.0.0.1", port))
-        workers = [_bind("127.0.0.1", port, reuse_port=True) for _ in range(2)]  # the workers join it
+        workers = [_bind("127.0.0.1", port, reuse_port=True) for _ in range(2)]
         for w in workers:
             w[0].listen()
         with socket.create_connection(("127.0.0.1", port), timeout=5):
@@ -154,9 +159,101 @@ def test_the_port_held_for_the_workers_is_nobody_elses():
         _close(held)
 
 
+def test_the_hold_still_starts_where_an_earlier_servers_connections_linger():
+    """Connections of a server without SO_REUSEPORT in TIME_WAIT refuse a bind without SO_REUSEADDR: a
+    restart on the same port must still start."""
+    from reward.service.workers import _close, _hold
+
+    with socket.socket() as lst:
+        lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        lst.bind(("127.0.0.1", 0))
+        lst.listen()
+        port = lst.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = lst.accept()
+        accepted.close()  # the server closes first: its side lingers in TIME_WAIT
+        time.sleep(0.1)
+        client.close()
+    time.sleep(0.1)
+    _close(_hold("127.0.0.1", port))
+
+
+def test_several_workers_need_so_reuseport(monkeypatch):
+    from reward.errors import ConfigError
+    from reward.service import workers
+
+    monkeypatch.delattr(socket, "SO_REUSEPORT")
+    with pytest.raises(ConfigError, match="SO_REUSEPORT"):
+        workers.serve("reward.service.app:create_app", "127.0.0.1", 0, 2)
+
+
+def start_serve(tmp_path, fake_judge, *args: str) -> tuple[subprocess.Popen, str]:
+    """`reward serve` started as a terminal starts it; returns once its banner is out, with the URL in it."""
+    env = server_env({}, fake_judge.api_base, tmp_path / "cache")
+    log = open(tmp_path / "serve.log", "w+")  # noqa: SIM115 (the child holds it; closed with the test)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reward", "serve", "--port", "0", *args],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = re.search(r" on (http://\S+) \(", (tmp_path / "serve.log").read_text())
+        if found:
+            return proc, found.group(1)
+        time.sleep(0.01)
+    proc.kill()
+    raise AssertionError((tmp_path / "serve.log").read_text())
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_right_after_the_banner_is_not_lost(tmp_path, fake_judge, sig):
+    proc, _ = start_serve(tmp_path, fake_judge, "--workers", "2")
+    proc.send_signal(sig)  # before any worker listens
+    try:
+        assert proc.wait(timeout=60) == 0, (tmp_path / "serve.log").read_text()
+    finally:
+        proc.kill()
+
+
+def test_port_0_is_one_port_on_every_address_of_the_host(tmp_path, fake_judge):
+    try:  # "" is every interface: 0.0.0.0 and, where this machine has IPv6, ::
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        loopbacks = ["127.0.0.1", "[::1]"]
+    except OSError:
+        loopbacks = ["127.0.0.1"]
+    proc, url = start_serve(tmp_path, fake_judge, "--host", "")
+    try:
+        port = url.rsplit(":", 1)[1]
+        assert url.startswith("http://0.0.0.0:")
+        for host in loopbacks:
+            assert httpx.get(f"http://{host}:{port}/healthz", timeout=10).status_code == 200, host
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
 def test_the_banner_is_one_line_in_a_narrow_terminal(tmp_path, fake_judge):
     env = server_env({}, fake_judge.api_base, tmp_path / "cache", COLUMNS="30", REWARD_RUBRIC="execution_subagent")
     srv = ServerProcess(env)  # it finds its port in the banner
     out = srv.stop()
     line = next(x for x in out.splitlines() if " on http://127.0.0.1:" in x)
     assert line.endswith(f"cache {tmp_path / 'cache'}"), out
+
+
+def test_an_ipv6_host_in_brackets_is_served(tmp_path, fake_judge):
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    proc, url = start_serve(tmp_path, fake_judge, "--host", "[::1]")  # as a URL spells it
+    try:
+        assert url.startswith("http://[::1]:")
+        assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)

@@ -49,6 +49,8 @@ def serve(
     from reward.service.reward_service import RewardService, ServiceSettings
     from reward.service.workers import serve as run_workers
 
+    if host.startswith("[") and host.endswith("]"):  # an IPv6 address as a URL spells it: the address
+        host = host[1:-1]
     # Flags become the REWARD_* environment, which every worker process reads at start-up.
     overrides = {
         "REWARD_RUBRIC_DIR": rubric_dir,

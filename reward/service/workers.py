@@ -93,7 +93,7 @@ def _forget_worker(pid: int | None) -> None:
         multiprocess.mark_process_dead(pid)
 
 
-def _bind(host: str, port: int, *, reuse_port: bool = False) -> list[socket.socket]:
+def _bind(host: str, port: int, *, reuse_addr: bool = True, reuse_port: bool = False) -> list[socket.socket]:
     """Sockets bound to every address `host` resolves to, as asyncio's create_server binds them (`localhost`:
     127.0.0.1 and ::1; "": all; IPv6 sockets IPv6 only), on one port (port 0: the first one's free port), not
     yet listening. A taken port or a bad host is a clear ConfigError; without `reuse_port` this also refuses
@@ -104,7 +104,8 @@ def _bind(host: str, port: int, *, reuse_port: bool = False) -> list[socket.sock
         for family, addr in dict.fromkeys((info[0], info[4]) for info in infos):
             sock = socket.socket(family, socket.SOCK_STREAM)
             socks.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_addr:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if reuse_port:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
@@ -116,6 +117,17 @@ def _bind(host: str, port: int, *, reuse_port: bool = False) -> list[socket.sock
             sock.close()
         raise ConfigError(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from exc
     return socks
+
+
+def _hold(host: str, port: int) -> list[socket.socket]:
+    """The supervisor's hold on the port: bound, never listening (so never handed a connection), until the
+    server stops. SO_REUSEPORT lets its workers join; without SO_REUSEADDR no one else's bind succeeds, not
+    even another server's probe while none of our workers listens. Only where connections of an earlier
+    server without SO_REUSEPORT linger in TIME_WAIT does it need SO_REUSEADDR, and holds less."""
+    try:
+        return _bind(host, port, reuse_addr=False, reuse_port=True)
+    except ConfigError:
+        return _bind(host, port, reuse_port=True)
 
 
 def _port_of(socks: list[socket.socket]) -> int:
@@ -158,50 +170,53 @@ def serve(
     from reward.service.logs import configure
 
     say = announce or (lambda _port: None)
-    if workers > 1 and hasattr(socket, "SO_REUSEPORT"):
+    if workers > 1 and not hasattr(socket, "SO_REUSEPORT"):
+        raise ConfigError("several workers need SO_REUSEPORT (Linux); run one worker per process here")
+    probe = _bind(host, port)  # a taken port, a stale server's socket group or an unknown host: one clear line
+    if workers > 1:
         configure(log_config())  # the supervisor's own lines (a worker replaced) in the same format
-        _close(_bind(host, port))  # a taken port is one clear line; never join a stale server's socket group
-        # Held (never listening, so never handed a connection) until the server stops: port 0 resolves here,
-        # and while the workers start or one is replaced, no bind without SO_REUSEADDR can take the port.
-        held = _bind(host, port, reuse_port=True)
+        _close(probe)
+        held = _hold(host, port)
         try:
-            say(_port_of(held))
             with metrics_dir():
-                _supervise(app, host, _port_of(held), workers, config)
+                _supervise(app, host, _port_of(held), workers, config, say)
         finally:
             _close(held)
         return
-    probe = _bind(host, port)  # a taken port or a host no resolver knows is one clear line
-    if workers > 1:  # uvicorn's own workers: port 0 resolves here, for all of them
-        port = _port_of(probe)
-    _close(probe)
     config.setdefault("backlog", ACCEPT_BURST)
     config.setdefault("log_config", log_config())
     config.setdefault("access_log", False)
+    if port:
+        # uvicorn binds once the app has started: until then a connection is refused, not left waiting.
+        _close(probe)
+        sockets = None
+    else:
+        # Port 0: nobody knows the port before the banner, so listening at once costs nothing, and makes the
+        # port ours alone, the same one on every address of the host.
+        for sock in probe:
+            sock.listen(config["backlog"])
+        sockets = probe
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:  # listening: the port it got
+                say(int(self.servers[0].sockets[0].getsockname()[1]))
+
     # One process needs no metrics directory; one the operator named still gets this run's own.
-    run_dir = metrics_dir() if os.environ.get(MULTIPROC_ENV) else contextlib.nullcontext()
-    with run_dir:
-        if workers > 1:  # no SO_REUSEPORT on this system: uvicorn's own workers
-            say(port)
-            uvicorn.run(app, factory=True, host=host, port=port, workers=workers, http=guarded_protocol(), **config)
-            return
-
-        class Server(uvicorn.Server):
-            async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-                await super().startup(sockets=sockets)
-                if self.started:  # uvicorn binds once the app has started: announce the port it got
-                    say(int(self.servers[0].sockets[0].getsockname()[1]))
-
+    with metrics_dir() if os.environ.get(MULTIPROC_ENV) else contextlib.nullcontext():
         server = Server(uvicorn.Config(app, factory=True, host=host, port=port, http=guarded_protocol(), **config))
         # uvicorn.run swallows the Ctrl-C uvicorn re-raises after its graceful shutdown, and so do we:
         # stopped by Ctrl-C, one worker exits 0, like one stopped by SIGTERM and like several.
         with contextlib.suppress(KeyboardInterrupt):
-            server.run()
+            server.run(sockets=sockets)
         if not server.started:  # as uvicorn.run: a failed start-up is not a clean exit
             raise SystemExit(3)
 
 
-def _supervise(app: str, host: str, port: int, workers: int, config: dict[str, Any]) -> None:
+def _supervise(
+    app: str, host: str, port: int, workers: int, config: dict[str, Any], say: Callable[[int], None]
+) -> None:
     spawn = multiprocessing.get_context("spawn")  # a clean interpreter each: no forked event loop or threads
 
     def start() -> tuple[Any, Any]:
@@ -210,15 +225,19 @@ def _supervise(app: str, host: str, port: int, workers: int, config: dict[str, A
         proc.start()
         return proc, ready
 
-    procs = [start() for _ in range(workers)]
+    procs: list[tuple[Any, Any]] = []
     stopping = False
 
     def stop(*_: object) -> None:
         nonlocal stopping
         stopping = True
 
+    # Before the banner: whoever starts a server waits for it, then may stop the server at once.
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
+        say(port)
+        while len(procs) < workers and not stopping:
+            procs.append(start())
         while not stopping:
             multiprocessing.connection.wait([p.sentinel for p, _ in procs], timeout=0.5)
             for i, (proc, ready) in enumerate(procs):
