@@ -25,7 +25,7 @@ def redis_binary() -> str:
 class RedisServer:
     def __init__(self, directory: Path, port: int | None = None) -> None:
         self.directory = directory
-        self.fixed = port is not None  # a restart on the same port (an outage and back) must get that port
+        self.fixed = port is not None  # a port asked for is the port served, or no start
         self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen[bytes] | None = None
