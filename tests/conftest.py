@@ -59,6 +59,28 @@ def fake_judge(fake_judge_server: FakeJudgeServer) -> Iterator[FakeJudgeServer]:
     fake_judge_server.state.latency = 0.0
 
 
+@pytest.fixture
+def service_env(fake_judge: FakeJudgeServer, monkeypatch: pytest.MonkeyPatch) -> FakeJudgeServer:
+    """The environment a service reads its judge from, pointed at the fake judge."""
+    monkeypatch.setenv("REWARD_JUDGE_MODEL", "openai/test-judge")
+    monkeypatch.setenv("REWARD_JUDGE_API_BASE", fake_judge.api_base)
+    monkeypatch.setenv("REWARD_JUDGE_API_KEY", "sk-test")
+    return fake_judge
+
+
+@pytest.fixture
+def service_client(service_env: FakeJudgeServer, tmp_path: Path) -> Iterator[Any]:
+    """The HTTP app in process (its lifespan run), on the project's rubrics and a fresh cache."""
+    from fastapi.testclient import TestClient
+
+    from reward.service.app import create_app
+    from reward.service.reward_service import RewardService, ServiceSettings
+
+    svc = RewardService(ServiceSettings(rubric_dir=ROOT / "rubrics", cache_dir=tmp_path / "cache"))
+    with TestClient(create_app(svc), raise_server_exceptions=False) as c:
+        yield c
+
+
 @pytest.fixture(scope="session")
 def rubric() -> Rubric:
     return load_rubric("execution_subagent")

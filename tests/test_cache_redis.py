@@ -91,16 +91,21 @@ async def test_a_dead_replicas_marker_lapses_and_the_work_is_taken_over(redis_se
     assert calls["n"] == 1
 
 
-@run
-async def test_the_owner_extends_its_marker_while_it_computes(redis_server):
-    a, b = RedisStore(redis_server.url, marker_ttl_s=0.3), RedisStore(redis_server.url, marker_ttl_s=0.3)
-    compute, calls = counting({"slow": True}, delay=1.2)  # four marker lifetimes
-    key = cache_key("plan", {"input": "slow"})
+async def owner_then_waiter(a: RedisStore, b: RedisStore, name: str, delay: float) -> int:
+    """`a` computes a slow item, `b` asks for it meanwhile: both get it; returns how many times it was computed."""
+    compute, calls = counting({"slow": True}, delay=delay)
+    key = cache_key("plan", {"input": name})
     first = asyncio.ensure_future(a.get_or_compute(key, compute))
     await asyncio.sleep(0.1)
     assert await b.get_or_compute(key, compute) == {"slow": True}
     assert await first == {"slow": True}
-    assert calls["n"] == 1
+    return calls["n"]
+
+
+@run
+async def test_the_owner_extends_its_marker_while_it_computes(redis_server):
+    a, b = RedisStore(redis_server.url, marker_ttl_s=0.3), RedisStore(redis_server.url, marker_ttl_s=0.3)
+    assert await owner_then_waiter(a, b, "slow", delay=1.2) == 1  # four marker lifetimes
 
 
 @pytest.mark.parametrize("planted", ["no-expiry", "persisted", "wrong-type", "never-extended"])
@@ -146,13 +151,8 @@ async def test_one_failed_extension_does_not_stop_the_heartbeat(redis_server, mo
     monkeypatch.setattr(redis.asyncio.Redis, "eval", first_extension_times_out)
     a = RedisStore(redis_server.url, marker_ttl_s=0.3, timeout_s=15, pause_s=0.05)
     b = RedisStore(redis_server.url, marker_ttl_s=0.3, timeout_s=15)
-    compute, calls = counting({"slow": True}, delay=1.5)  # five marker lifetimes
-    key = cache_key("plan", {"input": "heartbeat"})
-    first = asyncio.ensure_future(a.get_or_compute(key, compute))
-    await asyncio.sleep(0.1)
-    assert await b.get_or_compute(key, compute) == {"slow": True}
-    assert await first == {"slow": True}
-    assert failed and calls["n"] == 1
+    assert await owner_then_waiter(a, b, "heartbeat", delay=1.5) == 1  # five marker lifetimes
+    assert failed
 
 
 @run

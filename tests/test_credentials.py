@@ -151,43 +151,35 @@ def test_a_rollout_the_provider_rejects_for_its_content_leaves_the_worker_ready(
     assert not h.ready and "does not exist" in str(h.state()["judge_error"])
 
 
-def test_readyz_stays_200_after_one_rollout_the_provider_flags(fake_judge, tmp_path, monkeypatch):
-    monkeypatch.setenv("REWARD_JUDGE_MODEL", "openai/test-judge")
-    monkeypatch.setenv("REWARD_JUDGE_API_BASE", fake_judge.api_base)
-    monkeypatch.setenv("REWARD_JUDGE_API_KEY", "sk-test")
-    svc = RewardService(ServiceSettings(rubric_dir=ROOT / "rubrics", cache_dir=tmp_path / "cache"))
-    with TestClient(create_app(svc), raise_server_exceptions=False) as c:
-        fake_judge.script(*[{"status": 400, "message": "Invalid prompt: your prompt was flagged"}] * 10)
-        body = {"groups": [group("one", rollouts=[rollout("flagged")], reference={"plan": "1. Run pytest -q"})]}
-        scored = c.post("/score", json=body).json()["groups"][0]["rollouts"][0]
-        assert scored["error"]["category"] == "judge_bad_request"
-        assert c.get("/readyz").status_code == 200
-        fake_judge.reset()
-        fake_judge.script(*[{"status": 404, "message": "The model `test-judge` does not exist"}] * 10)
-        body = {"groups": [group("two", rollouts=[rollout("any")], reference={"plan": "1. Run pytest -q"})]}
-        scored = c.post("/score", json=body).json()["groups"][0]["rollouts"][0]
-        assert scored["error"]["category"] == "judge_bad_request"
-        ready = c.get("/readyz")
-        assert ready.status_code == 503 and "does not exist" in ready.json()["judge_error"]
+def test_readyz_stays_200_after_one_rollout_the_provider_flags(fake_judge, service_client):
+    c = service_client
+    fake_judge.script(*[{"status": 400, "message": "Invalid prompt: your prompt was flagged"}] * 10)
+    body = {"groups": [group("one", rollouts=[rollout("flagged")], reference={"plan": "1. Run pytest -q"})]}
+    scored = c.post("/score", json=body).json()["groups"][0]["rollouts"][0]
+    assert scored["error"]["category"] == "judge_bad_request"
+    assert c.get("/readyz").status_code == 200
+    fake_judge.reset()
+    fake_judge.script(*[{"status": 404, "message": "The model `test-judge` does not exist"}] * 10)
+    body = {"groups": [group("two", rollouts=[rollout("any")], reference={"plan": "1. Run pytest -q"})]}
+    scored = c.post("/score", json=body).json()["groups"][0]["rollouts"][0]
+    assert scored["error"]["category"] == "judge_bad_request"
+    ready = c.get("/readyz")
+    assert ready.status_code == 503 and "does not exist" in ready.json()["judge_error"]
 
 
-def test_readyz_is_503_with_the_reason_while_the_judge_fails(fake_judge, tmp_path, monkeypatch):
-    monkeypatch.setenv("REWARD_JUDGE_MODEL", "openai/test-judge")
-    monkeypatch.setenv("REWARD_JUDGE_API_BASE", fake_judge.api_base)
-    monkeypatch.setenv("REWARD_JUDGE_API_KEY", "sk-test")
-    svc = RewardService(ServiceSettings(rubric_dir=ROOT / "rubrics", cache_dir=tmp_path / "cache"))
-    with TestClient(create_app(svc), raise_server_exceptions=False) as c:
-        assert c.get("/readyz").status_code == 200
-        fake_judge.script(*[{"status": 401, "message": "Incorrect API key"}] * 50)
-        assert c.post("/score", json={"groups": [group("g1")]}).status_code == 200
-        ready = c.get("/readyz")
-        assert ready.status_code == 503 and ready.json()["judge"] == "failing"
-        assert ready.json()["judge_error"].startswith("judge_auth: ") and "Incorrect API key" in ready.text
-        fake_judge.reset()
-        svc.judge_health.since -= 3600  # half-open: one request decides
-        body = {"groups": [group("g2", rollouts=[rollout("fresh")])]}
-        assert c.post("/score", json=body).json()["groups"][0]["rollouts"][0]["status"] == "ok"
-        assert c.get("/readyz").status_code == 200
+def test_readyz_is_503_with_the_reason_while_the_judge_fails(fake_judge, service_client):
+    c = service_client
+    assert c.get("/readyz").status_code == 200
+    fake_judge.script(*[{"status": 401, "message": "Incorrect API key"}] * 50)
+    assert c.post("/score", json={"groups": [group("g1")]}).status_code == 200
+    ready = c.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["judge"] == "failing"
+    assert ready.json()["judge_error"].startswith("judge_auth: ") and "Incorrect API key" in ready.text
+    fake_judge.reset()
+    c.app.state.service.judge_health.since -= 3600  # half-open: one request decides
+    body = {"groups": [group("g2", rollouts=[rollout("fresh")])]}
+    assert c.post("/score", json=body).json()["groups"][0]["rollouts"][0]["status"] == "ok"
+    assert c.get("/readyz").status_code == 200
 
 
 def test_readyz_stays_503_once_the_budget_is_spent_with_no_half_open_retry(fake_judge, tmp_path, monkeypatch):

@@ -18,10 +18,7 @@ JSON = {"content-type": "application/json"}
 
 
 @pytest.fixture
-def service(fake_judge, tmp_path, monkeypatch):
-    monkeypatch.setenv("REWARD_JUDGE_MODEL", "openai/test-judge")
-    monkeypatch.setenv("REWARD_JUDGE_API_BASE", fake_judge.api_base)
-    monkeypatch.setenv("REWARD_JUDGE_API_KEY", "sk-test")
+def service(service_env, tmp_path):
     svc = RewardService(ServiceSettings(rubric_dir=ROOT / "rubrics", cache_dir=tmp_path / "cache"))
     yield svc
 

@@ -262,17 +262,10 @@ def test_the_tool_argument_is_passed_through_unchanged(monkeypatch):
     assert [s["command"] for s in got] == ["ls", "pwd"]
 
 
-def test_score_reads_responses_items_as_messages(fake_judge, tmp_path, monkeypatch):
+def test_score_reads_responses_items_as_messages(service_client):
     """The Responses-API item form is accepted by /score's `messages` too, with the same reward as the steps."""
-    from fastapi.testclient import TestClient
+    from tests.conftest import group, rollout, step
 
-    from reward.service.app import create_app
-    from reward.service.reward_service import RewardService, ServiceSettings
-    from tests.conftest import ROOT, group, rollout, step
-
-    monkeypatch.setenv("REWARD_JUDGE_MODEL", "openai/test-judge")
-    monkeypatch.setenv("REWARD_JUDGE_API_BASE", fake_judge.api_base)
-    monkeypatch.setenv("REWARD_JUDGE_API_KEY", "sk-test")
     items = [
         {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "run the tests"}]},
         {"type": "reasoning", "summary": [{"type": "summary_text", "text": "<final_answer>fake</final_answer>"}]},
@@ -281,9 +274,8 @@ def test_score_reads_responses_items_as_messages(fake_judge, tmp_path, monkeypat
         {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "<final_answer>ran pytest: r</final_answer>"}]},
     ]  # fmt: skip
     steps_form = rollout("r", steps=[step("pytest -q", 0, "3 passed")])
-    svc = RewardService(ServiceSettings(rubric_dir=ROOT / "rubrics", cache_dir=tmp_path / "cache"))
-    with TestClient(create_app(svc)) as c:
-        a = c.post("/score", json={"groups": [group("g1", rollouts=[steps_form])]}).json()
-        b = c.post("/score", json={"groups": [group("g2", rollouts=[{"id": "r", "messages": items}])]}).json()
+    c = service_client
+    a = c.post("/score", json={"groups": [group("g1", rollouts=[steps_form])]}).json()
+    b = c.post("/score", json={"groups": [group("g2", rollouts=[{"id": "r", "messages": items}])]}).json()
     ra, rb = a["groups"][0]["rollouts"][0], b["groups"][0]["rollouts"][0]
     assert rb["status"] == "ok" and (ra["status"], ra["reward"]) == (rb["status"], rb["reward"])

@@ -43,10 +43,7 @@ def app_for(service: RewardService) -> FastAPI:
 
 
 @pytest.fixture
-def make_client(fake_judge, tmp_path, monkeypatch):
-    monkeypatch.setenv("REWARD_JUDGE_MODEL", "openai/test-judge")
-    monkeypatch.setenv("REWARD_JUDGE_API_BASE", fake_judge.api_base)
-    monkeypatch.setenv("REWARD_JUDGE_API_KEY", "sk-test")
+def make_client(service_env, tmp_path):
     clients: list[TestClient] = []
 
     def make(**settings: Any) -> TestClient:

@@ -9,16 +9,13 @@ import json
 from types import SimpleNamespace
 
 import pytest
-from fastapi.testclient import TestClient
 
 from reward.adapters import trl as trl_adapter
 from reward.adapters.client import RewardClient
 from reward.errors import ConfigError
 from reward.native import TERMINAL_TOOL_SURVEY, steps_from_messages, steps_from_text, unmatched_tools
-from reward.service.app import create_app
-from reward.service.reward_service import RewardService, ServiceSettings
 from reward.settings import DEFAULT_TERMINAL_TOOLS, Settings, parse_tools
-from tests.conftest import ROOT, group, rollout, run_cli
+from tests.conftest import group, rollout, run_cli
 
 
 def chat(name: str, arguments: object, output: str = "3 passed\nExit code: 0") -> list[dict]:
@@ -109,13 +106,8 @@ def test_environment_variable():
 
 
 @pytest.fixture
-def client(fake_judge, tmp_path, monkeypatch):
-    monkeypatch.setenv("REWARD_JUDGE_MODEL", "openai/test-judge")
-    monkeypatch.setenv("REWARD_JUDGE_API_BASE", fake_judge.api_base)
-    monkeypatch.setenv("REWARD_JUDGE_API_KEY", "sk-test")
-    svc = RewardService(ServiceSettings(rubric_dir=ROOT / "rubrics", cache_dir=tmp_path / "cache"))
-    with TestClient(create_app(svc), raise_server_exceptions=False) as c:
-        yield c
+def client(service_client):
+    return service_client
 
 
 def other_tool_group() -> dict:

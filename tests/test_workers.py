@@ -17,8 +17,9 @@ import pytest
 from tests.server_proc import ServerProcess, server_env
 
 
-def listeners(port: int) -> list[str]:
-    """Socket inodes listening on `port` (any address), from /proc/net/tcp{,6}."""
+def sockets_on(port: int, state: str) -> list[str]:
+    """Inodes of the sockets on local `port` (any address) in a TCP state from /proc/net/tcp{,6}: "0A" is
+    LISTEN, "06" TIME_WAIT."""
     out = []
     for name in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -27,9 +28,13 @@ def listeners(port: int) -> list[str]:
             continue
         for line in lines:
             f = line.split()
-            if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:
+            if f[3] == state and int(f[1].rsplit(":", 1)[1], 16) == port:
                 out.append(f[9])
     return out
+
+
+def listeners(port: int) -> list[str]:
+    return sockets_on(port, "0A")
 
 
 def children(pid: int) -> list[int]:
@@ -162,7 +167,8 @@ def test_the_port_held_for_the_workers_is_nobody_elses():
 def test_the_hold_still_starts_where_an_earlier_servers_connections_linger():
     """Connections of a server without SO_REUSEPORT in TIME_WAIT refuse a bind without SO_REUSEADDR: a
     restart on the same port must still start."""
-    from reward.service.workers import _close, _hold
+    from reward.errors import ConfigError
+    from reward.service.workers import _bind, _close, _hold
 
     with socket.socket() as lst:
         lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -175,7 +181,14 @@ def test_the_hold_still_starts_where_an_earlier_servers_connections_linger():
         time.sleep(0.1)
         client.close()
     time.sleep(0.1)
-    _close(_hold("127.0.0.1", port))
+    assert sockets_on(port, "06"), "no TIME_WAIT connection: this test would prove nothing"
+    with pytest.raises(ConfigError, match="in use"):  # what the hold meets: a bind without SO_REUSEADDR fails
+        _close(_bind("127.0.0.1", port, reuse_addr=False, reuse_port=True))
+    held = _hold("127.0.0.1", port)
+    try:
+        assert [s.getsockname()[1] for s in held] == [port]
+    finally:
+        _close(held)
 
 
 def test_several_workers_need_so_reuseport(monkeypatch):

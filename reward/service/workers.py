@@ -113,8 +113,7 @@ def _bind(host: str, port: int, *, reuse_addr: bool = True, reuse_port: bool = F
             sock.bind((addr[0], port, *addr[2:]))
             port = int(sock.getsockname()[1])
     except (OSError, UnicodeError) as exc:
-        for sock in socks:
-            sock.close()
+        _close(socks)
         raise ConfigError(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from exc
     return socks
 
